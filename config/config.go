@@ -1,0 +1,467 @@
+// Package config loads, expands and validates newswatch's config.yaml.
+//
+// Loading is strict: unknown keys are errors (with a "did you mean" hint),
+// ${VAR} references expand from the environment, defaults are applied, and
+// Validate reports every problem at once, each with its line number.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of config.yaml.
+type Config struct {
+	DataDir     string       `yaml:"data_dir"`
+	NATS        NATS         `yaml:"nats"`
+	HTTP        HTTP         `yaml:"http"`
+	Log         Log          `yaml:"log"`
+	Fetch       Fetch        `yaml:"fetch"`
+	Sources     []Source     `yaml:"sources"`
+	Topics      []Topic      `yaml:"topics"`
+	Subscribers []Subscriber `yaml:"subscribers"`
+	SMTP        SMTP         `yaml:"smtp"`
+
+	path string
+	root *yaml.Node
+}
+
+// NATS configures the message bus.
+type NATS struct {
+	// URL of a NATS server or cluster; empty starts an embedded server
+	// with JetStream in DataDir.
+	URL           string `yaml:"url"`
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// SyncInterval is how often the embedded server fsyncs JetStream
+	// files; "always" is expressed as 0s... see docs. Zero keeps the
+	// server default (2m): a process crash loses nothing, a power cut can
+	// lose writes since the last sync.
+	SyncInterval time.Duration `yaml:"sync_interval"`
+	// DedupWindow is how long JetStream remembers message ids; it must
+	// cover the time between a publish and the "seen" write after it.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// ArticleMaxAge bounds how long the article archive is kept.
+	ArticleMaxAge time.Duration `yaml:"article_max_age"`
+	// SeenTTL is how long an article id is remembered as already seen.
+	SeenTTL time.Duration `yaml:"seen_ttl"`
+}
+
+// HTTP configures the health, metrics and status listener.
+type HTTP struct {
+	Listen string `yaml:"listen"` // empty disables the listener
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Fetch holds the fetcher's defaults.
+type Fetch struct {
+	Interval     time.Duration `yaml:"interval"`
+	Timeout      time.Duration `yaml:"timeout"`
+	UserAgent    string        `yaml:"user_agent"`
+	MaxBodyBytes int64         `yaml:"max_body_bytes"`
+	Workers      int           `yaml:"workers"`
+	// AllowPrivateNetworks lets URLs found in content (item links fetched
+	// for full text, redirects) reach loopback and private addresses.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+}
+
+// Source is one feed or page to watch.
+type Source struct {
+	ID       string        `yaml:"id"`
+	Type     string        `yaml:"type"` // feed | page
+	URL      string        `yaml:"url"`
+	Interval time.Duration `yaml:"interval"`
+	// FullText fetches each new item's page and extracts its main text.
+	FullText  bool           `yaml:"full_text"`
+	Selectors *PageSelectors `yaml:"selectors"`
+}
+
+// PageSelectors turn an index page into items (type: page). Title, Link,
+// Summary and Published are relative to each item.
+type PageSelectors struct {
+	Items     string `yaml:"items"`
+	Title     string `yaml:"title"`
+	Link      string `yaml:"link"`
+	Summary   string `yaml:"summary"`
+	Published string `yaml:"published"`
+}
+
+// Topic is a named query.
+type Topic struct {
+	ID    string `yaml:"id"`
+	Name  string `yaml:"name"`
+	Query string `yaml:"query"`
+}
+
+// Subscriber receives alerts of its topics.
+type Subscriber struct {
+	ID     string   `yaml:"id"`
+	Type   string   `yaml:"type"` // webhook | email
+	Topics []string `yaml:"topics"`
+
+	// webhook
+	URL     string            `yaml:"url"`
+	Secret  string            `yaml:"secret"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout time.Duration     `yaml:"timeout"`
+
+	// email
+	To []string `yaml:"to"`
+
+	Retry Retry `yaml:"retry"`
+}
+
+// Retry is a subscriber's delivery retry schedule: Attempts tries in all,
+// backing off exponentially from Initial, capped at Max.
+type Retry struct {
+	Attempts int           `yaml:"attempts"`
+	Initial  time.Duration `yaml:"initial"`
+	Max      time.Duration `yaml:"max"`
+}
+
+// SMTP is the mail server used by email subscribers.
+type SMTP struct {
+	Host     string        `yaml:"host"`
+	Port     int           `yaml:"port"`
+	TLS      string        `yaml:"tls"` // starttls | tls | none
+	Username string        `yaml:"username"`
+	Password string        `yaml:"password"`
+	From     string        `yaml:"from"`
+	Timeout  time.Duration `yaml:"timeout"`
+}
+
+// DefaultUserAgent is sent when fetch.user_agent is empty.
+const DefaultUserAgent = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
+
+// ApplyDefaults fills every unset field with its default.
+func (c *Config) ApplyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.DataDir, "./data")
+	def(&c.NATS.SubjectPrefix, "newswatch")
+	defDur(&c.NATS.DedupWindow, 24*time.Hour)
+	defDur(&c.NATS.ArticleMaxAge, 30*24*time.Hour)
+	defDur(&c.NATS.SeenTTL, 90*24*time.Hour)
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+	defDur(&c.Fetch.Interval, 10*time.Minute)
+	defDur(&c.Fetch.Timeout, 30*time.Second)
+	def(&c.Fetch.UserAgent, DefaultUserAgent)
+	if c.Fetch.MaxBodyBytes == 0 {
+		c.Fetch.MaxBodyBytes = 10 << 20
+	}
+	if c.Fetch.Workers == 0 {
+		c.Fetch.Workers = 8
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		def(&s.Type, "feed")
+		defDur(&s.Interval, c.Fetch.Interval)
+	}
+	for i := range c.Topics {
+		def(&c.Topics[i].Name, c.Topics[i].ID)
+	}
+	for i := range c.Subscribers {
+		s := &c.Subscribers[i]
+		defDur(&s.Timeout, 10*time.Second)
+		if s.Retry.Attempts == 0 {
+			s.Retry.Attempts = 10
+		}
+		defDur(&s.Retry.Initial, 30*time.Second)
+		defDur(&s.Retry.Max, 6*time.Hour)
+	}
+	if c.SMTP.Port == 0 {
+		c.SMTP.Port = 587
+	}
+	def(&c.SMTP.TLS, "starttls")
+	defDur(&c.SMTP.Timeout, 30*time.Second)
+}
+
+// Path is the file the config was loaded from, if any.
+func (c *Config) Path() string { return c.path }
+
+// Problem is one thing wrong with a config, located by line.
+type Problem struct {
+	Line int    // 0 when unknown
+	Path string // e.g. sources[2].url
+	Msg  string
+}
+
+func (p Problem) String() string {
+	loc := ""
+	if p.Line > 0 {
+		loc = fmt.Sprintf("line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		return loc + p.Path + ": " + p.Msg
+	}
+	return loc + p.Msg
+}
+
+// Problems is the error returned when a config is invalid.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads, expands, decodes and validates the config file at path.
+// Relative paths inside it (data_dir) are resolved against its directory.
+// A returned error of type Problems lists every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	c.path = path
+	if !filepath.IsAbs(c.DataDir) {
+		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates config data; lookupEnv resolves ${VAR}.
+func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{{Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}}
+	}
+	c := &Config{root: &root}
+	if len(root.Content) == 0 {
+		c.ApplyDefaults()
+		return c, Problems{{Msg: "config is empty"}}
+	}
+	doc := root.Content[0]
+	var probs Problems
+	probs = append(probs, expandEnv(doc, lookupEnv)...)
+	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
+	if err := doc.Decode(c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, e := range te.Errors {
+				probs = append(probs, Problem{Line: lineFromMsg(e), Msg: stripLine(e)})
+			}
+		} else {
+			probs = append(probs, Problem{Msg: err.Error()})
+		}
+	}
+	c.ApplyDefaults()
+	probs = append(probs, c.validate()...)
+	if len(probs) > 0 {
+		return c, probs
+	}
+	return c, nil
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+func (c *Config) validate() Problems {
+	var ps Problems
+	add := func(msg string, path ...any) {
+		ps = append(ps, Problem{Line: c.Line(path...), Path: pathString(path), Msg: msg})
+	}
+	if c.NATS.URL != "" {
+		if u, err := url.Parse(c.NATS.URL); err != nil || u.Host == "" {
+			// nats.go accepts comma-separated server lists; check each.
+			for _, s := range strings.Split(c.NATS.URL, ",") {
+				if u, err := url.Parse(strings.TrimSpace(s)); err != nil || u.Host == "" {
+					add(fmt.Sprintf("%q is not a NATS URL (e.g. nats://host:4222)", s), "nats", "url")
+				}
+			}
+		}
+	}
+	if !idPattern.MatchString(strings.ReplaceAll(c.NATS.SubjectPrefix, "_", "-")) {
+		add("must be letters, digits, '-' or '_'", "nats", "subject_prefix")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(fmt.Sprintf("unknown level %q (debug, info, warn or error)", c.Log.Level), "log", "level")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add(fmt.Sprintf("unknown format %q (text or json)", c.Log.Format), "log", "format")
+	}
+	if c.Fetch.Timeout < 0 || c.Fetch.Interval < 0 {
+		add("durations must be positive", "fetch")
+	}
+	if c.Fetch.MaxBodyBytes < 0 {
+		add("must be positive", "fetch", "max_body_bytes")
+	}
+
+	seen := map[string]bool{}
+	for i, s := range c.Sources {
+		if !idPattern.MatchString(s.ID) {
+			add(fmt.Sprintf("id %q must match [a-z0-9-]+", s.ID), "sources", i, "id")
+		} else if seen[s.ID] {
+			add(fmt.Sprintf("duplicate source id %q", s.ID), "sources", i, "id")
+		}
+		seen[s.ID] = true
+		switch s.Type {
+		case "feed":
+		case "page":
+			if s.Selectors == nil || s.Selectors.Items == "" {
+				add("a page source needs selectors.items (the CSS selector of each item)", "sources", i, "type")
+			}
+		default:
+			add(fmt.Sprintf("unknown type %q (feed or page)", s.Type), "sources", i, "type")
+		}
+		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(fmt.Sprintf("%q is not an http(s) URL", s.URL), "sources", i, "url")
+		}
+		if s.Interval < time.Second {
+			add("interval must be at least 1s", "sources", i, "interval")
+		}
+	}
+
+	topics := map[string]bool{}
+	for i, t := range c.Topics {
+		if !idPattern.MatchString(t.ID) {
+			add(fmt.Sprintf("id %q must match [a-z0-9-]+", t.ID), "topics", i, "id")
+		} else if topics[t.ID] {
+			add(fmt.Sprintf("duplicate topic id %q", t.ID), "topics", i, "id")
+		}
+		topics[t.ID] = true
+		if strings.TrimSpace(t.Query) == "" {
+			add("query is empty", "topics", i, "query")
+		}
+	}
+
+	subs := map[string]bool{}
+	needSMTP := false
+	for i, s := range c.Subscribers {
+		if !idPattern.MatchString(s.ID) {
+			add(fmt.Sprintf("id %q must match [a-z0-9-]+", s.ID), "subscribers", i, "id")
+		} else if subs[s.ID] {
+			add(fmt.Sprintf("duplicate subscriber id %q", s.ID), "subscribers", i, "id")
+		}
+		subs[s.ID] = true
+		for j, t := range s.Topics {
+			if !topics[t] {
+				add(fmt.Sprintf("unknown topic %q", t), "subscribers", i, "topics", j)
+			}
+		}
+		switch s.Type {
+		case "webhook":
+			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf("%q is not an http(s) URL", s.URL), "subscribers", i, "url")
+			}
+			if s.Secret == "" {
+				add("a webhook needs a secret to sign its requests (whsec_<base64> or raw)", "subscribers", i, "secret")
+			}
+		case "email":
+			needSMTP = true
+			if len(s.To) == 0 {
+				add("an email subscriber needs at least one address in to", "subscribers", i, "to")
+			}
+			for j, addr := range s.To {
+				if !strings.Contains(addr, "@") || strings.ContainsAny(addr, "\r\n") {
+					add(fmt.Sprintf("%q is not an email address", addr), "subscribers", i, "to", j)
+				}
+			}
+		default:
+			add(fmt.Sprintf("unknown type %q (webhook or email)", s.Type), "subscribers", i, "type")
+		}
+		if s.Retry.Attempts < 1 {
+			add("attempts must be at least 1", "subscribers", i, "retry", "attempts")
+		}
+		if s.Retry.Max < s.Retry.Initial {
+			add("max must not be less than initial", "subscribers", i, "retry", "max")
+		}
+	}
+	switch c.SMTP.TLS {
+	case "starttls", "tls", "none":
+	default:
+		add(fmt.Sprintf("unknown tls mode %q (starttls, tls or none)", c.SMTP.TLS), "smtp", "tls")
+	}
+	if needSMTP {
+		if c.SMTP.Host == "" {
+			add("email subscribers need smtp.host", "smtp", "host")
+		}
+		if c.SMTP.From == "" {
+			add("email subscribers need smtp.from", "smtp", "from")
+		}
+	}
+	return ps
+}
+
+func pathString(path []any) string {
+	var b strings.Builder
+	for _, p := range path {
+		switch v := p.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+// Line returns the line of the YAML node at path (keys and list indexes),
+// or of its nearest existing ancestor; 0 when the config was not parsed
+// from YAML.
+func (c *Config) Line(path ...any) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 0
+	}
+	n := c.root.Content[0]
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch v := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == v {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && v < len(n.Content) {
+				next = n.Content[v]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
