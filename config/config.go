@@ -41,9 +41,8 @@ type NATS struct {
 	URL           string `yaml:"url"`
 	SubjectPrefix string `yaml:"subject_prefix"`
 	// SyncInterval is how often the embedded server fsyncs JetStream
-	// files; "always" is expressed as 0s... see docs. Zero keeps the
-	// server default (2m): a process crash loses nothing, a power cut can
-	// lose writes since the last sync.
+	// files. Zero keeps the server default (2m): a process crash loses
+	// nothing, a power cut can lose writes since the last sync.
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// DedupWindow is how long JetStream remembers message ids; it must
 	// cover the time between a publish and the "seen" write after it.
@@ -52,6 +51,13 @@ type NATS struct {
 	ArticleMaxAge time.Duration `yaml:"article_max_age"`
 	// SeenTTL is how long an article id is remembered as already seen.
 	SeenTTL time.Duration `yaml:"seen_ttl"`
+	// Listen exposes the embedded server on a TCP address (e.g.
+	// 127.0.0.1:4222) so other NATS clients can read the bus; empty keeps
+	// it in-process only.
+	Listen string `yaml:"listen"`
+	// Replicas is the JetStream replication factor of streams and buckets
+	// (1 for the embedded server; up to 5 on a cluster).
+	Replicas int `yaml:"replicas"`
 }
 
 // HTTP configures the health, metrics and status listener.
@@ -75,6 +81,11 @@ type Fetch struct {
 	// AllowPrivateNetworks lets URLs found in content (item links fetched
 	// for full text, redirects) reach loopback and private addresses.
 	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// PerHost bounds the requests in flight to one host (0: 2).
+	PerHost int `yaml:"per_host"`
+	// HostInterval is the minimum time between two request starts to one
+	// host (0: 500ms; negative: none).
+	HostInterval time.Duration `yaml:"host_interval"`
 }
 
 // Source is one feed or page to watch.
@@ -103,6 +114,13 @@ type Topic struct {
 	ID    string `yaml:"id"`
 	Name  string `yaml:"name"`
 	Query string `yaml:"query"`
+	// MinScore is the score an article must reach, on top of satisfying
+	// Query, to match; zero accepts any article that satisfies Query.
+	// See docs/queries.md for how the score is computed.
+	MinScore float64 `yaml:"min_score"`
+	// Weights gives each field's weight in the score (title, summary,
+	// content, category, url, source); absent fields keep their defaults.
+	Weights map[string]float64 `yaml:"weights"`
 }
 
 // Subscriber receives alerts of its topics.
@@ -116,11 +134,29 @@ type Subscriber struct {
 	Secret  string            `yaml:"secret"`
 	Headers map[string]string `yaml:"headers"`
 	Timeout time.Duration     `yaml:"timeout"`
+	// Secrets are further signing secrets, signed with alongside Secret
+	// (one signature each) so that a receiver can rotate keys without
+	// downtime.
+	Secrets []string `yaml:"secrets"`
+	// Format shapes the webhook body: empty for the newswatch JSON alert,
+	// or slack, discord or teams for those tools' incoming webhooks.
+	Format string `yaml:"format"`
 
 	// email
 	To []string `yaml:"to"`
+	// Templates override the built-in email templates with files.
+	Templates Templates `yaml:"templates"`
 
 	Retry Retry `yaml:"retry"`
+}
+
+// Templates names template files that replace the built-in email
+// templates: Subject and Text are text/template, HTML is html/template.
+// Empty fields keep the built-in template.
+type Templates struct {
+	Subject string `yaml:"subject"`
+	Text    string `yaml:"text"`
+	HTML    string `yaml:"html"`
 }
 
 // Retry is a subscriber's delivery retry schedule: Attempts tries in all,

@@ -1,0 +1,238 @@
+// Package bus owns newswatch's NATS side: it starts the embedded server (or
+// connects to a cluster), and creates the streams, consumers' streams and
+// key-value buckets every stage relies on. Subject and stream names derive
+// from one prefix, so several installations can share a cluster.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/config"
+)
+
+// Bus is a live connection to NATS with JetStream and newswatch's streams.
+type Bus struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+
+	Names Names
+	Seen  jetstream.KeyValue // article ids already published
+	State jetstream.KeyValue // per-source fetch state
+	Store jetstream.KeyValue // small durable notes (delivery attempts)
+
+	server *server.Server // nil when connected to an external server
+	log    *slog.Logger
+}
+
+// Names are the subjects, streams and buckets for one subject prefix.
+type Names struct {
+	Prefix string
+
+	FetchStream, ArticleStream, AlertStream, DeadStream string
+	SeenBucket, StateBucket, StoreBucket                string
+}
+
+// NamesFor derives every name from the subject prefix.
+func NamesFor(prefix string) Names {
+	up := strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
+	return Names{
+		Prefix:        prefix,
+		FetchStream:   up + "_FETCH",
+		ArticleStream: up + "_ARTICLES",
+		AlertStream:   up + "_ALERTS",
+		DeadStream:    up + "_DEAD",
+		SeenBucket:    prefix + "-seen",
+		StateBucket:   prefix + "-sources",
+		StoreBucket:   prefix + "-store",
+	}
+}
+
+// FetchSubject is where fetch jobs for a source are published.
+func (n Names) FetchSubject(source string) string { return n.Prefix + ".fetch." + source }
+
+// ArticleSubject is where a source's new articles are published.
+func (n Names) ArticleSubject(source string) string { return n.Prefix + ".articles." + source }
+
+// AlertSubject is where a topic's alerts are published.
+func (n Names) AlertSubject(topic string) string { return n.Prefix + ".alerts." + topic }
+
+// DeadSubject is where a subscriber's failed deliveries are kept.
+func (n Names) DeadSubject(subscriber string) string { return n.Prefix + ".dead." + subscriber }
+
+// Open connects to the configured NATS (starting the embedded server when
+// nats.url is empty) and makes sure every stream and bucket exists.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, error) {
+	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log}
+	var err error
+	if cfg.NATS.URL == "" {
+		b.server, err = startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
+	} else {
+		b.NC, err = nats.Connect(cfg.NATS.URL,
+			nats.Name("newswatch"),
+			nats.MaxReconnects(-1),
+			nats.RetryOnFailedConnect(false),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("nats disconnected", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		)
+	}
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	b.JS, err = jetstream.New(b.NC)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := b.ensure(ctx, cfg); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func startEmbedded(cfg *config.Config) (*server.Server, error) {
+	dir := filepath.Join(cfg.DataDir, "jetstream")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName:   "newswatch",
+		JetStream:    true,
+		StoreDir:     dir,
+		SyncInterval: cfg.NATS.SyncInterval,
+		NoSigs:       true,
+		NoLog:        true,
+		DontListen:   true,
+	}
+	if cfg.NATS.Listen != "" {
+		host, port, err := splitHostPort(cfg.NATS.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen: %w", err)
+		}
+		opts.DontListen = false
+		opts.Host, opts.Port = host, port
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats: not ready after 30s (is another newswatch using the same data_dir?)")
+	}
+	return ns, nil
+}
+
+func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
+	n := b.Names
+	window := cfg.NATS.DedupWindow
+	streams := []jetstream.StreamConfig{
+		{
+			Name:        n.FetchStream,
+			Description: "fetch jobs: one per source per due time",
+			Subjects:    []string{n.Prefix + ".fetch.>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Duplicates:  window,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        n.ArticleStream,
+			Description: "new articles, normalised",
+			Subjects:    []string{n.Prefix + ".articles.>"},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      cfg.NATS.ArticleMaxAge,
+			Duplicates:  window,
+		},
+		{
+			Name:        n.AlertStream,
+			Description: "alerts: one per topic and article",
+			Subjects:    []string{n.Prefix + ".alerts.>"},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      cfg.NATS.ArticleMaxAge,
+			Duplicates:  window,
+		},
+		{
+			Name:        n.DeadStream,
+			Description: "deliveries that gave up, with every attempt's error",
+			Subjects:    []string{n.Prefix + ".dead.>"},
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  window,
+		},
+	}
+	for _, sc := range streams {
+		sc.Storage = jetstream.FileStorage
+		sc.Replicas = max(cfg.NATS.Replicas, 1)
+		if _, err := b.JS.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create stream %s: %w", sc.Name, err)
+		}
+	}
+	var err error
+	if b.Seen, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: n.SeenBucket, Description: "article ids already published",
+		TTL: cfg.NATS.SeenTTL, Storage: jetstream.FileStorage, Replicas: max(cfg.NATS.Replicas, 1),
+	}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", n.SeenBucket, err)
+	}
+	if b.State, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: n.StateBucket, Description: "per-source fetch state",
+		Storage: jetstream.FileStorage, Replicas: max(cfg.NATS.Replicas, 1),
+	}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", n.StateBucket, err)
+	}
+	if b.Store, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes",
+		Storage: jetstream.FileStorage, Replicas: max(cfg.NATS.Replicas, 1),
+	}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", n.StoreBucket, err)
+	}
+	return nil
+}
+
+// Ready reports whether the connection is up.
+func (b *Bus) Ready() bool { return b.NC != nil && b.NC.IsConnected() }
+
+// Embedded reports whether the bus runs an in-process server.
+func (b *Bus) Embedded() bool { return b.server != nil }
+
+// Close drains the connection, then stops the embedded server if any.
+func (b *Bus) Close() {
+	if b.NC != nil {
+		_ = b.NC.Drain()
+		// Drain is asynchronous; wait for it so that in-flight acks land
+		// before the server goes away.
+		deadline := time.Now().Add(10 * time.Second)
+		for !b.NC.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.NC.Close()
+	}
+	b.shutdownServer()
+}
+
+func (b *Bus) shutdownServer() {
+	if b.server != nil {
+		b.server.Shutdown()
+		b.server.WaitForShutdown()
+	}
+}

@@ -1,0 +1,103 @@
+// Package metrics defines newswatch's Prometheus metrics. A *Metrics is
+// created per process on its own registry (no global state); every method
+// is safe to call on a nil *Metrics, so stages work without metrics too.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	fetches     *prometheus.CounterVec
+	fetchTime   *prometheus.HistogramVec
+	lastSuccess *prometheus.GaugeVec
+	articles    *prometheus.CounterVec
+	alerts      *prometheus.CounterVec
+	deliveries  *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+	dead        *prometheus.CounterVec
+}
+
+// New registers every collector, plus Go runtime, process and build info
+// collectors, on a new registry.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newswatch_fetches_total", Help: "Fetches per source by outcome (ok, not_modified, error).",
+		}, []string{"source", "outcome"}),
+		fetchTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "newswatch_fetch_duration_seconds", Help: "Time to fetch and parse a source.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"source"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "newswatch_source_last_success_timestamp_seconds", Help: "Unix time of the last successful fetch of a source.",
+		}, []string{"source"}),
+		articles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newswatch_articles_published_total", Help: "New articles published per source.",
+		}, []string{"source"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newswatch_alerts_total", Help: "Alerts raised per topic.",
+		}, []string{"topic"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newswatch_deliveries_total", Help: "Delivery tries per subscriber by outcome (ok, retry, dead, gone).",
+		}, []string{"subscriber", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newswatch_delivery_retries_total", Help: "Deliveries scheduled for another try, per subscriber.",
+		}, []string{"subscriber"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "newswatch_dead_letters_total", Help: "Alerts moved to the dead-letter stream, per subscriber.",
+		}, []string{"subscriber"}),
+	}
+	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
+	return m
+}
+
+// Fetched records one fetch of a source.
+func (m *Metrics) Fetched(source string, d time.Duration, outcome string) {
+	if m == nil {
+		return
+	}
+	m.fetches.WithLabelValues(source, outcome).Inc()
+	m.fetchTime.WithLabelValues(source).Observe(d.Seconds())
+	if outcome != "error" {
+		m.lastSuccess.WithLabelValues(source).SetToCurrentTime()
+	}
+}
+
+// Published records a new article.
+func (m *Metrics) Published(source string) {
+	if m != nil {
+		m.articles.WithLabelValues(source).Inc()
+	}
+}
+
+// Alerted records a new alert.
+func (m *Metrics) Alerted(topic string) {
+	if m != nil {
+		m.alerts.WithLabelValues(topic).Inc()
+	}
+}
+
+// Delivered records a delivery try's outcome: ok, retry, dead or gone.
+func (m *Metrics) Delivered(subscriber, outcome string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(subscriber, outcome).Inc()
+	switch outcome {
+	case "retry":
+		m.retries.WithLabelValues(subscriber).Inc()
+	case "dead", "gone":
+		m.dead.WithLabelValues(subscriber).Inc()
+	}
+}

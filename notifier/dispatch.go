@@ -1,0 +1,383 @@
+package notifier
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/metrics"
+	"newswatch/news"
+)
+
+// Dispatcher runs one durable JetStream consumer per subscriber and feeds
+// each alert to the subscriber's Sink. Deliveries are acknowledged only
+// after the sink succeeded, so an alert survives any crash; a failing
+// subscriber backs off on its own consumer and never delays another.
+type Dispatcher struct {
+	b   *bus.Bus
+	log *slog.Logger
+	m   *metrics.Metrics
+	now func() time.Time
+
+	mu    sync.Mutex
+	loops map[string]*loop
+	wg    sync.WaitGroup
+}
+
+// Attempt is one failed delivery try.
+type Attempt struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error"`
+}
+
+// DeadLetter is what the dead-letter stream keeps of a delivery that gave
+// up: the alert, and every attempt's error.
+type DeadLetter struct {
+	V          int        `json:"v"`
+	Subscriber string     `json:"subscriber"`
+	Alert      news.Alert `json:"alert"`
+	Attempts   []Attempt  `json:"attempts"`
+	Reason     string     `json:"reason"`
+	DeadAt     time.Time  `json:"dead_at"`
+}
+
+// SubscriberStatus is a subscriber's delivery state since this process
+// started.
+type SubscriberStatus struct {
+	ID           string    `json:"id"`
+	Delivered    int64     `json:"delivered"`
+	Failures     int64     `json:"failures"` // failed tries, retried or not
+	DeadLettered int64     `json:"dead_lettered"`
+	LastResult   string    `json:"last_result,omitempty"` // ok | retry | dead | gone
+	LastError    string    `json:"last_error,omitempty"`
+	LastAt       time.Time `json:"last_at,omitzero"`
+	NextRetry    time.Time `json:"next_retry,omitzero"` // set while the head alert waits for a retry
+	Disabled     bool      `json:"disabled,omitempty"`
+}
+
+type loop struct {
+	sub    config.Subscriber
+	sink   Sink
+	cons   jetstream.Consumer
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	status SubscriberStatus
+}
+
+// NewDispatcher returns a dispatcher on the bus.
+func NewDispatcher(b *bus.Bus, log *slog.Logger, m *metrics.Metrics) *Dispatcher {
+	return &Dispatcher{b: b, log: log, m: m, now: time.Now, loops: map[string]*loop{}}
+}
+
+// ConsumerName is the durable consumer of a subscriber.
+func ConsumerName(subscriber string) string { return "notify-" + subscriber }
+
+// Start creates or updates the subscriber's durable consumer and starts
+// delivering to sink. A subscriber already running is restarted with the
+// new settings; its position in the stream is kept.
+func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink) error {
+	d.Stop(sub.ID)
+	subjects := []string{d.b.Names.AlertSubject(">")}
+	if len(sub.Topics) > 0 {
+		subjects = subjects[:0]
+		for _, t := range sub.Topics {
+			subjects = append(subjects, d.b.Names.AlertSubject(t))
+		}
+	}
+	cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable:        ConsumerName(sub.ID),
+		Description:    "deliveries to subscriber " + sub.ID,
+		FilterSubjects: subjects,
+		// New subscribers start with alerts raised from now on, not with
+		// the whole archive.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		// Longer than one delivery can take, so an alert in flight is
+		// not handed out twice.
+		AckWait: 2*sub.Timeout + 30*time.Second,
+		// One alert at a time: a subscriber gets its alerts in order, and
+		// one waiting for a retry holds back only its own queue.
+		MaxAckPending: 1,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("subscriber %s: create consumer: %w", sub.ID, err)
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := &loop{sub: sub, sink: sink, cons: cons, cancel: cancel, done: make(chan struct{})}
+	l.status.ID = sub.ID
+	d.mu.Lock()
+	d.loops[sub.ID] = l
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(l.done)
+		d.run(lctx, l)
+	}()
+	return nil
+}
+
+// Stop stops a subscriber's deliveries; the alert in flight finishes
+// first. Its consumer stays, so no alert is lost.
+func (d *Dispatcher) Stop(id string) {
+	d.mu.Lock()
+	l := d.loops[id]
+	delete(d.loops, id)
+	d.mu.Unlock()
+	if l != nil {
+		l.cancel()
+		<-l.done
+	}
+}
+
+// Remove stops a subscriber and deletes its consumer: alerts raised from
+// now on are no longer kept for it.
+func (d *Dispatcher) Remove(ctx context.Context, id string) error {
+	d.Stop(id)
+	err := d.b.JS.DeleteConsumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("subscriber %s: delete consumer: %w", id, err)
+	}
+	return nil
+}
+
+// Close stops every subscriber and waits for deliveries in flight.
+func (d *Dispatcher) Close() {
+	d.mu.Lock()
+	for _, l := range d.loops {
+		l.cancel()
+	}
+	d.loops = map[string]*loop{}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// Status returns every running subscriber's state, sorted by id.
+func (d *Dispatcher) Status() []SubscriberStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]SubscriberStatus, 0, len(d.loops))
+	for _, l := range d.loops {
+		l.mu.Lock()
+		out = append(out, l.status)
+		l.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Backlog is the number of alerts waiting for a subscriber, including the
+// one in flight.
+func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
+	cons, err := d.b.JS.Consumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
+	if err != nil {
+		return 0, fmt.Errorf("subscriber %s: %w", id, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("subscriber %s: %w", id, err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+func (d *Dispatcher) run(ctx context.Context, l *loop) {
+	log := d.log.With("subscriber", l.sub.ID)
+	for ctx.Err() == nil {
+		it, err := l.cons.Messages(jetstream.PullMaxMessages(1))
+		if err != nil {
+			log.Error("consume alerts", "err", err)
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					log.Warn("consume alerts", "err", err)
+				}
+				break
+			}
+			if gone := d.handle(ctx, log, l, msg); gone {
+				it.Stop()
+				stop()
+				return
+			}
+		}
+		stop()
+		it.Stop()
+		sleep(ctx, 500*time.Millisecond)
+	}
+}
+
+// handle delivers one alert and settles its message. It reports whether
+// the subscriber is gone (410) and must stop.
+func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg jetstream.Msg) (gone bool) {
+	attempt := uint64(1)
+	seq := uint64(0)
+	if md, err := msg.Metadata(); err == nil {
+		attempt, seq = md.NumDelivered, md.Sequence.Stream
+	}
+	var alert news.Alert
+	if err := json.Unmarshal(msg.Data(), &alert); err != nil {
+		d.deadLetter(ctx, log, l, msg, seq, news.Alert{ID: msg.Headers().Get("Nats-Msg-Id")},
+			[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
+		return false
+	}
+	log = log.With("alert", alert.ID)
+
+	retry, err := l.sink.Notify(ctx, &alert)
+	if err == nil {
+		if err := msg.DoubleAck(ctx); err != nil {
+			// The receiver has it; the redelivery that follows carries
+			// the same id so the receiver can drop it.
+			log.Warn("ack delivered alert", "err", err)
+		}
+		d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+		l.set(func(s *SubscriberStatus) {
+			s.Delivered++
+			s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", d.now(), time.Time{}
+		})
+		d.m.Delivered(l.sub.ID, "ok")
+		log.Debug("delivered")
+		return false
+	}
+	if ctx.Err() != nil {
+		// Shutting down mid-delivery: hand the alert back untouched.
+		_ = msg.Nak()
+		return false
+	}
+	attempts := d.recordAttempt(ctx, log, l.sub.ID, alert.ID, err)
+	l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), d.now() })
+
+	switch {
+	case errors.Is(err, ErrGone):
+		log.Error("subscriber answered 410 Gone: disabling it; its alerts stay queued", "err", err)
+		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, "gone: "+err.Error())
+		l.set(func(s *SubscriberStatus) { s.LastResult, s.Disabled = "gone", true })
+		d.m.Delivered(l.sub.ID, "gone")
+		return true
+	case !retry:
+		log.Error("delivery failed for good", "attempt", attempt, "err", err)
+		d.m.Delivered(l.sub.ID, "dead")
+		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, "final: "+err.Error())
+		return false
+	case attempt >= uint64(l.sub.Retry.Attempts):
+		log.Error("delivery failed, no tries left", "attempt", attempt, "err", err)
+		d.m.Delivered(l.sub.ID, "dead")
+		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, fmt.Sprintf("gave up after %d tries: %v", attempt, err))
+		return false
+	}
+	delay := RetryDelay(l.sub.Retry, int(attempt), rand.Float64())
+	var ra *RetryAfterError
+	if errors.As(err, &ra) && ra.After > 0 {
+		delay = min(ra.After, l.sub.Retry.Max)
+	}
+	log.Warn("delivery failed, will retry", "attempt", attempt, "retry_in", delay, "err", err)
+	if err := msg.NakWithDelay(delay); err != nil {
+		log.Warn("nak alert", "err", err)
+	}
+	l.set(func(s *SubscriberStatus) { s.LastResult, s.NextRetry = "retry", d.now().Add(delay) })
+	d.m.Delivered(l.sub.ID, "retry")
+	return false
+}
+
+// RetryDelay is the back-off before try attempt+1: Initial, tripled each
+// time, capped at Max, with ±20% jitter (jitter in [0,1)). With the default
+// 10 tries from 30s capped at 6h, the tries span about 21 hours.
+func RetryDelay(r config.Retry, attempt int, jitter float64) time.Duration {
+	d := float64(r.Initial)
+	for i := 1; i < attempt && d < float64(r.Max); i++ {
+		d *= 3
+	}
+	d = min(d, float64(r.Max))
+	d *= 0.8 + 0.4*jitter
+	return time.Duration(d)
+}
+
+func (l *loop) set(f func(*SubscriberStatus)) {
+	l.mu.Lock()
+	f(&l.status)
+	l.mu.Unlock()
+}
+
+func attemptsKey(subscriber, alertID string) string {
+	h := sha256.Sum256([]byte(alertID))
+	return "attempts." + subscriber + "." + hex.EncodeToString(h[:12])
+}
+
+// recordAttempt appends a failed try to the durable record of the alert's
+// attempts, so the dead letter can list them even across restarts.
+func (d *Dispatcher) recordAttempt(ctx context.Context, log *slog.Logger, subscriber, alertID string, err error) []Attempt {
+	key := attemptsKey(subscriber, alertID)
+	var attempts []Attempt
+	if e, gerr := d.b.Store.Get(ctx, key); gerr == nil {
+		_ = json.Unmarshal(e.Value(), &attempts)
+	}
+	attempts = append(attempts, Attempt{At: d.now().UTC(), Error: err.Error()})
+	if len(attempts) > 50 {
+		attempts = attempts[len(attempts)-50:]
+	}
+	data, _ := json.Marshal(attempts)
+	if _, perr := d.b.Store.Put(ctx, key, data); perr != nil {
+		log.Warn("record delivery attempt", "err", perr)
+	}
+	return attempts
+}
+
+func (d *Dispatcher) forgetAttempts(ctx context.Context, subscriber, alertID string) {
+	_ = d.b.Store.Purge(ctx, attemptsKey(subscriber, alertID))
+}
+
+// deadLetter moves the alert to the dead-letter stream, then settles the
+// message. If the dead-letter publish fails the message is left to be
+// redelivered: an alert is never dropped.
+func (d *Dispatcher) deadLetter(ctx context.Context, log *slog.Logger, l *loop, msg jetstream.Msg, seq uint64, alert news.Alert, attempts []Attempt, reason string) {
+	dl := DeadLetter{V: news.Version, Subscriber: l.sub.ID, Alert: alert, Attempts: attempts, Reason: reason, DeadAt: d.now().UTC()}
+	data, err := json.Marshal(dl)
+	if err == nil {
+		_, err = d.b.JS.Publish(ctx, d.b.Names.DeadSubject(l.sub.ID), data,
+			jetstream.WithMsgID(fmt.Sprintf("%s:%s:%d", l.sub.ID, alert.ID, seq)))
+	}
+	if err != nil {
+		log.Error("dead-letter alert; it will be redelivered", "err", err)
+		_ = msg.NakWithDelay(l.sub.Retry.Initial)
+		return
+	}
+	if err := msg.Term(); err != nil {
+		log.Warn("settle dead-lettered alert", "err", err)
+	}
+	d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+	l.set(func(s *SubscriberStatus) {
+		s.DeadLettered++
+		s.LastResult, s.NextRetry = "dead", time.Time{}
+		if i := strings.IndexByte(reason, ':'); i > 0 && s.LastError == "" {
+			s.LastError = reason[i+1:]
+		}
+	})
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

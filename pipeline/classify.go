@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/classifier"
+	"newswatch/config"
+	"newswatch/metrics"
+	"newswatch/news"
+)
+
+// classifyStage tags each new article with its topics and publishes one
+// alert per matching topic.
+type classifyStage struct {
+	b   *bus.Bus
+	log *slog.Logger
+	m   *metrics.Metrics
+
+	cls    atomic.Pointer[classifier.Classifier]
+	names  atomic.Pointer[map[string]string] // topic id → name
+	alerts atomic.Int64                      // new alerts published by this process
+}
+
+func (s *classifyStage) setTopics(topics []config.Topic, c *classifier.Classifier) {
+	names := make(map[string]string, len(topics))
+	for _, t := range topics {
+		names[t.ID] = t.Name
+	}
+	s.names.Store(&names)
+	s.cls.Store(c)
+}
+
+// classify publishes the alerts of one article and waits for the stream to
+// accept them; only then may the article be acknowledged.
+func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
+	matches := s.cls.Load().Classify(a)
+	names := *s.names.Load()
+	for _, m := range matches {
+		alert := news.Alert{
+			V:         news.Version,
+			ID:        news.AlertID(m.Topic, a.ID),
+			Topic:     m.Topic,
+			TopicName: names[m.Topic],
+			Score:     m.Score,
+			Matches:   m.Matches,
+			Article:   *a,
+			Created:   time.Now().UTC(),
+		}
+		data, err := json.Marshal(alert)
+		if err != nil {
+			return fmt.Errorf("encode alert %s: %w", alert.ID, err)
+		}
+		ack, err := s.b.JS.Publish(ctx, s.b.Names.AlertSubject(m.Topic), data, jetstream.WithMsgID(alert.ID))
+		if err != nil {
+			return fmt.Errorf("publish alert %s: %w", alert.ID, err)
+		}
+		if !ack.Duplicate {
+			s.alerts.Add(1)
+			s.m.Alerted(m.Topic)
+		}
+	}
+	return nil
+}
+
+func (s *classifyStage) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.ArticleStream, jetstream.ConsumerConfig{
+		Durable:       "classifier",
+		Description:   "classifiers of every replica",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1000,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create classifier consumer: %w", err)
+	}
+	return cons, nil
+}
+
+func (s *classifyStage) consume(ctx context.Context, workers int) error {
+	cons, err := s.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	return consumeWith(ctx, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
+		var a news.Article
+		if err := json.Unmarshal(msg.Data(), &a); err != nil {
+			s.log.Error("undecodable article", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			return
+		}
+		if err := s.classify(ctx, &a); err != nil {
+			s.log.Error("classify", "article", a.ID, "err", err)
+			_ = msg.NakWithDelay(2 * time.Second)
+			return
+		}
+		if err := msg.DoubleAck(ctx); err != nil {
+			s.log.Warn("ack article", "article", a.ID, "err", err)
+		}
+	})
+}

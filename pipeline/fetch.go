@@ -1,0 +1,257 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/fetcher"
+	"newswatch/metrics"
+	"newswatch/news"
+)
+
+// FetchResult is the outcome of fetching one source once.
+type FetchResult struct {
+	Source      string
+	Err         error
+	NotModified bool
+	Items       int // items in the feed or page
+	New         int // articles published for the first time
+}
+
+// fetchJob is the message on the fetch stream.
+type fetchJob struct {
+	Source string    `json:"source"`
+	Due    time.Time `json:"due"`
+}
+
+type fetchStage struct {
+	b       *bus.Bus
+	f       *fetcher.Fetcher
+	log     *slog.Logger
+	timeout time.Duration
+	m       *metrics.Metrics
+}
+
+// fetchSource fetches src, publishes each article not seen before, and
+// records the source's new state. Only bus failures are returned as errors
+// (the job should then be retried); a failing source is an outcome, kept
+// in its state.
+func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchResult, error) {
+	res := FetchResult{Source: src.ID}
+	st, err := LoadState(ctx, s.b.State, src.ID)
+	if err != nil {
+		return res, err
+	}
+	st.ID, st.URL = src.ID, src.URL
+	log := s.log.With("source", src.ID)
+
+	start := time.Now()
+	fctx, cancel := context.WithTimeout(ctx, s.timeout)
+	r, ferr := s.f.Fetch(fctx, src, fetcher.Validator{ETag: st.ETag, LastModified: st.LastModified})
+	cancel()
+	st.LastFetch = time.Now().UTC()
+	if ferr != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		res.Err = ferr
+		st.Status, st.Error = "error", ferr.Error()
+		st.ConsecutiveFailures++
+		delay := fetcher.Backoff(st.ConsecutiveFailures, src.Interval)
+		var se *fetcher.StatusError
+		if errors.As(ferr, &se) {
+			st.HTTPStatus = se.Code
+			delay = max(delay, se.RetryAfter)
+		} else {
+			st.HTTPStatus = 0
+		}
+		st.NextDue = st.LastFetch.Add(delay)
+		log.Warn("fetch failed", "url", src.URL, "failures", st.ConsecutiveFailures, "retry_in", delay.Round(time.Second), "err", ferr)
+		s.m.Fetched(src.ID, time.Since(start), "error")
+		return res, saveState(ctx, s.b.State, st)
+	}
+
+	res.NotModified = r.NotModified
+	res.Items = len(r.Articles)
+	for i := range r.Articles {
+		a := &r.Articles[i]
+		isNew, err := s.publishArticle(ctx, log, src, a)
+		if err != nil {
+			return res, err
+		}
+		if isNew {
+			res.New++
+		}
+	}
+	st.Status, st.Error, st.HTTPStatus = "ok", "", r.Status
+	st.ConsecutiveFailures = 0
+	st.LastSuccess = st.LastFetch
+	st.ETag, st.LastModified = r.Validator.ETag, r.Validator.LastModified
+	st.ItemsSeen += int64(res.New)
+	if r.NotModified {
+		st.NotModified++
+	}
+	st.NextDue = nextSlot(src, st.LastFetch)
+	if r.RetryAfter > 0 {
+		st.NextDue = maxTime(st.NextDue, st.LastFetch.Add(r.RetryAfter))
+	}
+	outcome := "ok"
+	if r.NotModified {
+		outcome = "not_modified"
+	}
+	s.m.Fetched(src.ID, time.Since(start), outcome)
+	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified)
+	return res, saveState(ctx, s.b.State, st)
+}
+
+// publishArticle publishes a once. The order matters: publish (and wait
+// for the stream's ack) first, then remember the id as seen. A crash in
+// between re-publishes on the next fetch and the stream's duplicate window
+// drops the repeat; the reverse order would lose the article.
+func (s *fetchStage) publishArticle(ctx context.Context, log *slog.Logger, src config.Source, a *news.Article) (bool, error) {
+	if a.ID == "" {
+		a.ID = news.ArticleID(a.GUID, a.URL)
+	}
+	if _, err := s.b.Seen.Get(ctx, a.ID); err == nil {
+		return false, nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, fmt.Errorf("seen %s: %w", a.ID, err)
+	}
+	if src.FullText && a.URL != "" {
+		fctx, cancel := context.WithTimeout(ctx, s.timeout)
+		if err := s.f.FullText(fctx, a); err != nil {
+			// The teaser is still worth classifying.
+			log.Warn("full text", "url", a.URL, "err", err)
+		}
+		cancel()
+	}
+	a.V = news.Version
+	a.Source = src.ID
+	if a.Fetched.IsZero() {
+		a.Fetched = time.Now().UTC()
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return false, fmt.Errorf("encode article %s: %w", a.ID, err)
+	}
+	ack, err := s.b.JS.Publish(ctx, s.b.Names.ArticleSubject(src.ID), data, jetstream.WithMsgID(a.ID))
+	if err != nil {
+		return false, fmt.Errorf("publish article %s: %w", a.ID, err)
+	}
+	if _, err := s.b.Seen.Create(ctx, a.ID, []byte(src.ID)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("mark %s seen: %w", a.ID, err)
+	}
+	if !ack.Duplicate {
+		s.m.Published(src.ID)
+	}
+	return !ack.Duplicate, nil
+}
+
+// consume runs workers on the shared fetch-job consumer until ctx ends.
+func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(string) (config.Source, bool)) error {
+	cons, err := s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.FetchStream, jetstream.ConsumerConfig{
+		Durable:       "fetcher",
+		Description:   "fetch workers of every replica",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       4*s.timeout + time.Minute,
+		MaxAckPending: 4 * workers,
+		MaxDeliver:    5,
+	})
+	if err != nil {
+		return fmt.Errorf("create fetch consumer: %w", err)
+	}
+	return consumeWith(ctx, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
+		var job fetchJob
+		if err := json.Unmarshal(msg.Data(), &job); err != nil {
+			s.log.Error("bad fetch job", "err", err)
+			_ = msg.Term()
+			return
+		}
+		src, ok := lookup(job.Source)
+		if !ok {
+			_ = msg.Ack() // removed from the config since it was scheduled
+			return
+		}
+		if _, err := s.fetchSource(ctx, src); err != nil {
+			if ctx.Err() != nil {
+				_ = msg.Nak()
+				return
+			}
+			s.log.Error("fetch job", "source", src.ID, "err", err)
+			_ = msg.NakWithDelay(5 * time.Second)
+			return
+		}
+		_ = msg.Ack()
+	})
+}
+
+// consumeWith feeds a consumer's messages to n workers until ctx ends,
+// then waits for the handlers in flight.
+func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
+	msgs := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range msgs {
+				// Handlers finish what they started on shutdown: the
+				// context only stops new work.
+				handle(context.WithoutCancel(ctx), m)
+			}
+		}()
+	}
+	defer func() {
+		close(msgs)
+		wg.Wait()
+	}()
+	for ctx.Err() == nil {
+		it, err := cons.Messages(jetstream.PullMaxMessages(n))
+		if err != nil {
+			log.Error("consume", "err", err)
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				break
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				_ = m.Nak()
+			}
+		}
+		stop()
+		it.Stop()
+		sleep(ctx, 200*time.Millisecond)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

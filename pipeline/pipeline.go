@@ -1,0 +1,382 @@
+// Package pipeline wires newswatch's stages together over the bus: the
+// scheduler publishes fetch jobs, fetch workers publish new articles, the
+// classifier publishes alerts, and the notifier delivers them. Run is the
+// daemon; Once is a single pass for cron.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"newswatch/bus"
+	"newswatch/classifier"
+	"newswatch/config"
+	"newswatch/fetcher"
+	"newswatch/metrics"
+	"newswatch/news"
+	"newswatch/notifier"
+)
+
+// Roles are the stages a process runs.
+type Roles struct{ Scheduler, Fetcher, Classifier, Notifier bool }
+
+// AllRoles runs every stage.
+var AllRoles = Roles{true, true, true, true}
+
+// ParseRoles reads a comma-separated role list.
+func ParseRoles(s string) (Roles, error) {
+	var r Roles
+	for _, name := range strings.Split(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "scheduler":
+			r.Scheduler = true
+		case "fetcher":
+			r.Fetcher = true
+		case "classifier":
+			r.Classifier = true
+		case "notifier":
+			r.Notifier = true
+		case "all":
+			r = AllRoles
+		case "":
+		default:
+			return r, fmt.Errorf("unknown role %q (scheduler, fetcher, classifier, notifier)", name)
+		}
+	}
+	if r == (Roles{}) {
+		return r, errors.New("no role given")
+	}
+	return r, nil
+}
+
+// Pipeline is one process's share of the work.
+type Pipeline struct {
+	b   *bus.Bus
+	log *slog.Logger
+	m   *metrics.Metrics
+
+	cfg   atomic.Pointer[config.Config]
+	fetch *fetchStage
+	cls   *classifyStage
+	disp  *notifier.Dispatcher
+	sched *scheduler
+
+	mu    sync.Mutex
+	sinks map[string]notifier.Sink
+}
+
+// New builds the stages for cfg on an open bus. m may be nil.
+func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (*Pipeline, error) {
+	c, err := classifier.New(cfg.Topics)
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
+	p := &Pipeline{b: b, log: log, m: m, sinks: map[string]notifier.Sink{}}
+	p.cfg.Store(cfg)
+	p.fetch = &fetchStage{b: b, f: fetcher.New(cfg.Fetch, log), log: log, timeout: cfg.Fetch.Timeout, m: m}
+	p.cls = &classifyStage{b: b, log: log, m: m}
+	p.cls.setTopics(cfg.Topics, c)
+	p.disp = notifier.NewDispatcher(b, log, m)
+	p.sched = newScheduler(b, log, cfg.Fetch.Timeout)
+	return p, nil
+}
+
+// Config is the config in force.
+func (p *Pipeline) Config() *config.Config { return p.cfg.Load() }
+
+// Dispatcher is the notifier stage.
+func (p *Pipeline) Dispatcher() *notifier.Dispatcher { return p.disp }
+
+// Classifier is the topic matcher in force.
+func (p *Pipeline) Classifier() *classifier.Classifier { return p.cls.cls.Load() }
+
+func (p *Pipeline) sources() []config.Source { return p.cfg.Load().Sources }
+
+func (p *Pipeline) lookupSource(id string) (config.Source, bool) {
+	for _, s := range p.cfg.Load().Sources {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return config.Source{}, false
+}
+
+// NewSink builds the delivery sink of a subscriber.
+func NewSink(sub config.Subscriber, smtp config.SMTP) (notifier.Sink, error) {
+	switch sub.Type {
+	case "webhook":
+		return notifier.NewWebhook(sub, nil)
+	case "email":
+		return notifier.NewEmail(sub, smtp)
+	}
+	return nil, fmt.Errorf("subscriber %s: unknown type %q", sub.ID, sub.Type)
+}
+
+func (p *Pipeline) startSubscriber(ctx context.Context, sub config.Subscriber, smtp config.SMTP) error {
+	sink, err := NewSink(sub, smtp)
+	if err != nil {
+		return err
+	}
+	if err := p.disp.Start(ctx, sub, sink); err != nil {
+		closeSink(sink)
+		return err
+	}
+	p.mu.Lock()
+	old := p.sinks[sub.ID]
+	p.sinks[sub.ID] = sink
+	p.mu.Unlock()
+	closeSink(old)
+	return nil
+}
+
+func (p *Pipeline) startNotifier(ctx context.Context) error {
+	cfg := p.cfg.Load()
+	for _, sub := range cfg.Subscribers {
+		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) stopNotifier() {
+	p.disp.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, s := range p.sinks {
+		closeSink(s)
+		delete(p.sinks, id)
+	}
+}
+
+func closeSink(s notifier.Sink) {
+	if c, ok := s.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// Run runs the given roles until ctx ends, then finishes the work in
+// flight and returns.
+func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
+	cfg := p.cfg.Load()
+	if roles.Notifier {
+		if err := p.startNotifier(ctx); err != nil {
+			return err
+		}
+		defer p.stopNotifier()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	start := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	if roles.Classifier {
+		start(func() error { return p.cls.consume(ctx, 2) })
+	}
+	if roles.Fetcher {
+		start(func() error { return p.fetch.consume(ctx, cfg.Fetch.Workers, p.lookupSource) })
+	}
+	if roles.Scheduler {
+		start(func() error { return p.sched.run(ctx, p.sources) })
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	wg.Wait()
+	return err
+}
+
+// Reload puts a new, valid config in force: topics are recompiled, sources
+// take effect at the next tick, and subscribers that were added or changed
+// are (re)started and removed ones stopped. On error the old config stays.
+func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunning bool) error {
+	c, err := classifier.New(cfg.Topics)
+	if err != nil {
+		return fmt.Errorf("topics: %w", err)
+	}
+	old := p.cfg.Load()
+	p.cls.setTopics(cfg.Topics, c)
+	p.cfg.Store(cfg)
+	if !notifierRunning {
+		return nil
+	}
+	var errs []error
+	for _, sub := range cfg.Subscribers {
+		i := slices.IndexFunc(old.Subscribers, func(o config.Subscriber) bool { return o.ID == sub.ID })
+		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP {
+			continue
+		}
+		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, o := range old.Subscribers {
+		if !slices.ContainsFunc(cfg.Subscribers, func(s config.Subscriber) bool { return s.ID == o.ID }) {
+			p.disp.Stop(o.ID)
+			p.mu.Lock()
+			closeSink(p.sinks[o.ID])
+			delete(p.sinks, o.ID)
+			p.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func equalSubscriber(a, b config.Subscriber) bool {
+	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// Summary is the outcome of one pass.
+type Summary struct {
+	SourcesOK, SourcesFailed int
+	NewArticles              int
+	Alerts                   int
+	Delivered                int64
+	Retrying                 int // subscribers whose queue waits for a retry
+	DeadLettered             int64
+	Pending                  uint64 // alerts not yet delivered when the pass ended
+	TimedOut                 bool
+	Failures                 []FetchResult
+}
+
+// OK reports whether every source fetched and every delivery succeeded.
+func (s Summary) OK() bool {
+	return s.SourcesFailed == 0 && s.DeadLettered == 0 && s.Retrying == 0 && s.Pending == 0 && !s.TimedOut
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("sources: %d ok, %d failed; new articles: %d; alerts: %d; deliveries: %d ok, %d pending, %d retrying, %d dead-lettered",
+		s.SourcesOK, s.SourcesFailed, s.NewArticles, s.Alerts, s.Delivered, s.Pending, s.Retrying, s.DeadLettered)
+}
+
+// Once fetches every source once, classifies what is new and delivers the
+// alerts, waiting at most timeout for deliveries to finish or be handed to
+// a retry whose time is past the deadline.
+func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, error) {
+	cfg := p.cfg.Load()
+	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if err := p.startNotifier(bg); err != nil {
+		return Summary{}, err
+	}
+	defer p.stopNotifier()
+	clsDone := make(chan error, 1)
+	go func() { clsDone <- p.cls.consume(bg, 2) }()
+	defer func() { stopBG(); <-clsDone }()
+
+	var sum Summary
+	results := make(chan FetchResult)
+	var fetchErr error
+	go func() {
+		sem := make(chan struct{}, cfg.Fetch.Workers)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, src := range cfg.Sources {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r, err := p.fetch.fetchSource(ctx, src)
+				if err != nil {
+					mu.Lock()
+					fetchErr = errors.Join(fetchErr, err)
+					mu.Unlock()
+					if r.Err == nil {
+						r.Err = err
+					}
+				}
+				results <- r
+			}()
+		}
+		wg.Wait()
+		close(results)
+	}()
+	for r := range results {
+		if r.Err != nil {
+			sum.SourcesFailed++
+			sum.Failures = append(sum.Failures, r)
+		} else {
+			sum.SourcesOK++
+		}
+		sum.NewArticles += r.New
+	}
+	if fetchErr != nil && ctx.Err() == nil {
+		return sum, fetchErr
+	}
+
+	// Wait for the classifier to take every article, then for every
+	// subscriber's queue to drain or wait on a retry beyond the deadline.
+	clsCons, err := p.cls.consumer(ctx)
+	if err != nil {
+		return sum, err
+	}
+	for ctx.Err() == nil {
+		info, err := clsCons.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			break
+		}
+		sleep(ctx, 20*time.Millisecond)
+	}
+	for ctx.Err() == nil {
+		waiting := false
+		sum.Pending, sum.Retrying = 0, 0
+		status := p.disp.Status()
+		for _, st := range status {
+			n, err := p.disp.Backlog(ctx, st.ID)
+			if err != nil || n == 0 {
+				continue
+			}
+			sum.Pending += n
+			switch {
+			case st.Disabled:
+			case !st.NextRetry.IsZero() && st.NextRetry.After(deadline):
+				sum.Retrying++
+			default:
+				waiting = true
+			}
+		}
+		if !waiting {
+			break
+		}
+		sleep(ctx, 20*time.Millisecond)
+	}
+	sum.TimedOut = ctx.Err() != nil
+	sum.Alerts = int(p.cls.alerts.Load())
+	for _, st := range p.disp.Status() {
+		sum.Delivered += st.Delivered
+		sum.DeadLettered += st.DeadLettered
+	}
+	return sum, nil
+}
+
+// FetchNow fetches one source now and publishes what is new (used by
+// scripts and tests; the daemon fetches through the job stream).
+func (p *Pipeline) FetchNow(ctx context.Context, src config.Source) (FetchResult, error) {
+	return p.fetch.fetchSource(ctx, src)
+}
+
+// Publish hands an article to the classifier as if a source had found it.
+func (p *Pipeline) Publish(ctx context.Context, src config.Source, a *news.Article) (bool, error) {
+	return p.fetch.publishArticle(ctx, p.log, src, a)
+}

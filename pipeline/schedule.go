@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/config"
+)
+
+// scheduler publishes a fetch job for every source that is due. Due times
+// are computed from the shared state, the same way on every replica, and a
+// job's message id is "<source>@<due unix>": any number of replicas may
+// schedule, and the fetch stream keeps one job per source and due time.
+type scheduler struct {
+	b       *bus.Bus
+	log     *slog.Logger
+	timeout time.Duration
+
+	mu      sync.Mutex
+	nextDue map[string]time.Time // from the state bucket, kept current by a watch
+	sent    map[string]time.Time // last due time this replica published
+}
+
+func newScheduler(b *bus.Bus, log *slog.Logger, timeout time.Duration) *scheduler {
+	return &scheduler{b: b, log: log, timeout: timeout, nextDue: map[string]time.Time{}, sent: map[string]time.Time{}}
+}
+
+// offset spreads sources over their interval, so that 10,000 sources with
+// the same interval do not all fire at once.
+func offset(id string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// slotFloor is the latest due time of src at or before t.
+func slotFloor(src config.Source, t time.Time) time.Time {
+	iv := src.Interval
+	off := offset(src.ID, iv)
+	n := (t.UnixNano() - int64(off)) / int64(iv)
+	return time.Unix(0, n*int64(iv)+int64(off)).UTC()
+}
+
+// nextSlot is the first due time of src after t.
+func nextSlot(src config.Source, t time.Time) time.Time {
+	return slotFloor(src, t).Add(src.Interval)
+}
+
+// due is when src should next be fetched, given its stored next due time.
+func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time.Time {
+	// A source never fetched, or whose job was lost (its state did not
+	// advance long after it fell due), goes on the current slot: a new
+	// job id, so the duplicate window cannot hold it back.
+	if stored.IsZero() || now.Sub(stored) > src.Interval+4*s.timeout+time.Minute {
+		return slotFloor(src, now)
+	}
+	return stored
+}
+
+// watch keeps nextDue current from the state bucket.
+func (s *scheduler) watch(ctx context.Context) error {
+	w, err := s.b.State.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch source state: %w", err)
+	}
+	go func() {
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // end of the initial values
+				}
+				if e.Operation() != jetstream.KeyValuePut {
+					s.mu.Lock()
+					delete(s.nextDue, e.Key())
+					s.mu.Unlock()
+					continue
+				}
+				var st SourceState
+				if json.Unmarshal(e.Value(), &st) == nil {
+					s.mu.Lock()
+					s.nextDue[e.Key()] = st.NextDue
+					s.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// tick publishes the jobs that are due at now.
+func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.Time) {
+	for _, src := range sources {
+		s.mu.Lock()
+		due := s.due(src, s.nextDue[src.ID], now)
+		already := s.sent[src.ID].Equal(due)
+		s.mu.Unlock()
+		if due.After(now) || already {
+			continue
+		}
+		data, _ := json.Marshal(fetchJob{Source: src.ID, Due: due})
+		id := fmt.Sprintf("%s@%d", src.ID, due.Unix())
+		if _, err := s.b.JS.Publish(ctx, s.b.Names.FetchSubject(src.ID), data, jetstream.WithMsgID(id)); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("schedule fetch", "source", src.ID, "err", err)
+			}
+			continue
+		}
+		s.mu.Lock()
+		s.sent[src.ID] = due
+		s.mu.Unlock()
+	}
+}
+
+// run schedules until ctx ends; sources returns the current source list.
+func (s *scheduler) run(ctx context.Context, sources func() []config.Source) error {
+	if err := s.watch(ctx); err != nil {
+		return err
+	}
+	// Let the watch deliver the stored state before the first tick.
+	sleep(ctx, 200*time.Millisecond)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		s.tick(ctx, sources(), time.Now())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

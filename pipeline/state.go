@@ -1,0 +1,56 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SourceState is what newswatch knows about a source between fetches. It
+// lives in the sources KV bucket, shared by every replica.
+type SourceState struct {
+	ID                  string    `json:"id"`
+	URL                 string    `json:"url"`
+	Status              string    `json:"status"` // ok | error | pending
+	HTTPStatus          int       `json:"http_status,omitempty"`
+	Error               string    `json:"error,omitempty"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	LastFetch           time.Time `json:"last_fetch,omitzero"`
+	LastSuccess         time.Time `json:"last_success,omitzero"`
+	NextDue             time.Time `json:"next_due,omitzero"`
+	ETag                string    `json:"etag,omitempty"`
+	LastModified        string    `json:"last_modified,omitempty"`
+	ItemsSeen           int64     `json:"items_seen"`
+	NotModified         int64     `json:"not_modified"`
+}
+
+// LoadState returns a source's state; a source never fetched is "pending".
+func LoadState(ctx context.Context, kv jetstream.KeyValue, id string) (SourceState, error) {
+	e, err := kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return SourceState{ID: id, Status: "pending"}, nil
+	}
+	if err != nil {
+		return SourceState{}, fmt.Errorf("load state of %s: %w", id, err)
+	}
+	var st SourceState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return SourceState{ID: id, Status: "pending"}, nil
+	}
+	return st, nil
+}
+
+func saveState(ctx context.Context, kv jetstream.KeyValue, st SourceState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, st.ID, data); err != nil {
+		return fmt.Errorf("save state of %s: %w", st.ID, err)
+	}
+	return nil
+}
