@@ -1,0 +1,290 @@
+package fetcher
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mmcdole/gofeed"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+
+	"newswatch/news"
+)
+
+// Caps on what one item may carry into an article; feeds are untrusted.
+const (
+	maxTitleBytes = 2 << 10
+	maxCategories = 64
+	maxAuthors    = 32
+)
+
+// parseFeed parses a UTF-8 feed body (RSS, Atom or JSON Feed) into
+// articles. base is the URL the feed was fetched from, against which
+// relative item links are resolved.
+func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
+	body, err := guardXML(body)
+	if err != nil {
+		return nil, err
+	}
+	feed, err := gofeed.NewParser().Parse(bytes.NewReader(body))
+	if err != nil {
+		if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
+			return nil, notFeedError(body, base)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+	}
+	if feed.Link != "" {
+		// Item links are relative to the feed's site link when it has one.
+		if u, err := base.Parse(strings.TrimSpace(feed.Link)); err == nil && u.IsAbs() {
+			base = u
+		}
+	}
+	stable := stableGUIDs(feed.Items)
+	lang := strings.TrimSpace(feed.Language)
+	if lang == "" && feed.DublinCoreExt != nil && len(feed.DublinCoreExt.Language) > 0 {
+		lang = strings.TrimSpace(feed.DublinCoreExt.Language[0])
+	}
+	arts := make([]news.Article, 0, len(feed.Items))
+	for _, it := range feed.Items {
+		if it == nil {
+			continue
+		}
+		a, ok := itemArticle(it, base, stable, sourceID, now)
+		if !ok {
+			continue
+		}
+		a.Language = lang
+		arts = append(arts, a)
+	}
+	return arts, nil
+}
+
+func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID string, now time.Time) (news.Article, bool) {
+	a := news.Article{
+		V:           news.Version,
+		Source:      sourceID,
+		GUID:        strings.TrimSpace(it.GUID),
+		Title:       truncate(htmlToText(it.Title), maxTitleBytes),
+		SummaryHTML: strings.TrimSpace(it.Description),
+		ContentHTML: strings.TrimSpace(it.Content),
+		Fetched:     now,
+	}
+	a.Summary = htmlToText(a.SummaryHTML)
+	a.Content = htmlToText(a.ContentHTML)
+	a.URL = itemLink(it, base)
+	if a.Title == "" {
+		// Title-less items (microblogs, some JSON feeds) still need a
+		// headline for alerts: the start of the text.
+		a.Title = truncate(firstLine(firstNonEmpty(a.Summary, a.Content)), 200)
+	}
+	if it.PublishedParsed != nil {
+		a.Published = it.PublishedParsed.UTC()
+	}
+	if it.UpdatedParsed != nil {
+		a.Updated = it.UpdatedParsed.UTC()
+		if a.Published.IsZero() {
+			a.Published = a.Updated
+		}
+	}
+	a.Categories = cleanList(it.Categories, maxCategories)
+	authors := make([]string, 0, len(it.Authors))
+	for _, p := range it.Authors {
+		if p == nil {
+			continue
+		}
+		authors = append(authors, firstNonEmpty(p.Name, p.Email))
+	}
+	a.Authors = cleanList(authors, maxAuthors)
+
+	guid := a.GUID
+	if !stableGUID {
+		guid = ""
+	}
+	switch {
+	case guid != "" || a.URL != "":
+		a.ID = news.ArticleID(guid, a.URL)
+	case a.Title != "":
+		// Neither GUID nor link: identify by what is left, so a repeat of
+		// the same item is still recognised.
+		a.ID = news.ArticleID("text:"+sourceID+"\n"+a.Title+"\n"+truncate(a.Summary, 500), "")
+	default:
+		return a, false
+	}
+	return a, true
+}
+
+// stableGUIDs reports whether the feed's GUIDs can identify its items:
+// a feed that gives two different items the same GUID (a constant, or a
+// per-day value) cannot be trusted with them, and links are used instead.
+func stableGUIDs(items []*gofeed.Item) bool {
+	seen := make(map[string]string, len(items))
+	for _, it := range items {
+		if it == nil {
+			continue
+		}
+		g := strings.TrimSpace(it.GUID)
+		if g == "" {
+			continue
+		}
+		link := news.NormalizeURL(it.Link)
+		if prev, dup := seen[g]; dup && prev != link {
+			return false
+		}
+		seen[g] = link
+	}
+	return true
+}
+
+// itemLink is the item's absolute http(s) link: its link, else its first
+// alternate, else a GUID that is a URL.
+func itemLink(it *gofeed.Item, base *url.URL) string {
+	cands := make([]string, 0, 2+len(it.Links))
+	cands = append(cands, it.Link)
+	cands = append(cands, it.Links...)
+	cands = append(cands, it.GUID)
+	for i, c := range cands {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if i == len(cands)-1 && !strings.Contains(c, "://") {
+			break // a GUID that is not a URL is no link
+		}
+		if u := resolveLink(base, c); u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+// resolveLink resolves ref against base and keeps it only if it is http(s).
+func resolveLink(base *url.URL, ref string) string {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return ""
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return ""
+	}
+	if base != nil {
+		u = base.ResolveReference(u)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// notFeedError explains a body gofeed could not recognise: an HTML page
+// (naming the feed it advertises, if any), or something else.
+func notFeedError(body []byte, base *url.URL) error {
+	h := bytes.ToLower(head(bytes.TrimSpace(body), 2048))
+	if len(h) == 0 {
+		return fmt.Errorf("%w: empty body", ErrNotFeed)
+	}
+	if bytes.Contains(h, []byte("<html")) || bytes.HasPrefix(h, []byte("<!doctype html")) {
+		if alt := feedLinkInHTML(body, base); alt != "" {
+			return fmt.Errorf("%w: got an HTML page; it advertises a feed at %s", ErrNotFeed, alt)
+		}
+		return fmt.Errorf("%w: got an HTML page, not RSS, Atom or JSON Feed", ErrNotFeed)
+	}
+	return fmt.Errorf("%w: not RSS, Atom or JSON Feed (starts %q)", ErrNotFeed, truncate(string(head(body, 40)), 40))
+}
+
+// feedLinkInHTML finds <link rel="alternate" type="application/rss+xml"
+// href="..."> (or Atom, JSON Feed) in an HTML page.
+func feedLinkInHTML(body []byte, base *url.URL) string {
+	z := html.NewTokenizer(bytes.NewReader(body))
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return ""
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if a := atom.Lookup(name); a == atom.Body {
+				return ""
+			} else if a != atom.Link || !hasAttr {
+				continue
+			}
+			var rel, typ, href string
+			for {
+				k, v, more := z.TagAttr()
+				switch string(k) {
+				case "rel":
+					rel = strings.ToLower(string(v))
+				case "type":
+					typ = strings.ToLower(string(v))
+				case "href":
+					href = string(v)
+				}
+				if !more {
+					break
+				}
+			}
+			if strings.Contains(rel, "alternate") && (strings.Contains(typ, "rss") || strings.Contains(typ, "atom") || strings.Contains(typ, "feed+json")) {
+				if u := resolveLink(base, href); u != "" {
+					return u
+				}
+			}
+		}
+	}
+}
+
+func cleanList(in []string, limit int) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(len(in), limit))
+	seen := make(map[string]bool, len(in))
+	for _, s := range in {
+		s = truncate(htmlToText(s), 256)
+		if s == "" || seen[strings.ToLower(s)] {
+			continue
+		}
+		seen[strings.ToLower(s)] = true
+		out = append(out, s)
+		if len(out) == limit {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !isRuneStart(s[i]) {
+		i--
+	}
+	return strings.TrimSpace(s[:i]) + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
