@@ -1,0 +1,618 @@
+// Package classifier tags articles with the topics whose queries they match.
+//
+// A topic is a boolean query over an article's fields (see docs/queries.md):
+// terms, phrases, prefixes, AND/OR/NOT, NEAR/n, ATLEAST/n, field scopes and
+// boosts, plus a minimum score computed from per-field weights. New
+// compiles the terms of every topic into one Aho–Corasick automaton, so an
+// article is normalised once and scanned once however many topics there
+// are; the queries are then evaluated on the per-term hit counts. Every
+// match carries the terms that contributed, with field, count and a
+// snippet, and Explain says why a topic did or did not match.
+//
+// A Classifier is immutable and safe for concurrent use; per-article
+// scratch space is pooled, so the scan allocates nothing in steady state.
+package classifier
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"newswatch/config"
+	"newswatch/news"
+)
+
+// DefaultWeights are the per-field score weights of a topic that does not
+// set its own: a term in the headline says more about what an article is
+// about than one in the body.
+var DefaultWeights = map[string]float64{
+	"title": 3, "summary": 1, "content": 1, "category": 2, "url": 1, "source": 1,
+}
+
+// maxHits bounds the hits kept per article for NEAR and snippets; counts
+// stay exact beyond it. It keeps a hostile article from growing memory.
+const maxHits = 1 << 14
+
+// Classifier matches articles against a fixed set of topics.
+type Classifier struct {
+	topics  []topic
+	ac      *automaton
+	keyLeft []bool    // key -> needs a word boundary before it
+	keyPats [][]int32 // key -> patterns sharing its bytes
+	pats    []pattern
+	patTops [][]int32 // pattern -> topics that use it
+	pool    sync.Pool // *scratch
+}
+
+// pattern is a distinct searchable term: its folded bytes plus how its
+// ends and case are checked.
+type pattern struct {
+	key        int32
+	rightBound bool   // needs a word boundary after it (not a prefix)
+	exact      string // non-empty: the case-sensitive form, {US}
+}
+
+type topic struct {
+	id, name string
+	query    *node
+	minScore float64
+	weights  [numFields]float64
+	terms    []*node // positive leaves, for score and matches
+	always   bool    // may match an article with no hits at all
+}
+
+// New compiles every topic's query into one matcher. A parse error names
+// the topic, the position and what was expected; several errors are
+// joined (errors.Join) and each is a *ParseError.
+func New(topics []config.Topic) (*Classifier, error) {
+	c := &Classifier{}
+	keys := map[string]int32{}
+	var keyList []string
+	patIDs := map[pattern]int32{}
+	var errs []error
+	for _, t := range topics {
+		q, err := parse(t.ID, t.Query)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tp := topic{id: t.ID, name: t.Name, query: q, minScore: t.MinScore}
+		for f := range numFields {
+			tp.weights[f] = DefaultWeights[fieldNames[f]]
+		}
+		for name, w := range t.Weights {
+			f, ok := fieldByName(name)
+			if !ok || w < 0 {
+				errs = append(errs, &ParseError{Topic: t.ID, Msg: fmt.Sprintf("weights: %q is not a field or has a negative weight: expected title, summary, content, category, url or source with a weight >= 0", name)})
+				continue
+			}
+			tp.weights[f] = w
+		}
+		ti := int32(len(c.topics))
+		walk(q, func(n *node) {
+			if n.kind != kTerm {
+				return
+			}
+			folded := foldString(n.text)
+			k, ok := keys[folded]
+			if !ok {
+				k = int32(len(keyList))
+				keys[folded] = k
+				keyList = append(keyList, folded)
+				first, _ := utf8.DecodeRuneInString(folded)
+				c.keyLeft = append(c.keyLeft, isWordRune(first))
+				c.keyPats = append(c.keyPats, nil)
+			}
+			last, _ := utf8.DecodeLastRuneInString(folded)
+			p := pattern{key: k, rightBound: !n.prefix && isWordRune(last)}
+			if n.exact {
+				p.exact = n.text
+			}
+			id, ok := patIDs[p]
+			if !ok {
+				id = int32(len(c.pats))
+				patIDs[p] = id
+				c.pats = append(c.pats, p)
+				c.patTops = append(c.patTops, nil)
+				c.keyPats[k] = append(c.keyPats[k], id)
+			}
+			n.pattern = int(id)
+			if tops := c.patTops[id]; len(tops) == 0 || tops[len(tops)-1] != ti {
+				c.patTops[id] = append(tops, ti)
+			}
+		})
+		tp.terms = positiveTerms(q, false, nil)
+		c.topics = append(c.topics, tp)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c.ac = newAutomaton(keyList)
+	empty := c.newScratch()
+	for i := range c.topics {
+		t := &c.topics[i]
+		t.always = t.minScore <= 0 && c.eval(t.query, empty)
+	}
+	c.pool.New = func() any { return c.newScratch() }
+	return c, nil
+}
+
+func walk(n *node, fn func(*node)) {
+	fn(n)
+	for _, k := range n.kids {
+		walk(k, fn)
+	}
+}
+
+// positiveTerms lists the leaves that count towards a match: all but those
+// under an odd number of NOTs.
+func positiveTerms(n *node, negated bool, acc []*node) []*node {
+	switch n.kind {
+	case kTerm:
+		if !negated {
+			acc = append(acc, n)
+		}
+	case kNot:
+		acc = positiveTerms(n.kids[0], !negated, acc)
+	default:
+		for _, k := range n.kids {
+			acc = positiveTerms(k, negated, acc)
+		}
+	}
+	return acc
+}
+
+// hit is one occurrence of a pattern, in folded offsets of its field.
+type hit struct {
+	pat        int32
+	f          field
+	start, end int32
+}
+
+// scratch is the per-article working set, reused through a sync.Pool.
+type scratch struct {
+	clean    [numFields]string
+	cleanBuf [numFields][]byte
+	fold     [numFields]folder
+	catBuf   []byte
+	hits     []hit
+	counts   []int32 // pattern*numFields + field
+	patCount []int32 // pattern -> hits in any field
+	touched  []int32 // patterns with patCount > 0
+	cand     []uint32
+	epoch    uint32
+}
+
+func (c *Classifier) newScratch() *scratch {
+	return &scratch{
+		counts:   make([]int32, len(c.pats)*int(numFields)),
+		patCount: make([]int32, len(c.pats)),
+		cand:     make([]uint32, len(c.topics)),
+	}
+}
+
+// scan normalises and scans every field of a, filling sc.
+func (c *Classifier) scan(a *news.Article, sc *scratch) {
+	for _, p := range sc.touched {
+		sc.patCount[p] = 0
+		clear(sc.counts[int(p)*int(numFields) : int(p+1)*int(numFields)])
+	}
+	sc.touched = sc.touched[:0]
+	sc.hits = sc.hits[:0]
+	sc.epoch++
+	if sc.epoch == 0 { // wrapped: old stamps could look current
+		clear(sc.cand)
+		sc.epoch = 1
+	}
+
+	sc.catBuf = sc.catBuf[:0]
+	for i, cat := range a.Categories {
+		if i > 0 {
+			// A separator that is neither a word nor a space, so that a
+			// phrase never spans two categories.
+			sc.catBuf = append(sc.catBuf, 0x1f)
+		}
+		sc.catBuf = append(sc.catBuf, cat...)
+	}
+	raw := [numFields]string{a.Title, a.Summary, a.Content, unsafeString(sc.catBuf), a.URL, a.Source}
+	for f := range numFields {
+		sc.clean[f], sc.cleanBuf[f] = cleanText(raw[f], sc.cleanBuf[f])
+		fd := &sc.fold[f]
+		fd.fold(sc.clean[f])
+		c.scanField(sc, f, fd.out)
+	}
+	for _, p := range sc.touched {
+		for _, t := range c.patTops[p] {
+			sc.cand[t] = sc.epoch
+		}
+	}
+}
+
+// scanField runs the automaton over one folded field. The loop is the hot
+// path: one table load per byte, and a call out only where a key ends.
+func (c *Classifier) scanField(sc *scratch, f field, text []byte) {
+	a := c.ac
+	trans, class, stride := a.trans, &a.class, a.stride
+	s := uint32(0)
+	for i := 0; i < len(text); i++ {
+		t := trans[s+uint32(class[text[i]])]
+		s = t &^ matchFlag
+		if t&matchFlag != 0 {
+			st := s / stride
+			for _, k := range a.outs[a.outIdx[st]:a.outIdx[st+1]] {
+				c.report(sc, f, text, k, i+1)
+			}
+		}
+	}
+}
+
+// report checks the word boundaries (and case) of key ending at end and
+// records a hit for each pattern that accepts it.
+func (c *Classifier) report(sc *scratch, f field, text []byte, key int32, end int) {
+	start := end - int(c.ac.keyLens[key])
+	if c.keyLeft[key] && isWordBefore(text[:start]) {
+		return
+	}
+	for _, p := range c.keyPats[key] {
+		pt := &c.pats[p]
+		if pt.rightBound && isWordAfter(text[end:]) {
+			continue
+		}
+		if pt.exact != "" && !sameCase(pt.exact, sc.clean[f], sc.fold[f].shifts, start, end) {
+			continue
+		}
+		if sc.patCount[p] == 0 {
+			sc.touched = append(sc.touched, p)
+		}
+		sc.patCount[p]++
+		sc.counts[int(p)*int(numFields)+int(f)]++
+		if len(sc.hits) < maxHits {
+			sc.hits = append(sc.hits, hit{pat: p, f: f, start: int32(start), end: int32(end)})
+		}
+	}
+}
+
+// cleanSpan maps a folded span to the clean text it came from.
+func cleanSpan(clean string, shifts []shift, start, end int) (int, int) {
+	cs := cleanOffset(shifts, start)
+	ce := cs
+	if end > start {
+		ce = cleanOffset(shifts, end-1) + 1
+	}
+	for ce < len(clean) && !utf8.RuneStart(clean[ce]) {
+		ce++
+	}
+	return min(cs, len(clean)), min(ce, len(clean))
+}
+
+// sameCase reports whether the clean text behind a folded hit has the
+// cased letters of want, in the same case ("U.S." and "US" for {US}, not
+// "us").
+func sameCase(want, clean string, shifts []shift, start, end int) bool {
+	cs, ce := cleanSpan(clean, shifts, start, end)
+	got := clean[cs:ce]
+	for {
+		var w, g rune
+		want, w = nextCased(want)
+		got, g = nextCased(got)
+		if w != g {
+			return false
+		}
+		if w < 0 {
+			return true
+		}
+	}
+}
+
+func nextCased(s string) (string, rune) {
+	for i, r := range s {
+		if unicode.IsUpper(r) || unicode.IsLower(r) {
+			return s[i+utf8.RuneLen(r):], r
+		}
+	}
+	return "", -1
+}
+
+// count is the number of hits of term leaf n in its fields.
+func (c *Classifier) count(n *node, sc *scratch) int {
+	total := 0
+	row := sc.counts[n.pattern*int(numFields) : (n.pattern+1)*int(numFields)]
+	for f := range numFields {
+		if n.fields().has(f) {
+			total += int(row[f])
+		}
+	}
+	return total
+}
+
+// countSet sums the hits of a term set (a term or an OR of terms).
+func (c *Classifier) countSet(n *node, sc *scratch) int {
+	if n.kind == kTerm {
+		return c.count(n, sc)
+	}
+	total := 0
+	for _, k := range n.kids {
+		total += c.countSet(k, sc)
+	}
+	return total
+}
+
+func (c *Classifier) eval(n *node, sc *scratch) bool {
+	switch n.kind {
+	case kTerm:
+		return c.count(n, sc) > 0
+	case kAnd:
+		for _, k := range n.kids {
+			if !c.eval(k, sc) {
+				return false
+			}
+		}
+		return true
+	case kOr:
+		for _, k := range n.kids {
+			if c.eval(k, sc) {
+				return true
+			}
+		}
+		return false
+	case kNot:
+		return !c.eval(n.kids[0], sc)
+	case kAtLeast:
+		return c.countSet(n.kids[0], sc) >= n.n
+	case kNear:
+		return c.near(n, sc)
+	}
+	return false
+}
+
+// inSet reports whether hit h belongs to term set n.
+func inSet(n *node, h *hit) bool {
+	if n.kind == kTerm {
+		return int(h.pat) == n.pattern && n.fields().has(h.f)
+	}
+	for _, k := range n.kids {
+		if inSet(k, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// near reports whether a hit of the left set and one of the right set are
+// within n.n words in one field. Hits come ordered by field and end, so
+// comparing each hit with the latest hit of the other side finds the
+// closest pair in one pass.
+func (c *Classifier) near(n *node, sc *scratch) bool {
+	left, right := n.kids[0], n.kids[1]
+	if c.countSet(left, sc) == 0 || c.countSet(right, sc) == 0 {
+		return false
+	}
+	lastL, lastR := -1, -1
+	cur := field(numFields)
+	for i := range sc.hits {
+		h := &sc.hits[i]
+		if h.f != cur {
+			cur, lastL, lastR = h.f, -1, -1
+		}
+		inL, inR := inSet(left, h), inSet(right, h)
+		text := sc.fold[h.f].out
+		if inR && lastL >= 0 && wordGap(text, &sc.hits[lastL], h) <= n.n {
+			return true
+		}
+		if inL && !n.ordered && lastR >= 0 && wordGap(text, &sc.hits[lastR], h) <= n.n {
+			return true
+		}
+		if inL {
+			lastL = i
+		}
+		if inR {
+			lastR = i
+		}
+	}
+	return false
+}
+
+// wordGap counts the words between an earlier hit a and a later hit b;
+// overlapping hits are 0 apart. Each Han or kana character counts as a
+// word, since those scripts do not separate words with spaces.
+func wordGap(text []byte, a, b *hit) int {
+	if b.start <= a.end {
+		return 0
+	}
+	words, inWord := 0, false
+	for _, r := range string(text[a.end:b.start]) {
+		switch {
+		case isCJK(r):
+			words++
+			inWord = false
+		case isWordRune(r):
+			if !inWord {
+				words++
+			}
+			inWord = true
+		default:
+			inWord = false
+		}
+		if words > maxN {
+			break
+		}
+	}
+	return words
+}
+
+// score adds up the weighted counts of a topic's positive terms.
+func (c *Classifier) score(t *topic, sc *scratch) float64 {
+	s := 0.0
+	for _, n := range t.terms {
+		row := sc.counts[n.pattern*int(numFields) : (n.pattern+1)*int(numFields)]
+		b := n.boost
+		if b == 0 {
+			b = 1
+		}
+		for f := range numFields {
+			if n.fields().has(f) && row[f] > 0 {
+				s += float64(row[f]) * t.weights[f] * b
+			}
+		}
+	}
+	return s
+}
+
+// Classify returns the topics the article matches, in config order, each
+// with its score and the terms that contributed. Safe for concurrent use.
+func (c *Classifier) Classify(a *news.Article) []news.TopicMatch {
+	sc := c.pool.Get().(*scratch)
+	defer c.pool.Put(sc)
+	c.scan(a, sc)
+	var out []news.TopicMatch
+	for i := range c.topics {
+		t := &c.topics[i]
+		if !t.always && sc.cand[i] != sc.epoch {
+			continue
+		}
+		if !c.eval(t.query, sc) {
+			continue
+		}
+		s := c.score(t, sc)
+		if s < t.minScore {
+			continue
+		}
+		out = append(out, news.TopicMatch{Topic: t.id, Score: s, Matches: c.matches(t, sc)})
+	}
+	return out
+}
+
+// matches lists, for each positive term with hits, one Match per field.
+func (c *Classifier) matches(t *topic, sc *scratch) []news.Match {
+	var ms []news.Match
+	seen := map[[2]int]bool{}
+	for _, n := range t.terms {
+		row := sc.counts[n.pattern*int(numFields) : (n.pattern+1)*int(numFields)]
+		for f := range numFields {
+			if !n.fields().has(f) || row[f] == 0 || seen[[2]int{n.pattern, int(f)}] {
+				continue
+			}
+			seen[[2]int{n.pattern, int(f)}] = true
+			ms = append(ms, news.Match{
+				Term:    termString(n),
+				Field:   fieldNames[f],
+				Count:   int(row[f]),
+				Snippet: c.snippet(sc, n.pattern, f),
+			})
+		}
+	}
+	return ms
+}
+
+// termString prints a leaf without its field scope.
+func termString(n *node) string {
+	m := *n
+	m.scope = 0
+	return m.String()
+}
+
+// snippetRadius is how many characters of context a snippet keeps on each
+// side of the hit.
+const snippetRadius = 70
+
+// snippet cuts about 160 characters of clean text around the first hit of
+// pattern p in field f, with the hit marked « ».
+func (c *Classifier) snippet(sc *scratch, p int, f field) string {
+	for i := range sc.hits {
+		h := &sc.hits[i]
+		if int(h.pat) != p || h.f != f {
+			continue
+		}
+		clean := sc.clean[f]
+		cs, ce := cleanSpan(clean, sc.fold[f].shifts, int(h.start), int(h.end))
+		// Mark the whole word a prefix matched ("opioid*" in "opioids").
+		for ce < len(clean) {
+			r, size := utf8.DecodeRuneInString(clean[ce:])
+			if !isWordRune(unicode.ToLower(r)) {
+				break
+			}
+			ce += size
+		}
+		from, to := cs, ce
+		for n := 0; n < snippetRadius && from > 0; n++ {
+			_, size := utf8.DecodeLastRuneInString(clean[:from])
+			from -= size
+		}
+		for n := 0; n < snippetRadius && to < len(clean); n++ {
+			_, size := utf8.DecodeRuneInString(clean[to:])
+			to += size
+		}
+		// Cut at spaces rather than inside words, when there is one nearby.
+		if from > 0 {
+			if j := strings.IndexAny(clean[from:cs], " \n\t"); j >= 0 && j < 20 {
+				from += j + 1
+			}
+		}
+		if to < len(clean) {
+			if j := strings.LastIndexAny(clean[ce:to], " \n\t"); j >= 0 && to-(ce+j) < 20 {
+				to = ce + j
+			}
+		}
+		var b strings.Builder
+		if from > 0 {
+			b.WriteString("…")
+		}
+		b.WriteString(oneLine(clean[from:cs]))
+		b.WriteString("«")
+		b.WriteString(oneLine(clean[cs:ce]))
+		b.WriteString("»")
+		b.WriteString(oneLine(clean[ce:to]))
+		if to < len(clean) {
+			b.WriteString("…")
+		}
+		return b.String()
+	}
+	return "" // beyond maxHits
+}
+
+// oneLine turns runs of white space (and the category separator) into
+// single spaces.
+func oneLine(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) || r == 0x1f {
+			space = true
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	if space {
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// Topics returns the ids of the compiled topics, in config order.
+func (c *Classifier) Topics() []string {
+	ids := make([]string, len(c.topics))
+	for i, t := range c.topics {
+		ids[i] = t.id
+	}
+	return ids
+}
+
+// sortedFields lists the names of fields in s.
+func sortedFields(s fieldSet) []string {
+	var names []string
+	for f := range numFields {
+		if s.has(f) {
+			names = append(names, fieldNames[f])
+		}
+	}
+	sort.Strings(names)
+	return names
+}

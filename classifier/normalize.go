@@ -1,0 +1,418 @@
+package classifier
+
+import (
+	"html"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Text goes through two stages before it is scanned:
+//
+//  1. clean: HTML tags stripped, entities decoded, Unicode NFKC. The result
+//     keeps its case and is what snippets are cut from. Plain NFKC text
+//     (the common case) passes through without a copy.
+//  2. fold: case folded, curly quotes and dashes folded, hyphens and runs of
+//     white space made one space, Traditional Chinese characters mapped to
+//     Simplified, and dotted initialisms (U.S., U.K.) written without dots.
+//     Query terms are folded by the same function, so both sides agree.
+//
+// The fold keeps a sparse map from folded offsets back to clean offsets
+// (one entry each time the two drift apart), so that a hit can be shown in
+// the original text without a per-byte table.
+
+// shift records that from folded offset f on, clean = folded + d.
+type shift struct{ f, d int32 }
+
+// cleanText strips tags, decodes entities and applies NFKC. buf is scratch
+// space; the result may alias s or buf.
+func cleanText(s string, buf []byte) (string, []byte) {
+	inBuf := false
+	if strings.IndexByte(s, '<') >= 0 || strings.IndexByte(s, '&') >= 0 {
+		buf = stripHTML(buf[:0], s)
+		s = unsafeString(buf)
+		inBuf = true
+	}
+	if i := firstNonASCII(s); i < len(s) && norm.NFKC.QuickSpanString(s[i:]) < len(s)-i {
+		var out []byte
+		if inBuf {
+			// s lives in buf: normalise into fresh space behind it.
+			n := len(buf)
+			buf = norm.NFKC.AppendString(buf, s)
+			out = buf[n:]
+		} else {
+			buf = norm.NFKC.AppendString(buf[:0], s)
+			out = buf
+		}
+		s = unsafeString(out)
+	}
+	return s, buf
+}
+
+// unsafeString views b as a string without copying; b must not change
+// while the string is in use (scratch buffers change only between
+// articles).
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func firstNonASCII(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// inlineTags join the text on both sides; every other tag separates words.
+var inlineTags = map[string]bool{
+	"a": true, "b": true, "i": true, "u": true, "em": true, "strong": true,
+	"span": true, "font": true, "sup": true, "sub": true, "abbr": true,
+	"small": true, "mark": true, "s": true, "code": true, "wbr": true,
+}
+
+// stripHTML appends s to dst without tags, comments, script/style bodies,
+// and with character references decoded. It is deliberately forgiving: a
+// '<' that does not open a tag is kept as text.
+func stripHTML(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '<' && i+1 < len(s) && (isASCIILetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!' || s[i+1] == '?'):
+			if strings.HasPrefix(s[i:], "<!--") {
+				end := strings.Index(s[i+4:], "-->")
+				if end < 0 {
+					return dst
+				}
+				i += 4 + end + 3
+				continue
+			}
+			end := strings.IndexByte(s[i:], '>')
+			if end < 0 {
+				return dst // an unterminated tag swallows the rest
+			}
+			name := tagName(s[i+1 : i+end])
+			i += end + 1
+			if name == "script" || name == "style" {
+				closing := "</" + name
+				j := indexFold(s[i:], closing)
+				if j < 0 {
+					return dst
+				}
+				i += j
+				continue
+			}
+			if !inlineTags[name] && (len(dst) == 0 || dst[len(dst)-1] != ' ') {
+				dst = append(dst, ' ')
+			}
+		case c == '&':
+			r, n := decodeEntity(s[i:])
+			if n == 0 {
+				dst = append(dst, c)
+				i++
+				continue
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += n
+		default:
+			dst = append(dst, c)
+			i++
+		}
+	}
+	return dst
+}
+
+// tagName returns the lower-case element name of a tag body such as
+// "/P class=x"; lower-casing only ASCII letters keeps it allocation-free for
+// the names that matter.
+func tagName(body string) string {
+	body = strings.TrimPrefix(body, "/")
+	n := 0
+	for n < len(body) && (isASCIILetter(body[n]) || (n > 0 && body[n] >= '0' && body[n] <= '9')) {
+		n++
+	}
+	name := body[:n]
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 'A' && name[i] <= 'Z' {
+			return strings.ToLower(name)
+		}
+	}
+	return name
+}
+
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+// commonEntities are decoded without a map lookup in html's large table.
+var commonEntities = map[string]rune{
+	"amp": '&', "lt": '<', "gt": '>', "quot": '"', "apos": '\'', "nbsp": '\u00a0',
+	"ndash": '–', "mdash": '—', "lsquo": '‘', "rsquo": '’', "ldquo": '“', "rdquo": '”',
+	"hellip": '…', "eacute": 'é', "aacute": 'á', "iacute": 'í', "oacute": 'ó', "uacute": 'ú',
+	"ntilde": 'ñ', "uuml": 'ü', "ouml": 'ö', "auml": 'ä', "szlig": 'ß', "ccedil": 'ç',
+	"egrave": 'è', "agrave": 'à', "middot": '·', "laquo": '«', "raquo": '»', "copy": '©',
+}
+
+// decodeEntity decodes the character reference at the start of s, which
+// begins with '&', and returns the rune and its length; n == 0 means s
+// does not start with a reference and the '&' is literal.
+func decodeEntity(s string) (r rune, n int) {
+	end := strings.IndexByte(s[:min(len(s), 34)], ';')
+	if end < 2 {
+		return 0, 0
+	}
+	body := s[1:end]
+	if body[0] == '#' {
+		var v uint64
+		var err error
+		if len(body) > 1 && (body[1] == 'x' || body[1] == 'X') {
+			v, err = strconv.ParseUint(body[2:], 16, 32)
+		} else {
+			v, err = strconv.ParseUint(body[1:], 10, 32)
+		}
+		if err != nil {
+			return 0, 0
+		}
+		r = rune(v)
+		if !utf8.ValidRune(r) || r == 0 {
+			r = utf8.RuneError
+		}
+		return r, end + 1
+	}
+	if r, ok := commonEntities[body]; ok {
+		return r, end + 1
+	}
+	for _, c := range []byte(body) {
+		if !isASCIILetter(c) && !(c >= '0' && c <= '9') {
+			return 0, 0
+		}
+	}
+	// Rare named references: let the standard library decode them.
+	dec := html.UnescapeString(s[:end+1])
+	if dec == s[:end+1] {
+		return 0, 0
+	}
+	r, size := utf8.DecodeRuneInString(dec)
+	if size != len(dec) {
+		return 0, 0 // multi-rune references are not worth the trouble
+	}
+	return r, end + 1
+}
+
+func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+
+// asciiFold maps each ASCII byte to its folded form: letters to lower case,
+// every kind of white space and the hyphen to a space.
+var asciiFold = func() (t [128]byte) {
+	for i := range t {
+		t[i] = byte(i)
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = byte(c + 32)
+	}
+	for _, c := range "\t\n\v\f\r-" {
+		t[c] = ' '
+	}
+	return t
+}()
+
+// asciiWord marks the ASCII bytes that are part of a word after folding.
+var asciiWord = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// foldRune folds one non-ASCII rune.
+func foldRune(r rune) rune {
+	switch r {
+	case '‘', '’', '‚', '‛', '′', '`', '´', 'ʼ':
+		return '\''
+	case '“', '”', '„', '‟', '″', '«', '»':
+		return '"'
+	case '‐', '‑', '‒', '–', '—', '―', '−', '\u00a0', '\u2007', '\u202f', '\u3000', '\u2028', '\u2029', '\u0085':
+		return ' '
+	case '\u00ad', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff':
+		return -1 // invisible: dropped
+	}
+	if s, ok := tradToSimp[r]; ok {
+		return s
+	}
+	if unicode.IsSpace(r) {
+		return ' '
+	}
+	return unicode.ToLower(r)
+}
+
+// folder is reusable scratch for folding one field.
+type folder struct {
+	out    []byte
+	shifts []shift
+}
+
+// fold folds s into f.out, replacing its previous content.
+func (f *folder) fold(s string) {
+	out := f.out[:0]
+	f.shifts = f.shifts[:0]
+	d := int32(0) // clean offset - folded offset, as of the last shift
+	note := func(fpos, cpos int) {
+		if nd := int32(cpos - fpos); nd != d {
+			d = nd
+			f.shifts = append(f.shifts, shift{int32(fpos), nd})
+		}
+	}
+	space := true // collapse leading white space too
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			c = asciiFold[c]
+			if c == ' ' {
+				if space {
+					i++
+					continue
+				}
+				space = true
+				note(len(out), i)
+				out = append(out, ' ')
+				i++
+				continue
+			}
+			space = false
+			if c >= 'a' && c <= 'z' && i+1 < len(s) && s[i+1] == '.' && (len(out) == 0 || !isWordBefore(out)) {
+				if n := initialism(s[i:]); n > 0 {
+					// "U.S." -> "us": letters kept, dots dropped.
+					for j := 0; j < n; j++ {
+						if s[i+j] != '.' {
+							note(len(out), i+j)
+							out = append(out, asciiFold[s[i+j]])
+						}
+					}
+					i += n
+					continue
+				}
+			}
+			note(len(out), i)
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		r = foldRune(r)
+		if r < 0 {
+			i += size
+			continue
+		}
+		if r == ' ' {
+			if !space {
+				note(len(out), i)
+				out = append(out, ' ')
+				space = true
+			}
+			i += size
+			continue
+		}
+		space = false
+		note(len(out), i)
+		out = utf8.AppendRune(out, r)
+		i += size
+	}
+	// Anything past the end maps to the end of the clean text.
+	note(len(out), len(s))
+	f.out = out
+}
+
+// initialism returns the length of a dotted initialism at the start of s
+// ("U.S.", "u.s.a", "U.K.") or 0: single letters each followed by a dot,
+// at least two letters, not followed by another letter or digit.
+func initialism(s string) int {
+	i, letters := 0, 0
+	for i+1 < len(s) && isASCIILetter(s[i]) && s[i+1] == '.' {
+		letters++
+		i += 2
+		if i < len(s) && isASCIILetter(s[i]) && (i+1 == len(s) || !isASCIIWordByte(s[i+1])) {
+			// final letter without a dot: "U.S-China"
+			if i+1 < len(s) && s[i+1] == '.' {
+				continue
+			}
+			return i + 1
+		}
+	}
+	if letters < 2 || (i < len(s) && isASCIIWordByte(s[i])) {
+		return 0
+	}
+	return i
+}
+
+func isASCIIWordByte(c byte) bool { return c < utf8.RuneSelf && asciiWord[asciiFold[c]] }
+
+// isWordBefore reports whether folded text b ends in a word character.
+func isWordBefore(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	if c := b[len(b)-1]; c < utf8.RuneSelf {
+		return asciiWord[c]
+	}
+	r, _ := utf8.DecodeLastRune(b)
+	return isWordRune(r)
+}
+
+// isWordAfter reports whether folded text b starts with a word character.
+func isWordAfter(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	if c := b[0]; c < utf8.RuneSelf {
+		return asciiWord[c]
+	}
+	r, _ := utf8.DecodeRune(b)
+	return isWordRune(r)
+}
+
+// isWordRune reports whether r takes part in word boundaries. Scripts
+// written without spaces (Han, kana) do not: a Chinese term matches inside
+// a run of Chinese text, and a Latin term next to Chinese text is at a
+// boundary.
+func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return asciiWord[r]
+	}
+	if isCJK(r) {
+		return false
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+}
+
+func isCJK(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana)
+}
+
+// cleanOffset maps an offset in folded text back to the clean text.
+func cleanOffset(shifts []shift, fpos int) int {
+	i := sort.Search(len(shifts), func(i int) bool { return int(shifts[i].f) > fpos })
+	if i == 0 {
+		return fpos
+	}
+	return fpos + int(shifts[i-1].d)
+}
+
+// foldString folds a query term; it shares the article's rules.
+func foldString(s string) string {
+	s, _ = cleanText(s, nil)
+	var f folder
+	f.fold(s)
+	return strings.TrimSpace(string(f.out))
+}
