@@ -32,6 +32,7 @@ type Bus struct {
 	Store jetstream.KeyValue // small durable notes (delivery attempts)
 
 	server *server.Server // nil when connected to an external server
+	unlock func()         // releases the data_dir lock of the embedded server
 	log    *slog.Logger
 }
 
@@ -76,11 +77,18 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, erro
 	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log}
 	var err error
 	if cfg.NATS.URL == "" {
-		b.server, err = startEmbedded(cfg)
-		if err != nil {
+		b.server, b.unlock, err = startEmbedded(cfg)
+		switch {
+		case errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
+			// The daemon owns the store and exposes its server: talk to
+			// it as a client (how the inspection commands reach a
+			// running daemon).
+			b.NC, err = nats.Connect("nats://"+cfg.NATS.Listen, nats.Name("newswatch"))
+		case err != nil:
 			return nil, err
+		default:
+			b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
 		}
-		b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
 	} else {
 		b.NC, err = nats.Connect(cfg.NATS.URL,
 			nats.Name("newswatch"),
@@ -110,11 +118,20 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, erro
 	return b, nil
 }
 
-func startEmbedded(cfg *config.Config) (*server.Server, error) {
+func startEmbedded(cfg *config.Config) (_ *server.Server, unlock func(), err error) {
 	dir := filepath.Join(cfg.DataDir, "jetstream")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
+	unlock, err = lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	opts := &server.Options{
 		ServerName:   "newswatch",
 		JetStream:    true,
@@ -127,21 +144,21 @@ func startEmbedded(cfg *config.Config) (*server.Server, error) {
 	if cfg.NATS.Listen != "" {
 		host, port, err := splitHostPort(cfg.NATS.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("nats.listen: %w", err)
+			return nil, nil, fmt.Errorf("nats.listen: %w", err)
 		}
 		opts.DontListen = false
 		opts.Host, opts.Port = host, port
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("embedded nats: %w", err)
+		return nil, nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 30s (is another newswatch using the same data_dir?)")
+		return nil, nil, errors.New("embedded nats: not ready after 30s")
 	}
-	return ns, nil
+	return ns, unlock, nil
 }
 
 func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
@@ -234,5 +251,8 @@ func (b *Bus) shutdownServer() {
 	if b.server != nil {
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
+	}
+	if b.unlock != nil {
+		b.unlock()
 	}
 }

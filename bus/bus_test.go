@@ -1,0 +1,73 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/config"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	cfg := &config.Config{DataDir: t.TempDir()}
+	cfg.ApplyDefaults()
+	return cfg
+}
+
+func TestOpenCreatesStreamsAndLocksDataDir(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"NEWSWATCH_FETCH", "NEWSWATCH_ARTICLES", "NEWSWATCH_ALERTS", "NEWSWATCH_DEAD"} {
+		if _, err := b.JS.Stream(ctx, name); err != nil {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	s, _ := b.JS.Stream(ctx, "NEWSWATCH_FETCH")
+	if info := s.CachedInfo(); info.Config.Retention != jetstream.WorkQueuePolicy || info.Config.Duplicates != 24*time.Hour {
+		t.Errorf("fetch stream config = %+v", info.Config)
+	}
+	// An alert published twice with one id is stored once.
+	for range 2 {
+		if _, err := b.JS.Publish(ctx, b.Names.AlertSubject("t"), []byte("{}"), jetstream.WithMsgID("t:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ = b.JS.Stream(ctx, b.Names.AlertStream)
+	if info, _ := s.Info(ctx); info.State.Msgs != 1 {
+		t.Errorf("alert stream holds %d messages, want 1", info.State.Msgs)
+	}
+
+	if _, err := Open(ctx, cfg, log); !errors.Is(err, ErrDataDirInUse) {
+		t.Errorf("second Open on the same data_dir: err = %v, want ErrDataDirInUse", err)
+	}
+	b.Close()
+
+	// After Close the store reopens with its data.
+	b, err = Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, _ = b.JS.Stream(ctx, b.Names.AlertStream)
+	if info, _ := s.Info(ctx); info.State.Msgs != 1 {
+		t.Errorf("after reopening, alert stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
+
+func TestNamesForPrefix(t *testing.T) {
+	n := NamesFor("news-eu")
+	if n.AlertStream != "NEWS_EU_ALERTS" || n.AlertSubject("fentanyl") != "news-eu.alerts.fentanyl" || n.SeenBucket != "news-eu-seen" {
+		t.Errorf("names = %+v", n)
+	}
+}

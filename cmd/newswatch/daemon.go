@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"newswatch/bus"
+	"newswatch/classifier"
+	"newswatch/config"
+	"newswatch/metrics"
+	"newswatch/pipeline"
+	"newswatch/web"
+)
+
+func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "run")
+	rolesFlag := fs.String("roles", "scheduler,fetcher,classifier,notifier", "comma-separated roles this process runs")
+	drain := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight work on shutdown")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	roles, err := pipeline.ParseRoles(*rolesFlag)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch run: -roles: %v\n", err)
+		return exitUsage
+	}
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	log := newLogger(env.stderr, cfg.Log)
+	m := metrics.New()
+	b, p, err := open(ctx, cfg, log, m)
+	if err != nil {
+		log.Error("start", "err", err)
+		return exitFailure
+	}
+	defer b.Close()
+
+	srv, err := startHTTP(cfg, b, p, m, log)
+	if err != nil {
+		log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err)
+		return exitFailure
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(ctx, *cfgPath, p, roles, log)
+			}
+		}
+	}()
+
+	log.Info("newswatch running", "version", version, "sources", len(cfg.Sources), "topics", len(cfg.Topics),
+		"subscribers", len(cfg.Subscribers), "nats", natsDesc(cfg), "http", cfg.HTTP.Listen)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, roles) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		log.Info("shutting down: finishing work in flight")
+		select {
+		case err = <-done:
+		case <-time.After(*drain):
+			log.Warn("shutdown timeout: unfinished work is handed back to the bus", "timeout", *drain)
+		}
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	if err != nil {
+		log.Error("pipeline", "err", err)
+		return exitFailure
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func natsDesc(cfg *config.Config) string {
+	if cfg.NATS.URL == "" {
+		return "embedded (" + cfg.DataDir + ")"
+	}
+	return "external"
+}
+
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*bus.Bus, *pipeline.Pipeline, error) {
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b, err := bus.Open(octx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := pipeline.New(cfg, b, log, m)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return b, p, nil
+}
+
+func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.Metrics, log *slog.Logger) (*web.Server, error) {
+	if cfg.HTTP.Listen == "" {
+		return nil, nil
+	}
+	srv := web.New(m, func(ctx context.Context) error {
+		if !b.Ready() {
+			return errors.New("nats not connected")
+		}
+		if _, err := b.JS.Stream(ctx, b.Names.AlertStream); err != nil {
+			return fmt.Errorf("alert stream: %w", err)
+		}
+		return nil
+	}, log)
+	addr, err := srv.Start(cfg.HTTP.Listen)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("http listening", "addr", addr.String())
+	return srv, nil
+}
+
+func reload(ctx context.Context, path string, p *pipeline.Pipeline, roles pipeline.Roles, log *slog.Logger) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		_, err = classifier.New(cfg.Topics)
+	}
+	if err != nil {
+		log.Error("reload rejected; the old config keeps running", "config", path, "err", err)
+		return
+	}
+	if err := p.Reload(ctx, cfg, roles.Notifier); err != nil {
+		log.Error("reload", "err", err)
+		return
+	}
+	log.Info("config reloaded", "sources", len(cfg.Sources), "topics", len(cfg.Topics), "subscribers", len(cfg.Subscribers))
+}
+
+func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "once")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for fetches and deliveries")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	log := newLogger(env.stderr, cfg.Log)
+	b, p, err := open(ctx, cfg, log, nil)
+	if err != nil {
+		log.Error("start", "err", err)
+		return exitFailure
+	}
+	defer b.Close()
+	sum, err := p.Once(ctx, *timeout)
+	for _, f := range sum.Failures {
+		fmt.Fprintf(env.stderr, "source %s: %v\n", f.Source, f.Err)
+	}
+	fmt.Fprintln(env.stdout, sum.String())
+	if err != nil {
+		log.Error("once", "err", err)
+		return exitFailure
+	}
+	if sum.TimedOut {
+		fmt.Fprintf(env.stderr, "newswatch once: timed out after %s\n", *timeout)
+	}
+	if !sum.OK() {
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdCheck(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "check")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	cfg, err := config.Load(*cfgPath)
+	var probs config.Problems
+	if err != nil && !errors.As(err, &probs) {
+		fmt.Fprintf(env.stderr, "newswatch: %v\n", err)
+		return exitFailure
+	}
+	if cfg != nil {
+		probs = append(probs, topicProblems(cfg)...)
+	}
+	if len(probs) > 0 {
+		printProblems(env.stdout, *cfgPath, probs)
+		return exitFailure
+	}
+	fmt.Fprintf(env.stdout, "%s: ok (%d sources, %d topics, %d subscribers)\n", *cfgPath, len(cfg.Sources), len(cfg.Topics), len(cfg.Subscribers))
+	return exitOK
+}
+
+// topicProblems compiles the topics and locates each query error.
+func topicProblems(cfg *config.Config) config.Problems {
+	_, err := classifier.New(cfg.Topics)
+	if err == nil {
+		return nil
+	}
+	var ps config.Problems
+	for _, e := range unjoin(err) {
+		var pe *classifier.ParseError
+		if errors.As(e, &pe) {
+			for i, t := range cfg.Topics {
+				if t.ID == pe.Topic {
+					ps = append(ps, config.Problem{Line: cfg.Line("topics", i, "query"), Path: fmt.Sprintf("topics[%d].query", i), Msg: pe.Error()})
+				}
+			}
+			continue
+		}
+		ps = append(ps, config.Problem{Msg: e.Error()})
+	}
+	return ps
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

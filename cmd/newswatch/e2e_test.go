@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/internal/smtptest"
+	"newswatch/news"
+	"newswatch/notifier"
+)
+
+const fixtures = "../../../shared/fixtures"
+
+// feedServer serves an RSS feed holding the seed article and unrelated items.
+func feedServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	seed, err := os.ReadFile(filepath.Join(fixtures, "seed-article.txt"))
+	if err != nil {
+		t.Skipf("fixtures not found (%v); the repo is expected next to shared/", err)
+	}
+	item := func(guid, title, body string) string {
+		return fmt.Sprintf(`<item><guid isPermaLink="false">%s</guid><title>%s</title><link>https://news.example.org/%s</link><description>%s</description><pubDate>Mon, 02 Oct 2023 10:00:00 GMT</pubDate></item>`,
+			guid, html.EscapeString(title), guid, html.EscapeString(body))
+	}
+	feed := `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Test wire</title><link>https://news.example.org/</link>` +
+		item("seed", "US and China fentanyl cooperation stalls", string(seed)) +
+		item("weather", "Storms expected across the Midwest", "Forecasters expect heavy rain and wind across several states this weekend.") +
+		item("sports", "Local team wins the championship", "The home side won the title after a dramatic final game.") +
+		item("markets", "Stocks close higher on tech rally", "Shares of large technology companies rose as investors weighed earnings.") +
+		`</channel></rss>`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
+		_, _ = io.WriteString(w, feed)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type hook struct {
+	Header http.Header
+	Body   []byte
+}
+
+// receiver is a webhook endpoint that answers fail(n) for the n-th call.
+type receiver struct {
+	mu    sync.Mutex
+	calls int
+	got   []hook
+	fail  func(n int) int
+	srv   *httptest.Server
+}
+
+func newReceiver(t *testing.T, fail func(n int) int) *receiver {
+	rc := &receiver{fail: fail}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.calls++
+		code := http.StatusOK
+		if rc.fail != nil {
+			code = rc.fail(rc.calls)
+		}
+		if code < 300 {
+			rc.got = append(rc.got, hook{Header: r.Header.Clone(), Body: body})
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) hooks() []hook {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]hook(nil), rc.got...)
+}
+
+// defaultTopics are the topics of the repository's config.yaml.
+func defaultTopics(t *testing.T) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Topics []map[string]any `yaml:"topics"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Topics
+}
+
+func writeConfig(t *testing.T, dir string, cfg map[string]any) string {
+	t.Helper()
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// verify checks a Standard Webhooks signature from the spec: the secret is
+// the base64 after "whsec_", the signed content is "id.timestamp.body", and
+// the header holds "v1,<base64 HMAC-SHA256>" entries separated by spaces.
+func verify(t *testing.T, h hook) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ts := h.Header.Get("webhook-id"), h.Header.Get("webhook-timestamp")
+	if id == "" || ts == "" {
+		t.Fatalf("missing webhook-id or webhook-timestamp: %v", h.Header)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(h.Body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(h.Header.Get("webhook-signature")) {
+		if sig == want {
+			return
+		}
+	}
+	t.Fatalf("signature %q does not verify (want %q)", h.Header.Get("webhook-signature"), want)
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := Main(ctx, args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func alertsOf(t *testing.T, hooks []hook) map[string]news.Alert {
+	t.Helper()
+	out := map[string]news.Alert{}
+	for _, h := range hooks {
+		verify(t, h)
+		var a news.Alert
+		if err := json.Unmarshal(h.Body, &a); err != nil {
+			t.Fatalf("webhook body is not an alert: %v\n%s", err, h.Body)
+		}
+		if _, dup := out[a.ID]; dup {
+			t.Errorf("alert %s delivered twice", a.ID)
+		}
+		out[a.ID] = a
+	}
+	return out
+}
+
+func TestOnceEndToEnd(t *testing.T) {
+	feed := feedServer(t)
+	hooks := newReceiver(t, nil)
+	mail := smtptest.Start(t)
+	dir := t.TempDir()
+	path := writeConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"log":      map[string]any{"level": "warn"},
+		"sources":  []any{map[string]any{"id": "wire", "type": "feed", "url": feed.URL}},
+		"topics":   defaultTopics(t),
+		"subscribers": []any{
+			map[string]any{"id": "desk", "type": "webhook", "url": hooks.srv.URL, "secret": secret},
+			map[string]any{"id": "analyst", "type": "email", "to": []string{"analyst@example.org"}, "topics": []string{"fentanyl"}},
+		},
+		"smtp": map[string]any{"host": mail.Host, "port": mail.Port, "tls": "none", "from": "newswatch <alerts@example.org>"},
+	})
+
+	code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", "60s")
+	if code != 0 {
+		t.Fatalf("once exited %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "sources: 1 ok, 0 failed") || !strings.Contains(stdout, "new articles: 4") {
+		t.Errorf("summary = %q", stdout)
+	}
+
+	got := alertsOf(t, hooks.hooks())
+	seedID := news.ArticleID("seed", "https://news.example.org/seed")
+	for _, topic := range []string{"fentanyl", "us-china"} {
+		a, ok := got[news.AlertID(topic, seedID)]
+		if !ok {
+			t.Errorf("no %s alert for the seed article; got %v", topic, keys(got))
+			continue
+		}
+		if a.Topic != topic || a.Article.Title != "US and China fentanyl cooperation stalls" || len(a.Matches) == 0 {
+			t.Errorf("alert %s incomplete: %+v", a.ID, a)
+		}
+		for _, m := range a.Matches {
+			if m.Field == "" || m.Term == "" {
+				t.Errorf("alert %s: match without term or field: %+v", a.ID, m)
+			}
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("webhook got %d alerts, want 2 (the seed article, two topics): %v", len(got), keys(got))
+	}
+
+	msgs := mail.Wait(1, 5*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("got %d emails, want 1 (fentanyl only)", len(msgs))
+	}
+	m := string(msgs[0].Data)
+	if msgs[0].To[0] != "analyst@example.org" {
+		t.Errorf("email to %v", msgs[0].To)
+	}
+	for _, want := range []string{"multipart/alternative", "text/plain", "text/html", "Fentanyl"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("email lacks %q:\n%s", want, m)
+		}
+	}
+
+	// A second pass on the same data dir finds nothing new and sends nothing.
+	code, stdout, stderr = runCLI(t, "once", "-config", path, "-timeout", "30s")
+	if code != 0 {
+		t.Fatalf("second once exited %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "new articles: 0; alerts: 0") {
+		t.Errorf("second summary = %q", stdout)
+	}
+	if n := len(hooks.hooks()); n != 2 {
+		t.Errorf("after the second pass the webhook has %d alerts, want still 2", n)
+	}
+	if n := len(mail.Messages()); n != 1 {
+		t.Errorf("after the second pass %d emails, want still 1", n)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestOnceRetriesAndDeadLetters(t *testing.T) {
+	feed := feedServer(t)
+	// Fails twice, then accepts.
+	flaky := newReceiver(t, func(n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	broken := newReceiver(t, func(int) int { return http.StatusBadGateway })
+	mail := smtptest.Start(t)
+	mail.RejectNext(1) // one temporary SMTP failure, then delivery
+	dir := t.TempDir()
+	retry := map[string]any{"attempts": 3, "initial": "20ms", "max": "100ms"}
+	path := writeConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"log":      map[string]any{"level": "error"},
+		"sources":  []any{map[string]any{"id": "wire", "type": "feed", "url": feed.URL}},
+		"topics":   defaultTopics(t),
+		"subscribers": []any{
+			map[string]any{"id": "flaky", "type": "webhook", "url": flaky.srv.URL, "secret": secret, "topics": []string{"fentanyl"},
+				"retry": map[string]any{"attempts": 5, "initial": "20ms", "max": "100ms"}},
+			map[string]any{"id": "broken", "type": "webhook", "url": broken.srv.URL, "secret": secret, "topics": []string{"fentanyl"}, "retry": retry},
+			map[string]any{"id": "analyst", "type": "email", "to": []string{"analyst@example.org"}, "topics": []string{"fentanyl"}, "retry": retry},
+		},
+		"smtp": map[string]any{"host": mail.Host, "port": mail.Port, "tls": "none", "from": "alerts@example.org"},
+	})
+
+	code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", "60s")
+	if code == 0 {
+		t.Errorf("once exited 0 although a subscriber dead-lettered\nstdout: %s", stdout)
+	}
+	if !strings.Contains(stdout, "1 dead-lettered") {
+		t.Errorf("summary = %q\nstderr: %s", stdout, stderr)
+	}
+	if got := alertsOf(t, flaky.hooks()); len(got) != 1 {
+		t.Errorf("flaky receiver got %d alerts after retries, want 1", len(got))
+	}
+	if n := len(mail.Wait(1, 5*time.Second)); n != 1 {
+		t.Errorf("email subscriber got %d messages, want 1", n)
+	}
+	broken.mu.Lock()
+	calls := broken.calls
+	broken.mu.Unlock()
+	if calls != 3 {
+		t.Errorf("broken receiver was tried %d times, want 3 (retry.attempts)", calls)
+	}
+
+	// The dead-letter stream holds the alert with every attempt's error.
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	msg, err := b.JS.GetLastMsgForStream(ctx, b.Names.DeadStream, b.Names.DeadSubject("broken"))
+	if err != nil {
+		t.Fatalf("no dead letter for broken: %v", err)
+	}
+	var dl notifier.DeadLetter
+	if err := json.Unmarshal(msg.Data, &dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Alert.Topic != "fentanyl" || len(dl.Attempts) != 3 || !strings.Contains(dl.Attempts[2].Error, "502") {
+		t.Errorf("dead letter = %+v", dl)
+	}
+	for _, other := range []string{"flaky", "analyst"} {
+		if _, err := b.JS.GetLastMsgForStream(ctx, b.Names.DeadStream, b.Names.DeadSubject(other)); err == nil {
+			t.Errorf("%s has a dead letter, want none", other)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestRepoConfigIsValid(t *testing.T) {
+	c, err := Load("../config.yaml")
+	if err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	if len(c.Sources) == 0 || len(c.Topics) < 2 {
+		t.Errorf("config.yaml has %d sources and %d topics", len(c.Sources), len(c.Topics))
+	}
+}
+
+func TestParseDefaultsAndEnv(t *testing.T) {
+	c, err := Parse([]byte(`
+sources:
+  - id: a
+    url: https://example.org/rss
+topics:
+  - id: t
+    query: x
+subscribers:
+  - id: desk
+    type: webhook
+    url: https://example.org/hook
+    secret: ${SECRET}
+    retry: {attempts: 3}
+`), env(map[string]string{"SECRET": "s3cr#t: {yaml}"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subscribers[0].Secret != "s3cr#t: {yaml}" {
+		t.Errorf("secret = %q", c.Subscribers[0].Secret)
+	}
+	if c.Sources[0].Type != "feed" || c.Sources[0].Interval != 10*time.Minute || c.Fetch.Timeout != 30*time.Second {
+		t.Errorf("defaults not applied: %+v %+v", c.Sources[0], c.Fetch)
+	}
+	r := c.Subscribers[0].Retry
+	if r.Attempts != 3 || r.Initial != 30*time.Second || r.Max != 6*time.Hour {
+		t.Errorf("retry = %+v", r)
+	}
+	if c.NATS.SubjectPrefix != "newswatch" || c.DataDir != "./data" {
+		t.Errorf("nats/data_dir defaults: %+v %q", c.NATS, c.DataDir)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in one problem, with its line
+	}{
+		{"unknown key with hint", "sources:\n  - id: a\n    url: https://e.org/\n    intervall: 5m\n", []string{"line 4: sources[0].intervall: unknown key \"intervall\" (did you mean \"interval\"?)"}},
+		{"unset env var", "smtp:\n  password: ${NOPE}\n", []string{"line 2: environment variable NOPE is not set"}},
+		{"bad id and type", "sources:\n  - id: Bad_ID\n    type: rss\n    url: ftp://x\n", []string{
+			`line 2: sources[0].id: id "Bad_ID" must match [a-z0-9-]+`,
+			`line 3: sources[0].type: unknown type "rss" (feed or page)`,
+			`line 4: sources[0].url: "ftp://x" is not an http(s) URL`,
+		}},
+		{"duplicate topic", "topics:\n  - {id: t, query: a}\n  - {id: t, query: b}\n", []string{`line 3: topics[1].id: duplicate topic id "t"`}},
+		{"subscriber checks", "topics:\n  - {id: t, query: a}\nsubscribers:\n  - id: s\n    type: email\n    topics: [t, nope]\n", []string{
+			`line 6: subscribers[0].topics[1]: unknown topic "nope"`,
+			`subscribers[0].to: an email subscriber needs at least one address in to`,
+			`smtp.host: email subscribers need smtp.host`,
+		}},
+		{"wrong type", "fetch:\n  timeout: soon\n", []string{"line 2:"}},
+		{"syntax error", "sources: [\n", []string{"line"}},
+		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), env(nil))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("err = %v, want Problems", err)
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, p := range ps {
+					if strings.Contains(p.String(), w) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no problem %q in:\n%v", w, ps)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsNotInProblems(t *testing.T) {
+	_, err := Parse([]byte("subscribers:\n  - id: s\n    type: webhook\n    url: ${HOOK}\n    secret: ${SECRET}\n"),
+		env(map[string]string{"HOOK": "not a url TOPSECRET", "SECRET": "x"}))
+	if err == nil || strings.Contains(err.Error(), "TOPSECRET") {
+		t.Errorf("problems reveal the secret URL: %v", err)
+	}
+}
