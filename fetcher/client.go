@@ -103,6 +103,36 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
+// checkRedirectGuarded is checkRedirect for config-written URLs when
+// private networks are not allowed: a hop to another host must resolve to
+// public addresses only. The dial guard alone would miss a pooled
+// connection to a private host that another source configured.
+func checkRedirectGuarded(req *http.Request, via []*http.Request) error {
+	if err := checkRedirect(req, via); err != nil {
+		return err
+	}
+	if h, ok := req.Context().Value(trustedHostKey{}).(string); ok && strings.EqualFold(h, hostPort(req.URL)) {
+		return nil
+	}
+	host := req.URL.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !publicAddr(ip) {
+			return fmt.Errorf("%w: redirect to %s", ErrPrivateNetwork, host)
+		}
+		return nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(req.Context(), "ip", host)
+	if err != nil {
+		return fmt.Errorf("redirect to %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if !publicAddr(ip) {
+			return fmt.Errorf("%w: redirect to %s (%s)", ErrPrivateNetwork, host, ip)
+		}
+	}
+	return nil
+}
+
 // readBody reads a response body, decoding gzip or deflate, and fails with
 // ErrTooLarge once more than max bytes come out of the decoder: the cap is
 // enforced after decompression, so a small gzip bomb cannot expand past it.

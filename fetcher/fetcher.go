@@ -138,7 +138,7 @@ func New(cfg config.Fetch, logger *slog.Logger) *Fetcher {
 		// Feed requests dial their own (configured) host without the
 		// guard, and any other host, i.e. a redirect target, with it.
 		open.DialContext = trustedDial(open.DialContext, guarded.DialContext)
-		f.feeds = &http.Client{Transport: open, CheckRedirect: checkRedirect}
+		f.feeds = &http.Client{Transport: open, CheckRedirect: checkRedirectGuarded}
 		f.content = &http.Client{Transport: guarded, CheckRedirect: checkRedirect}
 	}
 	return f
