@@ -30,7 +30,7 @@ import (
 // set its own: a term in the headline says more about what an article is
 // about than one in the body.
 var DefaultWeights = map[string]float64{
-	"title": 3, "summary": 1, "content": 1, "category": 2, "url": 1, "source": 1,
+	"title": 3, "lead": 2, "summary": 1, "content": 1, "category": 2, "url": 1, "source": 1,
 }
 
 // maxHits bounds the hits kept per article for NEAR and snippets; counts
@@ -87,7 +87,7 @@ func New(topics []config.Topic) (*Classifier, error) {
 		for name, w := range t.Weights {
 			f, ok := fieldByName(name)
 			if !ok || w < 0 {
-				errs = append(errs, &ParseError{Topic: t.ID, Msg: fmt.Sprintf("weights: %q is not a field or has a negative weight: expected title, summary, content, category, url or source with a weight >= 0", name)})
+				errs = append(errs, &ParseError{Topic: t.ID, Msg: fmt.Sprintf("weights: %q is not a field or has a negative weight: expected title, lead, summary, content, category, url or source with a weight >= 0", name)})
 				continue
 			}
 			tp.weights[f] = w
@@ -185,6 +185,7 @@ type scratch struct {
 	touched  []int32 // patterns with patCount > 0
 	cand     []uint32
 	epoch    uint32
+	leadEnd  int // folded content offset where the lead ends
 }
 
 func (c *Classifier) newScratch() *scratch {
@@ -219,10 +220,13 @@ func (c *Classifier) scan(a *news.Article, sc *scratch) {
 		sc.catBuf = append(sc.catBuf, cat...)
 	}
 	raw := [numFields]string{a.Title, a.Summary, a.Content, unsafeString(sc.catBuf), a.URL, a.Source}
-	for f := range numFields {
+	for f := range fLead {
 		sc.clean[f], sc.cleanBuf[f] = cleanText(raw[f], sc.cleanBuf[f])
 		fd := &sc.fold[f]
 		fd.fold(sc.clean[f])
+		if f == fContent {
+			sc.leadEnd = leadEnd(fd.out)
+		}
 		c.scanField(sc, f, fd.out)
 	}
 	for _, p := range sc.touched {
@@ -270,10 +274,37 @@ func (c *Classifier) report(sc *scratch, f field, text []byte, key int32, end in
 		}
 		sc.patCount[p]++
 		sc.counts[int(p)*int(numFields)+int(f)]++
+		if f == fSummary || (f == fContent && start < sc.leadEnd) {
+			sc.counts[int(p)*int(numFields)+int(fLead)]++
+		}
 		if len(sc.hits) < maxHits {
 			sc.hits = append(sc.hits, hit{pat: p, f: f, start: int32(start), end: int32(end)})
 		}
 	}
+}
+
+// leadEnd returns the offset in folded text after its first leadWords
+// words (each Han or kana character counting as one).
+func leadEnd(text []byte) int {
+	words, inWord := 0, false
+	for i, r := range string(text) {
+		switch {
+		case isCJK(r):
+			words++
+			inWord = false
+		case isWordRune(r):
+			if !inWord {
+				words++
+			}
+			inWord = true
+		default:
+			inWord = false
+		}
+		if words > leadWords {
+			return i
+		}
+	}
+	return len(text)
 }
 
 // cleanSpan maps a folded span to the clean text it came from.
@@ -370,16 +401,24 @@ func (c *Classifier) eval(n *node, sc *scratch) bool {
 }
 
 // inSet reports whether hit h belongs to term set n.
-func inSet(n *node, h *hit) bool {
+func inSet(n *node, h *hit, sc *scratch) bool {
 	if n.kind == kTerm {
-		return int(h.pat) == n.pattern && n.fields().has(h.f)
+		if int(h.pat) != n.pattern {
+			return false
+		}
+		fs := n.fields()
+		return fs.has(h.f) || (fs.has(fLead) && inLead(h, sc))
 	}
 	for _, k := range n.kids {
-		if inSet(k, h) {
+		if inSet(k, h, sc) {
 			return true
 		}
 	}
 	return false
+}
+
+func inLead(h *hit, sc *scratch) bool {
+	return h.f == fSummary || (h.f == fContent && int(h.start) < sc.leadEnd)
 }
 
 // near reports whether a hit of the left set and one of the right set are
@@ -398,7 +437,7 @@ func (c *Classifier) near(n *node, sc *scratch) bool {
 		if h.f != cur {
 			cur, lastL, lastR = h.f, -1, -1
 		}
-		inL, inR := inSet(left, h), inSet(right, h)
+		inL, inR := inSet(left, h, sc), inSet(right, h, sc)
 		text := sc.fold[h.f].out
 		if inR && lastL >= 0 && wordGap(text, &sc.hits[lastL], h) <= n.n {
 			return true
@@ -524,11 +563,11 @@ const snippetRadius = 70
 func (c *Classifier) snippet(sc *scratch, p int, f field) string {
 	for i := range sc.hits {
 		h := &sc.hits[i]
-		if int(h.pat) != p || h.f != f {
+		if int(h.pat) != p || (h.f != f && !(f == fLead && inLead(h, sc))) {
 			continue
 		}
-		clean := sc.clean[f]
-		cs, ce := cleanSpan(clean, sc.fold[f].shifts, int(h.start), int(h.end))
+		clean := sc.clean[h.f]
+		cs, ce := cleanSpan(clean, sc.fold[h.f].shifts, int(h.start), int(h.end))
 		// Mark the whole word a prefix matched ("opioid*" in "opioids").
 		for ce < len(clean) {
 			r, size := utf8.DecodeRuneInString(clean[ce:])

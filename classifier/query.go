@@ -29,10 +29,17 @@ const (
 	fCategory
 	fURL
 	fSource
+	// fLead is not scanned on its own: it is the summary plus the first
+	// leadWords words of the content, where news writing says what an
+	// article is about. Hits there count for both fields.
+	fLead
 	numFields
 )
 
-var fieldNames = [numFields]string{"title", "summary", "content", "category", "url", "source"}
+// leadWords is how much of the content counts as its lead.
+const leadWords = 50
+
+var fieldNames = [numFields]string{"title", "summary", "content", "category", "url", "source", "lead"}
 
 func fieldByName(s string) (field, bool) {
 	for i, n := range fieldNames {
@@ -341,7 +348,7 @@ func (p *parser) next() {
 	if end < len(s) && s[end] == ':' {
 		f, ok := fieldByName(word)
 		if !ok {
-			p.fail(start, "unknown field %q: expected title, summary, content, category, url or source", word)
+			p.fail(start, "unknown field %q: expected title, lead, summary, content, category, url or source", word)
 		}
 		p.pos++
 		p.tok = token{kind: tField, pos: start, text: fieldNames[f]}
