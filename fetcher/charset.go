@@ -67,7 +67,11 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 		return convert(body, enc, name, "pattern")
 	}
 	if enc, name := lookupCharset(headerCharset(contentType)); enc != nil {
-		return convert(body, enc, name, "header")
+		// Many servers add charset=utf-8 to everything. When the body is
+		// not UTF-8, the document's own declaration is the better witness.
+		if name != "utf-8" || utf8.Valid(body) {
+			return convert(body, enc, name, "header")
+		}
 	}
 	if isXML {
 		if m := xmlEncodingRe.FindSubmatch(head(body, 512)); m != nil {

@@ -31,6 +31,15 @@ func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]ne
 		return nil, err
 	}
 	feed, err := gofeed.NewParser().Parse(bytes.NewReader(body))
+	if err != nil && !errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
+		// A body cut short inside its last tag ("</rss") is common enough
+		// (truncating proxies, hand-made feeds) to be worth one retry.
+		if fixed, ok := closeLastTag(body); ok {
+			if f2, err2 := gofeed.NewParser().Parse(bytes.NewReader(fixed)); err2 == nil {
+				feed, err = f2, nil
+			}
+		}
+	}
 	if err != nil {
 		if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
 			return nil, notFeedError(body, base)
@@ -107,14 +116,24 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 	switch {
 	case guid != "" || a.URL != "":
 		a.ID = news.ArticleID(guid, a.URL)
-	case a.Title != "":
+	case a.Title != "" || a.SummaryHTML != "" || a.ContentHTML != "":
 		// Neither GUID nor link: identify by what is left, so a repeat of
 		// the same item is still recognised.
-		a.ID = news.ArticleID("text:"+sourceID+"\n"+a.Title+"\n"+truncate(a.Summary, 500), "")
+		a.ID = news.ArticleID("text:"+sourceID+"\n"+a.Title+"\n"+truncate(firstNonEmpty(a.SummaryHTML, a.ContentHTML), 500), "")
 	default:
 		return a, false
 	}
 	return a, true
+}
+
+// closeLastTag appends the '>' missing from a body's final tag.
+func closeLastTag(body []byte) ([]byte, bool) {
+	t := bytes.TrimRight(body, " \t\r\n")
+	i := bytes.LastIndexByte(t, '<')
+	if i < 0 || bytes.IndexByte(t[i:], '>') >= 0 {
+		return nil, false
+	}
+	return append(t[:len(t):len(t)], '>'), true
 }
 
 // stableGUIDs reports whether the feed's GUIDs can identify its items:

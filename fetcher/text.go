@@ -37,7 +37,7 @@ func htmlToText(s string) string {
 		return ""
 	}
 	if !strings.ContainsAny(s, "<&") {
-		return collapseSpace(s)
+		return repairText(collapseSpace(s))
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -46,7 +46,7 @@ func htmlToText(s string) string {
 	for {
 		switch z.Next() {
 		case html.ErrorToken:
-			return collapseSpace(b.String())
+			return repairText(collapseSpace(b.String()))
 		case html.TextToken:
 			if skip == 0 {
 				b.Write(z.Text())
@@ -114,3 +114,82 @@ func looksLikeHTML(s string) bool {
 }
 
 func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+
+// repairText undoes two common publishing mistakes: UTF-8 that was read as
+// Windows-1252 or Latin-1 and encoded again ("â€¦" for "…"), and C1
+// control characters that stand for Windows-1252 punctuation
+// ("don\u0092t", from &#146;), which HTML5 readers map the same way.
+func repairText(s string) string {
+	if fixed, ok := undoMojibake(s); ok {
+		s = fixed
+	}
+	if !strings.ContainsFunc(s, isC1) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isC1(r) {
+			if w := cp1252[r-0x80]; w != 0 {
+				return w
+			}
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isC1(r rune) bool { return r >= 0x80 && r <= 0x9F }
+
+// undoMojibake reverses a Windows-1252 misreading of UTF-8: it applies
+// only when every character maps back to one byte and the bytes are valid
+// UTF-8 with at least one multi-byte sequence. Genuine Latin-1 text never
+// forms such sequences ("café" stays), so the check is safe.
+func undoMojibake(s string) (string, bool) {
+	lead := false
+	for i, r := range s {
+		if r >= 0xC2 && r <= 0xF4 && i+1 < len(s) {
+			lead = true
+			break
+		}
+	}
+	if !lead {
+		return "", false
+	}
+	raw := make([]byte, 0, len(s))
+	multi := false
+	for _, r := range s {
+		switch {
+		case r < 0x80:
+			raw = append(raw, byte(r))
+		case r <= 0xFF:
+			raw = append(raw, byte(r))
+			multi = true
+		default:
+			b, ok := cp1252Byte[r]
+			if !ok {
+				return "", false
+			}
+			raw = append(raw, b)
+		}
+	}
+	if !multi || !utf8.Valid(raw) {
+		return "", false
+	}
+	return string(raw), true
+}
+
+// cp1252 maps 0x80–0x9F to what Windows-1252 puts there (0: unassigned).
+var cp1252 = [32]rune{
+	'€', 0, '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 0, 'Ž', 0,
+	0, '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 0, 'ž', 'Ÿ',
+}
+
+// cp1252Byte is the reverse of cp1252.
+var cp1252Byte = func() map[rune]byte {
+	m := make(map[rune]byte, 27)
+	for i, r := range cp1252 {
+		if r != 0 {
+			m[r] = byte(0x80 + i)
+		}
+	}
+	return m
+}()
