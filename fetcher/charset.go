@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gogs/chardet"
-	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
@@ -33,6 +32,10 @@ var xmlDeclRe = regexp.MustCompile(`^\s*<\?xml[^>]*\?>`)
 // xmlEncodingRe finds the encoding pseudo-attribute in an ASCII-compatible
 // XML declaration.
 var xmlEncodingRe = regexp.MustCompile(`^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:\-]+)["']`)
+
+// metaCharsetRe finds <meta charset="x"> and <meta http-equiv=...
+// content="text/html; charset=x"> in the head of a page.
+var metaCharsetRe = regexp.MustCompile(`(?i)<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)`)
 
 // decodeXML converts a feed body to UTF-8. The charset comes from, in order:
 // a byte-order mark; the UTF-16/32 pattern of "<?" (feeds without a BOM);
@@ -66,12 +69,15 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 	if enc, name := patternEncoding(body); enc != nil {
 		return convert(body, enc, name, "pattern")
 	}
+	var lying encoding.Encoding // a charset=utf-8 header on a non-UTF-8 body
 	if enc, name := lookupCharset(headerCharset(contentType)); enc != nil {
 		// Many servers add charset=utf-8 to everything. When the body is
-		// not UTF-8, the document's own declaration is the better witness.
+		// not UTF-8, a declaration in the document is the better witness;
+		// without one, the header still wins (and bad bytes are replaced).
 		if name != "utf-8" || utf8.Valid(body) {
 			return convert(body, enc, name, "header")
 		}
+		lying = enc
 	}
 	if isXML {
 		if m := xmlEncodingRe.FindSubmatch(head(body, 512)); m != nil {
@@ -82,10 +88,13 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 	}
 	// <meta charset> or http-equiv: also found in RSS served by CMSes
 	// that template their feeds like pages, so it is checked for both.
-	if _, name, certain := charset.DetermineEncoding(head(body, 1024), ""); certain {
-		if enc, n := lookupCharset(name); enc != nil {
-			return convert(body, enc, n, "meta")
+	if m := metaCharsetRe.FindSubmatch(head(body, 2048)); m != nil {
+		if enc, name := lookupCharset(string(m[1])); enc != nil {
+			return convert(body, enc, name, "meta")
 		}
+	}
+	if lying != nil {
+		return convert(body, lying, "utf-8", "header")
 	}
 	if utf8.Valid(body) {
 		return decoded{body: body, charset: "utf-8", from: "utf-8"}

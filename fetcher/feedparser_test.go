@@ -173,7 +173,7 @@ func TestFeedparserFixtures(t *testing.T) {
 // knownDeviations are expectations of feedparser's own behaviour that a
 // correct reader need not share.
 var knownDeviations = map[string]string{
-	"encoding/bozo_linenoise.xml": "the bytes are valid UTF-8 as declared; feedparser's expected value is a Windows-1252 misreading",
+	"encoding/bozo_linenoise.xml":  "the bytes are valid UTF-8 as declared; feedparser's expected value is a Windows-1252 misreading",
 	"illformed/chardet/tis620.xml": "undeclared TIS-620: the statistical detector has no Thai model (a declared TIS-620 is read correctly)",
 }
 
