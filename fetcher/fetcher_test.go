@@ -389,11 +389,10 @@ func TestHostLimits(t *testing.T) {
 	if p := peak.Load(); p > 2 {
 		t.Errorf("peak concurrency %d, want <= 2", p)
 	}
-	for i := 1; i < len(starts); i++ {
-		// Allow scheduling slack: starts are reserved 20ms apart.
-		if gap := starts[i].Sub(starts[i-1]); gap < 15*time.Millisecond {
-			t.Errorf("requests %d and %d started %s apart", i-1, i, gap)
-		}
+	// Starts are reserved 20ms apart; network delay can shift a single
+	// gap, but not the span of the whole run.
+	if span := starts[len(starts)-1].Sub(starts[0]); span < 110*time.Millisecond {
+		t.Errorf("8 requests started within %s, want >= 7 x 20ms", span)
 	}
 }
 
