@@ -4,6 +4,7 @@ package smtptest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -41,20 +42,54 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{received: make(chan struct{}, 1024)}
-	s.srv = smtp.NewServer(backend{s})
-	s.srv.Domain = "localhost"
-	s.srv.AllowInsecureAuth = true
-	s.srv.ReadTimeout = 10 * time.Second
-	s.srv.WriteTimeout = 10 * time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("smtptest: listen: %v", err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
 	s.Host, s.Port = "127.0.0.1", addr.Port
-	go func() { _ = s.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = s.srv.Close() })
+	s.serve(ln)
+	t.Cleanup(s.Down)
 	return s
+}
+
+func (s *Server) serve(ln net.Listener) {
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// Down closes the listener and every open session, as a crashed mail
+// server would: connections are refused until Up. Messages accepted so
+// far are kept.
+func (s *Server) Down() {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// Up listens again on the same port after Down.
+func (s *Server) Up() error {
+	var err error
+	for range 50 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", s.Addr()); err == nil {
+			s.serve(ln)
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("smtptest: listen again on %s: %w", s.Addr(), err)
 }
 
 // Addr is host:port.
