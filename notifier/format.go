@@ -156,7 +156,7 @@ func renderSlack(a *news.Alert) ([]byte, error) {
 func discordEscape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if strings.ContainsRune("\\*_~`|>[]()#<-", r) {
+		if strings.ContainsRune("\\*_~`|>[]()#<", r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
