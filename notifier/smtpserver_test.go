@@ -51,7 +51,7 @@ const (
 )
 
 // testCert returns a certificate for 127.0.0.1 and a pool that trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	// httptest's built-in certificate covers 127.0.0.1.
 	srv := httptest.NewTLSServer(http.NotFoundHandler())
@@ -61,7 +61,7 @@ func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return srv.TLS.Certificates[0], roots
 }
 
-func startSMTP(t *testing.T, mode smtpMode, user, pass string) *testSMTP {
+func startSMTP(t testing.TB, mode smtpMode, user, pass string) *testSMTP {
 	t.Helper()
 	ts := &testSMTP{user: user, pass: pass}
 	cert, roots := testCert(t)
