@@ -82,6 +82,9 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 	if isXML {
 		if m := xmlEncodingRe.FindSubmatch(head(body, 512)); m != nil {
 			if enc, name := lookupCharset(string(m[1])); enc != nil {
+				if name != "utf-8" && isMultibyteUTF8(body) {
+					return convert(body, unicode.UTF8, "utf-8", "utf-8")
+				}
 				return convert(body, enc, name, "xml")
 			}
 		}
@@ -90,6 +93,9 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 	// that template their feeds like pages, so it is checked for both.
 	if m := metaCharsetRe.FindSubmatch(head(body, 2048)); m != nil {
 		if enc, name := lookupCharset(string(m[1])); enc != nil {
+			if name != "utf-8" && isMultibyteUTF8(body) {
+				return convert(body, unicode.UTF8, "utf-8", "utf-8")
+			}
 			return convert(body, enc, name, "meta")
 		}
 	}
@@ -103,6 +109,21 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 		return convert(body, enc, name, "guess")
 	}
 	return convert(body, charmap.Windows1252, "windows-1252", "default")
+}
+
+// isMultibyteUTF8 reports whether b is valid UTF-8 with non-ASCII text in
+// it. Text in a legacy multi-byte or 8-bit charset almost never is, so it
+// overrules a declaration in the document: pages re-saved as UTF-8 keep
+// their old <meta charset>, and feeds declare iso-8859-1 out of habit.
+func isMultibyteUTF8(b []byte) bool {
+	high := false
+	for _, c := range b {
+		if c >= 0x80 {
+			high = true
+			break
+		}
+	}
+	return high && utf8.Valid(b)
 }
 
 func head(b []byte, n int) []byte {

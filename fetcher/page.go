@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/andybalholm/cascadia"
 	"github.com/itlightning/dateparse"
 
 	"newswatch/config"
@@ -86,15 +87,14 @@ func parsePage(body []byte, pageURL *url.URL, src config.Source, now time.Time) 
 	return arts, nil
 }
 
-// safeFind is Find that reports a bad selector instead of panicking
-// (cascadia's MustCompile, behind goquery's Find, panics).
-func safeFind(s *goquery.Selection, selector string) (res *goquery.Selection, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("bad CSS selector %q: %v", selector, r)
-		}
-	}()
-	return s.Find(selector), nil
+// safeFind is Find that reports a bad selector: goquery's Find silently
+// matches nothing, which would make a typo look like an empty page.
+func safeFind(s *goquery.Selection, selector string) (*goquery.Selection, error) {
+	m, err := cascadia.Compile(selector)
+	if err != nil {
+		return nil, fmt.Errorf("bad CSS selector %q: %w", selector, err)
+	}
+	return s.FindMatcher(m), nil
 }
 
 func selText(item *goquery.Selection, selector string) string {
