@@ -63,6 +63,21 @@ type NATS struct {
 // HTTP configures the health, metrics and status listener.
 type HTTP struct {
 	Listen string `yaml:"listen"` // empty disables the listener
+	// Auth protects every endpoint but /healthz; empty: no auth.
+	Auth HTTPAuth `yaml:"auth"`
+}
+
+// HTTPAuth is the optional authentication of the HTTP listener: basic
+// auth, a bearer token, or both (either one is then accepted).
+type HTTPAuth struct {
+	Basic       BasicAuth `yaml:"basic"`
+	BearerToken string    `yaml:"bearer_token"`
+}
+
+// BasicAuth is one user name and password for HTTP basic auth.
+type BasicAuth struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // Log configures logging.
@@ -346,6 +361,9 @@ func (c *Config) validate() Problems {
 	case "text", "json":
 	default:
 		add(fmt.Sprintf("unknown format %q (text or json)", c.Log.Format), "log", "format")
+	}
+	if b := c.HTTP.Auth.Basic; (b.Username == "") != (b.Password == "") {
+		add("basic auth needs both username and password", "http", "auth", "basic")
 	}
 	if c.Fetch.Timeout < 0 || c.Fetch.Interval < 0 {
 		add("durations must be positive", "fetch")

@@ -1,10 +1,19 @@
-// Package web serves newswatch's operator endpoints: /healthz, /readyz and
-// /metrics, and the status page and its JSON API.
+// Package web serves newswatch's operator endpoints: /healthz (the process
+// is alive), /readyz (it can work), /metrics (Prometheus), the status page
+// at / with its JSON API under /api/, and POST /-/reload.
+//
+// The page and the API read a Backend, a small interface the daemon
+// satisfies with the bus and the pipeline (see NewPipelineBackend). No
+// secret is ever served: the backend leaves them out, and every response
+// but /metrics is scrubbed of the config's secrets before it is sent.
+// Optional basic auth or a bearer token (http.auth) guards everything but
+// /healthz.
 package web
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"newswatch/config"
 	"newswatch/metrics"
 )
 
@@ -20,19 +30,76 @@ type Readiness func(ctx context.Context) error
 
 // Server is the operator HTTP listener.
 type Server struct {
-	mux *http.ServeMux
-	srv *http.Server
-	log *slog.Logger
+	mux     *http.ServeMux
+	srv     *http.Server
+	log     *slog.Logger
+	auth    func() config.HTTPAuth
+	secrets func() []string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAuth guards every endpoint but /healthz with the auth settings auth
+// returns; it is called on every request, so a reload takes effect at once.
+func WithAuth(auth func() config.HTTPAuth) Option { return func(s *Server) { s.auth = auth } }
+
+// WithStatus serves the status page at / and the JSON API under /api/
+// from b.
+func WithStatus(b Backend) Option {
+	return func(s *Server) {
+		s.secrets = b.Secrets
+		st := &status{b: b, log: s.log}
+		s.mux.Handle("GET /{$}", scrubbing(s.secrets, http.HandlerFunc(st.page)))
+		for path, h := range map[string]http.HandlerFunc{
+			"/api/sources":     st.apiSources,
+			"/api/topics":      st.apiTopics,
+			"/api/subscribers": st.apiSubscribers,
+			"/api/alerts":      st.apiAlerts,
+			"/api/deadletters": st.apiDeadLetters,
+		} {
+			s.mux.Handle("GET "+path, scrubbing(s.secrets, h))
+		}
+	}
+}
+
+// Reloader puts a changed config file in force; its error says why a new
+// config was rejected (the old one then keeps running).
+type Reloader func(ctx context.Context) error
+
+// WithReload serves POST /-/reload, which does what SIGHUP does.
+func WithReload(reload Reloader) Option {
+	return func(s *Server) {
+		s.mux.Handle("POST /-/reload", scrubbing(func() []string { return s.secretList() }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+			defer cancel()
+			if err := reload(ctx); err != nil {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				_, _ = w.Write([]byte("reload rejected; the old config keeps running:\n" + err.Error() + "\n"))
+				return
+			}
+			_, _ = w.Write([]byte("reloaded\n"))
+		})))
+	}
+}
+
+func (s *Server) secretList() []string {
+	if s.secrets == nil {
+		return nil
+	}
+	return s.secrets()
 }
 
 // New builds the handler set; ready may be nil (always ready).
-func New(m *metrics.Metrics, ready Readiness, log *slog.Logger) *Server {
+func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) *Server {
 	mux := http.NewServeMux()
+	s := &Server{mux: mux, log: log}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /readyz", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if ready != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -44,27 +111,30 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger) *Server {
 			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
-	})
+	})))
 	if m != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	}
-	return &Server{mux: mux, log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Handle adds a handler (the status page and API register here).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// Handler is the complete handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the complete handler, auth included.
+func (s *Server) Handler() http.Handler { return requireAuth(s.auth, s.mux) }
 
 // Start listens on addr and serves in the background; it returns the
 // bound address (useful with port 0).
 func (s *Server) Start(addr string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)

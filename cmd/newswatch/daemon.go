@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,7 +44,14 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer b.Close()
 
-	srv, err := startHTTP(cfg, b, p, m, log)
+	// SIGHUP and POST /-/reload share one reloader; reloads never overlap.
+	var reloadMu sync.Mutex
+	doReload := func(rctx context.Context) error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		return reload(rctx, *cfgPath, p, roles, log)
+	}
+	srv, err := startHTTP(cfg, b, p, m, log, doReload)
 	if err != nil {
 		log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err)
 		return exitFailure
@@ -57,7 +65,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(ctx, *cfgPath, p, roles, log)
+				_ = doReload(ctx)
 			}
 		}
 	}()
@@ -111,10 +119,11 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	return b, p, nil
 }
 
-func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.Metrics, log *slog.Logger) (*web.Server, error) {
+func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.Metrics, log *slog.Logger, reload web.Reloader) (*web.Server, error) {
 	if cfg.HTTP.Listen == "" {
 		return nil, nil
 	}
+	web.RegisterBacklog(m, p)
 	srv := web.New(m, func(ctx context.Context) error {
 		if !b.Ready() {
 			return errors.New("nats not connected")
@@ -123,29 +132,42 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 			return fmt.Errorf("alert stream: %w", err)
 		}
 		return nil
-	}, log)
+	}, log,
+		web.WithStatus(web.NewPipelineBackend(b, p)),
+		web.WithReload(reload),
+		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }))
 	addr, err := srv.Start(cfg.HTTP.Listen)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("http listening", "addr", addr.String())
+	auth := cfg.HTTP.Auth.BearerToken != "" || cfg.HTTP.Auth.Basic.Username != ""
+	log.Info("http listening", "addr", addr.String(), "auth", auth)
+	if !auth && !web.Loopback(addr) {
+		log.Warn("the status page and API are reachable from other hosts without auth; set http.auth or listen on 127.0.0.1", "addr", addr.String())
+	}
 	return srv, nil
 }
 
-func reload(ctx context.Context, path string, p *pipeline.Pipeline, roles pipeline.Roles, log *slog.Logger) {
+// reload puts the config file in force again (SIGHUP, POST /-/reload); a
+// config with problems is rejected, and the old one keeps running.
+func reload(ctx context.Context, path string, p *pipeline.Pipeline, roles pipeline.Roles, log *slog.Logger) error {
 	cfg, err := config.Load(path)
 	if err == nil {
 		_, err = classifier.New(cfg.Topics)
 	}
 	if err != nil {
 		log.Error("reload rejected; the old config keeps running", "config", path, "err", err)
-		return
+		return err
+	}
+	if cfg.HTTP.Listen != p.Config().HTTP.Listen {
+		log.Warn("http.listen changed: the new address takes effect at the next restart", "addr", p.Config().HTTP.Listen)
 	}
 	if err := p.Reload(ctx, cfg, roles.Notifier); err != nil {
 		log.Error("reload", "err", err)
-		return
+		return err
 	}
 	log.Info("config reloaded", "sources", len(cfg.Sources), "topics", len(cfg.Topics), "subscribers", len(cfg.Subscribers))
+	return nil
 }
 
 func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {

@@ -1,0 +1,320 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/news"
+	"newswatch/notifier"
+	"newswatch/pipeline"
+)
+
+// Cache lifetimes: a busy page or a script polling the API costs the bus
+// at most one scan per lifetime.
+const (
+	statesTTL  = 2 * time.Second
+	countsTTL  = 10 * time.Second
+	maxScanned = 5000 // stream messages looked at to fill one page of alerts of a topic
+)
+
+// PipelineBackend is the Backend of a running daemon: the config in force
+// and the dispatcher's state come from the pipeline; source states, alerts
+// and dead letters from the bus.
+type PipelineBackend struct {
+	b         *bus.Bus
+	p         *pipeline.Pipeline
+	lookupEnv func(string) (string, bool)
+
+	mu       sync.Mutex
+	states   map[string]pipeline.SourceState
+	statesAt time.Time
+	counts   map[string]int64
+	countsAt time.Time
+	countsOf time.Time
+	secrets  []string
+	secretOf *config.Config
+}
+
+// NewPipelineBackend reads from b and p. Values the config file takes from
+// the environment (${VAR}) are treated as secrets and looked up with
+// os.LookupEnv.
+func NewPipelineBackend(b *bus.Bus, p *pipeline.Pipeline) *PipelineBackend {
+	return &PipelineBackend{b: b, p: p, lookupEnv: os.LookupEnv}
+}
+
+// Secrets implements Backend; the list follows config reloads.
+func (pb *PipelineBackend) Secrets() []string {
+	cfg := pb.p.Config()
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pb.secretOf != cfg {
+		pb.secrets, pb.secretOf = Secrets(cfg, pb.lookupEnv), cfg
+	}
+	return pb.secrets
+}
+
+// loadStates reads every source state in one pass over the bucket.
+func (pb *PipelineBackend) loadStates(ctx context.Context) (map[string]pipeline.SourceState, error) {
+	pb.mu.Lock()
+	if pb.states != nil && time.Since(pb.statesAt) < statesTTL {
+		defer pb.mu.Unlock()
+		return pb.states, nil
+	}
+	pb.mu.Unlock()
+
+	w, err := pb.b.State.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read source states: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	states := map[string]pipeline.SourceState{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read source states: %w", ctx.Err())
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("read source states: watcher closed")
+			}
+			if e == nil { // every current value has been delivered
+				pb.mu.Lock()
+				pb.states, pb.statesAt = states, time.Now()
+				pb.mu.Unlock()
+				return states, nil
+			}
+			var st pipeline.SourceState
+			if json.Unmarshal(e.Value(), &st) == nil {
+				states[e.Key()] = st
+			}
+		}
+	}
+}
+
+// Sources implements Backend.
+func (pb *PipelineBackend) Sources(ctx context.Context) ([]Source, error) {
+	cfg := pb.p.Config()
+	states, err := pb.loadStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Source, 0, len(cfg.Sources))
+	for _, src := range cfg.Sources {
+		st, ok := states[src.ID]
+		if !ok {
+			st = pipeline.SourceState{Status: "pending"}
+		}
+		s := Source{
+			ID: src.ID, Type: src.Type, URL: RedactURL(src.URL), Status: st.Status,
+			Error: st.Error, HTTPStatus: st.HTTPStatus, ConsecutiveFailures: st.ConsecutiveFailures,
+			LastFetch: st.LastFetch, LastSuccess: st.LastSuccess, NextFetch: st.NextDue,
+			Interval: Duration(src.Interval), ItemsSeen: st.ItemsSeen, NotModified: st.NotModified,
+		}
+		if s.Status == "" {
+			s.Status = "pending"
+		}
+		if st.URL != "" && st.URL != src.URL {
+			// The URL changed since the last fetch: that state is stale.
+			s.Status, s.Error, s.HTTPStatus, s.ConsecutiveFailures = "pending", "", 0, 0
+		}
+		if s.Status == "error" {
+			s.Problem = Problem(s.Error, s.HTTPStatus, s.ConsecutiveFailures)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Topics implements Backend. A topic's count is the number of alerts its
+// subject holds since since, read from a short-lived consumer's pending
+// count: nothing is read from the stream.
+func (pb *PipelineBackend) Topics(ctx context.Context, since time.Time) ([]Topic, error) {
+	cfg := pb.p.Config()
+	counts := pb.countAlerts(ctx, cfg.Topics, since)
+	out := make([]Topic, 0, len(cfg.Topics))
+	for _, t := range cfg.Topics {
+		tp := Topic{ID: t.ID, Name: t.Name, Query: t.Query, Alerts24h: -1, Subscribers: []string{}}
+		if n, ok := counts[t.ID]; ok {
+			tp.Alerts24h = n
+		}
+		for _, s := range cfg.Subscribers {
+			if len(s.Topics) == 0 || slices.Contains(s.Topics, t.ID) {
+				tp.Subscribers = append(tp.Subscribers, s.ID)
+			}
+		}
+		out = append(out, tp)
+	}
+	return out, nil
+}
+
+func (pb *PipelineBackend) countAlerts(ctx context.Context, topics []config.Topic, since time.Time) map[string]int64 {
+	pb.mu.Lock()
+	if pb.counts != nil && time.Since(pb.countsAt) < countsTTL && pb.countsOf.Sub(since).Abs() < countsTTL {
+		defer pb.mu.Unlock()
+		return pb.counts
+	}
+	pb.mu.Unlock()
+	counts := map[string]int64{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, t := range topics {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := since
+			cons, err := pb.b.JS.CreateConsumer(ctx, pb.b.Names.AlertStream, jetstream.ConsumerConfig{
+				Description:       "status page: alerts of " + t.ID + " in the last 24h",
+				FilterSubject:     pb.b.Names.AlertSubject(t.ID),
+				DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+				OptStartTime:      &start,
+				AckPolicy:         jetstream.AckNonePolicy,
+				InactiveThreshold: 30 * time.Second,
+				MemoryStorage:     true,
+			})
+			if err != nil {
+				return
+			}
+			n := int64(cons.CachedInfo().NumPending)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = pb.b.JS.DeleteConsumer(dctx, pb.b.Names.AlertStream, cons.CachedInfo().Name)
+			cancel()
+			mu.Lock()
+			counts[t.ID] = n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	pb.mu.Lock()
+	pb.counts, pb.countsAt, pb.countsOf = counts, time.Now(), since
+	pb.mu.Unlock()
+	return counts
+}
+
+// Subscribers implements Backend.
+func (pb *PipelineBackend) Subscribers(ctx context.Context) ([]Subscriber, error) {
+	cfg := pb.p.Config()
+	running := map[string]notifier.SubscriberStatus{}
+	for _, st := range pb.p.Dispatcher().Status() {
+		running[st.ID] = st
+	}
+	out := make([]Subscriber, 0, len(cfg.Subscribers))
+	for _, s := range cfg.Subscribers {
+		sub := Subscriber{ID: s.ID, Type: s.Type, Topics: s.Topics, Backlog: -1}
+		if sub.Topics == nil {
+			sub.Topics = []string{}
+		}
+		switch s.Type {
+		case "webhook":
+			sub.Target = Origin(s.URL)
+			if s.Format != "" {
+				sub.Target += " (" + s.Format + ")"
+			}
+		case "email":
+			sub.Target = strings.Join(s.To, ", ")
+		}
+		if n, err := pb.p.Dispatcher().Backlog(ctx, s.ID); err == nil {
+			sub.Backlog = int64(n)
+		}
+		if st, ok := running[s.ID]; ok {
+			sub.Running = true
+			sub.Delivered, sub.Failures, sub.DeadLettered = st.Delivered, st.Failures, st.DeadLettered
+			sub.LastResult, sub.LastError, sub.LastAt = st.LastResult, st.LastError, st.LastAt
+			sub.NextRetry, sub.Disabled = st.NextRetry, st.Disabled
+		}
+		out = append(out, sub)
+	}
+	return out, nil
+}
+
+// walkBack calls f on the messages of stream, newest first, below
+// q.Before, until f has accepted q.Limit of them or maxScanned were seen.
+func (pb *PipelineBackend) walkBack(ctx context.Context, stream string, q Query, f func(*jetstream.RawStreamMsg) bool) error {
+	str, err := pb.b.JS.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info := str.CachedInfo()
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	hi := info.State.LastSeq
+	if q.Before != 0 && q.Before-1 < hi {
+		hi = q.Before - 1
+	}
+	limit := max(q.Limit, 1)
+	got := 0
+	for seq, scanned := hi, 0; seq >= info.State.FirstSeq && seq > 0 && got < limit && scanned < maxScanned; seq, scanned = seq-1, scanned+1 {
+		m, err := str.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stream %s: message %d: %w", stream, seq, err)
+		}
+		if f(m) {
+			got++
+		}
+	}
+	return nil
+}
+
+// Alerts implements Backend.
+func (pb *PipelineBackend) Alerts(ctx context.Context, q Query) ([]Alert, error) {
+	out := []Alert{}
+	want := ""
+	if q.Topic != "" {
+		want = pb.b.Names.AlertSubject(q.Topic)
+	}
+	err := pb.walkBack(ctx, pb.b.Names.AlertStream, q, func(m *jetstream.RawStreamMsg) bool {
+		if want != "" && m.Subject != want {
+			return false
+		}
+		var a news.Alert
+		if json.Unmarshal(m.Data, &a) != nil {
+			return false
+		}
+		out = append(out, Alert{
+			Seq: m.Sequence, ID: a.ID, Topic: a.Topic, TopicName: a.TopicName, Score: a.Score,
+			Title: a.Article.Title, URL: a.Article.URL, Source: a.Article.Source,
+			Published: a.Article.Published, Created: a.Created, Matches: a.Matches,
+		})
+		return true
+	})
+	return out, err
+}
+
+// DeadLetters implements Backend.
+func (pb *PipelineBackend) DeadLetters(ctx context.Context, q Query) ([]DeadLetter, error) {
+	out := []DeadLetter{}
+	want := ""
+	if q.Subscriber != "" {
+		want = pb.b.Names.DeadSubject(q.Subscriber)
+	}
+	err := pb.walkBack(ctx, pb.b.Names.DeadStream, q, func(m *jetstream.RawStreamMsg) bool {
+		if want != "" && m.Subject != want {
+			return false
+		}
+		var dl notifier.DeadLetter
+		if json.Unmarshal(m.Data, &dl) != nil {
+			return false
+		}
+		out = append(out, DeadLetter{
+			Seq: m.Sequence, Subscriber: dl.Subscriber, AlertID: dl.Alert.ID, Topic: dl.Alert.Topic,
+			Title: dl.Alert.Article.Title, URL: dl.Alert.Article.URL, Reason: dl.Reason,
+			Attempts: len(dl.Attempts), DeadAt: dl.DeadAt,
+		})
+		return true
+	})
+	return out, err
+}
