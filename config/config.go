@@ -282,28 +282,30 @@ func (ps Problems) Error() string {
 
 // Load reads, expands, decodes and validates the config file at path.
 // Relative paths inside it (data_dir) are resolved against its directory.
-// A returned error of type Problems lists every problem found.
+// A returned error of type Problems lists every problem found; the config
+// is then returned as far as it could be decoded.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	// On problems the partly decoded config is returned too, so that
+	// callers such as `check` can look further.
 	c, err := Parse(data, os.LookupEnv)
-	if err != nil {
-		return nil, err
-	}
 	c.path = path
 	if !filepath.IsAbs(c.DataDir) {
 		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
 	}
-	return c, nil
+	return c, err
 }
 
 // Parse decodes and validates config data; lookupEnv resolves ${VAR}.
 func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Problems{{Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}}
+		c := &Config{}
+		c.ApplyDefaults()
+		return c, Problems{{Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}}
 	}
 	c := &Config{root: &root}
 	if len(root.Content) == 0 {

@@ -40,6 +40,13 @@ func commands() []command {
 		{"run", "[-config FILE] [-roles LIST]", "run the daemon: schedule, fetch, classify and deliver until SIGINT/SIGTERM", cmdRun},
 		{"once", "[-config FILE] [-timeout D]", "one pass: fetch every source once, classify, deliver, print a summary", cmdOnce},
 		{"check", "[-config FILE]", "validate the config and print every problem with its line", cmdCheck},
+		{"sources", "[-config FILE] [-json]", "show every source's fetch state", cmdSources},
+		{"explain", "[-config FILE] [-topic ID] [-json] FILE|URL|-", "show why an article (text, HTML page or feed) matches each topic, or not", cmdExplain},
+		{"classify", "[-config FILE] [-in FILE]", "tag JSON Lines articles with topics, JSON Lines out", cmdClassify},
+		{"backtest", "[-config FILE] -topic ID [-query Q]", "run a topic over the archived articles before it goes live", cmdBacktest},
+		{"deadletters", "list|replay|drop [-config FILE] [-subscriber ID]", "inspect, re-send or drop deliveries that gave up", cmdDeadLetters},
+		{"init", "[-config FILE]", "write a commented starter config (never overwrites; -config - prints it)", cmdInit},
+		{"test-delivery", "[-config FILE] -subscriber ID [-topic ID]", "send a sample alert through a subscriber's real webhook or email path", cmdTestDelivery},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

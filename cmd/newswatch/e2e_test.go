@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,7 +272,13 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	broken := newReceiver(t, func(int) int { return http.StatusBadGateway })
+	var brokenFixed atomic.Bool
+	broken := newReceiver(t, func(int) int {
+		if brokenFixed.Load() {
+			return http.StatusOK
+		}
+		return http.StatusBadGateway
+	})
 	mail := smtptest.Start(t)
 	mail.RejectNext(1) // one temporary SMTP failure, then delivery
 	dir := t.TempDir()
@@ -323,7 +330,11 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	msg, err := b.JS.GetLastMsgForStream(ctx, b.Names.DeadStream, b.Names.DeadSubject("broken"))
+	dead, err := b.JS.Stream(ctx, b.Names.DeadStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := dead.GetLastMsgForSubject(ctx, b.Names.DeadSubject("broken"))
 	if err != nil {
 		t.Fatalf("no dead letter for broken: %v", err)
 	}
@@ -335,8 +346,47 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 		t.Errorf("dead letter = %+v", dl)
 	}
 	for _, other := range []string{"flaky", "analyst"} {
-		if _, err := b.JS.GetLastMsgForStream(ctx, b.Names.DeadStream, b.Names.DeadSubject(other)); err == nil {
+		if _, err := dead.GetLastMsgForSubject(ctx, b.Names.DeadSubject(other)); err == nil {
 			t.Errorf("%s has a dead letter, want none", other)
 		}
+	}
+	b.Close()
+
+	// The deadletters command lists it, replays it once the receiver is
+	// fixed, and then has nothing left.
+	code, stdout, stderr = runCLI(t, "deadletters", "list", "-config", path, "-json")
+	if code != 0 || strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, `"subscriber":"broken"`) {
+		t.Fatalf("deadletters list = %d %q %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "deadletters", "replay", "-config", path, "-subscriber", "broken")
+	if code == 0 || !strings.Contains(stdout, "replayed 0, failed 1") {
+		t.Errorf("replay to a still-broken receiver = %d %q %s", code, stdout, stderr)
+	}
+	brokenFixed.Store(true)
+	code, stdout, stderr = runCLI(t, "deadletters", "replay", "-config", path, "-subscriber", "broken")
+	if code != 0 || !strings.Contains(stdout, "replayed 1, failed 0") {
+		t.Errorf("replay = %d %q %s", code, stdout, stderr)
+	}
+	if got := alertsOf(t, broken.hooks()); len(got) != 1 {
+		t.Errorf("broken receiver has %d alerts after replay, want 1", len(got))
+	}
+	code, stdout, _ = runCLI(t, "deadletters", "list", "-config", path)
+	if code != 0 || !strings.Contains(stdout, "0 dead letters") {
+		t.Errorf("after replay: %q", stdout)
+	}
+
+	// Source state is kept for scripts.
+	code, stdout, _ = runCLI(t, "sources", "-config", path, "-json")
+	var st map[string]any
+	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil {
+		t.Fatalf("sources -json = %d %q", code, stdout)
+	}
+	for _, k := range []string{"id", "url", "status", "http_status", "error", "consecutive_failures", "last_success", "next_due", "items_seen"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("sources -json lacks %q: %v", k, st)
+		}
+	}
+	if st["status"] != "ok" || st["items_seen"].(float64) != 4 || st["http_status"].(float64) != 200 {
+		t.Errorf("sources -json = %v", st)
 	}
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "version" {
+				return // takes no flags
+			}
+			code, out, errs := runCLI(t, c.name, "-help")
+			if code != 0 || !strings.Contains(out+errs, "Usage: newswatch "+c.name) {
+				t.Errorf("%s -help: exit %d, output %q", c.name, code, out+errs)
+			}
+		})
+	}
+	if code, out, _ := runCLI(t, "--help"); code != 0 || !strings.Contains(out, "Commands:") {
+		t.Errorf("--help: %d %q", code, out)
+	}
+	if code, _, errs := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errs)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	if code, out, errs := runCLI(t, "check", "-config", "../../config.yaml"); code != 0 {
+		t.Errorf("check of the repo config: %d %s %s", code, out, errs)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	bad := "sources:\n  - id: a\n    url: https://e.org/rss\n    intervall: 5m\ntopics:\n  - id: t\n    query: 'fentanyl AND (china'\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "check", "-config", path)
+	if code == 0 {
+		t.Fatal("check passed a broken config")
+	}
+	for _, want := range []string{path + ":4: sources[0].intervall: unknown key", path + ":7: topics[0].query:", "2 problems"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExplainAndClassify(t *testing.T) {
+	seed := filepath.Join(fixtures, "seed-article.txt")
+	if _, err := os.Stat(seed); err != nil {
+		t.Skipf("fixtures not found: %v", err)
+	}
+	code, out, errs := runCLI(t, "explain", "-config", "../../config.yaml", seed)
+	if code != 0 || !strings.Contains(out, "fentanyl (") || !strings.Contains(out, "«fentanyl»") {
+		t.Errorf("explain: %d %q %s", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "explain", "-config", "../../config.yaml", "-topic", "nope", seed)
+	if code == 0 {
+		t.Errorf("explain with an unknown topic passed: %q", out)
+	}
+
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	text, _ := os.ReadFile(seed)
+	line1, _ := json.Marshal(map[string]any{"id": "seed", "title": "Fentanyl talks", "text": string(text)})
+	line2, _ := json.Marshal(map[string]any{"id": "other", "title": "Weather", "text": "Rain all week."})
+	if err := os.WriteFile(in, []byte(string(line1)+"\n"+string(line2)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "classify", "-config", "../../config.yaml", "-in", in)
+	if code != 0 {
+		t.Fatalf("classify: %d %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("classify printed %d lines, want 2:\n%s", len(lines), out)
+	}
+	var first, second struct {
+		ID     string `json:"id"`
+		Topics []struct {
+			ID      string           `json:"id"`
+			Score   float64          `json:"score"`
+			Matches []map[string]any `json:"matches"`
+		} `json:"topics"`
+	}
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	_ = json.Unmarshal([]byte(lines[1]), &second)
+	ids := map[string]bool{}
+	for _, tp := range first.Topics {
+		ids[tp.ID] = true
+		if tp.Score <= 0 || len(tp.Matches) == 0 {
+			t.Errorf("topic %s without score or matches: %+v", tp.ID, tp)
+		}
+	}
+	if first.ID != "seed" || !ids["fentanyl"] || !ids["us-china"] {
+		t.Errorf("seed classified as %+v", first)
+	}
+	if second.ID != "other" || len(second.Topics) != 0 {
+		t.Errorf("weather classified as %+v", second)
+	}
+}

@@ -1,0 +1,466 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/classifier"
+	"newswatch/config"
+	"newswatch/fetcher"
+	"newswatch/news"
+	"newswatch/pipeline"
+)
+
+// readInput reads FILE, URL or - (stdin), capped at the fetch body limit.
+func readInput(ctx context.Context, env *cliEnv, cfg *config.Config, arg string) (body []byte, contentType, base string, err error) {
+	limit := cfg.Fetch.MaxBodyBytes
+	switch {
+	case arg == "-":
+		body, err = io.ReadAll(io.LimitReader(env.stdin, limit))
+		return body, "", "", err
+	case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
+		ctx, cancel := context.WithTimeout(ctx, cfg.Fetch.Timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, arg, nil)
+		if err != nil {
+			return nil, "", "", err
+		}
+		req.Header.Set("User-Agent", cfg.Fetch.UserAgent)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, "", "", err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return nil, "", "", fmt.Errorf("GET %s: %s", arg, resp.Status)
+		}
+		body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
+		return body, resp.Header.Get("Content-Type"), resp.Request.URL.String(), err
+	default:
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, "", "", err
+		}
+		defer f.Close()
+		body, err = io.ReadAll(io.LimitReader(f, limit))
+		return body, "", "", err
+	}
+}
+
+// articlesOf turns a document into articles: every item of a feed, the
+// main article of an HTML page, or plain text (first line is the title).
+func articlesOf(body []byte, contentType, base string) ([]news.Article, error) {
+	switch {
+	case fetcher.LooksLikeFeed(body):
+		return fetcher.ParseFeed(body, contentType, base, "explain")
+	case fetcher.LooksLikeHTML(body):
+		a, err := fetcher.ExtractArticle(body, contentType, base)
+		if err != nil {
+			return nil, err
+		}
+		return []news.Article{a}, nil
+	}
+	text := strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
+	title, rest, _ := strings.Cut(text, "\n")
+	if len([]rune(title)) > 200 {
+		// A paragraph, not a headline.
+		title, rest = "", text
+	}
+	return []news.Article{{V: news.Version, Title: strings.TrimSpace(title), Content: strings.TrimSpace(rest), URL: base}}, nil
+}
+
+func cmdExplain(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "explain")
+	topic := fs.String("topic", "", "explain only this topic")
+	asJSON := fs.Bool("json", false, "print JSON Lines: one object per article")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	c, err := classifier.New(cfg.Topics)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch explain: %v\n", err)
+		return exitFailure
+	}
+	if *topic != "" && !contains(c.Topics(), *topic) {
+		fmt.Fprintf(env.stderr, "newswatch explain: unknown topic %q (have %s)\n", *topic, strings.Join(c.Topics(), ", "))
+		return exitUsage
+	}
+	body, ct, base, err := readInput(ctx, env, cfg, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch explain: %v\n", err)
+		return exitFailure
+	}
+	arts, err := articlesOf(body, ct, base)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch explain: %v\n", err)
+		return exitFailure
+	}
+	enc := json.NewEncoder(env.stdout)
+	for i := range arts {
+		a := &arts[i]
+		ex := c.Explain(a, *topic)
+		if *asJSON {
+			_ = enc.Encode(struct {
+				ID     string                   `json:"id,omitempty"`
+				Title  string                   `json:"title"`
+				URL    string                   `json:"url,omitempty"`
+				Topics []classifier.Explanation `json:"topics"`
+			}{a.ID, a.Title, a.URL, ex})
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(env.stdout)
+		}
+		fmt.Fprintf(env.stdout, "== %s\n", orDash(a.Title))
+		if a.URL != "" {
+			fmt.Fprintf(env.stdout, "   %s\n", a.URL)
+		}
+		if err := classifier.WriteExplanation(env.stdout, ex); err != nil {
+			return exitFailure
+		}
+	}
+	return exitOK
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "(untitled)"
+	}
+	return s
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// classifyInput is one line of `newswatch classify` input.
+type classifyInput struct {
+	ID         string   `json:"id"`
+	Title      string   `json:"title"`
+	Summary    string   `json:"summary"`
+	Text       string   `json:"text"`
+	Content    string   `json:"content"`
+	Categories []string `json:"categories"`
+	URL        string   `json:"url"`
+	Source     string   `json:"source"`
+}
+
+type classifyTopic struct {
+	ID      string       `json:"id"`
+	Score   float64      `json:"score"`
+	Matches []news.Match `json:"matches"`
+}
+
+type classifyOutput struct {
+	ID     string          `json:"id"`
+	Topics []classifyTopic `json:"topics"`
+}
+
+func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "classify")
+	in := fs.String("in", "-", "JSON Lines input file (- for stdin)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	c, err := classifier.New(cfg.Topics)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch classify: %v\n", err)
+		return exitFailure
+	}
+	r := env.stdin
+	if *in != "-" {
+		f, err := os.Open(*in)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "newswatch classify: %v\n", err)
+			return exitFailure
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), int(cfg.Fetch.MaxBodyBytes))
+	w := bufio.NewWriter(env.stdout)
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	line, bad := 0, 0
+	for sc.Scan() {
+		line++
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var in classifyInput
+		if err := json.Unmarshal(sc.Bytes(), &in); err != nil {
+			fmt.Fprintf(env.stderr, "line %d: %v\n", line, err)
+			bad++
+			continue
+		}
+		content := in.Content
+		if content == "" {
+			content = in.Text
+		}
+		a := news.Article{ID: in.ID, Title: in.Title, Summary: in.Summary, Content: content, Categories: in.Categories, URL: in.URL, Source: in.Source}
+		out := classifyOutput{ID: in.ID, Topics: []classifyTopic{}}
+		for _, m := range c.Classify(&a) {
+			out.Topics = append(out.Topics, classifyTopic{ID: m.Topic, Score: m.Score, Matches: m.Matches})
+		}
+		if err := enc.Encode(out); err != nil {
+			return exitFailure
+		}
+	}
+	if err := sc.Err(); err != nil {
+		fmt.Fprintf(env.stderr, "newswatch classify: %v\n", err)
+		return exitFailure
+	}
+	if bad > 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// openBus opens the bus for an inspection command.
+func openBus(ctx context.Context, env *cliEnv, cfg *config.Config) (*bus.Bus, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg, newLogger(env.stderr, config.Log{Level: "error", Format: cfg.Log.Format}))
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch: %v\n", err)
+		if errors.Is(err, bus.ErrDataDirInUse) {
+			fmt.Fprintln(env.stderr, "hint: a daemon owns this data_dir; set nats.listen (e.g. 127.0.0.1:4222) in its config and restart it, so commands can reach its bus")
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "sources")
+	asJSON := fs.Bool("json", false, "print JSON Lines instead of a table")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	b, ok := openBus(ctx, env, cfg)
+	if !ok {
+		return exitFailure
+	}
+	defer b.Close()
+	enc := json.NewEncoder(env.stdout)
+	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(tw, "ID\tSTATUS\tHTTP\tFAILURES\tLAST SUCCESS\tNEXT DUE\tITEMS\tERROR")
+	}
+	for _, src := range cfg.Sources {
+		st, err := pipeline.LoadState(ctx, b.State, src.ID)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
+			return exitFailure
+		}
+		st.URL = src.URL
+		if *asJSON {
+			_ = enc.Encode(sourceLine(st))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", st.ID, st.Status, httpCode(st.HTTPStatus), st.ConsecutiveFailures,
+			ago(st.LastSuccess), until(st.NextDue), st.ItemsSeen, oneLine(st.Error, 80))
+	}
+	if !*asJSON {
+		tw.Flush()
+	}
+	return exitOK
+}
+
+// sourceLine is the JSON Lines shape of `newswatch sources -json`.
+type sourceLineJSON struct {
+	ID                  string     `json:"id"`
+	URL                 string     `json:"url"`
+	Status              string     `json:"status"`
+	HTTPStatus          int        `json:"http_status"`
+	Error               string     `json:"error"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	LastSuccess         *time.Time `json:"last_success"`
+	NextDue             *time.Time `json:"next_due"`
+	ItemsSeen           int64      `json:"items_seen"`
+	LastFetch           *time.Time `json:"last_fetch"`
+}
+
+func sourceLine(st pipeline.SourceState) sourceLineJSON {
+	ptr := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	return sourceLineJSON{st.ID, st.URL, st.Status, st.HTTPStatus, st.Error, st.ConsecutiveFailures,
+		ptr(st.LastSuccess), ptr(st.NextDue), st.ItemsSeen, ptr(st.LastFetch)}
+}
+
+func httpCode(c int) string {
+	if c == 0 {
+		return "-"
+	}
+	return fmt.Sprint(c)
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+func until(t time.Time) string {
+	if t.IsZero() {
+		return "now"
+	}
+	d := time.Until(t).Round(time.Second)
+	if d <= 0 {
+		return "now"
+	}
+	return "in " + d.String()
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
+	fs, cfgPath := newFlags(env, "backtest")
+	topic := fs.String("topic", "", "topic id from the config (required unless -query is given)")
+	query := fs.String("query", "", "try this query instead of the topic's")
+	examples := fs.Int("examples", 10, "how many matching articles to list")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	var t config.Topic
+	for _, x := range cfg.Topics {
+		if x.ID == *topic {
+			t = x
+		}
+	}
+	switch {
+	case t.ID == "" && *query == "":
+		fmt.Fprintln(env.stderr, "newswatch backtest: give -topic ID (from the config) or -query")
+		return exitUsage
+	case t.ID == "":
+		t = config.Topic{ID: "backtest", Name: "backtest"}
+	}
+	if *query != "" {
+		t.Query = *query
+	}
+	c, err := classifier.New([]config.Topic{t})
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch backtest: %v\n", err)
+		return exitFailure
+	}
+	b, ok := openBus(ctx, env, cfg)
+	if !ok {
+		return exitFailure
+	}
+	defer b.Close()
+	total, matched := 0, 0
+	err = eachMessage(ctx, b, b.Names.ArticleStream, b.Names.ArticleSubject(">"), func(m jetstream.Msg) bool {
+		var a news.Article
+		if json.Unmarshal(m.Data(), &a) != nil {
+			return true
+		}
+		total++
+		if ms := c.Classify(&a); len(ms) > 0 {
+			matched++
+			if matched <= *examples {
+				fmt.Fprintf(env.stdout, "%6.2f  %s  %s\n", ms[0].Score, a.Source, oneLine(a.Title, 100))
+			}
+		}
+		return true
+	})
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch backtest: %v\n", err)
+		return exitFailure
+	}
+	pct := 0.0
+	if total > 0 {
+		pct = 100 * float64(matched) / float64(total)
+	}
+	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
+	return exitOK
+}
+
+// eachMessage reads a stream's messages on subject from the start with an
+// ephemeral ordered consumer, until f returns false or the end is reached.
+func eachMessage(ctx context.Context, b *bus.Bus, stream, subject string, f func(jetstream.Msg) bool) error {
+	s, err := b.JS.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	last := info.State.LastSeq
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if !f(m) || (err == nil && md.Sequence.Stream >= last) {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return err
+		}
+		if n == 0 {
+			return nil // nothing more on this subject
+		}
+	}
+}
