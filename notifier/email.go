@@ -148,6 +148,17 @@ func (e *Email) message(a *news.Alert) (*mail.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := e.newMsg(subject, MessageID(e.sub, a.ID), text, html)
+	if err != nil {
+		return nil, err
+	}
+	m.SetGenHeader("X-Newswatch-Topic", headerSafe(a.Topic, 100))
+	m.SetGenHeader("X-Newswatch-Alert", headerSafe(a.ID, 200))
+	return m, nil
+}
+
+// newMsg builds a multipart/alternative message to the subscriber.
+func (e *Email) newMsg(subject, messageID, text, html string) (*mail.Msg, error) {
 	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	if err := m.From(e.from); err != nil {
 		return nil, fmt.Errorf("from: %w", err)
@@ -156,14 +167,12 @@ func (e *Email) message(a *news.Alert) (*mail.Msg, error) {
 		return nil, fmt.Errorf("to: %w", err)
 	}
 	m.Subject(subject)
-	m.SetMessageIDWithValue(MessageID(e.sub, a.ID))
+	m.SetMessageIDWithValue(messageID)
 	m.SetDate()
 	m.SetUserAgent("newswatch")
 	// RFC 3834: no vacation auto-replies to an automated sender.
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetGenHeader("X-Auto-Response-Suppress", "All")
-	m.SetGenHeader("X-Newswatch-Topic", headerSafe(a.Topic, 100))
-	m.SetGenHeader("X-Newswatch-Alert", headerSafe(a.ID, 200))
 	m.SetBodyString(mail.TypeTextPlain, text)
 	m.AddAlternativeString(mail.TypeTextHTML, html)
 	return m, nil
