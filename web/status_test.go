@@ -117,11 +117,11 @@ func TestStatusPageAndAPI(t *testing.T) {
 		"nothing listens at that address (connection refused)", // last error in words
 		`data-topic="fentanyl"`, `data-subscriber="desk"`, `data-subscriber="broken-hook"`,
 		"Synthetic opioid deaths rise",
-		"<mark>fentanyl</mark>",                         // matched term
-		"Fentanyl seizure: 5 &lt; 10 &amp;",             // feed content escaped
-		`class="dead" data-alert="fentanyl:`,            // dead letters listed
-		"gave up after 1 tries",                         // with the reason
-		`<meta name="viewport"`,                         // phone-readable
+		"<mark>fentanyl</mark>",                           // matched term
+		"Fentanyl seizure: 5 &lt; 10 &amp;",               // feed content escaped
+		`class="dead" data-alert="fentanyl:`,              // dead letters listed
+		"gave up after 1 tries",                           // with the reason
+		`<meta name="viewport"`,                           // phone-readable
 		"3 sources: <span class=\"st st-ok\">1 ok</span>", // summary
 	} {
 		if !strings.Contains(page, want) {
