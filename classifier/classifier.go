@@ -439,10 +439,10 @@ func (c *Classifier) near(n *node, sc *scratch) bool {
 		}
 		inL, inR := inSet(left, h, sc), inSet(right, h, sc)
 		text := sc.fold[h.f].out
-		if inR && lastL >= 0 && wordGap(text, &sc.hits[lastL], h) <= n.n {
+		if inR && lastL >= 0 && wordGap(text, &sc.hits[lastL], h, n.n) <= n.n {
 			return true
 		}
-		if inL && !n.ordered && lastR >= 0 && wordGap(text, &sc.hits[lastR], h) <= n.n {
+		if inL && !n.ordered && lastR >= 0 && wordGap(text, &sc.hits[lastR], h, n.n) <= n.n {
 			return true
 		}
 		if inL {
@@ -455,15 +455,20 @@ func (c *Classifier) near(n *node, sc *scratch) bool {
 	return false
 }
 
-// wordGap counts the words between an earlier hit a and a later hit b;
-// overlapping hits are 0 apart. Each Han or kana character counts as a
-// word, since those scripts do not separate words with spaces.
-func wordGap(text []byte, a, b *hit) int {
+// wordGap counts the words between an earlier hit a and a later hit b,
+// up to limit+1; overlapping hits are 0 apart. Each Han or kana character
+// counts as a word, since those scripts do not separate words with spaces.
+func wordGap(text []byte, a, b *hit, limit int) int {
 	if b.start <= a.end {
 		return 0
 	}
 	words, inWord := 0, false
-	for _, r := range string(text[a.end:b.start]) {
+	for i := int(a.end); i < int(b.start) && words <= limit; {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(text[i:])
+		}
+		i += size
 		switch {
 		case isCJK(r):
 			words++
@@ -475,9 +480,6 @@ func wordGap(text []byte, a, b *hit) int {
 			inWord = true
 		default:
 			inWord = false
-		}
-		if words > maxN {
-			break
 		}
 	}
 	return words

@@ -96,14 +96,20 @@ func stripHTML(dst []byte, s string) []byte {
 				return dst // an unterminated tag swallows the rest
 			}
 			name := tagName(s[i+1 : i+end])
+			opening := s[i+1] != '/'
 			i += end + 1
-			if name == "script" || name == "style" {
+			if opening && (name == "script" || name == "style") {
 				closing := "</" + name
 				j := indexFold(s[i:], closing)
 				if j < 0 {
 					return dst
 				}
-				i += j
+				i += j + len(closing)
+				if k := strings.IndexByte(s[i:], '>'); k >= 0 {
+					i += k + 1
+				} else {
+					return dst
+				}
 				continue
 			}
 			if !inlineTags[name] && (len(dst) == 0 || dst[len(dst)-1] != ' ') {
