@@ -27,7 +27,7 @@ func BenchmarkWebhook(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	w, err := NewWebhook(webhookSub(srv.URL), nil)
+	w, err := NewWebhook(testWebhookSub(srv.URL), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func BenchmarkWebhookParallel(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	w, err := NewWebhook(webhookSub(srv.URL), nil)
+	w, err := NewWebhook(testWebhookSub(srv.URL), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

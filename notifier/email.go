@@ -142,15 +142,27 @@ func (e *Email) dial(ctx context.Context, network, addr string) (net.Conn, error
 // message to mail clients and can be dropped as a duplicate.
 func MessageID(sub, alertID string) string { return deliveryKey(sub, alertID) + "@newswatch" }
 
-// message builds the email for a.
-func (e *Email) message(a *news.Alert) (*mail.Msg, error) {
-	subject, text, html, err := e.tmpl.render(newMailData(a))
+// message builds the email for a; st is set for a follow-up.
+func (e *Email) message(a *news.Alert, st *Story) (*mail.Msg, error) {
+	d := newMailData(a)
+	d.Story = st
+	subject, text, html, err := e.tmpl.render(d)
 	if err != nil {
 		return nil, err
+	}
+	if st != nil {
+		subject = "Re: " + subject
 	}
 	m, err := e.newMsg(subject, MessageID(e.sub, a.ID), text, html)
 	if err != nil {
 		return nil, err
+	}
+	if st != nil {
+		// Mail clients thread on these: every report of a story hangs
+		// under its first email.
+		root := "<" + MessageID(e.sub, st.ID) + ">"
+		m.SetGenHeader(mail.HeaderInReplyTo, root)
+		m.SetGenHeader(mail.HeaderReferences, root)
 	}
 	m.SetGenHeader("X-Newswatch-Topic", headerSafe(a.Topic, 100))
 	m.SetGenHeader("X-Newswatch-Alert", headerSafe(a.ID, 200))
@@ -181,7 +193,18 @@ func (e *Email) newMsg(subject, messageID, text, html string) (*mail.Msg, error)
 // Notify sends a. It implements Sink: SMTP 5xx rejections are final,
 // 4xx and connection failures are retried.
 func (e *Email) Notify(ctx context.Context, a *news.Alert) (bool, error) {
-	m, err := e.message(a)
+	return e.notify(ctx, a, nil)
+}
+
+// NotifyFollowUp sends a as a later report of story st: a reply to the
+// story's first email (In-Reply-To, References), so that clients thread
+// them. It implements FollowUpSink.
+func (e *Email) NotifyFollowUp(ctx context.Context, a *news.Alert, st Story) (bool, error) {
+	return e.notify(ctx, a, &st)
+}
+
+func (e *Email) notify(ctx context.Context, a *news.Alert, st *Story) (bool, error) {
+	m, err := e.message(a, st)
 	if err != nil {
 		return false, fmt.Errorf("email %s: alert %s: %w", e.sub, a.ID, err)
 	}

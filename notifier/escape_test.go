@@ -88,7 +88,7 @@ func TestEmailEscapesSanitizeFixtures(t *testing.T) {
 	e := newTestEmail(t, ts, "none", emailSub())
 
 	// The shape of a benign email: anything beyond it came from a feed.
-	ok, _ := e.message(sampleAlert())
+	ok, _ := e.message(sampleAlert(), nil)
 	var buf bytes.Buffer
 	ok.WriteTo(&buf)
 	base := parseMail(t, buf.Bytes())
@@ -124,7 +124,7 @@ func TestEmailEscapesSanitizeFixtures(t *testing.T) {
 			a.Article.URL = link
 		}
 
-		m, err := e.message(a)
+		m, err := e.message(a, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", filepath.Base(file), err)
 		}
@@ -182,7 +182,7 @@ func TestEmailShowsEscapedMarkupAsText(t *testing.T) {
 	e := newTestEmail(t, ts, "none", emailSub())
 	a := sampleAlert()
 	a.Article.Title = `Cartels & "precursors" <img src=x onerror=alert(1)>`
-	m, err := e.message(a)
+	m, err := e.message(a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,33 +15,68 @@ import (
 // EventAlert is the "type" of a newswatch-format webhook payload.
 const EventAlert = "alert.created"
 
+// EventFollowUp is the "type" of a later report of a story already
+// delivered (see Stories).
+const EventFollowUp = "alert.followup"
+
+// render turns an alert into a webhook body; st is set for a follow-up.
+type render func(a *news.Alert, st *Story) ([]byte, error)
+
 // renderer returns the webhook body renderer of a config format, or nil
 // for an unknown one.
-func renderer(format string) func(*news.Alert) ([]byte, error) {
+func renderer(format string) render {
 	switch format {
 	case "":
 		return renderAlert
 	case "slack":
-		return renderSlack
+		return chat(renderSlack)
 	case "discord":
-		return renderDiscord
+		return chat(renderDiscord)
 	case "teams":
-		return renderTeams
+		return chat(renderTeams)
 	}
 	return nil
+}
+
+// chat adapts a chat preset: a follow-up is the same message with its
+// title saying so.
+func chat(f func(*news.Alert) ([]byte, error)) render {
+	return func(a *news.Alert, st *Story) ([]byte, error) {
+		if st != nil {
+			c := *a
+			c.Article.Title = "Also reported by " + headerSafe(a.Article.Source, 60) + ": " + a.Article.Title
+			a = &c
+		}
+		return f(a)
+	}
 }
 
 // alertPayload is the newswatch-format webhook body: the alert itself,
 // with the "type" and "timestamp" Standard Webhooks recommends on top.
 // docs/alert.schema.json describes it.
 type alertPayload struct {
-	Type      string    `json:"type"`
-	Timestamp time.Time `json:"timestamp"`
+	Type      string        `json:"type"`
+	Timestamp time.Time     `json:"timestamp"`
+	Story     *storyPayload `json:"story,omitempty"`
 	news.Alert
 }
 
-func renderAlert(a *news.Alert) ([]byte, error) {
+// storyPayload tells a follow-up's receiver which story it belongs to.
+type storyPayload struct {
+	ID      string   `json:"id"` // the first alert's id
+	Count   int      `json:"count"`
+	Sources []string `json:"sources"`
+}
+
+func renderAlert(a *news.Alert, st *Story) ([]byte, error) {
 	p := alertPayload{Type: EventAlert, Timestamp: a.Created, Alert: *a}
+	if st != nil {
+		p.Type = EventFollowUp
+		p.Story = &storyPayload{ID: st.ID, Count: st.Count, Sources: st.Sources}
+		if p.Story.Sources == nil {
+			p.Story.Sources = []string{}
+		}
+	}
 	if p.V == 0 {
 		p.V = news.Version
 	}

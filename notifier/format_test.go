@@ -16,7 +16,7 @@ func TestChatPresets(t *testing.T) {
 	for _, format := range []string{"slack", "discord", "teams"} {
 		t.Run(format, func(t *testing.T) {
 			srv, got := receiver(t, nil)
-			sub := webhookSub(srv.URL)
+			sub := testWebhookSub(srv.URL)
 			sub.Format = format
 			w, err := NewWebhook(sub, nil)
 			if err != nil {

@@ -39,6 +39,14 @@ type Sink interface {
 	Notify(ctx context.Context, a *news.Alert) (retry bool, err error)
 }
 
+// FollowUpSink is a Sink that can deliver a later report of a story (see
+// Stories) as such: a webhook typed "alert.followup", an email threaded
+// under the story's first one. Both sinks implement it.
+type FollowUpSink interface {
+	Sink
+	NotifyFollowUp(ctx context.Context, a *news.Alert, st Story) (retry bool, err error)
+}
+
 // RetryAfterError is returned when the receiver asked for a delay (429 or
 // 503 with Retry-After). Find it with errors.As; After is never negative.
 type RetryAfterError struct {

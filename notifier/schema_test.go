@@ -69,7 +69,7 @@ func undeclared(schema map[string]any, v any, path string) []string {
 func deliveredBody(t *testing.T, a *news.Alert) []byte {
 	t.Helper()
 	srv, got := receiver(t, nil)
-	w, err := NewWebhook(webhookSub(srv.URL), nil)
+	w, err := NewWebhook(testWebhookSub(srv.URL), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,12 @@ func loadTemplates(cfg config.Templates) (*mailTemplates, error) {
 	}
 	// Render a sample now: a template that parses but fails on real data
 	// (a misspelt field) must fail at start-up.
-	if _, _, _, err := t.render(newMailData(sampleForCheck())); err != nil {
+	d := newMailData(sampleForCheck())
+	if _, _, _, err := t.render(d); err != nil {
+		return nil, err
+	}
+	d.Story = &Story{ID: d.Alert.ID, Started: d.Published, Count: 2, Sources: []string{"a", "b"}}
+	if _, _, _, err := t.render(d); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -111,6 +116,7 @@ type mailData struct {
 	Published time.Time   // zero when the feed gave none
 	Excerpt   string      // start of the summary (or content), one paragraph
 	Matches   []mailMatch
+	Story     *Story // set when this is a later report of a story
 }
 
 // mailMatch is one matched term with its snippet cut at the « » marks.

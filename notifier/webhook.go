@@ -36,7 +36,7 @@ type Webhook struct {
 	sub     string // subscriber id
 	url     string
 	host    string // for errors: the URL itself may embed a token
-	render  func(*news.Alert) ([]byte, error)
+	render  render
 	headers http.Header
 	keys    [][]byte
 	timeout time.Duration
@@ -151,7 +151,18 @@ func WebhookID(sub, alertID string) string { return "msg_" + deliveryKey(sub, al
 
 // Notify posts a. It implements Sink.
 func (w *Webhook) Notify(ctx context.Context, a *news.Alert) (bool, error) {
-	body, err := w.render(a)
+	return w.post(ctx, a, nil)
+}
+
+// NotifyFollowUp posts a as a later report of story st: type
+// "alert.followup" with a "story" object (chat presets: a title starting
+// "Also reported by"). It implements FollowUpSink.
+func (w *Webhook) NotifyFollowUp(ctx context.Context, a *news.Alert, st Story) (bool, error) {
+	return w.post(ctx, a, &st)
+}
+
+func (w *Webhook) post(ctx context.Context, a *news.Alert, st *Story) (bool, error) {
+	body, err := w.render(a, st)
 	if err != nil {
 		return false, fmt.Errorf("webhook %s: render alert %s: %w", w.sub, a.ID, err)
 	}

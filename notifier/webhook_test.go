@@ -134,7 +134,7 @@ func receiver(t *testing.T, handle func(w http.ResponseWriter, r *http.Request))
 	return srv, ch
 }
 
-func webhookSub(url string) config.Subscriber {
+func testWebhookSub(url string) config.Subscriber {
 	return config.Subscriber{
 		ID: "desk", Type: "webhook", URL: url,
 		Secret:  "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
@@ -146,7 +146,7 @@ func webhookSub(url string) config.Subscriber {
 
 func TestWebhookDeliversSignedAlert(t *testing.T) {
 	srv, got := receiver(t, nil)
-	sub := webhookSub(srv.URL + "/hook")
+	sub := testWebhookSub(srv.URL + "/hook")
 	w, err := NewWebhook(sub, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestWebhookStatusClassification(t *testing.T) {
 				w.WriteHeader(tc.status)
 				io.WriteString(w, "receiver says\r\nno")
 			})
-			w, err := NewWebhook(webhookSub(srv.URL), nil)
+			w, err := NewWebhook(testWebhookSub(srv.URL), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,7 +275,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target.URL, http.StatusTemporaryRedirect)
 	})
-	w, _ := NewWebhook(webhookSub(srv.URL), nil)
+	w, _ := NewWebhook(testWebhookSub(srv.URL), nil)
 	retry, err := w.Notify(context.Background(), sampleAlert())
 	if err == nil || retry || followed.Load() != 0 {
 		t.Fatalf("Notify = %v, %v; followed %d", retry, err, followed.Load())
@@ -291,7 +291,7 @@ func TestWebhookTimeoutRetries(t *testing.T) {
 		}
 	})
 	defer close(release)
-	sub := webhookSub(srv.URL)
+	sub := testWebhookSub(srv.URL)
 	sub.Timeout = 100 * time.Millisecond
 	w, _ := NewWebhook(sub, nil)
 	start := time.Now()
@@ -318,7 +318,7 @@ func TestWebhookConnectionErrorRetriesWithoutLeakingURL(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	w, err := NewWebhook(webhookSub("http://"+addr+"/services/T000/B000/s3cr3tT0ken"), nil)
+	w, err := NewWebhook(testWebhookSub("http://"+addr+"/services/T000/B000/s3cr3tT0ken"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestWebhookConnectionErrorRetriesWithoutLeakingURL(t *testing.T) {
 }
 
 func TestNewWebhookRejects(t *testing.T) {
-	good := webhookSub("https://example.org/hook")
+	good := testWebhookSub("https://example.org/hook")
 	cases := map[string]func(s *config.Subscriber){
 		"ftp url":         func(s *config.Subscriber) { s.URL = "ftp://example.org/x" },
 		"no host":         func(s *config.Subscriber) { s.URL = "https:///x" },
