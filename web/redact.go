@@ -111,12 +111,13 @@ func Secrets(cfg *config.Config, lookupEnv func(string) (string, bool)) []string
 			}
 		}
 		if s.Type == "webhook" {
-			add(s.URL)
-			if u, err := url.Parse(s.URL); err == nil {
+			// Everything after the origin may be the credential (chat
+			// webhooks); the origin alone is shown as the target.
+			if u, err := url.Parse(s.URL); err == nil && (len(u.Path) > 1 || u.RawQuery != "") {
+				add(s.URL, u.RawQuery)
 				if len(u.Path) > 1 {
 					add(u.Path)
 				}
-				add(u.RawQuery)
 			}
 			addURL(s.URL)
 		}

@@ -34,6 +34,7 @@ var pageTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"stamp":     stamp,
 	"highlight": highlight,
 	"join":      strings.Join,
+	"more":      func(shown, n int) int { return n - shown },
 	"score":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 }).ParseFS(templateFS, "templates/status.html"))
 

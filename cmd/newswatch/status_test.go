@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "also write the status page screenshot to docs/status.png")
+
+// artifacts is where test artifacts (screenshots) go; CI keeps the
+// directory. NEWSWATCH_ARTIFACTS overrides it.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("NEWSWATCH_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "testdata", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runningDaemon is `newswatch run` in-process, with its HTTP address.
+type runningDaemon struct {
+	base   string
+	path   string
+	cfg    map[string]any
+	stderr *syncBuffer
+}
+
+const (
+	opsUser  = "ops"
+	opsPass  = "status-page-pw-31337"
+	opsToken = "status-token-27182818"
+)
+
+// startDaemon runs the daemon on cfg (written to a file) until the test
+// ends, and waits for its HTTP listener.
+func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
+	t.Helper()
+	d := &runningDaemon{path: writeConfig(t, dir, cfg), cfg: cfg, stderr: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"run", "-config", d.path, "-shutdown-timeout", "10s"}, strings.NewReader(""), io.Discard, d.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("run exited %d\n%s", code, d.stderr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("run did not stop within 30s")
+		}
+	})
+	re := regexp.MustCompile(`msg="http listening" addr=(\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(d.stderr.String()); m != nil {
+			d.base = "http://" + m[1]
+			return d
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("run exited %d before listening\n%s", code, d.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no http listener after 30s\n%s", d.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *runningDaemon) do(t *testing.T, method, path, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, d.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func bearer() string { return "Bearer " + opsToken }
+
+func basic() string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(opsUser+":"+opsPass))
+}
+
+// chromium finds the browser; the test skips without one unless CI is set.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI is set but Chromium is not installed (apt-get install chromium)")
+	}
+	t.Skip("Chromium not installed; set CI=1 to make this a failure")
+	return ""
+}
+
+// TestStatusPageInBrowser runs the daemon on real data (a feed with the
+// seed article, a feed that is gone, a webhook that receives alerts and
+// one that dead-letters), then loads the status page in headless
+// Chromium, through the auth, on a desktop and a phone screen.
+func TestStatusPageInBrowser(t *testing.T) {
+	exe := chromium(t)
+	feed := feedServer(t)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(gone.Close)
+	desk := newReceiver(t, nil)
+	pager := newReceiver(t, func(int) int { return http.StatusBadGateway })
+	t.Setenv("NW_STATUS_PW", opsPass)
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http": map[string]any{"listen": "127.0.0.1:0", "auth": map[string]any{
+			"basic": map[string]any{"username": opsUser, "password": "${NW_STATUS_PW}"}, "bearer_token": opsToken}},
+		"log":   map[string]any{"level": "info"},
+		"fetch": map[string]any{"interval": "1h"},
+		"sources": []any{
+			map[string]any{"id": "wire", "url": feed.URL, "interval": "2s"},
+			map[string]any{"id": "old-feed", "url": gone.URL + "/rss.xml", "interval": "2s"},
+		},
+		"topics": defaultTopics(t),
+		"subscribers": []any{
+			map[string]any{"id": "desk", "type": "webhook", "url": desk.srv.URL, "secret": secret},
+			map[string]any{"id": "pager", "type": "webhook", "url": pager.srv.URL + "/T0/B0/pager-hook-token", "secret": secret,
+				"topics": []string{"fentanyl"}, "retry": map[string]any{"attempts": 1, "initial": "10ms", "max": "10ms"}},
+		},
+	}
+	d := startDaemon(t, dir, cfg)
+
+	// Auth: /healthz is open, everything else needs basic auth or the token.
+	if code, _ := d.do(t, "GET", "/healthz", ""); code != http.StatusOK {
+		t.Errorf("/healthz without auth = %d", code)
+	}
+	for _, p := range []string{"/", "/api/sources", "/metrics", "/readyz"} {
+		if code, _ := d.do(t, "GET", p, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without auth = %d, want 401", p, code)
+		}
+	}
+	if code, _ := d.do(t, "GET", "/", "Bearer wrong"); code != http.StatusUnauthorized {
+		t.Errorf("/ with a wrong token = %d, want 401", code)
+	}
+	if code, _ := d.do(t, "POST", "/-/reload", ""); code != http.StatusUnauthorized {
+		t.Errorf("reload without auth = %d, want 401", code)
+	}
+
+	// Real data: the scheduler fetches, the classifier raises alerts, desk
+	// gets them and pager dead-letters.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var alerts struct{ Alerts []json.RawMessage }
+		var dead struct {
+			DeadLetters []json.RawMessage `json:"dead_letters"`
+		}
+		_, a := d.do(t, "GET", "/api/alerts", bearer())
+		_, dl := d.do(t, "GET", "/api/deadletters", basic())
+		_ = json.Unmarshal([]byte(a), &alerts)
+		_ = json.Unmarshal([]byte(dl), &dead)
+		if len(alerts.Alerts) >= 2 && len(dead.DeadLetters) >= 1 && len(desk.hooks()) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alerts and dead letter after 60s: alerts %s\ndead %s\n%s", a, dl, d.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	shot := browse(t, exe, d.base+"/")
+	path := filepath.Join(artifacts(t), "status.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+	if *updateScreenshot {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "status.png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// POST /-/reload puts a changed config in force.
+	cfg["sources"] = append(cfg["sources"].([]any), map[string]any{"id": "added-later", "url": feed.URL + "/other", "interval": "1h"})
+	writeConfig(t, dir, cfg)
+	if code, body := d.do(t, "POST", "/-/reload", bearer()); code != http.StatusOK {
+		t.Fatalf("reload = %d %s", code, body)
+	}
+	if _, body := d.do(t, "GET", "/api/sources?q=added", bearer()); !strings.Contains(body, `"id": "added-later"`) {
+		t.Errorf("after reload, /api/sources?q=added = %s", body)
+	}
+	// An invalid config is rejected with its reasons; the old one stays.
+	cfg["sourcez"] = []any{}
+	writeConfig(t, dir, cfg)
+	code, body := d.do(t, "POST", "/-/reload", basic())
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `unknown key "sourcez" (did you mean "sources"?)`) {
+		t.Errorf("reload of an invalid config = %d %s", code, body)
+	}
+	if _, body := d.do(t, "GET", "/api/sources", bearer()); !strings.Contains(body, `"total": 3`) {
+		t.Errorf("after a rejected reload, /api/sources = %s", body)
+	}
+	for _, s := range []string{opsPass, opsToken, "pager-hook-token", secret} {
+		for _, p := range []string{"/", "/api/subscribers", "/api/deadletters", "/api/sources"} {
+			if _, body := d.do(t, "GET", p, bearer()); strings.Contains(body, s) {
+				t.Errorf("%s serves the secret %q", p, s)
+			}
+		}
+		if strings.Contains(d.stderr.String(), s) {
+			t.Errorf("the log holds the secret %q", s)
+		}
+	}
+}
+
+// browse loads the status page in headless Chromium, checks what a
+// reader sees on a desktop and a phone, and returns a full-page PNG of
+// the desktop view.
+func browse(t *testing.T, exe, url string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+
+	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	if _, err := chromedp.Call(bctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+		Headers: network.Headers{"Authorization": basic()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS("#sources-table")),
+	); err != nil {
+		t.Fatalf("load %s: %v", url, err)
+	}
+	eval := func(js string, v any) {
+		t.Helper()
+		got, err := chromedp.Run(bctx, chromedp.Evaluate[json.RawMessage](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		if err := json.Unmarshal(got, v); err != nil {
+			t.Fatalf("evaluate %s: %v (%s)", js, err, got)
+		}
+	}
+	var rows []string
+	eval(`[...document.querySelectorAll('#sources-table tr.source')].map(r => r.dataset.source + ': ' + r.innerText.replace(/\s+/g, ' '))`, &rows)
+	if len(rows) != 2 || !strings.HasPrefix(rows[0], "wire: ") || !strings.Contains(rows[0], " ok ") ||
+		!strings.Contains(rows[1], "error") || !strings.Contains(rows[1], "the feed is gone (HTTP 404)") {
+		t.Errorf("sources table rows = %q", rows)
+	}
+	var alert struct {
+		Title string
+		Marks []string
+		Topic string
+	}
+	eval(`(() => { const a = document.querySelector('#alerts-list article.alert'); return a && {
+		title: a.querySelector('h3').innerText,
+		marks: [...a.querySelectorAll('mark')].map(m => m.innerText),
+		topic: a.querySelector('.badge').innerText }; })()`, &alert)
+	if alert.Title != "US and China fentanyl cooperation stalls" || len(alert.Marks) == 0 || alert.Topic == "" {
+		t.Errorf("first alert = %+v", alert)
+	}
+	var dead int
+	eval(`document.querySelectorAll('#dead-table tr.dead').length`, &dead)
+	if dead < 1 {
+		t.Errorf("dead letters shown: %d", dead)
+	}
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+
+	// A phone: nothing wider than the screen but the tables' own scroll boxes.
+	if err := chromedp.Do(bctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#sources-table")),
+	); err != nil {
+		t.Fatalf("phone view: %v", err)
+	}
+	var widths struct{ Page, Screen int }
+	eval(`({page: document.documentElement.scrollWidth, screen: window.innerWidth})`, &widths)
+	if widths.Page > widths.Screen {
+		t.Errorf("on a 390px phone the page is %dpx wide (screen %dpx)", widths.Page, widths.Screen)
+	}
+	phone, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		_ = os.WriteFile(filepath.Join(artifacts(t), "status-phone.png"), phone, 0o644)
+	}
+	return shot
+}
+

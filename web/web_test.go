@@ -1,0 +1,251 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"newswatch/config"
+	"newswatch/pipeline"
+)
+
+func TestHighlight(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a «fentanyl» seizure", "a <mark>fentanyl</mark> seizure"},
+		{"«a» and «b»", "<mark>a</mark> and <mark>b</mark>"},
+		{`<script>«x»</script>`, "&lt;script&gt;<mark>x</mark>&lt;/script&gt;"},
+		{"«<b>»", "<mark>&lt;b&gt;</mark>"},
+		{"unbalanced « here", "unbalanced « here"},
+		{"中美«芬太尼»合作", "中美<mark>芬太尼</mark>合作"},
+	} {
+		if got := string(highlight(tc.in)); got != tc.want {
+			t.Errorf("highlight(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://example.org/rss.xml", "https://example.org/rss.xml"},
+		{"https://u:p@example.org/rss?x=1", "https://example.org/rss?x=1"},
+		{"https://example.org/rss?api_key=abc&q=fentanyl", "https://example.org/rss?api_key=REDACTED&q=fentanyl"},
+		{"https://example.org/rss?Access-Token=abc#frag", "https://example.org/rss?Access-Token=REDACTED"},
+		{"not a url", "(unparsable URL)"},
+	} {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestScrubEveryEncoding(t *testing.T) {
+	secret := `p&ss<w"rd>/x y`
+	bodies := []string{
+		secret,
+		`p\u0026ss\u003cw\"rd\u003e/x y`, // encoding/json
+		"p&amp;ss&lt;w&#34;rd&gt;/x y",   // html/template, html.EscapeString
+		"p%26ss%3Cw%22rd%3E%2Fx+y",       // url.QueryEscape
+	}
+	for _, b := range bodies {
+		if got := string(scrub([]byte("before "+b+" after"), []string{secret})); got != "before [redacted] after" {
+			t.Errorf("scrub(%q) = %q", b, got)
+		}
+	}
+}
+
+func TestSecretsOfConfig(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+nats: {url: "nats://natsuser:natspass@nats-1:4222"}
+http: {auth: {basic: {username: ops, password: basicpass}, bearer_token: bearertok}}
+sources:
+  - {id: a, url: "https://example.org/rss?token=srctok&page=2"}
+topics: [{id: t, query: x}]
+subscribers:
+  - {id: slack, type: webhook, url: "https://hooks.slack.com/services/T1/B2/slacktok", secret: whsecret, headers: {Authorization: "Bearer hdrtok"}}
+  - {id: plain, type: webhook, url: "https://receiver.example.org", secret: whsecret2}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Secrets(cfg, nil)
+	for _, want := range []string{"natspass", "basicpass", "bearertok", "srctok", "/services/T1/B2/slacktok", "whsecret", "whsecret2", "hdrtok", "Bearer hdrtok"} {
+		if !contains(got, want) {
+			t.Errorf("Secrets lacks %q: %q", want, got)
+		}
+	}
+	// Neither the page number nor a bare origin are secrets: scrubbing
+	// them would hide what the page is for.
+	for _, not := range []string{"2", "https://receiver.example.org", "ops"} {
+		if contains(got, not) {
+			t.Errorf("Secrets holds %q", not)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAuth(t *testing.T) {
+	auth := config.HTTPAuth{Basic: config.BasicAuth{Username: "ops", Password: "pw"}, BearerToken: "tok"}
+	srv := New(nil, nil, discard(), WithAuth(func() config.HTTPAuth { return auth }))
+	srv.Handle("GET /api/x", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("x")) }))
+	h := srv.Handler()
+	b64 := func(s string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		path, auth string
+		want       int
+	}{
+		{"/healthz", "", 200},
+		{"/readyz", "", 401},
+		{"/api/x", "", 401},
+		{"/api/x", "Bearer tok", 200},
+		{"/api/x", "bearer tok", 200},
+		{"/api/x", "Bearer tok2", 401},
+		{"/api/x", "Bearer ", 401},
+		{"/api/x", b64("ops:pw"), 200},
+		{"/api/x", b64("ops:pw2"), 401},
+		{"/api/x", b64("op:pw"), 401},
+		{"/api/x", b64("tok:"), 401},
+	} {
+		rec := get(t, h, tc.path, "Authorization", tc.auth)
+		if rec.Code != tc.want {
+			t.Errorf("GET %s with %q = %d, want %d", tc.path, tc.auth, rec.Code, tc.want)
+		}
+		if rec.Code == 401 && !strings.Contains(rec.Header().Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("401 without a Basic challenge: %q", rec.Header().Get("WWW-Authenticate"))
+		}
+	}
+	// Token only: the challenge is Bearer.
+	auth = config.HTTPAuth{BearerToken: "tok"}
+	rec := get(t, h, "/api/x")
+	if rec.Code != 401 || !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("token only: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	// Auth off (read per request, so a reload turns it off at once).
+	auth = config.HTTPAuth{}
+	if rec := get(t, h, "/api/x"); rec.Code != 200 {
+		t.Errorf("without auth configured: %d", rec.Code)
+	}
+}
+
+func TestReloadEndpoint(t *testing.T) {
+	var calls int
+	fail := errors.New("line 3: sources[0].url: bad")
+	var next error
+	srv := New(nil, nil, discard(), WithReload(func(ctx context.Context) error { calls++; return next }))
+	h := srv.Handler()
+	if rec := get(t, h, "/-/reload"); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload = %d, want 405", rec.Code)
+	}
+	post := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+		return rec
+	}
+	if rec := post(); rec.Code != 200 || rec.Body.String() != "reloaded\n" || calls != 1 {
+		t.Errorf("reload = %d %q (calls %d)", rec.Code, rec.Body, calls)
+	}
+	next = fail
+	if rec := post(); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "line 3: sources[0].url: bad") {
+		t.Errorf("failed reload = %d %q", rec.Code, rec.Body)
+	}
+}
+
+// TestTenThousandSources pages through 10,000 sources with real states in
+// the bucket, and stays fast.
+func TestTenThousandSources(t *testing.T) {
+	const n = 10000
+	var b strings.Builder
+	b.WriteString("log: {level: error}\nsources:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - {id: src-%05d, url: \"https://feeds.example.org/%d.xml\"}\n", i, i)
+	}
+	b.WriteString(topicsYAML)
+	d := openDaemon(t, b.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Every 10th source failing, every other one ok, a few never fetched.
+	now := time.Now().UTC()
+	for i := range n - 10 {
+		st := pipeline.SourceState{ID: fmt.Sprintf("src-%05d", i), URL: fmt.Sprintf("https://feeds.example.org/%d.xml", i),
+			Status: "ok", LastFetch: now, LastSuccess: now, NextDue: now.Add(10 * time.Minute)}
+		if i%10 == 0 {
+			st.Status, st.Error, st.HTTPStatus, st.ConsecutiveFailures = "error", "status 503", 503, 3
+		}
+		data := fmt.Appendf(nil, `{"id":%q,"url":%q,"status":%q,"error":%q,"http_status":%d,"consecutive_failures":%d,"last_success":%q,"next_due":%q}`,
+			st.ID, st.URL, st.Status, st.Error, st.HTTPStatus, st.ConsecutiveFailures, now.Format(time.RFC3339Nano), st.NextDue.Format(time.RFC3339Nano))
+		if _, err := d.b.State.Put(ctx, st.ID, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := New(d.m, nil, discard(), WithStatus(NewPipelineBackend(d.b, d.p))).Handler()
+
+	start := time.Now()
+	rec := get(t, h, "/")
+	took := time.Since(start)
+	t.Logf("status page with %d sources: %s", n, took)
+	if took > 5*time.Second {
+		t.Errorf("status page with %d sources took %s", n, took)
+	}
+	page := rec.Body.String()
+	if rows := strings.Count(page, `<tr class="source"`); rows != defaultPerPage {
+		t.Errorf("page shows %d source rows, want %d", rows, defaultPerPage)
+	}
+	for _, want := range []string{"10000 sources", ">8991 ok<", ">999 failing<", ">10 pending<", "page 1 of 200", `rel="next"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if len(page) > 200_000 {
+		t.Errorf("page is %d bytes", len(page))
+	}
+
+	// Failing sources only, page 3 of them.
+	rec = get(t, h, "/api/sources?status=error&page=3&per_page=100")
+	var p struct {
+		Total, Page, Pages int
+		Sources            []Source
+	}
+	decode(t, rec, &p)
+	if p.Total != 999 || p.Pages != 10 || len(p.Sources) != 100 || p.Sources[0].ID != "src-02000" || p.Sources[0].Problem == "" {
+		t.Errorf("status=error page 3: total %d pages %d len %d first %+v", p.Total, p.Pages, len(p.Sources), p.Sources[0])
+	}
+	rec = get(t, h, "/?q=src-0999")
+	if rows := strings.Count(rec.Body.String(), `<tr class="source"`); rows != 10 {
+		t.Errorf("q=src-0999 shows %d rows, want 10", rows)
+	}
+	if rec := get(t, h, "/api/sources?per_page=100000"); rec.Code != http.StatusBadRequest {
+		t.Errorf("per_page=100000 = %d, want 400", rec.Code)
+	}
+}
+
+func TestProblemInWords(t *testing.T) {
+	for _, tc := range []struct {
+		err        string
+		code, fail int
+		want       string
+	}{
+		{"status 404", 404, 1, "the feed is gone (HTTP 404): check the URL"},
+		{"status 503", 503, 3, "the site has a server error (HTTP 503); 3 failures in a row"},
+		{`Get "x": dial tcp: lookup nowhere.invalid: no such host`, 0, 1, "the host name does not resolve (DNS)"},
+		{"fetch: timeout after 30s: context deadline exceeded", 0, 1, "the site did not answer in time"},
+		{"", 0, 0, ""},
+	} {
+		if got := Problem(tc.err, tc.code, tc.fail); got != tc.want {
+			t.Errorf("Problem(%q, %d, %d) = %q, want %q", tc.err, tc.code, tc.fail, got, tc.want)
+		}
+	}
+}
