@@ -7,15 +7,17 @@ package classifier
 // "south china sea" at the same place; word boundaries are checked by the
 // caller on each report, so the automaton itself knows nothing of words.
 type automaton struct {
-	class   [256]uint16 // byte -> equivalence class; 0 for bytes in no key
-	stride  uint32      // number of classes
-	trans   []uint32    // state*stride + class -> next state*stride, matchFlag set if it has outputs
-	outIdx  []int32     // state -> start of its outputs in outs; outIdx[s+1] ends them
-	outs    []int32     // key ids, the state's own and its suffixes'
-	keyLens []int32
+	class  [256]uint16 // byte -> equivalence class; 0 for bytes in no key
+	stride uint32      // number of classes
+	trans  []uint32    // state*stride + class -> next state*stride
+	// matchStart is the first state (times stride) with outputs: states
+	// are numbered so that those come last, and the scan loop tells a
+	// match by one comparison.
+	matchStart uint32
+	outIdx     []int32 // state -> start of its outputs in outs; outIdx[s+1] ends them
+	outs       []int32 // key ids, the state's own and its suffixes'
+	keyLens    []int32
 }
-
-const matchFlag = 1 << 31
 
 // newAutomaton compiles keys (non-empty byte strings).
 func newAutomaton(keys []string) *automaton {
@@ -85,18 +87,33 @@ func newAutomaton(keys []string) *automaton {
 		}
 	}
 
-	a.trans = make([]uint32, len(delta))
-	for i, nx := range delta {
-		v := uint32(nx) * a.stride
-		if len(nodes[nx].out) > 0 {
-			v |= matchFlag
+	// Renumber: states without outputs first (the root stays 0), each
+	// group in breadth-first order, so that the shallow states a scan
+	// spends most of its time in share cache lines.
+	bfs := append([]int32{0}, queue...)
+	newID := make([]uint32, len(nodes))
+	order := make([]int32, 0, len(nodes))
+	for pass := 0; pass < 2; pass++ {
+		for _, s := range bfs {
+			if (len(nodes[s].out) > 0) == (pass == 1) {
+				newID[s] = uint32(len(order))
+				order = append(order, s)
+			}
 		}
-		a.trans[i] = v
+		if pass == 0 {
+			a.matchStart = uint32(len(order)) * a.stride
+		}
+	}
+	a.trans = make([]uint32, len(delta))
+	for ns, old := range order {
+		for c := 0; c < stride; c++ {
+			a.trans[ns*stride+c] = newID[delta[int(old)*stride+c]] * a.stride
+		}
 	}
 	a.outIdx = make([]int32, len(nodes)+1)
-	for s := range nodes {
-		a.outIdx[s] = int32(len(a.outs))
-		a.outs = append(a.outs, nodes[s].out...)
+	for ns, old := range order {
+		a.outIdx[ns] = int32(len(a.outs))
+		a.outs = append(a.outs, nodes[old].out...)
 	}
 	a.outIdx[len(nodes)] = int32(len(a.outs))
 	return a

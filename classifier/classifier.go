@@ -240,12 +240,11 @@ func (c *Classifier) scan(a *news.Article, sc *scratch) {
 // path: one table load per byte, and a call out only where a key ends.
 func (c *Classifier) scanField(sc *scratch, f field, text []byte) {
 	a := c.ac
-	trans, class, stride := a.trans, &a.class, a.stride
+	trans, class, stride, matchStart := a.trans, &a.class, a.stride, a.matchStart
 	s := uint32(0)
 	for i := 0; i < len(text); i++ {
-		t := trans[s+uint32(class[text[i]])]
-		s = t &^ matchFlag
-		if t&matchFlag != 0 {
+		s = trans[s+uint32(class[text[i]])]
+		if s >= matchStart {
 			st := s / stride
 			for _, k := range a.outs[a.outIdx[st]:a.outIdx[st+1]] {
 				c.report(sc, f, text, k, i+1)
@@ -287,8 +286,21 @@ func (c *Classifier) report(sc *scratch, f field, text []byte, key int32, end in
 // words (each Han or kana character counting as one).
 func leadEnd(text []byte) int {
 	words, inWord := 0, false
-	for i, r := range string(text) {
+	for i := 0; i < len(text); {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(text[i:])
+		}
 		switch {
+		case r < utf8.RuneSelf:
+			if asciiWord[r] {
+				if !inWord {
+					words++
+				}
+				inWord = true
+			} else {
+				inWord = false
+			}
 		case isCJK(r):
 			words++
 			inWord = false
@@ -303,6 +315,7 @@ func leadEnd(text []byte) int {
 		if words > leadWords {
 			return i
 		}
+		i += size
 	}
 	return len(text)
 }

@@ -218,7 +218,7 @@ func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
 
 // asciiFold maps each ASCII byte to its folded form: letters to lower case,
 // every kind of white space and the hyphen to a space.
-var asciiFold = func() (t [128]byte) {
+var asciiFold = func() (t [256]byte) {
 	for i := range t {
 		t[i] = byte(i)
 	}
@@ -269,75 +269,97 @@ type folder struct {
 	shifts []shift
 }
 
+// foldStop marks the bytes that leave fold's fast path: non-ASCII, white
+// space other than ' ', the hyphen (both become a single space) and the
+// dot (initialisms). A single ' ' stays on the fast path; a second one in
+// a row leaves it.
+var foldStop = func() (t [256]bool) {
+	for c := 0x80; c < 256; c++ {
+		t[c] = true
+	}
+	for _, c := range "\t\n\v\f\r-." {
+		t[c] = true
+	}
+	return t
+}()
+
 // fold folds s into f.out, replacing its previous content.
 func (f *folder) fold(s string) {
-	out := f.out[:0]
+	// Folding never more than doubles the length (a lower-case form is at
+	// most one byte longer than a two-byte upper-case one), so one size
+	// check up front lets the loops write without growing.
+	if need := 2*len(s) + 8; cap(f.out) < need {
+		f.out = make([]byte, need)
+	}
+	buf := f.out[:cap(f.out)]
+	n := 0
 	f.shifts = f.shifts[:0]
 	d := int32(0) // clean offset - folded offset, as of the last shift
-	note := func(fpos, cpos int) {
-		if nd := int32(cpos - fpos); nd != d {
+	mark := func(i int) {
+		if nd := int32(i - n); nd != d {
 			d = nd
-			f.shifts = append(f.shifts, shift{int32(fpos), nd})
+			f.shifts = append(f.shifts, shift{int32(n), nd})
 		}
 	}
-	space := true // collapse leading white space too
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			c = asciiFold[c]
-			if c == ' ' {
-				if space {
-					i++
-					continue
+		// Fast path: a run of ASCII that folds byte for byte.
+		if !foldStop[s[i]] && !(s[i] == ' ' && (n == 0 || buf[n-1] == ' ')) {
+			mark(i)
+			for i < len(s) {
+				c := s[i]
+				if foldStop[c] || (c == ' ' && buf[n-1] == ' ') {
+					break
 				}
-				space = true
-				note(len(out), i)
-				out = append(out, ' ')
+				buf[n] = asciiFold[c]
+				n++
 				i++
-				continue
 			}
-			space = false
-			if c >= 'a' && c <= 'z' && i+1 < len(s) && s[i+1] == '.' && (len(out) == 0 || !isWordBefore(out)) {
-				if n := initialism(s[i:]); n > 0 {
-					// "U.S." -> "us": letters kept, dots dropped.
-					for j := 0; j < n; j++ {
-						if s[i+j] != '.' {
-							note(len(out), i+j)
-							out = append(out, asciiFold[s[i+j]])
+			continue
+		}
+		space := n == 0 || buf[n-1] == ' ' // collapse leading white space too
+		c := s[i]
+		var r rune
+		size := 1
+		switch {
+		case c == '.':
+			// "U.S." -> "us": the letter before the dot is already out.
+			if i > 0 && isASCIILetter(s[i-1]) && n > 0 && buf[n-1] == asciiFold[s[i-1]] && !isWordBefore(buf[:n-1]) {
+				if l := initialism(s[i-1:]); l > 0 {
+					for j := i + 1; j < i-1+l; j++ {
+						if s[j] != '.' {
+							mark(j)
+							buf[n] = asciiFold[s[j]]
+							n++
 						}
 					}
-					i += n
+					i += l - 1
 					continue
 				}
 			}
-			note(len(out), i)
-			out = append(out, c)
-			i++
-			continue
+			r = '.'
+		case c < utf8.RuneSelf:
+			r = rune(asciiFold[c]) // white space or hyphen: ' '
+		default:
+			r, size = utf8.DecodeRuneInString(s[i:])
+			r = foldRune(r)
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		r = foldRune(r)
-		if r < 0 {
-			i += size
-			continue
-		}
-		if r == ' ' {
+		switch {
+		case r < 0: // dropped
+		case r == ' ':
 			if !space {
-				note(len(out), i)
-				out = append(out, ' ')
-				space = true
+				mark(i)
+				buf[n] = ' '
+				n++
 			}
-			i += size
-			continue
+		default:
+			mark(i)
+			n += utf8.EncodeRune(buf[n:], r)
 		}
-		space = false
-		note(len(out), i)
-		out = utf8.AppendRune(out, r)
 		i += size
 	}
 	// Anything past the end maps to the end of the clean text.
-	note(len(out), len(s))
-	f.out = out
+	mark(len(s))
+	f.out = buf[:n]
 }
 
 // initialism returns the length of a dotted initialism at the start of s
