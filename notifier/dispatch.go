@@ -199,36 +199,39 @@ func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
 func (d *Dispatcher) run(ctx context.Context, l *loop) {
 	log := d.log.With("subscriber", l.sub.ID)
 	for ctx.Err() == nil {
-		it, err := l.cons.Messages(jetstream.PullMaxMessages(1))
+		// One short pull per alert, never cancelled midway, and whatever
+		// it brings is handled even during shutdown: a message left in
+		// the client when the process stops would stay "in flight" until
+		// its ack wait ran out, holding the whole queue (MaxAckPending 1).
+		batch, err := l.cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			log.Error("consume alerts", "err", err)
-			sleep(ctx, 2*time.Second)
+			if ctx.Err() == nil {
+				log.Warn("consume alerts", "err", err)
+				sleep(ctx, time.Second)
+			}
 			continue
 		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		for {
-			msg, err := it.Next()
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					log.Warn("consume alerts", "err", err)
-				}
-				break
-			}
+		for msg := range batch.Messages() {
 			if gone := d.handle(ctx, log, l, msg); gone {
-				it.Stop()
-				stop()
 				return
 			}
 		}
-		stop()
-		it.Stop()
-		sleep(ctx, 500*time.Millisecond)
+		if err := batch.Error(); err != nil && ctx.Err() == nil &&
+			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			log.Warn("consume alerts", "err", err)
+			sleep(ctx, time.Second)
+		}
 	}
 }
 
 // handle delivers one alert and settles its message. It reports whether
 // the subscriber is gone (410) and must stop.
 func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg jetstream.Msg) (gone bool) {
+	// Once an alert is taken it is delivered and settled to the end, even
+	// when the subscriber is being stopped: an ack lost to a cancelled
+	// context would hold the queue until the ack wait ran out, and cause
+	// a duplicate. The sink's own timeout bounds the delivery.
+	ctx = context.WithoutCancel(ctx)
 	attempt := uint64(1)
 	seq := uint64(0)
 	if md, err := msg.Metadata(); err == nil {
@@ -258,11 +261,6 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		log.Debug("delivered")
 		return false
 	}
-	if ctx.Err() != nil {
-		// Shutting down mid-delivery: hand the alert back untouched.
-		_ = msg.Nak()
-		return false
-	}
 	attempts := d.recordAttempt(ctx, log, l.sub.ID, alert.ID, err)
 	l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), d.now() })
 
@@ -286,8 +284,10 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	}
 	delay := RetryDelay(l.sub.Retry, int(attempt), rand.Float64())
 	var ra *RetryAfterError
-	if errors.As(err, &ra) && ra.After > 0 {
-		delay = min(ra.After, l.sub.Retry.Max)
+	if errors.As(err, &ra) && ra.After > delay {
+		// The receiver knows best when it can take more; a day at most,
+		// so a bogus header cannot park the queue forever.
+		delay = min(ra.After, 24*time.Hour)
 	}
 	log.Warn("delivery failed, will retry", "attempt", attempt, "retry_in", delay, "err", err)
 	if err := msg.NakWithDelay(delay); err != nil {
