@@ -140,7 +140,7 @@ func testWebhookSub(url string) config.Subscriber {
 		Secret:  "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
 		Secrets: []string{"previous-raw-secret"},
 		Headers: map[string]string{"Authorization": "Bearer t0k", "x-team": "desk"},
-		Timeout: 2 * time.Second,
+		Timeout: 10 * time.Second,
 	}
 }
 
