@@ -23,7 +23,7 @@ const maxRedirects = 5
 // checked against the resolved address (not the URL's host name), so a
 // name that resolves, or re-resolves, to a private address is refused:
 // DNS rebinding cannot slip past a check made on the string.
-func newTransport(timeout time.Duration, guard bool) *http.Transport {
+func newTransport(timeout time.Duration, perHost int, guard bool) *http.Transport {
 	connect := min(timeout, 10*time.Second)
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	if guard {
@@ -52,7 +52,7 @@ func newTransport(timeout time.Duration, guard bool) *http.Transport {
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   8,
+		MaxIdleConnsPerHost:   max(perHost, 2), // at most perHost are busy at once
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: timeout,

@@ -130,11 +130,11 @@ func New(cfg config.Fetch, logger *slog.Logger) *Fetcher {
 	f.hosts = newHostLimiter(perHost, interval)
 
 	if cfg.AllowPrivateNetworks {
-		t := newTransport(f.timeout, false)
+		t := newTransport(f.timeout, perHost, false)
 		f.feeds = &http.Client{Transport: t, CheckRedirect: checkRedirect}
 		f.content = f.feeds
 	} else {
-		open, guarded := newTransport(f.timeout, false), newTransport(f.timeout, true)
+		open, guarded := newTransport(f.timeout, perHost, false), newTransport(f.timeout, perHost, true)
 		// Feed requests dial their own (configured) host without the
 		// guard, and any other host, i.e. a redirect target, with it.
 		open.DialContext = trustedDial(open.DialContext, guarded.DialContext)

@@ -31,80 +31,197 @@ var blockText = map[atom.Atom]bool{
 // htmlToText turns an HTML fragment (or plain text, which passes through
 // with entities decoded) into clean text: tags stripped, entities decoded,
 // scripts and styles dropped, runs of spaces collapsed, paragraphs kept as
-// single newlines. It never fails: the tokenizer accepts any input.
+// single newlines. It never fails: any input is text or tags.
+//
+// It is a single-pass scanner rather than the x/net/html tokenizer: it
+// runs on every summary and content of every item, and the tokenizer's
+// allocations made it a fifth of a refresh's CPU time.
 func htmlToText(s string) string {
 	if s == "" {
 		return ""
 	}
-	if !strings.ContainsAny(s, "<&") {
-		return repairText(collapseSpace(s))
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	z := html.NewTokenizer(strings.NewReader(s))
-	skip := 0
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return repairText(collapseSpace(b.String()))
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
+	var w textWriter
+	w.b.Grow(len(s))
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], '<')
+		if j < 0 {
+			w.text(s[i:])
+			break
+		}
+		w.text(s[i : i+j])
+		i += j
+		rest := s[i:]
+		if strings.HasPrefix(rest, "<!--") {
+			end := strings.Index(rest[4:], "-->")
+			if end < 0 {
+				break
 			}
-		case html.StartTagToken:
-			name, _ := z.TagName()
-			a := atom.Lookup(name)
-			if skipText[a] {
-				skip++
-			} else if blockText[a] {
-				b.WriteByte('\n')
+			i += 4 + end + 3
+			continue
+		}
+		if len(rest) > 1 && (rest[1] == '!' || rest[1] == '?') {
+			end := strings.IndexByte(rest, '>')
+			if end < 0 {
+				break
 			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			a := atom.Lookup(name)
-			if skipText[a] {
-				if skip > 0 {
-					skip--
-				}
-			} else if blockText[a] {
-				b.WriteByte('\n')
+			i += end + 1
+			continue
+		}
+		closing := len(rest) > 1 && rest[1] == '/'
+		k := 1
+		if closing {
+			k = 2
+		}
+		n := k
+		for n < len(rest) && (isASCIILetter(rest[n]) || (n > k && rest[n] >= '0' && rest[n] <= '9')) {
+			n++
+		}
+		if n == k {
+			w.text("<") // a lone '<' is text
+			i++
+			continue
+		}
+		end := tagEnd(rest, n)
+		if end < 0 {
+			break // an unfinished tag at the end: drop it
+		}
+		i += end + 1
+		a := atom.Lookup([]byte(strings.ToLower(rest[k:n])))
+		if !closing && skipText[a] && rest[end-1] != '/' {
+			// Skip to the matching end tag; the end tag itself is then
+			// read as a tag and ignored.
+			idx := indexEndTag(s[i:], rest[k:n])
+			if idx < 0 {
+				break
 			}
-		case html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			if a := atom.Lookup(name); blockText[a] {
-				b.WriteByte('\n')
-			}
+			i += idx
+			continue
+		}
+		if blockText[a] {
+			w.newline()
 		}
 	}
+	return repairText(w.b.String())
+}
+
+// tagEnd returns the index of the '>' that ends the tag starting at s[0],
+// skipping quoted attribute values, or -1.
+func tagEnd(s string, from int) int {
+	var quote byte
+	for i := from; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return i
+		}
+	}
+	return -1
+}
+
+// indexEndTag finds "</name" in s, ignoring case.
+func indexEndTag(s, name string) int {
+	for i := 0; ; {
+		j := strings.Index(s[i:], "</")
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if len(s)-i-2 >= len(name) && strings.EqualFold(s[i+2:i+2+len(name)], name) {
+			return i
+		}
+		i += 2
+	}
+}
+
+// textWriter appends text with entities decoded and whitespace collapsed:
+// runs of spaces become one space, runs containing a line break (or a
+// block boundary) one newline, and nothing leads or trails.
+type textWriter struct {
+	b              strings.Builder
+	sp, nl bool
+}
+
+func (w *textWriter) newline() { w.nl = true }
+
+func (w *textWriter) text(s string) {
+	if s == "" {
+		return
+	}
+	if strings.IndexByte(s, '&') >= 0 {
+		s = html.UnescapeString(s)
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '\n', '\r', '\f', '\v':
+				w.nl = true
+				i++
+			case ' ', '\t':
+				w.sp = true
+				i++
+			default:
+				// Copy the run of visible ASCII in one write.
+				j := i + 1
+				for j < len(s) && s[j] > ' ' && s[j] < utf8.RuneSelf {
+					j++
+				}
+				w.put()
+				w.b.WriteString(s[i:j])
+				i = j
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\u2028' || r == '\u2029':
+			w.nl = true
+		case unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff':
+			w.sp = true
+		default:
+			w.put()
+			w.b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+}
+
+// put writes the pending separator before a visible character.
+func (w *textWriter) put() {
+	if w.b.Len() > 0 {
+		if w.nl {
+			w.b.WriteByte('\n')
+		} else if w.sp {
+			w.b.WriteByte(' ')
+		}
+	}
+	w.sp, w.nl = false, false
 }
 
 // collapseSpace collapses horizontal whitespace to one space and blank
 // lines to one newline, and trims each line.
 func collapseSpace(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space, newline := false, false
+	var w textWriter
+	w.b.Grow(len(s))
 	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == '\n' || r == '\r' || r == '\u2028' || r == '\u2029':
-			newline = true
-		case unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff':
-			space = true
-		default:
-			if b.Len() > 0 {
-				if newline {
-					b.WriteByte('\n')
-				} else if space {
-					b.WriteByte(' ')
-				}
-			}
-			space, newline = false, false
-			b.WriteRune(r)
+		j := strings.IndexByte(s[i:], '&')
+		if j < 0 {
+			w.text(s[i:])
+			break
 		}
+		// Text here is already decoded: write '&' runs verbatim.
+		w.text(s[i : i+j])
+		w.put()
+		w.b.WriteByte('&')
+		i += j + 1
 	}
-	return b.String()
+	return w.b.String()
 }
 
 // looksLikeHTML reports whether text holds markup worth keeping as HTML.
@@ -120,6 +237,11 @@ func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
 // control characters that stand for Windows-1252 punctuation
 // ("don\u0092t", from &#146;), which HTML5 readers map the same way.
 func repairText(s string) string {
+	// Both mistakes need U+0080–U+00FF characters, which UTF-8 encodes
+	// with a 0xC2 or 0xC3 lead byte: most text is spared the scan.
+	if strings.IndexByte(s, 0xC2) < 0 && strings.IndexByte(s, 0xC3) < 0 {
+		return s
+	}
 	if fixed, ok := undoMojibake(s); ok {
 		s = fixed
 	}
