@@ -143,7 +143,7 @@ func indexEndTag(s, name string) int {
 // runs of spaces become one space, runs containing a line break (or a
 // block boundary) one newline, and nothing leads or trails.
 type textWriter struct {
-	b              strings.Builder
+	b      strings.Builder
 	sp, nl bool
 }
 
