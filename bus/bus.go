@@ -200,30 +200,59 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
 		sc.Replicas = max(cfg.NATS.Replicas, 1)
-		if _, err := b.JS.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("create stream %s: %w", sc.Name, err)
+		if err := retry(ctx, b.log, "create stream "+sc.Name, func(ctx context.Context) error {
+			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
+			return err
+		}); err != nil {
+			return err
 		}
 	}
-	var err error
-	if b.Seen, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.SeenBucket, Description: "article ids already published",
-		TTL: cfg.NATS.SeenTTL, Storage: jetstream.FileStorage, Replicas: max(cfg.NATS.Replicas, 1),
-	}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", n.SeenBucket, err)
+	buckets := []struct {
+		kv  *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&b.Seen, jetstream.KeyValueConfig{Bucket: n.SeenBucket, Description: "article ids already published", TTL: cfg.NATS.SeenTTL}},
+		{&b.State, jetstream.KeyValueConfig{Bucket: n.StateBucket, Description: "per-source fetch state"}},
+		{&b.Store, jetstream.KeyValueConfig{Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes"}},
 	}
-	if b.State, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.StateBucket, Description: "per-source fetch state",
-		Storage: jetstream.FileStorage, Replicas: max(cfg.NATS.Replicas, 1),
-	}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", n.StateBucket, err)
-	}
-	if b.Store, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes",
-		Storage: jetstream.FileStorage, Replicas: max(cfg.NATS.Replicas, 1),
-	}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", n.StoreBucket, err)
+	for _, bk := range buckets {
+		bk.cfg.Storage = jetstream.FileStorage
+		bk.cfg.Replicas = max(cfg.NATS.Replicas, 1)
+		if err := retry(ctx, b.log, "create bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
+			kv, err := b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)
+			*bk.kv = kv
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// retry runs a JetStream API call with a timeout of its own, again and
+// again until it succeeds or ctx ends. On a cluster that is still forming,
+// or when several replicas create the same stream at once, a call can go
+// unanswered; without a timeout it would wait forever.
+func retry(ctx context.Context, log *slog.Logger, what string, call func(context.Context) error) error {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := call(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		log.Warn("jetstream setup failed, retrying", "op", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Ready reports whether the connection is up.
