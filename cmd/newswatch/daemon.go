@@ -35,7 +35,9 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	log := newLogger(env.stderr, cfg.Log)
+	// No log line holds a secret of the config in force.
+	redact := newRedactor(web.Secrets(cfg, os.LookupEnv))
+	log := slog.New(redact.handler(newLogger(env.stderr, cfg.Log).Handler()))
 	m := metrics.New()
 	b, p, err := open(ctx, cfg, log, m)
 	if err != nil {
@@ -49,7 +51,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	doReload := func(rctx context.Context) error {
 		reloadMu.Lock()
 		defer reloadMu.Unlock()
-		return reload(rctx, *cfgPath, p, roles, log)
+		if err := reload(rctx, *cfgPath, p, roles, log); err != nil {
+			return err
+		}
+		redact.set(web.Secrets(p.Config(), os.LookupEnv))
+		return nil
 	}
 	srv, err := startHTTP(cfg, b, p, m, log, doReload)
 	if err != nil {
@@ -180,7 +186,8 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	log := newLogger(env.stderr, cfg.Log)
+	redact := newRedactor(web.Secrets(cfg, os.LookupEnv))
+	log := slog.New(redact.handler(newLogger(env.stderr, cfg.Log).Handler()))
 	b, p, err := open(ctx, cfg, log, nil)
 	if err != nil {
 		log.Error("start", "err", err)
@@ -189,7 +196,7 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	defer b.Close()
 	sum, err := p.Once(ctx, *timeout)
 	for _, f := range sum.Failures {
-		fmt.Fprintf(env.stderr, "source %s: %v\n", f.Source, f.Err)
+		fmt.Fprintf(env.stderr, "source %s: %s\n", f.Source, redact.scrub(f.Err.Error()))
 	}
 	fmt.Fprintln(env.stdout, sum.String())
 	if err != nil {
