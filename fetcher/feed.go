@@ -30,12 +30,12 @@ func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]ne
 	if err != nil {
 		return nil, err
 	}
-	feed, err := gofeed.NewParser().Parse(bytes.NewReader(body))
+	feed, err := newFeedParser().Parse(bytes.NewReader(body))
 	if err != nil && !errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
 		// A body cut short inside its last tag ("</rss") is common enough
 		// (truncating proxies, hand-made feeds) to be worth one retry.
 		if fixed, ok := closeLastTag(body); ok {
-			if f2, err2 := gofeed.NewParser().Parse(bytes.NewReader(fixed)); err2 == nil {
+			if f2, err2 := newFeedParser().Parse(bytes.NewReader(fixed)); err2 == nil {
 				feed, err = f2, nil
 			}
 		}
@@ -124,6 +124,15 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 		return a, false
 	}
 	return a, true
+}
+
+// newFeedParser returns a gofeed parser without the item image scan: it
+// HTML-parses every description to find an <img>, a fifth of the parse
+// time, for a field newswatch does not use.
+func newFeedParser() *gofeed.Parser {
+	p := gofeed.NewParser()
+	p.RSSTranslator = &gofeed.DefaultRSSTranslator{DisableContentImageScan: true}
+	return p
 }
 
 // closeLastTag appends the '>' missing from a body's final tag.
