@@ -34,6 +34,7 @@ var pageTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"stamp":     stamp,
 	"highlight": highlight,
 	"join":      strings.Join,
+	"contains":  strings.Contains,
 	"more":      func(shown, n int) int { return n - shown },
 	"score":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 }).ParseFS(templateFS, "templates/status.html"))
@@ -389,7 +390,7 @@ func until(now, t time.Time) string {
 		return "not scheduled"
 	}
 	d := t.Sub(now)
-	if d <= 0 {
+	if d < time.Second {
 		return "due now"
 	}
 	return "in " + words(d)

@@ -77,7 +77,9 @@ func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 	d := &runningDaemon{path: writeConfig(t, dir, cfg), cfg: cfg, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- Main(ctx, []string{"run", "-config", d.path, "-shutdown-timeout", "10s"}, strings.NewReader(""), io.Discard, d.stderr) }()
+	go func() {
+		done <- Main(ctx, []string{"run", "-config", d.path, "-shutdown-timeout", "10s"}, strings.NewReader(""), io.Discard, d.stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -360,4 +362,3 @@ func browse(t *testing.T, exe, url string) []byte {
 	}
 	return shot
 }
-
