@@ -26,12 +26,16 @@ type Config struct {
 	Log         Log          `yaml:"log"`
 	Fetch       Fetch        `yaml:"fetch"`
 	Sources     []Source     `yaml:"sources"`
+	// SourcesOPML imports every feed of an OPML file (relative to this
+	// file) as a source, with an id derived from its title.
+	SourcesOPML string `yaml:"sources_opml"`
 	Topics      []Topic      `yaml:"topics"`
 	Subscribers []Subscriber `yaml:"subscribers"`
 	SMTP        SMTP         `yaml:"smtp"`
 
-	path string
-	root *yaml.Node
+	path        string
+	root        *yaml.Node
+	yamlSources int // sources written in the YAML; the rest came from OPML
 }
 
 // NATS configures the message bus.
@@ -291,7 +295,7 @@ func Load(path string) (*Config, error) {
 	}
 	// On problems the partly decoded config is returned too, so that
 	// callers such as `check` can look further.
-	c, err := Parse(data, os.LookupEnv)
+	c, err := parse(data, os.LookupEnv, filepath.Dir(path))
 	c.path = path
 	if !filepath.IsAbs(c.DataDir) {
 		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
@@ -301,6 +305,10 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates config data; lookupEnv resolves ${VAR}.
 func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse(data, lookupEnv, ".")
+}
+
+func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		c := &Config{}
@@ -326,6 +334,16 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) 
 			probs = append(probs, Problem{Msg: err.Error()})
 		}
 	}
+	c.yamlSources = len(c.Sources)
+	if c.SourcesOPML != "" {
+		path := c.SourcesOPML
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		if err := c.importOPML(path); err != nil {
+			probs = append(probs, Problem{Line: c.Line("sources_opml"), Path: "sources_opml", Msg: err.Error()})
+		}
+	}
 	c.ApplyDefaults()
 	probs = append(probs, c.validate()...)
 	if len(probs) > 0 {
@@ -339,6 +357,11 @@ var idPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
 func (c *Config) validate() Problems {
 	var ps Problems
 	add := func(msg string, path ...any) {
+		if len(path) > 1 && path[0] == "sources" && path[1].(int) >= c.yamlSources {
+			// Imported from OPML: point at the import.
+			ps = append(ps, Problem{Line: c.Line("sources_opml"), Path: "sources_opml", Msg: fmt.Sprintf("%s (source %s): %s", c.SourcesOPML, c.Sources[path[1].(int)].ID, msg)})
+			return
+		}
 		ps = append(ps, Problem{Line: c.Line(path...), Path: pathString(path), Msg: msg})
 	}
 	if c.NATS.URL != "" {

@@ -106,3 +106,38 @@ func TestSecretsNotInProblems(t *testing.T) {
 		t.Errorf("problems reveal the secret URL: %v", err)
 	}
 }
+
+func TestSourcesOPML(t *testing.T) {
+	c, err := parse([]byte(`
+sources_opml: feeds.opml
+sources:
+  - id: listed
+    url: https://example.org/listed.xml
+`), env(nil), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range c.Sources {
+		got = append(got, s.ID+"="+s.URL)
+		if s.Type != "feed" || s.Interval != 10*time.Minute {
+			t.Errorf("imported source %s: %+v", s.ID, s)
+		}
+	}
+	want := []string{
+		"listed=https://example.org/listed.xml",
+		"bbc-news-china=https://feeds.bbci.co.uk/news/world/asia/china/rss.xml",
+		"china-the-guardian=https://www.theguardian.com/world/china/rss",
+		"bbc=https://feeds.bbci.co.uk/zhongwen/simp/rss.xml",
+		"politica-cronica=https://example.org/cronica.xml",
+		"bbc-news-china-2=https://example.org/other-bbc.xml",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sources:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	_, err = parse([]byte("sources_opml: missing.opml\n"), env(nil), "testdata")
+	if err == nil || !strings.Contains(err.Error(), "line 1: sources_opml: read") {
+		t.Errorf("missing OPML: %v", err)
+	}
+}
