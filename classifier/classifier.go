@@ -61,7 +61,7 @@ type topic struct {
 	query    *node
 	minScore float64
 	weights  [numFields]float64
-	terms    []*node // positive leaves, for score and matches
+	terms    []scoreTerm // positive terms, for score and matches
 	always   bool    // may match an article with no hits at all
 }
 
@@ -125,7 +125,7 @@ func New(topics []config.Topic) (*Classifier, error) {
 				c.patTops[id] = append(tops, ti)
 			}
 		})
-		tp.terms = positiveTerms(q, false, nil)
+		tp.terms = scoreTerms(positiveTerms(q, false, nil))
 		c.topics = append(c.topics, tp)
 	}
 	if len(errs) > 0 {
@@ -164,6 +164,37 @@ func positiveTerms(n *node, negated bool, acc []*node) []*node {
 		}
 	}
 	return acc
+}
+
+// scoreTerm is a distinct pattern among a topic's positive terms, with
+// the union of the fields its leaves search and the largest boost: a term
+// written in several clauses counts once.
+type scoreTerm struct {
+	pattern int
+	fields  fieldSet
+	boost   float64
+	display string // as written, without field scope
+}
+
+func scoreTerms(leaves []*node) []scoreTerm {
+	var out []scoreTerm
+	idx := map[int]int{}
+	for _, n := range leaves {
+		b := n.boost
+		if b == 0 {
+			b = 1
+		}
+		if i, ok := idx[n.pattern]; ok {
+			out[i].fields |= n.fields()
+			out[i].boost = max(out[i].boost, b)
+			continue
+		}
+		idx[n.pattern] = len(out)
+		m := *n
+		m.scope, m.boost = 0, 0
+		out = append(out, scoreTerm{pattern: n.pattern, fields: n.fields(), boost: b, display: m.String()})
+	}
+	return out
 }
 
 // hit is one occurrence of a pattern, in folded offsets of its field.
@@ -501,15 +532,15 @@ func wordGap(text []byte, a, b *hit, limit int) int {
 // score adds up the weighted counts of a topic's positive terms.
 func (c *Classifier) score(t *topic, sc *scratch) float64 {
 	s := 0.0
-	for _, n := range t.terms {
-		row := sc.counts[n.pattern*int(numFields) : (n.pattern+1)*int(numFields)]
-		b := n.boost
-		if b == 0 {
-			b = 1
+	for i := range t.terms {
+		st := &t.terms[i]
+		if sc.patCount[st.pattern] == 0 {
+			continue
 		}
+		row := sc.counts[st.pattern*int(numFields) : (st.pattern+1)*int(numFields)]
 		for f := range numFields {
-			if n.fields().has(f) && row[f] > 0 {
-				s += float64(row[f]) * t.weights[f] * b
+			if row[f] > 0 && st.fields.has(f) {
+				s += float64(row[f]) * t.weights[f] * st.boost
 			}
 		}
 	}
@@ -543,30 +574,25 @@ func (c *Classifier) Classify(a *news.Article) []news.TopicMatch {
 // matches lists, for each positive term with hits, one Match per field.
 func (c *Classifier) matches(t *topic, sc *scratch) []news.Match {
 	var ms []news.Match
-	seen := map[[2]int]bool{}
-	for _, n := range t.terms {
-		row := sc.counts[n.pattern*int(numFields) : (n.pattern+1)*int(numFields)]
+	for i := range t.terms {
+		st := &t.terms[i]
+		if sc.patCount[st.pattern] == 0 {
+			continue
+		}
+		row := sc.counts[st.pattern*int(numFields) : (st.pattern+1)*int(numFields)]
 		for f := range numFields {
-			if !n.fields().has(f) || row[f] == 0 || seen[[2]int{n.pattern, int(f)}] {
+			if row[f] == 0 || !st.fields.has(f) {
 				continue
 			}
-			seen[[2]int{n.pattern, int(f)}] = true
 			ms = append(ms, news.Match{
-				Term:    termString(n),
+				Term:    st.display,
 				Field:   fieldNames[f],
 				Count:   int(row[f]),
-				Snippet: c.snippet(sc, n.pattern, f),
+				Snippet: c.snippet(sc, st.pattern, f),
 			})
 		}
 	}
 	return ms
-}
-
-// termString prints a leaf without its field scope.
-func termString(n *node) string {
-	m := *n
-	m.scope = 0
-	return m.String()
 }
 
 // snippetRadius is how many characters of context a snippet keeps on each
@@ -612,14 +638,15 @@ func (c *Classifier) snippet(sc *scratch, p int, f field) string {
 			}
 		}
 		var b strings.Builder
+		b.Grow(to - from + 16)
 		if from > 0 {
 			b.WriteString("…")
 		}
-		b.WriteString(oneLine(clean[from:cs]))
+		oneLine(&b, clean[from:cs])
 		b.WriteString("«")
-		b.WriteString(oneLine(clean[cs:ce]))
+		oneLine(&b, clean[cs:ce])
 		b.WriteString("»")
-		b.WriteString(oneLine(clean[ce:to]))
+		oneLine(&b, clean[ce:to])
 		if to < len(clean) {
 			b.WriteString("…")
 		}
@@ -628,10 +655,9 @@ func (c *Classifier) snippet(sc *scratch, p int, f field) string {
 	return "" // beyond maxHits
 }
 
-// oneLine turns runs of white space (and the category separator) into
-// single spaces.
-func oneLine(s string) string {
-	var b strings.Builder
+// oneLine writes s to b with runs of white space (and the category
+// separator) turned into single spaces.
+func oneLine(b *strings.Builder, s string) {
 	space := false
 	for _, r := range s {
 		if unicode.IsSpace(r) || r == 0x1f {
@@ -647,7 +673,6 @@ func oneLine(s string) string {
 	if space {
 		b.WriteByte(' ')
 	}
-	return b.String()
 }
 
 // Topics returns the ids of the compiled topics, in config order.
