@@ -62,7 +62,7 @@ type topic struct {
 	minScore float64
 	weights  [numFields]float64
 	terms    []scoreTerm // positive terms, for score and matches
-	always   bool    // may match an article with no hits at all
+	always   bool        // may match an article with no hits at all
 }
 
 // New compiles every topic's query into one matcher. A parse error names
