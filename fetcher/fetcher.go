@@ -206,16 +206,26 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 	case "page":
 		d := decodeHTML(resp.body, resp.header.Get("Content-Type"))
 		res.Charset = d.charset
+		f.logCharset(src.ID, d)
 		res.Articles, err = parsePage(d.body, resp.url, src, now)
 	default:
 		d := decodeXML(resp.body, resp.header.Get("Content-Type"))
 		res.Charset = d.charset
+		f.logCharset(src.ID, d)
 		res.Articles, err = parseFeed(d.body, resp.url, src.ID, now)
 	}
 	if err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// logCharset notes a charset that was guessed rather than declared: the
+// first thing to check when a source's text looks wrong.
+func (f *Fetcher) logCharset(source string, d decoded) {
+	if d.from == "guess" || d.from == "default" {
+		f.log.Debug("charset guessed", "source", source, "charset", d.charset)
+	}
 }
 
 // get performs one polite GET. trusted marks a config-written URL, whose
