@@ -212,6 +212,7 @@ type scratch struct {
 	catBuf   []byte
 	hits     []hit
 	counts   []int32 // pattern*numFields + field
+	first    []int32 // pattern*numFields + field -> index of its first hit; valid where counts > 0
 	patCount []int32 // pattern -> hits in any field
 	touched  []int32 // patterns with patCount > 0
 	cand     []uint32
@@ -222,6 +223,7 @@ type scratch struct {
 func (c *Classifier) newScratch() *scratch {
 	return &scratch{
 		counts:   make([]int32, len(c.pats)*int(numFields)),
+		first:    make([]int32, len(c.pats)*int(numFields)),
 		patCount: make([]int32, len(c.pats)),
 		cand:     make([]uint32, len(c.topics)),
 	}
@@ -303,9 +305,16 @@ func (c *Classifier) report(sc *scratch, f field, text []byte, key int32, end in
 			sc.touched = append(sc.touched, p)
 		}
 		sc.patCount[p]++
-		sc.counts[int(p)*int(numFields)+int(f)]++
+		row := int(p) * int(numFields)
+		if sc.counts[row+int(f)] == 0 {
+			sc.first[row+int(f)] = int32(len(sc.hits))
+		}
+		sc.counts[row+int(f)]++
 		if f == fSummary || (f == fContent && start < sc.leadEnd) {
-			sc.counts[int(p)*int(numFields)+int(fLead)]++
+			if sc.counts[row+int(fLead)] == 0 {
+				sc.first[row+int(fLead)] = int32(len(sc.hits))
+			}
+			sc.counts[row+int(fLead)]++
 		}
 		if len(sc.hits) < maxHits {
 			sc.hits = append(sc.hits, hit{pat: p, f: f, start: int32(start), end: int32(end)})
@@ -602,11 +611,8 @@ const snippetRadius = 70
 // snippet cuts about 160 characters of clean text around the first hit of
 // pattern p in field f, with the hit marked « ».
 func (c *Classifier) snippet(sc *scratch, p int, f field) string {
-	for i := range sc.hits {
+	if i := int(sc.first[p*int(numFields)+int(f)]); i < len(sc.hits) {
 		h := &sc.hits[i]
-		if int(h.pat) != p || (h.f != f && !(f == fLead && inLead(h, sc))) {
-			continue
-		}
 		clean := sc.clean[h.f]
 		cs, ce := cleanSpan(clean, sc.fold[h.f].shifts, int(h.start), int(h.end))
 		// Mark the whole word a prefix matched ("opioid*" in "opioids").

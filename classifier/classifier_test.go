@@ -91,6 +91,11 @@ func TestMatching(t *testing.T) {
 		{"same key two ways", "china AND NOT china*", news.Article{Content: "China"}, false},
 		{"prefix and exact", "china* AND NOT china", news.Article{Content: "Chinatown"}, true},
 		{"initialism not a word", "us", news.Article{Content: "a U.Sb thing"}, false},
+		{"accented term at a boundary", "café", news.Article{Content: "a Café, then"}, true},
+		{"accented term inside a word", "café", news.Article{Content: "two cafés"}, false},
+		{"han inside han", "北京", news.Article{Content: "在北京的会谈"}, true},
+		{"overlapping han keys both hit", "美国 AND 国会", news.Article{Content: "美国会"}, true},
+		{"nested latin keys both hit", `york AND "new york"`, news.Article{Content: "in New York"}, true},
 		{"spanish", "fentanilo", news.Article{Content: "decomiso de fentanilo en Sinaloa"}, true},
 		{"empty article", "fentanyl", news.Article{}, false},
 	}
