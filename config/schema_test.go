@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -235,5 +237,47 @@ func TestSchemaValidatesDocumentedConfigs(t *testing.T) {
 	good := "http:\n  listen: 127.0.0.1:8080\n  auth:\n    basic: {username: ops, password: x}\n    bearer_token: y\nfetch: {interval: 90s, timeout: 1m30s}\n"
 	if err := s.Validate(yamlInstance(t, []byte(good))); err != nil {
 		t.Errorf("the schema rejects %q: %v", good, err)
+	}
+}
+
+var yamlBlock = regexp.MustCompile("(?s)```yaml\n(.*?)```")
+
+// TestDocumentedExamples loads every YAML example of the README and the
+// operations guide: each must parse, use only known keys with the right
+// types, and validate against the schema. Examples are fragments, so
+// cross-references (a subscriber's topic defined elsewhere) are not
+// checked.
+func TestDocumentedExamples(t *testing.T) {
+	s := compileConfigSchema(t)
+	env := func(string) (string, bool) { return "from-env", true }
+	for _, path := range []string{"../README.md", "../docs/operations.md"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := yamlBlock.FindAllSubmatch(data, -1)
+		for i, m := range blocks {
+			var probe any
+			if err := yaml.Unmarshal(m[1], &probe); err != nil {
+				t.Errorf("%s, YAML example %d does not parse: %v\n%s", path, i+1, err, m[1])
+				continue
+			}
+			if probe == nil {
+				continue // only comments, e.g. an editor modeline
+			}
+			if err := s.Validate(yamlInstance(t, m[1])); err != nil {
+				t.Errorf("%s, YAML example %d does not match the schema: %v", path, i+1, err)
+			}
+			_, err := Parse(m[1], env)
+			var ps Problems
+			if err != nil && !errors.As(err, &ps) {
+				t.Errorf("%s, YAML example %d: %v", path, i+1, err)
+			}
+			for _, p := range ps {
+				if strings.HasPrefix(p.Msg, "unknown key") || strings.Contains(p.Msg, "cannot unmarshal") {
+					t.Errorf("%s, YAML example %d: %s", path, i+1, p)
+				}
+			}
+		}
 	}
 }
