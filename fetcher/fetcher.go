@@ -186,8 +186,6 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 	if src.Type == "page" {
 		accept = "text/html, application/xhtml+xml;q=0.9, */*;q=0.8"
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
 	resp, err := f.get(ctx, f.feeds, src.URL, true, prev, accept)
 	if err != nil {
 		var se *StatusError
@@ -241,11 +239,16 @@ func (f *Fetcher) get(ctx context.Context, client *http.Client, rawURL string, t
 	if trusted {
 		ctx = context.WithValue(ctx, trustedHostKey{}, hostPort(u))
 	}
+	// Waiting for a turn at a busy host is politeness, not slowness: the
+	// timeout starts once the turn comes, and only the caller's context
+	// bounds the wait.
 	release, err := f.hosts.acquire(ctx, strings.ToLower(u.Host))
 	if err != nil {
-		return nil, f.classify(ctx, err)
+		return nil, fmt.Errorf("waiting for a turn at %s: %w", u.Host, err)
 	}
 	defer release()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

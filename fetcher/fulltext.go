@@ -29,8 +29,6 @@ func (f *Fetcher) FullText(ctx context.Context, a *news.Article) error {
 }
 
 func (f *Fetcher) fullText(ctx context.Context, a *news.Article) error {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
 	resp, err := f.get(ctx, f.content, a.URL, false, Validator{}, "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
 	if err != nil {
 		return err
