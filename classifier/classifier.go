@@ -256,32 +256,20 @@ func (c *Classifier) scan(a *news.Article, sc *scratch) {
 	for f := range fLead {
 		sc.clean[f], sc.cleanBuf[f] = cleanText(raw[f], sc.cleanBuf[f])
 		fd := &sc.fold[f]
-		fd.fold(sc.clean[f])
+		fd.fold(sc.clean[f], c.ac)
 		if f == fContent {
 			sc.leadEnd = leadEnd(fd.out)
 		}
-		c.scanField(sc, f, fd.out)
+		for _, p := range fd.pend {
+			st := p.state / c.ac.stride
+			for _, k := range c.ac.outs[c.ac.outIdx[st]:c.ac.outIdx[st+1]] {
+				c.report(sc, f, fd.out, k, int(p.end))
+			}
+		}
 	}
 	for _, p := range sc.touched {
 		for _, t := range c.patTops[p] {
 			sc.cand[t] = sc.epoch
-		}
-	}
-}
-
-// scanField runs the automaton over one folded field. The loop is the hot
-// path: one table load per byte, and a call out only where a key ends.
-func (c *Classifier) scanField(sc *scratch, f field, text []byte) {
-	a := c.ac
-	trans, class, stride, matchStart := a.trans, &a.class, a.stride, a.matchStart
-	s := uint32(0)
-	for i := 0; i < len(text); i++ {
-		s = trans[s+uint32(class[text[i]])]
-		if s >= matchStart {
-			st := s / stride
-			for _, k := range a.outs[a.outIdx[st]:a.outIdx[st+1]] {
-				c.report(sc, f, text, k, i+1)
-			}
 		}
 	}
 }

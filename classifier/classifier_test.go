@@ -371,7 +371,7 @@ func TestFold(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var f folder
-		f.fold(tt.in)
+		f.fold(tt.in, noKeys)
 		if got := string(f.out); got != tt.want {
 			t.Errorf("fold(%q) = %q, want %q", tt.in, got, tt.want)
 		}

@@ -267,7 +267,20 @@ func foldRune(r rune) rune {
 type folder struct {
 	out    []byte
 	shifts []shift
+	// pend lists where the automaton given to fold reached a state with
+	// outputs; the caller checks them once the whole text is folded, when
+	// the character after each hit is known.
+	pend []pending
 }
+
+// pending is an automaton state with outputs, reached at folded offset end.
+type pending struct {
+	state uint32
+	end   int32
+}
+
+// noKeys is an automaton that never matches, for folding without scanning.
+var noKeys = newAutomaton(nil)
 
 // foldStop marks the bytes that leave fold's fast path: non-ASCII, white
 // space other than ' ', the hyphen (both become a single space) and the
@@ -283,8 +296,13 @@ var foldStop = func() (t [256]bool) {
 	return t
 }()
 
-// fold folds s into f.out, replacing its previous content.
-func (f *folder) fold(s string) {
+// fold folds s into f.out, replacing its previous content, and runs a
+// over the folded bytes as they are written: one pass over the text for
+// both, so that the automaton's table lookups overlap the folding work.
+func (f *folder) fold(s string, a *automaton) {
+	trans, class, matchStart := a.trans, &a.class, a.matchStart
+	st := uint32(0)
+	f.pend = f.pend[:0]
 	// Folding never more than doubles the length (a lower-case form is at
 	// most one byte longer than a two-byte upper-case one), so one size
 	// check up front lets the loops write without growing.
@@ -310,12 +328,18 @@ func (f *folder) fold(s string) {
 				if foldStop[c] || (c == ' ' && buf[n-1] == ' ') {
 					break
 				}
-				buf[n] = asciiFold[c]
+				fc := asciiFold[c]
+				buf[n] = fc
 				n++
 				i++
+				st = trans[st+uint32(class[fc])]
+				if st >= matchStart {
+					f.pend = append(f.pend, pending{st, int32(n)})
+				}
 			}
 			continue
 		}
+		n0 := n
 		space := n == 0 || buf[n-1] == ' ' // collapse leading white space too
 		c := s[i]
 		var r rune
@@ -333,6 +357,7 @@ func (f *folder) fold(s string) {
 						}
 					}
 					i += l - 1
+					st = f.feed(a, buf, n0, n, st)
 					continue
 				}
 			}
@@ -356,10 +381,23 @@ func (f *folder) fold(s string) {
 			n += utf8.EncodeRune(buf[n:], r)
 		}
 		i += size
+		st = f.feed(a, buf, n0, n, st)
 	}
 	// Anything past the end maps to the end of the clean text.
 	mark(len(s))
 	f.out = buf[:n]
+}
+
+// feed runs the automaton over buf[from:to], the bytes the slow path of
+// fold just wrote.
+func (f *folder) feed(a *automaton, buf []byte, from, to int, st uint32) uint32 {
+	for j := from; j < to; j++ {
+		st = a.trans[st+uint32(a.class[buf[j]])]
+		if st >= a.matchStart {
+			f.pend = append(f.pend, pending{st, int32(j + 1)})
+		}
+	}
+	return st
 }
 
 // initialism returns the length of a dotted initialism at the start of s
@@ -441,6 +479,6 @@ func cleanOffset(shifts []shift, fpos int) int {
 func foldString(s string) string {
 	s, _ = cleanText(s, nil)
 	var f folder
-	f.fold(s)
+	f.fold(s, noKeys)
 	return strings.TrimSpace(string(f.out))
 }
