@@ -387,7 +387,7 @@ func ago(now, t time.Time) string {
 // until says how long after now t is, in words.
 func until(now, t time.Time) string {
 	if t.IsZero() {
-		return "not scheduled"
+		return "not yet scheduled"
 	}
 	d := t.Sub(now)
 	if d < time.Second {
