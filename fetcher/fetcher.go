@@ -72,6 +72,9 @@ type Result struct {
 	RetryAfter  time.Duration  // from a 429/503 Retry-After, else 0
 	Bytes       int64          // body bytes after decompression
 	Charset     string         // charset the body was read as, e.g. "gb18030"
+	// Hub and Self are the feed's WebSub hub and canonical (topic) URL,
+	// when it advertises them; see WebSub.
+	Hub, Self string
 }
 
 // Defaults for config.Fetch fields left zero.
@@ -210,6 +213,7 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 		d := decodeXML(resp.body, resp.header.Get("Content-Type"))
 		res.Charset = d.charset
 		f.logCharset(src.ID, d)
+		res.Hub, res.Self = discoverHub(resp.header, d.body, resp.url)
 		res.Articles, err = parseFeed(d.body, resp.url, src.ID, now)
 	}
 	if err != nil {
