@@ -16,6 +16,7 @@ package classifier
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strings"
 	"sync"
@@ -391,12 +392,13 @@ func nextCased(s string) (string, rune) {
 
 // count is the number of hits of term leaf n in its fields.
 func (c *Classifier) count(n *node, sc *scratch) int {
-	total := 0
+	if sc.patCount[n.pattern] == 0 {
+		return 0 // the common case: most terms are absent from an article
+	}
 	row := sc.counts[n.pattern*int(numFields) : (n.pattern+1)*int(numFields)]
-	for f := range numFields {
-		if n.fields().has(f) {
-			total += int(row[f])
-		}
+	total := 0
+	for fs := n.fields(); fs != 0; fs &= fs - 1 {
+		total += int(row[bits.TrailingZeros8(uint8(fs))])
 	}
 	return total
 }

@@ -391,3 +391,23 @@ func TestTradToSimpTable(t *testing.T) {
 		}
 	}
 }
+
+func TestIsNFKC(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", true},
+		{"plain ascii text that is longer than eight bytes", true},
+		{"composed café and 中文 and “quotes”", true},
+		{"decomposed cafe\u0301 at the end of a long ascii run", false},
+		{"full-width ＡＢ", false},
+		{"no\u00a0break", false},
+		{"ligature ﬁ", false},
+	}
+	for _, tt := range tests {
+		if got := isNFKC(tt.in); got != tt.want {
+			t.Errorf("isNFKC(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func cleanText(s string, buf []byte) (string, []byte) {
 		s = unsafeString(buf)
 		inBuf = true
 	}
-	if i := firstNonASCII(s); i < len(s) && norm.NFKC.QuickSpanString(s[i:]) < len(s)-i {
+	if !isNFKC(s) {
 		var out []byte
 		if inBuf {
 			// s lives in buf: normalise into fresh space behind it.
@@ -59,13 +59,32 @@ func cleanText(s string, buf []byte) (string, []byte) {
 // articles).
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func firstNonASCII(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return i
+// isNFKC reports whether s is already in NFKC. ASCII never changes and
+// never combines with what precedes it, so only each run of non-ASCII
+// bytes, with the byte before it, needs the normaliser's check; the ASCII
+// between runs is skipped eight bytes at a time.
+func isNFKC(s string) bool {
+	for i := 0; i < len(s); {
+		for i+8 <= len(s) && (s[i]|s[i+1]|s[i+2]|s[i+3]|s[i+4]|s[i+5]|s[i+6]|s[i+7])&0x80 == 0 {
+			i += 8
 		}
+		if i == len(s) {
+			break
+		}
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] >= utf8.RuneSelf {
+			j++
+		}
+		if seg := s[max(i-1, 0):j]; norm.NFKC.QuickSpanString(seg) < len(seg) {
+			return false
+		}
+		i = j
 	}
-	return len(s)
+	return true
 }
 
 // inlineTags join the text on both sides; every other tag separates words.
