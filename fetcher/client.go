@@ -42,13 +42,8 @@ func newTransport(timeout time.Duration, perHost int, guard bool) *http.Transpor
 			return nil
 		}
 	}
-	proxy := http.ProxyFromEnvironment
-	if guard {
-		// A proxy would dial on our behalf and defeat the check.
-		proxy = nil
-	}
 	return &http.Transport{
-		Proxy:                 proxy,
+		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,

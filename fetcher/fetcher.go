@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -132,7 +133,12 @@ func New(cfg config.Fetch, logger *slog.Logger) *Fetcher {
 	}
 	f.hosts = newHostLimiter(perHost, interval)
 
-	if cfg.AllowPrivateNetworks {
+	if cfg.AllowPrivateNetworks || proxyConfigured() {
+		// Through a proxy the dial goes to the proxy, and the guard cannot
+		// see where requests end up: the operator's proxy decides.
+		if !cfg.AllowPrivateNetworks {
+			logger.Info("private-network guard off: requests go through a proxy")
+		}
 		t := newTransport(f.timeout, perHost, false)
 		f.feeds = &http.Client{Transport: t, CheckRedirect: checkRedirect}
 		f.content = f.feeds
@@ -145,6 +151,17 @@ func New(cfg config.Fetch, logger *slog.Logger) *Fetcher {
 		f.content = &http.Client{Transport: guarded, CheckRedirect: checkRedirect}
 	}
 	return f
+}
+
+// proxyConfigured reports whether the environment sends requests through
+// a proxy (HTTP_PROXY, HTTPS_PROXY and their lower-case forms).
+func proxyConfigured() bool {
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if os.Getenv(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
