@@ -140,6 +140,10 @@ type Topic struct {
 	// Weights gives each field's weight in the score (title, summary,
 	// content, category, url, source); absent fields keep their defaults.
 	Weights map[string]float64 `yaml:"weights"`
+	// StoryWindow groups alerts whose titles tell the same story within
+	// this window: each subscriber gets the first as an alert and later
+	// ones as follow-ups ("also reported by"). Unset: 24h; 0s: off.
+	StoryWindow *time.Duration `yaml:"story_window"`
 }
 
 // Subscriber receives alerts of its topics.
@@ -163,6 +167,10 @@ type Subscriber struct {
 
 	// email
 	To []string `yaml:"to"`
+	// Digest collects the subscriber's alerts and sends them as one email
+	// on a schedule: a cron expression ("0 8 * * *", in the server's
+	// time zone) or an interval ("1h"). Empty: one email per alert.
+	Digest string `yaml:"digest"`
 	// Templates override the built-in email templates with files.
 	Templates Templates `yaml:"templates"`
 
@@ -235,6 +243,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	for i := range c.Topics {
 		def(&c.Topics[i].Name, c.Topics[i].ID)
+		if c.Topics[i].StoryWindow == nil {
+			w := 24 * time.Hour
+			c.Topics[i].StoryWindow = &w
+		}
 	}
 	for i := range c.Subscribers {
 		s := &c.Subscribers[i]
@@ -297,8 +309,18 @@ func Load(path string) (*Config, error) {
 	// callers such as `check` can look further.
 	c, err := parse(data, os.LookupEnv, filepath.Dir(path))
 	c.path = path
-	if !filepath.IsAbs(c.DataDir) {
-		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
+	dir := filepath.Dir(path)
+	rel := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	rel(&c.DataDir)
+	for i := range c.Subscribers {
+		t := &c.Subscribers[i].Templates
+		rel(&t.Subject)
+		rel(&t.Text)
+		rel(&t.HTML)
 	}
 	return c, err
 }
@@ -455,13 +477,28 @@ func (c *Config) validate() Problems {
 			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				add("is not an http(s) URL", "subscribers", i, "url")
 			}
-			if s.Secret == "" {
-				add("a webhook needs a secret to sign its requests (whsec_<base64> or raw)", "subscribers", i, "secret")
+			switch s.Format {
+			case "":
+				if s.Secret == "" {
+					add("a webhook needs a secret to sign its requests (whsec_<base64> or raw)", "subscribers", i, "secret")
+				}
+			case "slack", "discord", "teams":
+				// The URL is the credential of a chat webhook.
+			default:
+				add(fmt.Sprintf("unknown format %q (slack, discord, teams, or empty for newswatch JSON)", s.Format), "subscribers", i, "format")
+			}
+			if s.Digest != "" {
+				add("digest is for email subscribers", "subscribers", i, "digest")
 			}
 		case "email":
 			needSMTP = true
 			if len(s.To) == 0 {
 				add("an email subscriber needs at least one address in to", "subscribers", i, "to")
+			}
+			if s.Digest != "" {
+				if _, err := ParseSchedule(s.Digest); err != nil {
+					add(err.Error(), "subscribers", i, "digest")
+				}
 			}
 			for j, addr := range s.To {
 				if !strings.Contains(addr, "@") || strings.ContainsAny(addr, "\r\n") {

@@ -32,9 +32,17 @@ type Dispatcher struct {
 	m   *metrics.Metrics
 	now func() time.Time
 
-	mu    sync.Mutex
-	loops map[string]*loop
-	wg    sync.WaitGroup
+	mu            sync.Mutex
+	loops         map[string]*loop
+	digestAckWait time.Duration
+	windows       map[string]time.Duration // story window per topic; 0: off
+	stories       map[string]*Stories      // per topic
+	wg            sync.WaitGroup
+}
+
+// DigestSink delivers many alerts as one message (email digests).
+type DigestSink interface {
+	NotifyDigest(ctx context.Context, alerts []*news.Alert) (retry bool, err error)
 }
 
 // Attempt is one failed delivery try.
@@ -66,6 +74,11 @@ type SubscriberStatus struct {
 	LastAt       time.Time `json:"last_at,omitzero"`
 	NextRetry    time.Time `json:"next_retry,omitzero"` // set while the head alert waits for a retry
 	Disabled     bool      `json:"disabled,omitempty"`
+	FollowUps    int64     `json:"follow_ups,omitempty"` // alerts sent as follow-ups of a story
+	// Digest subscribers hold their alerts until the next digest.
+	Digest     bool      `json:"digest,omitempty"`
+	Held       int       `json:"held,omitempty"`
+	NextDigest time.Time `json:"next_digest,omitzero"`
 }
 
 type loop struct {
@@ -81,7 +94,44 @@ type loop struct {
 
 // NewDispatcher returns a dispatcher on the bus.
 func NewDispatcher(b *bus.Bus, log *slog.Logger, m *metrics.Metrics) *Dispatcher {
-	return &Dispatcher{b: b, log: log, m: m, now: time.Now, loops: map[string]*loop{}}
+	return &Dispatcher{b: b, log: log, m: m, now: time.Now, loops: map[string]*loop{}, digestAckWait: defaultDigestAckWait,
+		windows: map[string]time.Duration{}, stories: map[string]*Stories{}}
+}
+
+// SetTopics sets each topic's story window. Stories of a topic whose
+// window changed start afresh.
+func (d *Dispatcher) SetTopics(topics []config.Topic) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	windows := map[string]time.Duration{}
+	for _, t := range topics {
+		w := DefaultStoryWindow
+		if t.StoryWindow != nil {
+			w = *t.StoryWindow
+		}
+		windows[t.ID] = w
+		if d.windows[t.ID] != w {
+			delete(d.stories, t.ID)
+		}
+	}
+	d.windows = windows
+}
+
+// storiesOf returns the story tracker of a topic, or nil when stories are
+// off for it (or its topic is unknown).
+func (d *Dispatcher) storiesOf(topic string) *Stories {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.windows[topic]
+	if w <= 0 {
+		return nil
+	}
+	s := d.stories[topic]
+	if s == nil {
+		s = NewStories(w)
+		d.stories[topic] = s
+	}
+	return s
 }
 
 // ConsumerName is the durable consumer of a subscriber.
@@ -99,7 +149,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 			subjects = append(subjects, d.b.Names.AlertSubject(t))
 		}
 	}
-	cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:        ConsumerName(sub.ID),
 		Description:    "deliveries to subscriber " + sub.ID,
 		FilterSubjects: subjects,
@@ -114,13 +164,30 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		// one waiting for a retry holds back only its own queue.
 		MaxAckPending: 1,
 		MaxDeliver:    -1,
-	})
+	}
+	var schedule config.Schedule
+	if sub.Digest != "" {
+		if _, ok := sink.(DigestSink); !ok {
+			return fmt.Errorf("subscriber %s: digest needs an email subscriber", sub.ID)
+		}
+		var err error
+		if schedule, err = config.ParseSchedule(sub.Digest); err != nil {
+			return fmt.Errorf("subscriber %s: %w", sub.ID, err)
+		}
+		// A digest holds its alerts unacknowledged until it is sent,
+		// renewing them (InProgress) so they stay its own; after a crash
+		// they come back after the ack wait and go into the next digest.
+		cc.AckWait = d.digestAckWait
+		cc.MaxAckPending = maxDigest
+	}
+	cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, cc)
 	if err != nil {
 		return fmt.Errorf("subscriber %s: create consumer: %w", sub.ID, err)
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &loop{sub: sub, sink: sink, cons: cons, cancel: cancel, done: make(chan struct{})}
 	l.status.ID = sub.ID
+	l.status.Digest = schedule != nil
 	d.mu.Lock()
 	d.loops[sub.ID] = l
 	d.mu.Unlock()
@@ -128,6 +195,10 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	go func() {
 		defer d.wg.Done()
 		defer close(l.done)
+		if schedule != nil {
+			d.runDigest(lctx, l, schedule)
+			return
+		}
 		d.run(lctx, l)
 	}()
 	return nil
@@ -245,7 +316,24 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	}
 	log = log.With("alert", alert.ID)
 
-	retry, err := l.sink.Notify(ctx, &alert)
+	var retry bool
+	var err error
+	followUp := false
+	if fs, ok := l.sink.(FollowUpSink); ok {
+		if stories := d.storiesOf(alert.Topic); stories != nil {
+			st, first := stories.Add(l.sub.ID+"/"+alert.Topic, &alert, d.now())
+			if !first {
+				followUp = true
+				retry, err = fs.NotifyFollowUp(ctx, &alert, st)
+			}
+		}
+	}
+	if !followUp {
+		retry, err = l.sink.Notify(ctx, &alert)
+	}
+	if err == nil && followUp {
+		l.set(func(s *SubscriberStatus) { s.FollowUps++ })
+	}
 	if err == nil {
 		if err := msg.DoubleAck(ctx); err != nil {
 			// The receiver has it; the redelivery that follows carries

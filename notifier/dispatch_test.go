@@ -308,3 +308,61 @@ func TestRetryDelay(t *testing.T) {
 		t.Errorf("jitter range at attempt 3: %s..%s", lo, hi)
 	}
 }
+
+func TestDispatchFoldsStoriesIntoFollowUps(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	var mu sync.Mutex
+	var types []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Type string `json:"type"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		types = append(types, p.Type)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	defer d.Close()
+	off := time.Duration(0)
+	d.SetTopics([]config.Topic{{ID: "fentanyl"}, {ID: "quiet", StoryWindow: &off}})
+	sub := dispatchSub("desk", srv.URL, fastRetry)
+	sub.Topics = nil
+	startSub(t, d, sub)
+
+	publish := func(topic, id, source, title string) {
+		a := sampleAlert()
+		a.Topic, a.Article.ID, a.Article.Source, a.Article.Title = topic, id, source, title
+		a.ID = news.AlertID(topic, id)
+		data, _ := json.Marshal(a)
+		if _, err := b.JS.Publish(context.Background(), b.Names.AlertSubject(topic), data, jetstream.WithMsgID(a.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("fentanyl", "a1", "reuters", "US and China agree to curb fentanyl precursor exports")
+	publish("fentanyl", "a2", "ap", "US and China agree to curb fentanyl precursor exports, officials say")
+	publish("fentanyl", "a3", "bbc", "Storm floods coastal towns")
+	publish("quiet", "a4", "reuters", "Same headline twice")
+	publish("quiet", "a5", "ap", "Same headline twice")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(types)
+		mu.Unlock()
+		if n >= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{EventAlert, EventFollowUp, EventAlert, EventAlert, EventAlert}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Errorf("events = %v, want %v", types, want)
+	}
+	if st := d.Status()[0]; st.FollowUps != 1 || st.Delivered != 5 {
+		t.Errorf("status = %+v", st)
+	}
+}

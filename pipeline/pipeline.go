@@ -85,6 +85,7 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	p.cls = &classifyStage{b: b, log: log, m: m}
 	p.cls.setTopics(cfg.Topics, c)
 	p.disp = notifier.NewDispatcher(b, log, m)
+	p.disp.SetTopics(cfg.Topics)
 	p.sched = newScheduler(b, log, cfg.Fetch.Timeout)
 	return p, nil
 }
@@ -212,6 +213,7 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	}
 	old := p.cfg.Load()
 	p.cls.setTopics(cfg.Topics, c)
+	p.disp.SetTopics(cfg.Topics)
 	p.cfg.Store(cfg)
 	if !notifierRunning {
 		return nil
@@ -346,6 +348,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 			n, err := p.disp.Backlog(ctx, st.ID)
 			if err != nil || n == 0 {
 				continue
+			}
+			if st.Digest && uint64(st.Held) >= n {
+				continue // every alert is in the subscriber's next digest
 			}
 			sum.Pending += n
 			switch {

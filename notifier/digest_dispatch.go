@@ -1,0 +1,140 @@
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/config"
+	"newswatch/news"
+)
+
+// maxDigest is how many alerts one digest may hold.
+const maxDigest = 10000
+
+// defaultDigestAckWait bounds how long a digest's held alerts stay
+// invisible after a crash: the dispatcher renews them four times per wait
+// while it runs. (A Nak on shutdown would not do: the server keeps naks in
+// memory only, and the embedded server stops with the process.)
+const defaultDigestAckWait = time.Minute
+
+type heldAlert struct {
+	msg   jetstream.Msg
+	alert *news.Alert
+	seq   uint64
+}
+
+// runDigest collects a digest subscriber's alerts and sends them as one
+// message when the schedule says so. Alerts are acknowledged only after
+// the digest went out, so a restart between two digests loses nothing.
+func (d *Dispatcher) runDigest(ctx context.Context, l *loop, schedule config.Schedule) {
+	log := d.log.With("subscriber", l.sub.ID)
+	sink := l.sink.(DigestSink)
+	var held []heldAlert
+	seen := map[string]bool{}
+	next := schedule.Next(d.now())
+	lastRenew := d.now()
+	attempt := 0
+	l.set(func(s *SubscriberStatus) { s.NextDigest = next })
+	defer func() {
+		// Hand held alerts back, for the next digest of this or another
+		// process (on a cluster at once; with the embedded server they
+		// come back an ack wait after the restart).
+		for _, h := range held {
+			_ = h.msg.Nak()
+		}
+	}()
+	for ctx.Err() == nil {
+		if len(held) < maxDigest {
+			batch, err := l.cons.Fetch(min(500, maxDigest-len(held)), jetstream.FetchMaxWait(time.Second))
+			if err == nil {
+				for msg := range batch.Messages() {
+					var a news.Alert
+					seq := uint64(0)
+					if md, err := msg.Metadata(); err == nil {
+						seq = md.Sequence.Stream
+					}
+					if err := json.Unmarshal(msg.Data(), &a); err != nil {
+						d.deadLetter(context.WithoutCancel(ctx), log, l, msg, seq, news.Alert{ID: msg.Headers().Get("Nats-Msg-Id")},
+							[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
+						continue
+					}
+					if seen[a.ID] { // a redelivery of one already held
+						_ = msg.Ack()
+						continue
+					}
+					seen[a.ID] = true
+					held = append(held, heldAlert{msg: msg, alert: &a, seq: seq})
+				}
+			} else {
+				sleep(ctx, time.Second)
+			}
+		} else {
+			sleep(ctx, time.Second)
+		}
+		now := d.now()
+		l.set(func(s *SubscriberStatus) { s.Held = len(held) })
+		if now.Sub(lastRenew) > d.digestAckWait/4 {
+			for _, h := range held {
+				_ = h.msg.InProgress()
+			}
+			lastRenew = now
+		}
+		if now.Before(next) {
+			continue
+		}
+		if len(held) == 0 {
+			next = schedule.Next(now)
+			l.set(func(s *SubscriberStatus) { s.NextDigest = next })
+			continue
+		}
+		alerts := make([]*news.Alert, len(held))
+		for i, h := range held {
+			alerts[i] = h.alert
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.sub.Timeout+time.Minute)
+		retry, err := sink.NotifyDigest(dctx, alerts)
+		cancel()
+		attempt++
+		switch {
+		case err == nil:
+			for _, h := range held {
+				if err := h.msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+					log.Warn("ack digest alert", "alert", h.alert.ID, "err", err)
+				}
+			}
+			d.m.Delivered(l.sub.ID, "ok")
+			log.Info("digest sent", "alerts", len(held))
+			l.set(func(s *SubscriberStatus) {
+				s.Delivered += int64(len(held))
+				s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", now, time.Time{}
+			})
+			held, seen, attempt = nil, map[string]bool{}, 0
+			next = schedule.Next(now)
+		case !retry || attempt >= l.sub.Retry.Attempts:
+			log.Error("digest failed for good; its alerts go to dead letters", "alerts", len(held), "attempt", attempt, "err", err)
+			d.m.Delivered(l.sub.ID, "dead")
+			for _, h := range held {
+				d.deadLetter(context.WithoutCancel(ctx), log, l, h.msg, h.seq, *h.alert,
+					[]Attempt{{At: now.UTC(), Error: err.Error()}}, fmt.Sprintf("digest gave up after %d tries: %v", attempt, err))
+			}
+			l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), now })
+			held, seen, attempt = nil, map[string]bool{}, 0
+			next = schedule.Next(now)
+		default:
+			delay := RetryDelay(l.sub.Retry, attempt, rand.Float64())
+			log.Warn("digest failed, will retry", "alerts", len(held), "attempt", attempt, "retry_in", delay, "err", err)
+			d.m.Delivered(l.sub.ID, "retry")
+			next = now.Add(delay)
+			l.set(func(s *SubscriberStatus) {
+				s.Failures++
+				s.LastResult, s.LastError, s.LastAt, s.NextRetry = "retry", err.Error(), now, next
+			})
+		}
+		l.set(func(s *SubscriberStatus) { s.Held, s.NextDigest = len(held), next })
+	}
+}
