@@ -283,6 +283,7 @@ func TestTimeouts(t *testing.T) {
 }
 
 func TestRedirects(t *testing.T) {
+	noProxy(t)
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -318,6 +319,7 @@ func TestRedirects(t *testing.T) {
 }
 
 func TestPrivateNetworkGuard(t *testing.T) {
+	noProxy(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<html><body><article><h1>T</h1><p>`+strings.Repeat("Article text about fentanyl seizures. ", 40)+`</p></article></body></html>`)
 	}))

@@ -174,6 +174,7 @@ func TestWebSub(t *testing.T) {
 }
 
 func TestWebSubGuardsHub(t *testing.T) {
+	noProxy(t)
 	hub := newTestHub(t)
 	ws, err := NewWebSub(testFetcher(t, nil), "https://newswatch.example/websub/", []byte("0123456789abcdef"), nil,
 		func(context.Context, config.Source, []news.Article) error { return nil })
