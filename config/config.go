@@ -20,15 +20,15 @@ import (
 
 // Config is the whole of config.yaml.
 type Config struct {
-	DataDir     string       `yaml:"data_dir"`
-	NATS        NATS         `yaml:"nats"`
-	HTTP        HTTP         `yaml:"http"`
-	Log         Log          `yaml:"log"`
-	Fetch       Fetch        `yaml:"fetch"`
-	Sources     []Source     `yaml:"sources"`
+	DataDir string   `yaml:"data_dir"`
+	NATS    NATS     `yaml:"nats"`
+	HTTP    HTTP     `yaml:"http"`
+	Log     Log      `yaml:"log"`
+	Fetch   Fetch    `yaml:"fetch"`
+	Sources []Source `yaml:"sources"`
 	// SourcesOPML imports every feed of an OPML file (relative to this
 	// file) as a source, with an id derived from its title.
-	SourcesOPML string `yaml:"sources_opml"`
+	SourcesOPML string       `yaml:"sources_opml"`
 	Topics      []Topic      `yaml:"topics"`
 	Subscribers []Subscriber `yaml:"subscribers"`
 	SMTP        SMTP         `yaml:"smtp"`

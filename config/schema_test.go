@@ -250,7 +250,7 @@ var yamlBlock = regexp.MustCompile("(?s)```yaml\n(.*?)```")
 func TestDocumentedExamples(t *testing.T) {
 	s := compileConfigSchema(t)
 	env := func(string) (string, bool) { return "from-env", true }
-	for _, path := range []string{"../README.md", "../docs/operations.md"} {
+	for _, path := range []string{"../README.md", "../docs/operations.md", "../docs/webhooks.md", "../docs/delivery.md"} {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
