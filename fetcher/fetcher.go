@@ -192,7 +192,9 @@ type response struct {
 // Fetch fetches and parses one source (feed or page). prev is the
 // Validator of the previous fetch (zero for none). Errors name the source
 // and URL; an HTTP answer other than 2xx and 304 is a *StatusError, and the
-// Result is then returned too, with Status and RetryAfter set.
+// Result is then returned too, with Status and RetryAfter set. A body that
+// does not parse returns the Result too (Status, Bytes, Charset), with prev
+// as its Validator.
 func (f *Fetcher) Fetch(ctx context.Context, src config.Source, prev Validator) (*Result, error) {
 	res, err := f.fetch(ctx, src, prev)
 	if err != nil {
@@ -234,6 +236,9 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 		res.Articles, err = parseFeed(d.body, resp.url, src.ID, now)
 	}
 	if err != nil {
+		// Keep the old validator: a new one would turn the next fetch of
+		// this body into a 304, and the parse error would go unseen.
+		res.Validator = prev
 		return res, err
 	}
 	return res, nil

@@ -222,12 +222,17 @@ func TestBadBodies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", tt.ctype)
+				w.Header().Set("ETag", `"new"`)
 				fmt.Fprint(w, tt.body)
 			}))
 			defer srv.Close()
-			_, err := testFetcher(t, nil).Fetch(context.Background(), feedSource(srv.URL), Validator{})
+			prev := Validator{ETag: `"old"`}
+			res, err := testFetcher(t, nil).Fetch(context.Background(), feedSource(srv.URL), prev)
 			if tt.want == nil {
 				return // must only not panic or hang
+			}
+			if res == nil || res.Validator != prev || res.Status != 200 {
+				t.Errorf("result %+v: want status 200 and the previous validator", res)
 			}
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err = %v, want %v containing %q", err, tt.want, tt.msg)
