@@ -98,6 +98,7 @@ func TestMatching(t *testing.T) {
 		{"nested latin keys both hit", `york AND "new york"`, news.Article{Content: "in New York"}, true},
 		{"spanish", "fentanilo", news.Article{Content: "decomiso de fentanilo en Sinaloa"}, true},
 		{"empty article", "fentanyl", news.Article{}, false},
+		{"invalid utf-8 around a term", "fentanyl", news.Article{Content: "\xff\xfe\xfd fentanyl \xff"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -368,6 +369,7 @@ func TestFold(t *testing.T) {
 		{"  lots \n\t of   space ", "lots of space "},
 		{"美國與中國", "美国与中国"},
 		{"soft\u00adhyphen", "softhyphen"},
+		{"\xff\xfe\xfd", "\ufffd\ufffd\ufffd"}, // each invalid byte triples in size
 	}
 	for _, tt := range tests {
 		var f folder

@@ -73,7 +73,20 @@ func (c *Classifier) why(n *node, sc *scratch) string {
 			}
 		}
 	case kOr:
-		return fmt.Sprintf("%s: none found", n)
+		if isTermSet(n) {
+			return fmt.Sprintf("%s: none found", n)
+		}
+		// Say why each alternative failed; printing the whole group
+		// would only repeat the query.
+		var b strings.Builder
+		b.WriteString("no alternative holds:")
+		for i, k := range n.kids {
+			fmt.Fprintf(&b, " [%d] %s", i+1, c.why(k, sc))
+			if i < len(n.kids)-1 {
+				b.WriteByte(';')
+			}
+		}
+		return b.String()
 	case kNot:
 		return fmt.Sprintf("%s: %s was found", n, n.kids[0])
 	case kAtLeast:

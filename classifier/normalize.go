@@ -322,10 +322,11 @@ func (f *folder) fold(s string, a *automaton) {
 	trans, class, matchStart := a.trans, &a.class, a.matchStart
 	st := uint32(0)
 	f.pend = f.pend[:0]
-	// Folding never more than doubles the length (a lower-case form is at
-	// most one byte longer than a two-byte upper-case one), so one size
-	// check up front lets the loops write without growing.
-	if need := 2*len(s) + 8; cap(f.out) < need {
+	// Folding never more than triples the length (an invalid byte becomes
+	// the three-byte U+FFFD; a lower-case form is at most one byte longer
+	// than a two-byte upper-case one), so one size check up front lets
+	// the loops write without growing.
+	if need := 3*len(s) + 8; cap(f.out) < need {
 		f.out = make([]byte, need)
 	}
 	buf := f.out[:cap(f.out)]

@@ -98,28 +98,47 @@ func (n *node) fields() fieldSet {
 }
 
 // String prints the query in a form that parses back to the same tree.
+// A group whose terms all share one field scope is printed with the scope
+// in front of the group, as it is usually written: title:(a OR b).
 func (n *node) String() string {
 	var b strings.Builder
-	n.write(&b, false)
+	n.write(&b, false, 0)
 	return b.String()
 }
 
-func (n *node) write(b *strings.Builder, nested bool) {
+// commonScope returns the scope shared by every term under n, or 0.
+func commonScope(n *node) fieldSet {
+	if n.kind == kTerm {
+		return n.scope
+	}
+	var s fieldSet
+	for i, k := range n.kids {
+		ks := commonScope(k)
+		if ks == 0 || (i > 0 && ks != s) {
+			return 0
+		}
+		s = ks
+	}
+	return s
+}
+
+func writeScope(b *strings.Builder, s fieldSet) {
+	for f := field(0); f < numFields; f++ {
+		if s.has(f) {
+			b.WriteString(fieldNames[f])
+			b.WriteByte(':')
+			return
+		}
+	}
+}
+
+// write prints n; nested asks for parentheses around a binary operator,
+// and outer is a scope already printed around n.
+func (n *node) write(b *strings.Builder, nested bool, outer fieldSet) {
 	switch n.kind {
 	case kTerm:
-		if n.scope != 0 {
-			first := true
-			for f := field(0); f < numFields; f++ {
-				if n.scope.has(f) {
-					if !first {
-						// a multi-field scope cannot be written; print the first
-						break
-					}
-					b.WriteString(fieldNames[f])
-					b.WriteByte(':')
-					first = false
-				}
-			}
+		if n.scope != 0 && n.scope != outer {
+			writeScope(b, n.scope)
 		}
 		switch {
 		case n.phrase:
@@ -143,36 +162,42 @@ func (n *node) write(b *strings.Builder, nested bool) {
 			b.WriteByte('^')
 			b.WriteString(strconv.FormatFloat(n.boost, 'g', -1, 64))
 		}
+		return
 	case kNot:
 		b.WriteString("NOT ")
-		n.kids[0].write(b, true)
+		n.kids[0].write(b, true, outer)
+		return
 	case kAtLeast:
 		fmt.Fprintf(b, "ATLEAST/%d ", n.n)
-		n.kids[0].write(b, true)
-	case kAnd, kOr, kNear:
-		if nested {
-			b.WriteByte('(')
-		}
-		for i, k := range n.kids {
-			if i > 0 {
-				switch n.kind {
-				case kAnd:
-					b.WriteString(" AND ")
-				case kOr:
-					b.WriteString(" OR ")
-				case kNear:
-					if n.ordered {
-						fmt.Fprintf(b, " ONEAR/%d ", n.n)
-					} else {
-						fmt.Fprintf(b, " NEAR/%d ", n.n)
-					}
+		n.kids[0].write(b, true, outer)
+		return
+	}
+	if s := commonScope(n); s != 0 && s != outer {
+		writeScope(b, s)
+		outer, nested = s, true
+	}
+	if nested {
+		b.WriteByte('(')
+	}
+	for i, k := range n.kids {
+		if i > 0 {
+			switch n.kind {
+			case kAnd:
+				b.WriteString(" AND ")
+			case kOr:
+				b.WriteString(" OR ")
+			case kNear:
+				if n.ordered {
+					fmt.Fprintf(b, " ONEAR/%d ", n.n)
+				} else {
+					fmt.Fprintf(b, " NEAR/%d ", n.n)
 				}
 			}
-			k.write(b, true)
 		}
-		if nested {
-			b.WriteByte(')')
-		}
+		k.write(b, true, outer)
+	}
+	if nested {
+		b.WriteByte(')')
 	}
 }
 
