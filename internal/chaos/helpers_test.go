@@ -161,10 +161,10 @@ func waitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// testLogger writes warnings and errors to the test log; debug with
+// testLogger writes errors to the test log; everything with
 // NEWSWATCH_TEST_LOG=debug.
 func testLogger(t *testing.T, name string) *slog.Logger {
-	level := slog.LevelWarn
+	level := slog.LevelError
 	if os.Getenv("NEWSWATCH_TEST_LOG") == "debug" {
 		level = slog.LevelDebug
 	}
