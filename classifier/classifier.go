@@ -27,10 +27,10 @@ import (
 	"newswatch/news"
 )
 
-// DefaultWeights are the per-field score weights of a topic that does not
+// defaultWeights are the per-field score weights of a topic that does not
 // set its own: a term in the headline says more about what an article is
 // about than one in the body.
-var DefaultWeights = map[string]float64{
+var defaultWeights = map[string]float64{
 	"title": 3, "lead": 2, "summary": 1, "content": 1, "category": 2, "url": 1, "source": 1,
 }
 
@@ -83,7 +83,7 @@ func New(topics []config.Topic) (*Classifier, error) {
 		}
 		tp := topic{id: t.ID, name: t.Name, query: q, minScore: t.MinScore}
 		for f := range numFields {
-			tp.weights[f] = DefaultWeights[fieldNames[f]]
+			tp.weights[f] = defaultWeights[fieldNames[f]]
 		}
 		for name, w := range t.Weights {
 			f, ok := fieldByName(name)
