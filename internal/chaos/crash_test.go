@@ -87,6 +87,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the binary; skipped with -short")
 	}
+	t.Parallel()
 	bin := buildBinary(t, t.TempDir())
 	topics := repoTopics(t)
 
