@@ -2,6 +2,7 @@ package classifier
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -411,5 +412,31 @@ func TestIsNFKC(t *testing.T) {
 		if got := isNFKC(tt.in); got != tt.want {
 			t.Errorf("isNFKC(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestQueriesDocExamples keeps the examples in docs/queries.md valid.
+func TestQueriesDocExamples(t *testing.T) {
+	data, err := os.ReadFile("../docs/queries.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(data), "## Examples\n\n```\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || block == "" {
+		t.Fatal("docs/queries.md has no Examples block")
+	}
+	n := 0
+	for _, line := range strings.Split(block, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n++
+		if _, err := New([]config.Topic{{ID: "example", Query: line}}); err != nil {
+			t.Errorf("%s: %v", line, err)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d examples, want at least 3", n)
 	}
 }
