@@ -387,6 +387,16 @@ func TestTradToSimpTable(t *testing.T) {
 			t.Errorf("%c maps to %c, which is itself mapped", trad, simp)
 		}
 	}
+	// The Traditional forms of the default topics' Chinese terms.
+	for _, pair := range [][2]string{
+		{"中國", "中国"}, {"習近平", "习近平"}, {"華為", "华为"}, {"美國", "美国"},
+		{"華盛頓", "华盛顿"}, {"白宮", "白宫"}, {"關稅", "关税"}, {"貿易戰", "贸易战"},
+		{"用藥過量", "用药过量"}, {"吸毒過量", "吸毒过量"},
+	} {
+		if got := foldString(pair[0]); got != pair[1] {
+			t.Errorf("fold(%s) = %s, want %s", pair[0], got, pair[1])
+		}
+	}
 	for _, pair := range []string{"國国", "關关", "貿贸", "習习", "臺台", "灣湾", "緝缉", "鴉鸦", "華华", "頓顿"} {
 		r := []rune(pair)
 		if tradToSimp[r[0]] != r[1] {
