@@ -90,7 +90,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, erro
 			b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
 		}
 	} else {
-		b.NC, err = nats.Connect(cfg.NATS.URL,
+		var access []nats.Option
+		if access, err = accessOptions(cfg.NATS); err != nil {
+			return nil, err
+		}
+		b.NC, err = nats.Connect(cfg.NATS.URL, append([]nats.Option{
 			nats.Name("newswatch"),
 			nats.MaxReconnects(-1),
 			nats.RetryOnFailedConnect(false),
@@ -100,7 +104,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, erro
 				}
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-		)
+		}, access...)...)
 	}
 	if err != nil {
 		b.shutdownServer()
@@ -198,7 +202,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		},
 	}
 	for _, sc := range streams {
-		sc.Storage = jetstream.FileStorage
+		sc.Storage = storageType(cfg.NATS)
 		sc.Replicas = max(cfg.NATS.Replicas, 1)
 		if err := retry(ctx, b.log, "create stream "+sc.Name, func(ctx context.Context) error {
 			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
@@ -216,7 +220,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		{&b.Store, jetstream.KeyValueConfig{Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes"}},
 	}
 	for _, bk := range buckets {
-		bk.cfg.Storage = jetstream.FileStorage
+		bk.cfg.Storage = storageType(cfg.NATS)
 		bk.cfg.Replicas = max(cfg.NATS.Replicas, 1)
 		if err := retry(ctx, b.log, "create bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
 			kv, err := b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)

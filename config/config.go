@@ -62,7 +62,35 @@ type NATS struct {
 	// Replicas is the JetStream replication factor of streams and buckets
 	// (1 for the embedded server; up to 5 on a cluster).
 	Replicas int `yaml:"replicas"`
+	// Storage is where streams and buckets keep their messages: file
+	// (the default; survives restarts) or memory (fast, lost when the
+	// server stops; replicas on a cluster still protect against the loss
+	// of one node).
+	Storage string `yaml:"storage"`
+
+	// Authentication against nats.url: at most one of a credentials
+	// file (JWT and NKey seed), an NKey seed file, user and password, or
+	// a token. Secrets come from files or ${ENV} references.
+	CredentialsFile string `yaml:"credentials_file"`
+	NKeySeedFile    string `yaml:"nkey_seed_file"`
+	User            string `yaml:"user"`
+	Password        string `yaml:"password"`
+	Token           string `yaml:"token"`
+	// TLS verifies the servers with a CA and presents a client
+	// certificate, for nats.url.
+	TLS NATSTLS `yaml:"tls"`
 }
+
+// NATSTLS configures TLS towards NATS: CA verifies the servers (empty:
+// the system roots); Cert and Key, together, are the client certificate.
+type NATSTLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether any TLS setting is given.
+func (t NATSTLS) Enabled() bool { return t.CA != "" || t.Cert != "" || t.Key != "" }
 
 // HTTP configures the health, metrics and status listener.
 type HTTP struct {
@@ -222,6 +250,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	def(&c.DataDir, "./data")
 	def(&c.NATS.SubjectPrefix, "newswatch")
+	def(&c.NATS.Storage, "file")
 	defDur(&c.NATS.DedupWindow, 24*time.Hour)
 	defDur(&c.NATS.ArticleMaxAge, 30*24*time.Hour)
 	defDur(&c.NATS.SeenTTL, 90*24*time.Hour)
@@ -399,6 +428,7 @@ func (c *Config) validate() Problems {
 	if !idPattern.MatchString(strings.ReplaceAll(c.NATS.SubjectPrefix, "_", "-")) {
 		add("must be letters, digits, '-' or '_'", "nats", "subject_prefix")
 	}
+	ps = append(ps, c.validateNATSAccess()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
