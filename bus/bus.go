@@ -68,6 +68,10 @@ func (n Names) ArticleSubject(source string) string { return n.Prefix + ".articl
 // AlertSubject is where a topic's alerts are published.
 func (n Names) AlertSubject(topic string) string { return n.Prefix + ".alerts." + topic }
 
+// SeenKey is the subject of an article id in the seen bucket (a plain
+// publish to it is a KV put).
+func (n Names) SeenKey(articleID string) string { return "$KV." + n.SeenBucket + "." + articleID }
+
 // DeadSubject is where a subscriber's failed deliveries are kept.
 func (n Names) DeadSubject(subscriber string) string { return n.Prefix + ".dead." + subscriber }
 

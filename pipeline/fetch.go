@@ -82,15 +82,8 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 
 	res.NotModified = r.NotModified
 	res.Items = len(r.Articles)
-	for i := range r.Articles {
-		a := &r.Articles[i]
-		isNew, err := s.publishArticle(ctx, log, src, a)
-		if err != nil {
-			return res, err
-		}
-		if isNew {
-			res.New++
-		}
+	if res.New, err = s.publishArticles(ctx, log, src, r.Articles); err != nil {
+		return res, err
 	}
 	st.Status, st.Error, st.HTTPStatus = "ok", "", r.Status
 	st.ConsecutiveFailures = 0
@@ -113,47 +106,95 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 	return res, saveState(ctx, s.b.State, st)
 }
 
-// publishArticle publishes a once. The order matters: publish (and wait
-// for the stream's ack) first, then remember the id as seen. A crash in
-// between re-publishes on the next fetch and the stream's duplicate window
-// drops the repeat; the reverse order would lose the article.
-func (s *fetchStage) publishArticle(ctx context.Context, log *slog.Logger, src config.Source, a *news.Article) (bool, error) {
-	if a.ID == "" {
-		a.ID = news.ArticleID(a.GUID, a.URL)
-	}
-	if _, err := s.b.Seen.Get(ctx, a.ID); err == nil {
-		return false, nil
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return false, fmt.Errorf("seen %s: %w", a.ID, err)
-	}
-	if src.FullText && a.URL != "" {
-		fctx, cancel := context.WithTimeout(ctx, s.timeout)
-		if err := s.f.FullText(fctx, a); err != nil {
-			// The teaser is still worth classifying.
-			log.Warn("full text", "url", a.URL, "err", err)
+// publishArticles publishes the articles not seen before and returns how
+// many were new. The order matters: publish (and wait for the stream's
+// acks) first, then remember the ids as seen. A crash in between
+// re-publishes on the next fetch and the stream's duplicate window drops
+// the repeats; the reverse order would lose articles. Publishes and seen
+// writes go out together and are then awaited, so a feed costs a few
+// round trips to the server, not three per item.
+func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src config.Source, arts []news.Article) (int, error) {
+	var fresh []*news.Article
+	for i := range arts {
+		a := &arts[i]
+		if a.ID == "" {
+			a.ID = news.ArticleID(a.GUID, a.URL)
 		}
-		cancel()
+		if _, err := s.b.Seen.Get(ctx, a.ID); err == nil {
+			continue
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, fmt.Errorf("seen %s: %w", a.ID, err)
+		}
+		fresh = append(fresh, a)
 	}
-	a.V = news.Version
-	a.Source = src.ID
-	if a.Fetched.IsZero() {
-		a.Fetched = time.Now().UTC()
+	if len(fresh) == 0 {
+		return 0, nil
 	}
-	data, err := json.Marshal(a)
+	now := time.Now().UTC()
+	futures := make([]jetstream.PubAckFuture, 0, len(fresh))
+	for _, a := range fresh {
+		if src.FullText && a.URL != "" {
+			fctx, cancel := context.WithTimeout(ctx, s.timeout)
+			if err := s.f.FullText(fctx, a); err != nil {
+				// The teaser is still worth classifying.
+				log.Warn("full text", "url", a.URL, "err", err)
+			}
+			cancel()
+		}
+		a.V = news.Version
+		a.Source = src.ID
+		if a.Fetched.IsZero() {
+			a.Fetched = now
+		}
+		data, err := json.Marshal(a)
+		if err != nil {
+			return 0, fmt.Errorf("encode article %s: %w", a.ID, err)
+		}
+		f, err := s.b.JS.PublishAsync(s.b.Names.ArticleSubject(src.ID), data, jetstream.WithMsgID(a.ID))
+		if err != nil {
+			return 0, fmt.Errorf("publish article %s: %w", a.ID, err)
+		}
+		futures = append(futures, f)
+	}
+	acks, err := awaitAcks(ctx, futures)
 	if err != nil {
-		return false, fmt.Errorf("encode article %s: %w", a.ID, err)
+		return 0, fmt.Errorf("publish articles of %s: %w", src.ID, err)
 	}
-	ack, err := s.b.JS.Publish(ctx, s.b.Names.ArticleSubject(src.ID), data, jetstream.WithMsgID(a.ID))
-	if err != nil {
-		return false, fmt.Errorf("publish article %s: %w", a.ID, err)
+	seen := make([]jetstream.PubAckFuture, 0, len(fresh))
+	for _, a := range fresh {
+		f, err := s.b.JS.PublishAsync(s.b.Names.SeenKey(a.ID), []byte(src.ID))
+		if err != nil {
+			return 0, fmt.Errorf("mark %s seen: %w", a.ID, err)
+		}
+		seen = append(seen, f)
 	}
-	if _, err := s.b.Seen.Create(ctx, a.ID, []byte(src.ID)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return false, fmt.Errorf("mark %s seen: %w", a.ID, err)
+	if _, err := awaitAcks(ctx, seen); err != nil {
+		return 0, fmt.Errorf("mark articles of %s seen: %w", src.ID, err)
 	}
-	if !ack.Duplicate {
-		s.m.Published(src.ID)
+	n := 0
+	for _, ack := range acks {
+		if !ack.Duplicate {
+			n++
+			s.m.Published(src.ID)
+		}
 	}
-	return !ack.Duplicate, nil
+	return n, nil
+}
+
+// awaitAcks waits for every future; it fails on the first error.
+func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstream.PubAck, error) {
+	acks := make([]*jetstream.PubAck, 0, len(futures))
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			acks = append(acks, ack)
+		case err := <-f.Err():
+			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return acks, nil
 }
 
 // consume runs workers on the shared fetch-job consumer until ctx ends.

@@ -381,7 +381,8 @@ func (p *Pipeline) FetchNow(ctx context.Context, src config.Source) (FetchResult
 	return p.fetch.fetchSource(ctx, src)
 }
 
-// Publish hands an article to the classifier as if a source had found it.
-func (p *Pipeline) Publish(ctx context.Context, src config.Source, a *news.Article) (bool, error) {
-	return p.fetch.publishArticle(ctx, p.log, src, a)
+// Publish hands articles to the classifier as if a source had found
+// them; it returns how many were new.
+func (p *Pipeline) Publish(ctx context.Context, src config.Source, arts []news.Article) (int, error) {
+	return p.fetch.publishArticles(ctx, p.log, src, arts)
 }

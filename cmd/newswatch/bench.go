@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mmcdole/gofeed"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/fetcher/fetchtest"
+	"newswatch/pipeline"
+)
+
+func cmdBench(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) > 0 && args[0] == "feeds" {
+		return benchServeFeeds(ctx, env, args[1:])
+	}
+	if len(args) == 0 || args[0] != "fetch" {
+		fmt.Fprint(env.stderr, benchHelp)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	fs, cfgPath := newFlags(env, "bench")
+	fs.Usage = func() { fmt.Fprint(env.stderr, benchHelp); fs.PrintDefaults() }
+	feeds := fs.Int("feeds", 1000, "number of synthetic feeds")
+	workers := fs.Int("workers", 2*runtime.NumCPU()*8, "concurrent fetches")
+	items := fs.Int("items", 20, "items per feed")
+	if code, done := parseFlags(fs, args[1:]); done {
+		return code
+	}
+	r, err := benchFetch(ctx, env, *cfgPath, *feeds, *workers, *items)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch bench fetch: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprint(env.stdout, r)
+	return exitOK
+}
+
+const benchHelp = `Usage: newswatch bench fetch [-feeds N] [-workers W] [-items K] [-config FILE]
+
+Serves N synthetic feeds (K items of ~1 KB HTML, 5% on topic) from a
+separate process on 127.0.0.1, then refreshes them all through the real
+fetcher and publish path (embedded NATS in a temporary data dir, topics
+from the config), and a second time when every feed answers 304. In the
+same run it times gofeed alone parsing the same bytes, the floor a
+refresh can reach. Prints wall time, feeds/s, CPU time and peak RSS.
+
+`
+
+// benchServeFeeds is the feed server process of the benchmark: it prints
+// its base URL, then serves until stdin closes.
+func benchServeFeeds(ctx context.Context, env *cliEnv, args []string) int {
+	fs, _ := newFlags(env, "bench")
+	feeds := fs.Int("feeds", 1000, "number of synthetic feeds")
+	items := fs.Int("items", 20, "items per feed")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	srv := fetchtest.NewServer(fetchtest.Options{Feeds: *feeds, Items: *items})
+	defer srv.Close()
+	fmt.Fprintln(env.stdout, srv.Server.URL)
+	_, _ = io.Copy(io.Discard, env.stdin)
+	return exitOK
+}
+
+type cpuClock struct{ user, sys time.Duration }
+
+func cpuNow() cpuClock {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return cpuClock{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+}
+
+func (c cpuClock) since(start cpuClock) time.Duration { return c.user + c.sys - start.user - start.sys }
+
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss * 1024 // kilobytes on Linux
+}
+
+func benchFetch(ctx context.Context, env *cliEnv, cfgPath string, n, workers, items int) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	child := exec.CommandContext(ctx, exe, "bench", "feeds", "-feeds", fmt.Sprint(n), "-items", fmt.Sprint(items))
+	stdin, _ := child.StdinPipe()
+	stdout, _ := child.StdoutPipe()
+	child.Stderr = env.stderr
+	if err := child.Start(); err != nil {
+		return "", fmt.Errorf("start feed server: %w", err)
+	}
+	defer func() { stdin.Close(); _ = child.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("feed server: %w", err)
+	}
+	base := strings.TrimSpace(line)
+
+	topics := []config.Topic{{ID: "fentanyl", Query: "fentanyl"}, {ID: "us-china", Query: "china AND (US OR washington)"}}
+	if c, err := config.Load(cfgPath); err == nil {
+		topics = c.Topics
+	}
+	dir, err := os.MkdirTemp("", "newswatch-bench-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), Topics: topics}
+	cfg.Fetch.Workers = workers
+	// Every synthetic feed is on one loopback host: lift the per-host
+	// politeness that would otherwise serialise them.
+	cfg.Fetch.PerHost = workers
+	cfg.Fetch.HostInterval = -1
+	for i := range n {
+		cfg.Sources = append(cfg.Sources, config.Source{ID: fmt.Sprintf("feed-%d", i), Type: "feed",
+			URL: fmt.Sprintf("%s/feed/%d.xml", base, i), Interval: time.Hour})
+	}
+	cfg.ApplyDefaults()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := bus.Open(ctx, cfg, log)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	p, err := pipeline.New(cfg, b, log, nil)
+	if err != nil {
+		return "", err
+	}
+
+	round := func() (time.Duration, time.Duration, int, int, error) {
+		var newArticles, failed atomic.Int64
+		var firstErr atomic.Value
+		start, cpu0 := time.Now(), cpuNow()
+		jobs := make(chan config.Source)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for src := range jobs {
+					r, err := p.FetchNow(ctx, src)
+					if err == nil {
+						err = r.Err
+					}
+					if err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+					}
+					newArticles.Add(int64(r.New))
+				}
+			}()
+		}
+		for _, s := range cfg.Sources {
+			jobs <- s
+		}
+		close(jobs)
+		wg.Wait()
+		var err error
+		if e, ok := firstErr.Load().(error); ok {
+			err = fmt.Errorf("%d feeds failed, first: %w", failed.Load(), e)
+		}
+		return time.Since(start), cpuNow().since(cpu0), int(newArticles.Load()), int(failed.Load()), err
+	}
+	fullWall, fullCPU, newArticles, _, err := round()
+	if err != nil {
+		return "", err
+	}
+	rssAfterFull := peakRSS()
+	nmWall, nmCPU, _, _, err := round()
+	if err != nil {
+		return "", err
+	}
+	rss := peakRSS()
+
+	// Baseline: gofeed alone on the same bytes, one parser per worker.
+	local := fetchtest.NewServer(fetchtest.Options{Feeds: n, Items: items})
+	bodies := make([][]byte, n)
+	var total int64
+	for i := range bodies {
+		bodies[i] = local.Body(i)
+		total += int64(len(bodies[i]))
+	}
+	local.Close()
+	start, cpu0 := time.Now(), cpuNow()
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fp := gofeed.NewParser()
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				_, _ = fp.Parse(bytes.NewReader(bodies[i]))
+			}
+		}()
+	}
+	wg.Wait()
+	baseWall, baseCPU := time.Since(start), cpuNow().since(cpu0)
+
+	var out strings.Builder
+	fmt.Fprintf(&out, "feeds: %d × %d items, %.1f MB in all; workers: %d; GOMAXPROCS: %d\n", n, items, float64(total)/1e6, workers, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(&out, "full refresh:   wall %8s  %8.0f feeds/s  cpu %8s  new articles %d\n", fullWall.Round(time.Millisecond), float64(n)/fullWall.Seconds(), fullCPU.Round(time.Millisecond), newArticles)
+	fmt.Fprintf(&out, "304 refresh:    wall %8s  %8.0f feeds/s  cpu %8s\n", nmWall.Round(time.Millisecond), float64(n)/nmWall.Seconds(), nmCPU.Round(time.Millisecond))
+	fmt.Fprintf(&out, "gofeed alone:   wall %8s  %8.0f feeds/s  cpu %8s\n", baseWall.Round(time.Millisecond), float64(n)/baseWall.Seconds(), baseCPU.Round(time.Millisecond))
+	fmt.Fprintf(&out, "full refresh cpu / gofeed cpu: %.2f×\n", fullCPU.Seconds()/baseCPU.Seconds())
+	fmt.Fprintf(&out, "peak RSS: %.0f MB after the full refresh, %.0f MB after the 304 round (embedded NATS included)\n", float64(rssAfterFull)/(1<<20), float64(rss)/(1<<20))
+	return out.String(), nil
+}
