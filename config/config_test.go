@@ -141,3 +141,43 @@ sources:
 		t.Errorf("missing OPML: %v", err)
 	}
 }
+
+func TestParseOPML(t *testing.T) {
+	const doc = `<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>subs</title></head><body>
+  <outline text="World">
+    <outline text="BBC News - World" type="rss" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>
+    <outline text="Le Monde – International" title="Le Monde – Économie &amp; Monde" xmlUrl="https://www.lemonde.fr/international/rss_full.xml"/>
+    <outline text="BBC News - World" xmlUrl="https://feeds.bbci.co.uk/news/world/asia/rss.xml"/>
+    <outline text="dup" xmlUrl="https://FEEDS.bbci.co.uk/news/world/rss.xml#x"/>
+  </outline>
+  <outline text="新华网" xmlUrl="http://www.xinhuanet.com/rss/world.xml"/>
+  <outline text="bad scheme" xmlUrl="ftp://example.org/feed"/>
+  <outline text="taken" xmlUrl="https://example.org/feed"/>
+</body></opml>`
+	srcs, err := parseOPML(strings.NewReader(doc), []Source{{ID: "taken", URL: "https://example.org/other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"bbc-news-world https://feeds.bbci.co.uk/news/world/rss.xml",
+		"le-monde-economie-monde https://www.lemonde.fr/international/rss_full.xml",
+		"bbc-news-world-2 https://feeds.bbci.co.uk/news/world/asia/rss.xml",
+		"xinhuanet-com http://www.xinhuanet.com/rss/world.xml",
+		"taken-2 https://example.org/feed",
+	}
+	var got []string
+	for _, s := range srcs {
+		got = append(got, s.ID+" "+s.URL)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := parseOPML(strings.NewReader("not xml at all"), nil); err == nil {
+		t.Error("garbage accepted")
+	}
+	deep := "<opml><body>" + strings.Repeat("<outline>", 100) + strings.Repeat("</outline>", 100) + "</body></opml>"
+	if _, err := parseOPML(strings.NewReader(deep), nil); err == nil || !strings.Contains(err.Error(), "deep") {
+		t.Errorf("deep nesting: err = %v", err)
+	}
+}
