@@ -141,6 +141,9 @@ type Source struct {
 	Type     string        `yaml:"type"` // feed | page
 	URL      string        `yaml:"url"`
 	Interval time.Duration `yaml:"interval"`
+	// Schedule, a five-field cron expression ("*/5 7-22 * * 1-5", server
+	// time zone), replaces Interval: the source is fetched at those times.
+	Schedule string `yaml:"schedule"`
 	// FullText fetches each new item's page and extracts its main text.
 	FullText  bool           `yaml:"full_text"`
 	Selectors *PageSelectors `yaml:"selectors"`
@@ -471,6 +474,11 @@ func (c *Config) validate() Problems {
 		}
 		if s.Interval < time.Second {
 			add("interval must be at least 1s", "sources", i, "interval")
+		}
+		if s.Schedule != "" {
+			if _, err := ParseSchedule(s.Schedule); err != nil {
+				add(err.Error(), "sources", i, "schedule")
+			}
 		}
 	}
 

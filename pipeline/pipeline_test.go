@@ -137,6 +137,29 @@ func TestSlotsSpreadSources(t *testing.T) {
 	}
 }
 
+func TestCronSchedule(t *testing.T) {
+	src := config.Source{ID: "morning", Schedule: "0 7,19 * * *", Interval: time.Hour}
+	loc := time.Local
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, loc)
+	floor := slotFloor(src, now).In(loc)
+	next := nextSlot(src, now).In(loc)
+	off := offset(src.ID, cronJitter)
+	if want := time.Date(2026, 3, 10, 7, 0, 0, 0, loc).Add(off); !floor.Equal(want) {
+		t.Errorf("slotFloor = %s, want %s", floor, want)
+	}
+	if want := time.Date(2026, 3, 10, 19, 0, 0, 0, loc).Add(off); !next.Equal(want) {
+		t.Errorf("nextSlot = %s, want %s", next, want)
+	}
+	if off <= 0 || off >= cronJitter {
+		t.Errorf("jitter %s out of range", off)
+	}
+	// Just after a firing but before its jitter, the previous firing holds.
+	just := time.Date(2026, 3, 10, 19, 0, 0, 0, loc).Add(off / 2)
+	if got := slotFloor(src, just).In(loc); !got.Equal(time.Date(2026, 3, 10, 7, 0, 0, 0, loc).Add(off)) {
+		t.Errorf("slotFloor just after 19:00 = %s", got)
+	}
+}
+
 func TestFailingSourceBacksOffAndRecovers(t *testing.T) {
 	f := newFeed(t)
 	f.add("Fentanyl seizure at the border")

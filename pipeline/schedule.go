@@ -41,8 +41,29 @@ func offset(id string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(interval))
 }
 
-// slotFloor is the latest due time of src at or before t.
+// cronJitter spreads sources with the same cron schedule over this much
+// time after each firing.
+const cronJitter = 30 * time.Second
+
+// slotFloor is the latest due time of src at or before t. For a cron
+// schedule it is the latest firing within a day, else the next one.
 func slotFloor(src config.Source, t time.Time) time.Time {
+	if src.Schedule != "" {
+		if sch, err := config.ParseSchedule(src.Schedule); err == nil {
+			off := offset(src.ID, cronJitter)
+			due := sch.Next(t.Add(-24*time.Hour - off)).Add(off)
+			if due.After(t) {
+				return due.UTC()
+			}
+			for {
+				next := sch.Next(due.Add(-off)).Add(off)
+				if next.After(t) {
+					return due.UTC()
+				}
+				due = next
+			}
+		}
+	}
 	iv := src.Interval
 	off := offset(src.ID, iv)
 	n := (t.UnixNano() - int64(off)) / int64(iv)
@@ -51,6 +72,12 @@ func slotFloor(src config.Source, t time.Time) time.Time {
 
 // nextSlot is the first due time of src after t.
 func nextSlot(src config.Source, t time.Time) time.Time {
+	if src.Schedule != "" {
+		if sch, err := config.ParseSchedule(src.Schedule); err == nil {
+			off := offset(src.ID, cronJitter)
+			return sch.Next(t.Add(-off)).Add(off).UTC()
+		}
+	}
 	return slotFloor(src, t).Add(src.Interval)
 }
 
