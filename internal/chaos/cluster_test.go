@@ -2,113 +2,14 @@ package chaos
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
 )
-
-// natsCluster is a JetStream cluster of embedded servers on loopback.
-type natsCluster struct {
-	nodes []*server.Server
-}
-
-// startCluster starts n nodes, each routing to every other, so the
-// cluster survives the loss of any one node.
-func startCluster(t *testing.T, n int) *natsCluster {
-	t.Helper()
-	// A clustered JetStream server needs its routes configured up front,
-	// so the route ports are picked first.
-	ports := make([]int, n)
-	routes := make([]string, n)
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
-	}
-	c := &natsCluster{}
-	for i := range n {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i)),
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster: server.ClusterOpts{
-				Name: "newswatch-test",
-				Host: "127.0.0.1",
-				Port: ports[i],
-			},
-			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatalf("nats node %d: %v", i, err)
-		}
-		go s.Start()
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		c.nodes = append(c.nodes, s)
-	}
-	for i, s := range c.nodes {
-		if !s.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("nats node %d not ready after 20s", i)
-		}
-	}
-	// Wait for the routes and a JetStream meta leader.
-	ok := waitFor(20*time.Second, func() bool {
-		for _, s := range c.nodes {
-			if s.NumRoutes() < n-1 {
-				return false
-			}
-		}
-		for _, s := range c.nodes {
-			if s.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-	if !ok {
-		t.Fatal("the NATS cluster did not form within 20s")
-	}
-	return c
-}
-
-// URL lists every node's client URL, as nats.url would.
-func (c *natsCluster) URL() string {
-	urls := make([]string, len(c.nodes))
-	for i, s := range c.nodes {
-		urls[i] = s.ClientURL()
-	}
-	return strings.Join(urls, ",")
-}
-
-// node returns the server named name.
-func (c *natsCluster) node(name string) *server.Server {
-	for _, s := range c.nodes {
-		if s.Name() == name {
-			return s
-		}
-	}
-	return nil
-}
 
 // TestCluster runs two newswatch replicas, with every role, against a
 // three-node JetStream cluster with streams replicated three times. Each
@@ -122,7 +23,11 @@ func TestCluster(t *testing.T) {
 		t.Skip("runs a three-node NATS cluster for about a minute; skipped with -short")
 	}
 	t.Parallel()
-	cl := startCluster(t, 3)
+	cl, err := harness.StartCluster(3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Shutdown)
 	feeds, err := harness.StartFeedServer()
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +139,7 @@ func TestCluster(t *testing.T) {
 			return
 		}
 		killed = info.CachedInfo().Cluster.Leader
-		if s := cl.node(killed); s != nil {
+		if s := cl.Node(killed); s != nil {
 			s.Shutdown()
 			t.Logf("phase 2: replica b crashed; node %s (alert stream leader) shut down", killed)
 		} else {

@@ -21,6 +21,7 @@ type Message struct {
 	From string
 	To   []string
 	Data []byte
+	At   time.Time // when the server accepted it
 }
 
 // Server is a running SMTP server.
@@ -41,17 +42,30 @@ type Server struct {
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, err := Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Listen starts a server on 127.0.0.1 outside a test (a benchmark, say);
+// Close stops it.
+func Listen() (*Server, error) {
 	s := &Server{received: make(chan struct{}, 1024)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("smtptest: listen: %v", err)
+		return nil, fmt.Errorf("smtptest: listen: %w", err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
 	s.Host, s.Port = "127.0.0.1", addr.Port
 	s.serve(ln)
-	t.Cleanup(s.Down)
-	return s
+	return s, nil
 }
+
+// Close stops the server for good.
+func (s *Server) Close() { s.Down() }
 
 func (s *Server) serve(ln net.Listener) {
 	srv := smtp.NewServer(backend{s})
@@ -177,7 +191,7 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.rejectN--
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
-	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data})
+	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, At: time.Now()})
 	select {
 	case ss.s.received <- struct{}{}:
 	default:
