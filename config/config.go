@@ -32,6 +32,7 @@ type Config struct {
 	Topics      []Topic      `yaml:"topics"`
 	Subscribers []Subscriber `yaml:"subscribers"`
 	SMTP        SMTP         `yaml:"smtp"`
+	WebSub      WebSub       `yaml:"websub"`
 
 	path        string
 	root        *yaml.Node
@@ -223,6 +224,17 @@ type Retry struct {
 	Attempts int           `yaml:"attempts"`
 	Initial  time.Duration `yaml:"initial"`
 	Max      time.Duration `yaml:"max"`
+}
+
+// WebSub lets feeds that name a hub push their updates.
+type WebSub struct {
+	// CallbackURL is where hubs reach this daemon: the public URL of the
+	// http.listen address plus a path, e.g.
+	// https://newswatch.example.org/websub/. Empty: no WebSub, polling only.
+	CallbackURL string `yaml:"callback_url"`
+	// Secret derives each subscription's signing secret (at least 16
+	// characters); empty: a random one kept in the bus.
+	Secret string `yaml:"secret"`
 }
 
 // SMTP is the mail server used by email subscribers.
@@ -551,6 +563,17 @@ func (c *Config) validate() Problems {
 		}
 		if s.Retry.Max < s.Retry.Initial {
 			add("max must not be less than initial", "subscribers", i, "retry", "max")
+		}
+	}
+	if c.WebSub.CallbackURL != "" {
+		if u, err := url.Parse(c.WebSub.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("is not an http(s) URL", "websub", "callback_url")
+		}
+		if c.HTTP.Listen == "" {
+			add("WebSub needs the http listener (http.listen) to receive callbacks", "websub", "callback_url")
+		}
+		if s := c.WebSub.Secret; s != "" && len(s) < 16 {
+			add("must be at least 16 characters", "websub", "secret")
 		}
 	}
 	switch c.SMTP.TLS {

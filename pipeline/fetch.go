@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,6 +40,11 @@ type fetchStage struct {
 	log     *slog.Logger
 	timeout time.Duration
 	m       *metrics.Metrics
+
+	// ws subscribes to the hubs that feeds name, when websub is set up
+	// and this process runs as a daemon (subscribe).
+	ws        *fetcher.WebSub
+	subscribe atomic.Bool
 }
 
 // fetchSource fetches src, publishes each article not seen before, and
@@ -85,6 +91,7 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 	if res.New, err = s.publishArticles(ctx, log, src, r.Articles); err != nil {
 		return res, err
 	}
+	s.maybeSubscribe(log, src, r.Hub, r.Self)
 	st.Status, st.Error, st.HTTPStatus = "ok", "", r.Status
 	st.ConsecutiveFailures = 0
 	st.LastSuccess = st.LastFetch
@@ -104,6 +111,26 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 	s.m.Fetched(src.ID, time.Since(start), outcome)
 	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified)
 	return res, saveState(ctx, s.b.State, st)
+}
+
+// maybeSubscribe asks the feed's WebSub hub to push it, unless that was
+// done already; polling goes on either way, so a silent hub costs nothing.
+func (s *fetchStage) maybeSubscribe(log *slog.Logger, src config.Source, hub, self string) {
+	if s.ws == nil || hub == "" || !s.subscribe.Load() {
+		return
+	}
+	if st, ok := s.ws.Status(src.ID); ok && st.Hub == hub {
+		return // pending, active or denied; renewals take care of it
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		defer cancel()
+		if err := s.ws.Subscribe(ctx, src, hub, self); err != nil {
+			log.Warn("websub subscribe", "hub", hub, "err", err)
+			return
+		}
+		log.Info("websub subscription requested", "hub", hub)
+	}()
 }
 
 // publishArticles publishes the articles not seen before and returns how

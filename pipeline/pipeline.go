@@ -6,15 +6,20 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/bus"
 	"newswatch/classifier"
@@ -87,7 +92,59 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	p.disp = notifier.NewDispatcher(b, log, m)
 	p.disp.SetTopics(cfg.Topics)
 	p.sched = newScheduler(b, log, cfg.Fetch.Timeout)
+	if cfg.WebSub.CallbackURL != "" {
+		if err := p.setupWebSub(cfg); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// setupWebSub prepares WebSub subscriptions: their secrets derive from
+// websub.secret, or from a random key kept in the store bucket so that it
+// survives restarts and is shared by replicas.
+func (p *Pipeline) setupWebSub(cfg *config.Config) error {
+	key := []byte(cfg.WebSub.Secret)
+	if len(key) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		fresh := make([]byte, 32)
+		if _, err := rand.Read(fresh); err != nil {
+			return err
+		}
+		if _, err := p.b.Store.Create(ctx, "websub-key", fresh); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("websub key: %w", err)
+		}
+		e, err := p.b.Store.Get(ctx, "websub-key")
+		if err != nil {
+			return fmt.Errorf("websub key: %w", err)
+		}
+		key = e.Value()
+	}
+	ws, err := fetcher.NewWebSub(p.fetch.f, cfg.WebSub.CallbackURL, key, p.log,
+		func(ctx context.Context, src config.Source, arts []news.Article) error {
+			_, err := p.fetch.publishArticles(ctx, p.log.With("source", src.ID), src, arts)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	p.fetch.ws = ws
+	return nil
+}
+
+// WebSub is the handler for hubs' callbacks and the path prefix it
+// serves; nil when websub is not configured.
+func (p *Pipeline) WebSub() (prefix string, h http.Handler) {
+	if p.fetch.ws == nil {
+		return "", nil
+	}
+	u, _ := url.Parse(p.cfg.Load().WebSub.CallbackURL)
+	prefix = u.Path
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return prefix, p.fetch.ws
 }
 
 // Config is the config in force.
@@ -193,6 +250,23 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	}
 	if roles.Scheduler {
 		start(func() error { return p.sched.run(ctx, p.sources) })
+	}
+	if roles.Fetcher && p.fetch.ws != nil {
+		p.fetch.subscribe.Store(true)
+		start(func() error {
+			t := time.NewTicker(time.Hour)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					if err := p.fetch.ws.Renew(ctx); err != nil {
+						p.log.Warn("websub renew", "err", err)
+					}
+				}
+			}
+		})
 	}
 	var err error
 	select {

@@ -42,13 +42,13 @@ func authorized(a config.HTTPAuth, r *http.Request) bool {
 
 // requireAuth guards h with the auth settings in force (read on every
 // request, so a reload takes effect at once). /healthz stays open.
-func requireAuth(auth func() config.HTTPAuth, h http.Handler) http.Handler {
+func requireAuth(auth func() config.HTTPAuth, open []string, h http.Handler) http.Handler {
 	if auth == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := auth()
-		if r.URL.Path == "/healthz" || authorized(a, r) {
+		if r.URL.Path == "/healthz" || isOpen(open, r.URL.Path) || authorized(a, r) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -59,4 +59,15 @@ func requireAuth(auth func() config.HTTPAuth, h http.Handler) http.Handler {
 		}
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 	})
+}
+
+// isOpen reports whether path is under a prefix that authenticates its
+// requests itself (WebSub callbacks are signed by the hub).
+func isOpen(open []string, path string) bool {
+	for _, p := range open {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -34,6 +34,7 @@ type Server struct {
 	srv     *http.Server
 	log     *slog.Logger
 	auth    func() config.HTTPAuth
+	open    []string // path prefixes served without auth
 	secrets func() []string
 }
 
@@ -43,6 +44,16 @@ type Option func(*Server)
 // WithAuth guards every endpoint but /healthz with the auth settings auth
 // returns; it is called on every request, so a reload takes effect at once.
 func WithAuth(auth func() config.HTTPAuth) Option { return func(s *Server) { s.auth = auth } }
+
+// WithOpen serves h under the path prefix without http.auth: for
+// endpoints that authenticate requests themselves (WebSub callbacks carry
+// the hub's signature).
+func WithOpen(prefix string, h http.Handler) Option {
+	return func(s *Server) {
+		s.open = append(s.open, prefix)
+		s.mux.Handle(prefix, h)
+	}
+}
 
 // WithStatus serves the status page at / and the JSON API under /api/
 // from b.
@@ -125,7 +136,7 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler is the complete handler, auth included.
-func (s *Server) Handler() http.Handler { return requireAuth(s.auth, s.mux) }
+func (s *Server) Handler() http.Handler { return requireAuth(s.auth, s.open, s.mux) }
 
 // Start listens on addr and serves in the background; it returns the
 // bound address (useful with port 0).

@@ -130,6 +130,14 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		return nil, nil
 	}
 	web.RegisterBacklog(m, p)
+	opts := []web.Option{
+		web.WithStatus(web.NewPipelineBackend(b, p)),
+		web.WithReload(reload),
+		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
+	}
+	if prefix, h := p.WebSub(); h != nil {
+		opts = append(opts, web.WithOpen(prefix, h))
+	}
 	srv := web.New(m, func(ctx context.Context) error {
 		if !b.Ready() {
 			return errors.New("nats not connected")
@@ -138,10 +146,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 			return fmt.Errorf("alert stream: %w", err)
 		}
 		return nil
-	}, log,
-		web.WithStatus(web.NewPipelineBackend(b, p)),
-		web.WithReload(reload),
-		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }))
+	}, log, opts...)
 	addr, err := srv.Start(cfg.HTTP.Listen)
 	if err != nil {
 		return nil, err
