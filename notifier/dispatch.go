@@ -340,7 +340,9 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 			// the same id so the receiver can drop it.
 			log.Warn("ack delivered alert", "err", err)
 		}
-		d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+		if attempt > 1 { // only retried alerts have attempts on record
+			d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+		}
 		l.set(func(s *SubscriberStatus) {
 			s.Delivered++
 			s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", d.now(), time.Time{}

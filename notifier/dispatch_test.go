@@ -366,3 +366,80 @@ func TestDispatchFoldsStoriesIntoFollowUps(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 }
+
+// BenchmarkDispatchWebhook measures delivery through the bus: alerts are
+// published to the alert stream and delivered by a subscriber's durable
+// consumer to a local receiver. "burst" publishes as fast as it can and
+// reports sustained webhooks/s; "paced" publishes 500 alerts/s, below
+// capacity, and reports the latency that delivery adds from publish to
+// receipt.
+func BenchmarkDispatchWebhook(b *testing.B) {
+	b.Run("burst", func(b *testing.B) { benchDispatch(b, 0) })
+	b.Run("paced-500", func(b *testing.B) { benchDispatch(b, 2*time.Millisecond) })
+}
+
+func benchDispatch(b *testing.B, every time.Duration) {
+	bs := openBus(b, b.TempDir())
+	defer bs.Close()
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	var lat []time.Duration
+	done := make(chan struct{}, b.N+1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a struct {
+			ID string `json:"id"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		mu.Lock()
+		if t, ok := sent[a.ID]; ok {
+			lat = append(lat, time.Since(t))
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		done <- struct{}{}
+	}))
+	defer srv.Close()
+	d := NewDispatcher(bs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	defer d.Close()
+	off := time.Duration(0)
+	d.SetTopics([]config.Topic{{ID: "fentanyl", StoryWindow: &off}})
+	startSub(b, d, dispatchSub("desk", srv.URL, fastRetry))
+	alert := sampleAlert()
+	b.ResetTimer()
+	start := time.Now()
+	next := start
+	for i := range b.N {
+		a := *alert
+		a.ID = fmt.Sprintf("fentanyl:bench%09d", i)
+		data, _ := json.Marshal(&a)
+		if every > 0 {
+			next = next.Add(every)
+			time.Sleep(time.Until(next))
+		}
+		mu.Lock()
+		sent[a.ID] = time.Now()
+		mu.Unlock()
+		if _, err := bs.JS.PublishAsync(bs.Names.AlertSubject("fentanyl"), data, jetstream.WithMsgID(a.ID)); err != nil {
+			b.Fatal(err)
+		}
+		if i%100 == 99 {
+			<-bs.JS.PublishAsyncComplete()
+		}
+	}
+	for range b.N {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			b.Fatal("deliveries stalled")
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) != b.N {
+		b.Fatalf("measured %d deliveries of %d", len(lat), b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "webhooks/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
