@@ -253,6 +253,17 @@ func TestOnceEndToEnd(t *testing.T) {
 	if n := len(mail.Messages()); n != 1 {
 		t.Errorf("after the second pass %d emails, want still 1", n)
 	}
+
+	// backtest runs topics, or a query not yet in the config, over the archive.
+	code, stdout, stderr = runCLI(t, "backtest", "-config", path, "-topic", "fentanyl")
+	if code != 0 || !strings.Contains(stdout, "topic fentanyl: 1 of 4 archived articles would have alerted") ||
+		!strings.Contains(stdout, "US and China fentanyl cooperation stalls") {
+		t.Errorf("backtest = %d %q %s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, "backtest", "-config", path, "-query", "storms OR championship")
+	if code != 0 || !strings.Contains(stdout, "2 of 4 archived articles") {
+		t.Errorf("backtest -query = %d %q", code, stdout)
+	}
 }
 
 func keys[V any](m map[string]V) []string {
