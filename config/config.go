@@ -203,6 +203,12 @@ type Subscriber struct {
 	// on a schedule: a cron expression ("0 8 * * *", in the server's
 	// time zone) or an interval ("1h"). Empty: one email per alert.
 	Digest string `yaml:"digest"`
+	// QuietHours ("22:00-07:00", server time zone) holds the alerts that
+	// arrive in that window and sends them as one digest when it ends.
+	QuietHours string `yaml:"quiet_hours"`
+	// MaxPerHour caps the emails sent in an hour; alerts beyond it are
+	// folded into one digest sent at the end of the hour. 0: no cap.
+	MaxPerHour int `yaml:"max_per_hour"`
 	// Templates override the built-in email templates with files.
 	Templates Templates `yaml:"templates"`
 
@@ -540,6 +546,9 @@ func (c *Config) validate() Problems {
 			if s.Digest != "" {
 				add("digest is for email subscribers", "subscribers", i, "digest")
 			}
+			if s.QuietHours != "" || s.MaxPerHour != 0 {
+				add("quiet_hours and max_per_hour are for email subscribers (they fold alerts into a digest)", "subscribers", i, "type")
+			}
 		case "email":
 			needSMTP = true
 			if len(s.To) == 0 {
@@ -549,6 +558,14 @@ func (c *Config) validate() Problems {
 				if _, err := ParseSchedule(s.Digest); err != nil {
 					add(err.Error(), "subscribers", i, "digest")
 				}
+			}
+			if s.QuietHours != "" {
+				if _, err := ParseQuietHours(s.QuietHours); err != nil {
+					add(err.Error(), "subscribers", i, "quiet_hours")
+				}
+			}
+			if s.MaxPerHour < 0 {
+				add("must not be negative", "subscribers", i, "max_per_hour")
 			}
 			for j, addr := range s.To {
 				if !strings.Contains(addr, "@") || strings.ContainsAny(addr, "\r\n") {

@@ -75,6 +75,11 @@ func TestProblems(t *testing.T) {
 		}},
 		{"wrong type", "fetch:\n  timeout: soon\n", []string{"line 2:"}},
 		{"syntax error", "sources: [\n", []string{"line"}},
+		{"quiet hours", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n    quiet_hours: 25:00-07:00\n    max_per_hour: -1\n", []string{
+			`line 6: subscribers[0].quiet_hours: quiet hours "25:00-07:00": want HH:MM-HH:MM`,
+			`line 7: subscribers[0].max_per_hour: must not be negative`,
+		}},
+		{"fold on a webhook", "subscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    max_per_hour: 5\n", []string{"quiet_hours and max_per_hour are for email subscribers"}},
 		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
 	}
 	for _, tt := range tests {

@@ -36,3 +36,37 @@ func ParseSchedule(s string) (Schedule, error) {
 	}
 	return sch, nil
 }
+
+// QuietHours is a daily window of local time, e.g. 22:00-07:00.
+type QuietHours struct{ start, end int } // minutes after midnight
+
+// ParseQuietHours reads "HH:MM-HH:MM" (the window may span midnight).
+func ParseQuietHours(s string) (QuietHours, error) {
+	var h1, m1, h2, m2 int
+	if n, err := fmt.Sscanf(s, "%d:%d-%d:%d", &h1, &m1, &h2, &m2); err != nil || n != 4 ||
+		h1 < 0 || h1 > 23 || h2 < 0 || h2 > 23 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59 || (h1 == h2 && m1 == m2) {
+		return QuietHours{}, fmt.Errorf("quiet hours %q: want HH:MM-HH:MM, e.g. 22:00-07:00", s)
+	}
+	return QuietHours{h1*60 + m1, h2*60 + m2}, nil
+}
+
+func minuteOfDay(t time.Time) int { return t.Hour()*60 + t.Minute() }
+
+// Contains reports whether t (in its own location) falls in the window.
+func (q QuietHours) Contains(t time.Time) bool {
+	m := minuteOfDay(t)
+	if q.start < q.end {
+		return m >= q.start && m < q.end
+	}
+	return m >= q.start || m < q.end
+}
+
+// End is the first end of the window after t.
+func (q QuietHours) End(t time.Time) time.Time {
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+	end := day.Add(time.Duration(q.end) * time.Minute)
+	if !end.After(t) {
+		end = day.AddDate(0, 0, 1).Add(time.Duration(q.end) * time.Minute)
+	}
+	return end
+}

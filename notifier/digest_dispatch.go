@@ -28,15 +28,66 @@ type heldAlert struct {
 	seq   uint64
 }
 
-// runDigest collects a digest subscriber's alerts and sends them as one
-// message when the schedule says so. Alerts are acknowledged only after
-// the digest went out, so a restart between two digests loses nothing.
-func (d *Dispatcher) runDigest(ctx context.Context, l *loop, schedule config.Schedule) {
+// holdPolicy says which alerts a subscriber gets at once and which are
+// held for a digest, and when held alerts go out.
+type holdPolicy interface {
+	// hold reports whether an alert arriving at now is held.
+	hold(now time.Time) bool
+	// sent records an alert delivered at once.
+	sent(now time.Time)
+	// flushAt is when alerts held from now on go out.
+	flushAt(now time.Time) time.Time
+}
+
+// schedulePolicy holds every alert for the next scheduled digest.
+type schedulePolicy struct{ s config.Schedule }
+
+func (p schedulePolicy) hold(time.Time) bool             { return true }
+func (p schedulePolicy) sent(time.Time)                  {}
+func (p schedulePolicy) flushAt(now time.Time) time.Time { return p.s.Next(now) }
+
+// foldPolicy delivers alerts at once, except during quiet hours and
+// beyond a number per hour: those are folded into a digest sent when the
+// quiet hours end, or at the end of the hour.
+type foldPolicy struct {
+	quiet      *config.QuietHours
+	maxPerHour int
+	hour       time.Time
+	count      int
+}
+
+func (p *foldPolicy) hold(now time.Time) bool {
+	if p.quiet != nil && p.quiet.Contains(now) {
+		return true
+	}
+	if h := now.Truncate(time.Hour); !h.Equal(p.hour) {
+		p.hour, p.count = h, 0
+	}
+	return p.maxPerHour > 0 && p.count >= p.maxPerHour
+}
+
+func (p *foldPolicy) sent(time.Time) { p.count++ }
+
+func (p *foldPolicy) flushAt(now time.Time) time.Time {
+	if p.quiet != nil && p.quiet.Contains(now) {
+		return p.quiet.End(now)
+	}
+	return now.Truncate(time.Hour).Add(time.Hour)
+}
+
+// runHolding runs a subscriber whose alerts may be held for a digest
+// (digest: or quiet_hours/max_per_hour). Held alerts are acknowledged only
+// after the digest that holds them went out, so a restart loses nothing.
+func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 	log := d.log.With("subscriber", l.sub.ID)
 	sink := l.sink.(DigestSink)
+	_, scheduled := pol.(schedulePolicy)
 	var held []heldAlert
 	seen := map[string]bool{}
-	next := schedule.Next(d.now())
+	var next time.Time
+	if scheduled {
+		next = pol.flushAt(d.now())
+	}
 	lastRenew := d.now()
 	attempt := 0
 	l.set(func(s *SubscriberStatus) { s.NextDigest = next })
@@ -67,6 +118,17 @@ func (d *Dispatcher) runDigest(ctx context.Context, l *loop, schedule config.Sch
 						_ = msg.Ack()
 						continue
 					}
+					now := d.now()
+					if !pol.hold(now) {
+						pol.sent(now)
+						if gone := d.handle(ctx, log, l, msg); gone {
+							return
+						}
+						continue
+					}
+					if len(held) == 0 && !scheduled {
+						next = pol.flushAt(now)
+					}
 					seen[a.ID] = true
 					held = append(held, heldAlert{msg: msg, alert: &a, seq: seq})
 				}
@@ -77,18 +139,21 @@ func (d *Dispatcher) runDigest(ctx context.Context, l *loop, schedule config.Sch
 			sleep(ctx, time.Second)
 		}
 		now := d.now()
-		l.set(func(s *SubscriberStatus) { s.Held = len(held) })
+		l.set(func(s *SubscriberStatus) { s.Held, s.NextDigest = len(held), next })
 		if now.Sub(lastRenew) > d.digestAckWait/4 {
 			for _, h := range held {
 				_ = h.msg.InProgress()
 			}
 			lastRenew = now
 		}
-		if now.Before(next) {
+		if next.IsZero() || now.Before(next) {
 			continue
 		}
 		if len(held) == 0 {
-			next = schedule.Next(now)
+			next = time.Time{}
+			if scheduled {
+				next = pol.flushAt(now)
+			}
 			l.set(func(s *SubscriberStatus) { s.NextDigest = next })
 			continue
 		}
@@ -114,7 +179,10 @@ func (d *Dispatcher) runDigest(ctx context.Context, l *loop, schedule config.Sch
 				s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", now, time.Time{}
 			})
 			held, seen, attempt = nil, map[string]bool{}, 0
-			next = schedule.Next(now)
+			next = time.Time{}
+			if scheduled {
+				next = pol.flushAt(now)
+			}
 		case !retry || attempt >= l.sub.Retry.Attempts:
 			log.Error("digest failed for good; its alerts go to dead letters", "alerts", len(held), "attempt", attempt, "err", err)
 			d.m.Delivered(l.sub.ID, "dead")
@@ -124,7 +192,10 @@ func (d *Dispatcher) runDigest(ctx context.Context, l *loop, schedule config.Sch
 			}
 			l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), now })
 			held, seen, attempt = nil, map[string]bool{}, 0
-			next = schedule.Next(now)
+			next = time.Time{}
+			if scheduled {
+				next = pol.flushAt(now)
+			}
 		default:
 			delay := RetryDelay(l.sub.Retry, attempt, rand.Float64())
 			log.Warn("digest failed, will retry", "alerts", len(held), "attempt", attempt, "retry_in", delay, "err", err)

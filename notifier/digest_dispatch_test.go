@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -105,5 +106,98 @@ func TestDigestSurvivesRestart(t *testing.T) {
 	}
 	if n, _ := d.Backlog(context.Background(), "morning"); n != 0 {
 		t.Errorf("backlog after the digest = %d", n)
+	}
+}
+
+func TestRateCapAndQuietHoursFoldIntoDigest(t *testing.T) {
+	mail := smtptest.Start(t)
+	smtp := config.SMTP{Host: mail.Host, Port: mail.Port, TLS: "none", From: "alerts@example.org", Timeout: 5 * time.Second}
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	clock := &fakeClock{}
+	// Start at a quarter past the hour so that the cap's hour does not
+	// roll over during the test.
+	now := time.Now()
+	clock.advance(now.Truncate(time.Hour).Add(75 * time.Minute).Sub(now))
+	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	d.now = clock.now
+	defer d.Close()
+	start := func(sub config.Subscriber) {
+		sink, err := NewEmail(sub, smtp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sink.Close() })
+		if err := d.Start(context.Background(), sub, sink); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Capped at 2 an hour.
+	start(config.Subscriber{ID: "capped", Type: "email", To: []string{"capped@example.org"}, Topics: []string{"fentanyl"},
+		MaxPerHour: 2, Timeout: 5 * time.Second, Retry: fastRetry})
+	// Quiet for the hour around the (fake) time now.
+	q := clock.now()
+	window := fmt.Sprintf("%02d:%02d-%02d:%02d", q.Add(-30*time.Minute).Hour(), q.Add(-30*time.Minute).Minute(),
+		q.Add(30*time.Minute).Hour(), q.Add(30*time.Minute).Minute())
+	start(config.Subscriber{ID: "sleeper", Type: "email", To: []string{"sleeper@example.org"}, Topics: []string{"fentanyl"},
+		QuietHours: window, Timeout: 5 * time.Second, Retry: fastRetry})
+
+	publishAlerts(t, b, "fentanyl", 5, 0)
+	waitStatus(t, d, "capped", func(s SubscriberStatus) bool { return s.Delivered == 2 && s.Held == 3 })
+	waitStatus(t, d, "sleeper", func(s SubscriberStatus) bool { return s.Held == 5 })
+	to := func(addr string) []smtptest.Message {
+		var out []smtptest.Message
+		for _, m := range mail.Messages() {
+			if m.To[0] == addr {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	if n := len(to("capped@example.org")); n != 2 {
+		t.Errorf("capped subscriber got %d emails in its first hour, want 2", n)
+	}
+	if n := len(to("sleeper@example.org")); n != 0 {
+		t.Errorf("quiet subscriber got %d emails during quiet hours", n)
+	}
+
+	clock.advance(time.Hour) // past the hour and past the quiet window
+	waitStatus(t, d, "capped", func(s SubscriberStatus) bool { return s.Delivered == 5 && s.Held == 0 })
+	waitStatus(t, d, "sleeper", func(s SubscriberStatus) bool { return s.Delivered == 5 && s.Held == 0 })
+	mail.Wait(4, 5*time.Second)
+	if n := len(to("capped@example.org")); n != 3 {
+		t.Errorf("capped subscriber got %d emails, want 2 alerts and 1 digest", n)
+	}
+	if m := to("sleeper@example.org"); len(m) != 1 || !strings.Contains(string(m[0].Data), "Story 4") {
+		t.Errorf("quiet subscriber got %d emails, want one digest of all 5", len(m))
+	}
+}
+
+func TestFoldPolicy(t *testing.T) {
+	q, err := config.ParseQuietHours("22:00-07:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &foldPolicy{quiet: &q, maxPerHour: 1}
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	if !p.hold(day.Add(23*time.Hour)) || !p.hold(day.Add(6*time.Hour+59*time.Minute)) {
+		t.Error("not held inside quiet hours")
+	}
+	if got := p.flushAt(day.Add(23 * time.Hour)); !got.Equal(day.Add(31 * time.Hour)) {
+		t.Errorf("flush at %s, want 07:00 next day", got)
+	}
+	noon := day.Add(12 * time.Hour)
+	if p.hold(noon) {
+		t.Error("first alert of the hour held")
+	}
+	p.sent(noon)
+	if !p.hold(noon.Add(time.Minute)) {
+		t.Error("second alert of the hour not held (cap 1)")
+	}
+	if got := p.flushAt(noon.Add(time.Minute)); !got.Equal(day.Add(13 * time.Hour)) {
+		t.Errorf("overflow flush at %s, want 13:00", got)
+	}
+	if p.hold(noon.Add(time.Hour)) {
+		t.Error("the cap did not reset with the hour")
 	}
 }

@@ -165,14 +165,27 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		MaxAckPending: 1,
 		MaxDeliver:    -1,
 	}
-	var schedule config.Schedule
-	if sub.Digest != "" {
+	var policy holdPolicy
+	if sub.Digest != "" || sub.QuietHours != "" || sub.MaxPerHour > 0 {
 		if _, ok := sink.(DigestSink); !ok {
-			return fmt.Errorf("subscriber %s: digest needs an email subscriber", sub.ID)
+			return fmt.Errorf("subscriber %s: digest, quiet_hours and max_per_hour need an email subscriber", sub.ID)
 		}
-		var err error
-		if schedule, err = config.ParseSchedule(sub.Digest); err != nil {
-			return fmt.Errorf("subscriber %s: %w", sub.ID, err)
+		if sub.Digest != "" {
+			schedule, err := config.ParseSchedule(sub.Digest)
+			if err != nil {
+				return fmt.Errorf("subscriber %s: %w", sub.ID, err)
+			}
+			policy = schedulePolicy{schedule}
+		} else {
+			fp := &foldPolicy{maxPerHour: sub.MaxPerHour}
+			if sub.QuietHours != "" {
+				q, err := config.ParseQuietHours(sub.QuietHours)
+				if err != nil {
+					return fmt.Errorf("subscriber %s: %w", sub.ID, err)
+				}
+				fp.quiet = &q
+			}
+			policy = fp
 		}
 		// A digest holds its alerts unacknowledged until it is sent,
 		// renewing them (InProgress) so they stay its own; after a crash
@@ -187,7 +200,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &loop{sub: sub, sink: sink, cons: cons, cancel: cancel, done: make(chan struct{})}
 	l.status.ID = sub.ID
-	l.status.Digest = schedule != nil
+	l.status.Digest = policy != nil
 	d.mu.Lock()
 	d.loops[sub.ID] = l
 	d.mu.Unlock()
@@ -195,8 +208,8 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	go func() {
 		defer d.wg.Done()
 		defer close(l.done)
-		if schedule != nil {
-			d.runDigest(lctx, l, schedule)
+		if policy != nil {
+			d.runHolding(lctx, l, policy)
 			return
 		}
 		d.run(lctx, l)
