@@ -165,6 +165,36 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64) (k
 		}
 	}()
 
+	// Random kill points rarely land inside a delivery, the window that
+	// matters most, so the receiver also kills the process at an exact
+	// moment: with odd seeds after taking a webhook (newswatch dies
+	// before its ack: the alert must come again, with the same
+	// webhook-id), with even seeds before taking it (the delivery is lost
+	// in flight: it must come again). One such kill per seed: the alert
+	// left unacknowledged holds the subscriber's queue until its ack wait
+	// ends.
+	var (
+		curMu         sync.Mutex
+		cur           *proc
+		armed         = true
+		interceptID   string
+		keep          = seed%2 == 1
+		interceptCall = 2 + rng.IntN(4)
+		receiverKills int
+	)
+	hook.SetIntercept(func(n int, d harness.Delivery) bool {
+		curMu.Lock()
+		defer curMu.Unlock()
+		if !armed || cur == nil || n != interceptCall {
+			return true
+		}
+		if cur.kill() {
+			receiverKills++
+			interceptID = d.AlertID
+		}
+		return keep
+	})
+
 	// Each round starts run (or, one time in four, once) and kills it
 	// after a random time: during start-up, a fetch, a classification,
 	// a delivery, or while idle.
@@ -179,7 +209,10 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64) (k
 			args = []string{"once", "-config", path, "-timeout", "20s"}
 			life = time.Duration(50+rng.IntN(450)) * time.Millisecond
 		}
+		curMu.Lock()
 		p := startProc(t, bin, logPath, args...)
+		cur = p
+		curMu.Unlock()
 		time.Sleep(life)
 		if p.kill() {
 			kills++
@@ -190,6 +223,10 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64) (k
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 	}
 	<-published
+	curMu.Lock()
+	armed = false
+	kills += receiverKills
+	curMu.Unlock()
 
 	// The last process runs undisturbed until every alert is in. Work a
 	// killed process held (a delivery or fetch job not yet acknowledged)
@@ -224,6 +261,23 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64) (k
 	t.Logf("seed %d: email: %s", seed, et)
 	if !converged {
 		t.Errorf("not every alert arrived within 100s of the last restart")
+	}
+	if receiverKills == 0 {
+		t.Logf("seed %d: the receiver got fewer than %d calls while armed: no kill mid-delivery", seed, interceptCall)
+	} else {
+		n := 0
+		for _, d := range hook.Deliveries() {
+			if d.AlertID == interceptID {
+				n++
+			}
+		}
+		t.Logf("seed %d: killed mid-delivery of %s (receiver kept it: %v); delivered %d times in all", seed, interceptID, keep, n)
+		switch {
+		case keep && n < 2:
+			t.Errorf("alert %s was taken by the receiver but newswatch died before its ack: delivered %d times, want a repeat", interceptID, n)
+		case !keep && n < 1:
+			t.Errorf("alert %s was in flight when newswatch died: never delivered", interceptID)
+		}
 	}
 	if len(want["desk"]) == 0 || len(want["analyst"]) == 0 {
 		t.Fatalf("seed %d generated no matching item: the test proves nothing", seed)

@@ -41,6 +41,9 @@ type Webhook struct {
 	got     []Delivery
 	calls   int
 	status  func(n int) int // status of the n-th call (1-based); nil: 200
+	// intercept, if set, sees each call before it is recorded and
+	// answered; returning false drops the delivery unrecorded.
+	intercept func(n int, d Delivery) (keep bool)
 	arrived chan struct{}
 }
 
@@ -88,6 +91,16 @@ func (w *Webhook) URL() string { return "http://" + w.addr + "/hook" }
 func (w *Webhook) SetStatus(status func(n int) int) {
 	w.mu.Lock()
 	w.status = status
+	w.mu.Unlock()
+}
+
+// SetIntercept calls f with each request (its number, 1-based, and what
+// it carried) before the receiver records and answers it; f returning
+// false drops the delivery unrecorded. A test uses it to crash the sender
+// at the exact moment a delivery is in flight.
+func (w *Webhook) SetIntercept(f func(n int, d Delivery) (keep bool)) {
+	w.mu.Lock()
+	w.intercept = f
 	w.mu.Unlock()
 }
 
@@ -155,15 +168,22 @@ func (w *Webhook) handle(rw http.ResponseWriter, r *http.Request) {
 
 	w.mu.Lock()
 	w.calls++
+	n, intercept := w.calls, w.intercept
+	w.mu.Unlock()
+	keep := true
+	if intercept != nil {
+		keep = intercept(n, d)
+	}
+	w.mu.Lock()
 	code := http.StatusOK
 	if w.status != nil {
-		code = w.status(w.calls)
+		code = w.status(n)
 	}
-	if code < 300 {
+	if code < 300 && keep {
 		w.got = append(w.got, d)
 	}
 	w.mu.Unlock()
-	if code < 300 {
+	if code < 300 && keep {
 		select {
 		case w.arrived <- struct{}{}:
 		default:
