@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
 )
@@ -81,8 +83,9 @@ func (p *proc) kill() bool {
 // TestCrashRecovery kills newswatch with SIGKILL at random points while a
 // feed publishes, restarts it, and checks that every expected alert
 // reached the webhook and the mail server, and that every repeat carries
-// the id of its first delivery. Three seeds run side by side, each with
-// its own data dir, feeds and receivers.
+// the id of its first delivery. Five seeds run side by side, each with
+// its own data dir, feeds and receivers: three on the embedded server,
+// two against a NATS server that survives the kills.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the binary; skipped with -short")
@@ -96,10 +99,19 @@ func TestCrashRecovery(t *testing.T) {
 	t.Cleanup(func() {
 		t.Logf("crash test, all seeds: %d kills; lost %d; duplicates %d", totalKills, totalLost, totalDup)
 	})
-	for _, seed := range []uint64{1, 2, 3} {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+	// Seeds 1-3 run on the embedded server, which dies with the process.
+	// Seeds 4-5 run against a NATS server that outlives it (as on a
+	// cluster): there every acknowledgement newswatch made before the
+	// kill is remembered, so acknowledging too early would lose alerts.
+	for _, seed := range []uint64{1, 2, 3, 4, 5} {
+		external := seed > 3
+		name := fmt.Sprintf("embedded/seed=%d", seed)
+		if external {
+			name = fmt.Sprintf("external/seed=%d", seed)
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			kills, lost, dup := crashRun(t, bin, topics, seed)
+			kills, lost, dup := crashRun(t, bin, topics, seed, external)
 			mu.Lock()
 			totalKills += kills
 			totalLost += lost
@@ -109,7 +121,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64) (kills, lost, dup int) {
+func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64, external bool) (kills, lost, dup int) {
 	rng := rand.New(rand.NewPCG(seed, 0x6e657773))
 	feeds, err := harness.StartFeedServer()
 	if err != nil {
@@ -124,10 +136,29 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64) (k
 	mail := smtptest.Start(t)
 
 	dir := t.TempDir()
+	natsCfg := map[string]any{}
+	if external {
+		ns, err := server.NewServer(&server.Options{
+			Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoLog: true, NoSigs: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats server not ready")
+		}
+		t.Cleanup(func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		})
+		natsCfg["url"] = ns.ClientURL()
+	}
 	subs := map[string][]string{"desk": nil, "analyst": {"fentanyl"}}
 	retry := map[string]any{"attempts": 50, "initial": "100ms", "max": "500ms"}
 	path := writeConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
+		"nats":     natsCfg,
 		"http":     map[string]any{"listen": ""},
 		"log":      map[string]any{"level": "warn"},
 		"fetch":    map[string]any{"interval": "1s", "timeout": "2s", "host_interval": "-1s"},
