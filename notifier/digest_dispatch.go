@@ -83,7 +83,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 	sink := l.sink.(DigestSink)
 	_, scheduled := pol.(schedulePolicy)
 	var held []heldAlert
-	seen := map[string]bool{}
+	seen := map[string]int{} // alert id → index in held
 	var next time.Time
 	if scheduled {
 		next = pol.flushAt(d.now())
@@ -114,8 +114,12 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 							[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
 						continue
 					}
-					if seen[a.ID] { // a redelivery of one already held
-						_ = msg.Ack()
+					if i, ok := seen[a.ID]; ok {
+						// Redelivered although held (its renewal came too
+						// late): keep the new delivery, whose ack is the
+						// one that counts. Acking it now would lose the
+						// alert if the digest then failed.
+						held[i].msg = msg
 						continue
 					}
 					now := d.now()
@@ -129,8 +133,12 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 					if len(held) == 0 && !scheduled {
 						next = pol.flushAt(now)
 					}
-					seen[a.ID] = true
+					seen[a.ID] = len(held)
 					held = append(held, heldAlert{msg: msg, alert: &a, seq: seq})
+					if now.Sub(lastRenew) > d.digestAckWait/4 {
+						renew(held)
+						lastRenew = now
+					}
 				}
 			} else {
 				sleep(ctx, time.Second)
@@ -141,9 +149,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 		now := d.now()
 		l.set(func(s *SubscriberStatus) { s.Held, s.NextDigest = len(held), next })
 		if now.Sub(lastRenew) > d.digestAckWait/4 {
-			for _, h := range held {
-				_ = h.msg.InProgress()
-			}
+			renew(held)
 			lastRenew = now
 		}
 		if next.IsZero() || now.Before(next) {
@@ -162,8 +168,13 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			alerts[i] = h.alert
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.sub.Timeout+time.Minute)
+		// Keep the held alerts ours while the digest is being sent, however
+		// long the mail server takes.
+		stopRenew := renewEvery(held, d.digestAckWait/4)
 		retry, err := sink.NotifyDigest(dctx, alerts)
+		stopRenew()
 		cancel()
+		lastRenew = d.now()
 		attempt++
 		switch {
 		case err == nil:
@@ -178,7 +189,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 				s.Delivered += int64(len(held))
 				s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", now, time.Time{}
 			})
-			held, seen, attempt = nil, map[string]bool{}, 0
+			held, seen, attempt = nil, map[string]int{}, 0
 			next = time.Time{}
 			if scheduled {
 				next = pol.flushAt(now)
@@ -191,7 +202,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 					[]Attempt{{At: now.UTC(), Error: err.Error()}}, fmt.Sprintf("digest gave up after %d tries: %v", attempt, err))
 			}
 			l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), now })
-			held, seen, attempt = nil, map[string]bool{}, 0
+			held, seen, attempt = nil, map[string]int{}, 0
 			next = time.Time{}
 			if scheduled {
 				next = pol.flushAt(now)
@@ -208,4 +219,33 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 		}
 		l.set(func(s *SubscriberStatus) { s.Held, s.NextDigest = len(held), next })
 	}
+}
+
+// renew tells the server the held alerts are still being worked on, so
+// that their ack wait starts again.
+func renew(held []heldAlert) {
+	for _, h := range held {
+		_ = h.msg.InProgress()
+	}
+}
+
+// renewEvery renews held alerts every period until the returned func is
+// called.
+func renewEvery(held []heldAlert, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				renew(held)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"newswatch/config"
 	"newswatch/internal/smtptest"
+	"newswatch/news"
 )
 
 // fakeClock runs at real speed plus an offset the test can move forward.
@@ -199,5 +201,54 @@ func TestFoldPolicy(t *testing.T) {
 	}
 	if p.hold(noon.Add(time.Hour)) {
 		t.Error("the cap did not reset with the hour")
+	}
+}
+
+// slowDigest is a digest sink whose first send hangs, then fails with a
+// retryable error (a mail server that times out).
+type slowDigest struct {
+	calls atomic.Int32
+	slow  time.Duration
+}
+
+func (s *slowDigest) Notify(context.Context, *news.Alert) (bool, error) { return false, nil }
+
+func (s *slowDigest) NotifyDigest(ctx context.Context, as []*news.Alert) (bool, error) {
+	if s.calls.Add(1) == 1 {
+		time.Sleep(s.slow)
+		return true, errors.New("smtp: timeout")
+	}
+	return false, nil
+}
+
+// A digest send that outlasts the ack wait must not let the held alerts
+// be acknowledged: they survive a restart before the retry.
+func TestDigestHeldAlertsSurviveSlowFailedSend(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{}
+	sub := config.Subscriber{ID: "morning", Type: "email", To: []string{"x@example.org"}, Topics: []string{"fentanyl"},
+		Digest: "1h", Timeout: 5 * time.Second, Retry: config.Retry{Attempts: 5, Initial: time.Hour, Max: time.Hour}}
+	b := openBus(t, dir)
+	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	d.now = clock.now
+	d.digestAckWait = 2 * time.Second
+	if err := d.Start(context.Background(), sub, &slowDigest{slow: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	publishAlerts(t, b, "fentanyl", 3, 0)
+	waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.Held == 3 })
+	clock.advance(2 * time.Hour)
+	waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.LastResult == "retry" })
+	time.Sleep(3 * time.Second) // past another ack wait
+	if n, _ := d.Backlog(context.Background(), "morning"); n != 3 {
+		t.Errorf("before the restart the consumer holds %d alerts, want 3", n)
+	}
+	d.Close()
+	b.Close()
+	b = openBus(t, dir)
+	defer b.Close()
+	d = NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if n, _ := d.Backlog(context.Background(), "morning"); n != 3 {
+		t.Errorf("after the restart %d alerts are left, want 3: held alerts were lost", n)
 	}
 }
