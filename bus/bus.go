@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,16 +79,27 @@ func (n Names) DeadSubject(subscriber string) string { return n.Prefix + ".dead.
 // Open connects to the configured NATS (starting the embedded server when
 // nats.url is empty) and makes sure every stream and bucket exists.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, error) {
+	return openBus(ctx, cfg, log, false)
+}
+
+// OpenClient is Open for commands that inspect a bus a daemon may own:
+// when the daemon holds data_dir and exposes its embedded server
+// (nats.listen), it connects to that server and leaves the streams and
+// buckets as the daemon made them.
+func OpenClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, error) {
+	return openBus(ctx, cfg, log, true)
+}
+
+func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client bool) (*Bus, error) {
 	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log}
 	var err error
+	attached := false
 	if cfg.NATS.URL == "" {
 		b.server, b.unlock, err = startEmbedded(cfg)
 		switch {
-		case errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
-			// The daemon owns the store and exposes its server: talk to
-			// it as a client (how the inspection commands reach a
-			// running daemon).
-			b.NC, err = nats.Connect("nats://"+cfg.NATS.Listen, nats.Name("newswatch"))
+		case client && errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
+			attached = true
+			b.NC, err = nats.Connect("nats://"+cfg.NATS.Listen, nats.Name("newswatch-cli"))
 		case err != nil:
 			return nil, err
 		default:
@@ -119,25 +131,45 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus, erro
 		b.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if err := b.ensure(ctx, cfg); err != nil {
+	if attached {
+		err = b.lookup(ctx)
+	} else {
+		err = b.ensure(ctx, cfg)
+	}
+	if err != nil {
 		b.Close()
 		return nil, err
 	}
 	return b, nil
 }
 
-func startEmbedded(cfg *config.Config) (_ *server.Server, unlock func(), err error) {
+// lookup binds the buckets of a bus someone else set up.
+func (b *Bus) lookup(ctx context.Context) error {
+	for _, bk := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+	}{{&b.Seen, b.Names.SeenBucket}, {&b.State, b.Names.StateBucket}, {&b.Store, b.Names.StoreBucket}} {
+		kv, err := b.JS.KeyValue(ctx, bk.name)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", bk.name, err)
+		}
+		*bk.kv = kv
+	}
+	return nil
+}
+
+func startEmbedded(cfg *config.Config) (_ *server.Server, _ func(), err error) {
 	dir := filepath.Join(cfg.DataDir, "jetstream")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	unlock, err = lockDataDir(cfg.DataDir)
+	release, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
-			unlock()
+			release()
 		}
 	}()
 	opts := &server.Options{
@@ -154,6 +186,12 @@ func startEmbedded(cfg *config.Config) (_ *server.Server, unlock func(), err err
 		if err != nil {
 			return nil, nil, fmt.Errorf("nats.listen: %w", err)
 		}
+		// A busy port would only show as a 30-second start-up timeout.
+		ln, err := net.Listen("tcp", cfg.NATS.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nats.listen: %w", err)
+		}
+		ln.Close()
 		opts.DontListen = false
 		opts.Host, opts.Port = host, port
 	}
@@ -166,7 +204,7 @@ func startEmbedded(cfg *config.Config) (_ *server.Server, unlock func(), err err
 		ns.Shutdown()
 		return nil, nil, errors.New("embedded nats: not ready after 30s")
 	}
-	return ns, unlock, nil
+	return ns, release, nil
 }
 
 func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {

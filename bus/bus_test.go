@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +72,67 @@ func TestNamesForPrefix(t *testing.T) {
 	if n.AlertStream != "NEWS_EU_ALERTS" || n.AlertSubject("fentanyl") != "news-eu.alerts.fentanyl" || n.SeenBucket != "news-eu-seen" {
 		t.Errorf("names = %+v", n)
 	}
+}
+
+func TestListenProblemsAreErrorsNotPanics(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	cfg.NATS.Listen = ln.Addr().String() // busy
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := Open(ctx, cfg, log); err == nil || !strings.Contains(err.Error(), "nats.listen") {
+		t.Errorf("busy nats.listen: err = %v", err)
+	}
+	// The lock was released: the data dir opens without the listener.
+	cfg.NATS.Listen = ""
+	b, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("after a failed start: %v", err)
+	}
+	b.Close()
+}
+
+func TestClientAttachesOnlyForInspection(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NATS.Listen = freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	daemon, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+	if _, err := daemon.State.Put(ctx, "wire", []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	// A second daemon on the same data dir must not attach to the first.
+	if _, err := Open(ctx, cfg, log); !errors.Is(err, ErrDataDirInUse) {
+		t.Errorf("second daemon: err = %v, want ErrDataDirInUse", err)
+	}
+	cli, err := OpenClient(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("inspection client: %v", err)
+	}
+	defer cli.Close()
+	if cli.Embedded() {
+		t.Error("the client started its own server")
+	}
+	if e, err := cli.State.Get(ctx, "wire"); err != nil || string(e.Value()) != "state" {
+		t.Errorf("client reads %v, %v", e, err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

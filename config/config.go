@@ -8,10 +8,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -444,6 +446,13 @@ func (c *Config) validate() Problems {
 					add(fmt.Sprintf("%q is not a NATS URL (e.g. nats://host:4222)", s), "nats", "url")
 				}
 			}
+		}
+	}
+	if l := c.NATS.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil {
+			add(fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:4222)", l), "nats", "listen")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			add(fmt.Sprintf("%q has no valid port", l), "nats", "listen")
 		}
 	}
 	if !idPattern.MatchString(strings.ReplaceAll(c.NATS.SubjectPrefix, "_", "-")) {

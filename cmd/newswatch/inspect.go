@@ -250,7 +250,7 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 func openBus(ctx context.Context, env *cliEnv, cfg *config.Config) (*bus.Bus, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	b, err := bus.Open(ctx, cfg, newLogger(env.stderr, config.Log{Level: "error", Format: cfg.Log.Format}))
+	b, err := bus.OpenClient(ctx, cfg, newLogger(env.stderr, config.Log{Level: "error", Format: cfg.Log.Format}))
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch: %v\n", err)
 		if errors.Is(err, bus.ErrDataDirInUse) {
