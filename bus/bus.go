@@ -246,7 +246,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 	for _, sc := range streams {
 		sc.Storage = storageType(cfg.NATS)
 		sc.Replicas = max(cfg.NATS.Replicas, 1)
-		if err := retry(ctx, b.log, "create stream "+sc.Name, func(ctx context.Context) error {
+		if err := Retry(ctx, b.log, "create stream "+sc.Name, func(ctx context.Context) error {
 			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
 			return err
 		}); err != nil {
@@ -264,7 +264,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 	for _, bk := range buckets {
 		bk.cfg.Storage = storageType(cfg.NATS)
 		bk.cfg.Replicas = max(cfg.NATS.Replicas, 1)
-		if err := retry(ctx, b.log, "create bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
+		if err := Retry(ctx, b.log, "create bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
 			kv, err := b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)
 			*bk.kv = kv
 			return err
@@ -275,11 +275,11 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-// retry runs a JetStream API call with a timeout of its own, again and
+// Retry runs a JetStream API call with a timeout of its own, again and
 // again until it succeeds or ctx ends. On a cluster that is still forming,
 // or when several replicas create the same stream at once, a call can go
 // unanswered; without a timeout it would wait forever.
-func retry(ctx context.Context, log *slog.Logger, what string, call func(context.Context) error) error {
+func Retry(ctx context.Context, log *slog.Logger, what string, call func(context.Context) error) error {
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

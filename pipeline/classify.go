@@ -71,17 +71,18 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 }
 
 func (s *classifyStage) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	cons, err := s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.ArticleStream, jetstream.ConsumerConfig{
-		Durable:       "classifier",
-		Description:   "classifiers of every replica",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: 1000,
+	var cons jetstream.Consumer
+	err := bus.Retry(ctx, s.log, "create classifier consumer", func(ctx context.Context) (err error) {
+		cons, err = s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.ArticleStream, jetstream.ConsumerConfig{
+			Durable:       "classifier",
+			Description:   "classifiers of every replica",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       time.Minute,
+			MaxAckPending: 1000,
+		})
+		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create classifier consumer: %w", err)
-	}
-	return cons, nil
+	return cons, err
 }
 
 func (s *classifyStage) consume(ctx context.Context, workers int) error {

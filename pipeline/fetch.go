@@ -224,18 +224,25 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstr
 	return acks, nil
 }
 
+// fetchAckWait is how long a fetch job may go without a sign of progress
+// before another worker may take it.
+func fetchAckWait(timeout time.Duration) time.Duration { return 2*timeout + time.Minute }
+
 // consume runs workers on the shared fetch-job consumer until ctx ends.
 func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(string) (config.Source, bool)) error {
-	cons, err := s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.FetchStream, jetstream.ConsumerConfig{
-		Durable:       "fetcher",
-		Description:   "fetch workers of every replica",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       4*s.timeout + time.Minute,
-		MaxAckPending: 4 * workers,
-		MaxDeliver:    5,
-	})
-	if err != nil {
-		return fmt.Errorf("create fetch consumer: %w", err)
+	var cons jetstream.Consumer
+	if err := bus.Retry(ctx, s.log, "create fetch consumer", func(ctx context.Context) (err error) {
+		cons, err = s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.FetchStream, jetstream.ConsumerConfig{
+			Durable:       "fetcher",
+			Description:   "fetch workers of every replica",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       fetchAckWait(s.timeout),
+			MaxAckPending: 4 * workers,
+			MaxDeliver:    5,
+		})
+		return err
+	}); err != nil {
+		return err
 	}
 	return consumeWith(ctx, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
 		var job fetchJob
@@ -249,7 +256,31 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 			_ = msg.Ack() // removed from the config since it was scheduled
 			return
 		}
-		if _, err := s.fetchSource(ctx, src); err != nil {
+		if st, err := LoadState(ctx, s.b.State, src.ID); err == nil && !st.LastFetch.IsZero() && !st.LastFetch.Before(job.Due) {
+			// Fetched since this job fell due (jobs queued up while no
+			// fetcher ran): one fetch is enough.
+			_ = msg.Ack()
+			return
+		}
+		// A fetch with full text for many new items can outlast the ack
+		// wait; keep the job ours so that no other worker fetches the same
+		// source at the same time.
+		stop := make(chan struct{})
+		go func() {
+			t := time.NewTicker(fetchAckWait(s.timeout) / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					_ = msg.InProgress()
+				}
+			}
+		}()
+		_, err := s.fetchSource(ctx, src)
+		close(stop)
+		if err != nil {
 			if ctx.Err() != nil {
 				_ = msg.Nak()
 				return
@@ -263,7 +294,10 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 }
 
 // consumeWith feeds a consumer's messages to n workers until ctx ends,
-// then waits for the handlers in flight.
+// then waits for the handlers in flight. Messages are pulled in batches
+// and every message of a batch is handled, even during shutdown: one left
+// in the client would wait out its whole ack wait before another replica
+// or the next start could have it.
 func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
@@ -283,27 +317,22 @@ func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer,
 		wg.Wait()
 	}()
 	for ctx.Err() == nil {
-		it, err := cons.Messages(jetstream.PullMaxMessages(n))
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			log.Error("consume", "err", err)
-			sleep(ctx, 2*time.Second)
+			if ctx.Err() == nil {
+				log.Warn("consume", "err", err)
+				sleep(ctx, time.Second)
+			}
 			continue
 		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		for {
-			m, err := it.Next()
-			if err != nil {
-				break
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				_ = m.Nak()
-			}
+		for m := range batch.Messages() {
+			msgs <- m
 		}
-		stop()
-		it.Stop()
-		sleep(ctx, 200*time.Millisecond)
+		if err := batch.Error(); err != nil && ctx.Err() == nil &&
+			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			log.Warn("consume", "err", err)
+			sleep(ctx, time.Second)
+		}
 	}
 	return nil
 }

@@ -224,6 +224,10 @@ func closeSink(s notifier.Sink) {
 // Run runs the given roles until ctx ends, then finishes the work in
 // flight and returns.
 func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
+	// A stage that fails stops the others too: a replica must not run on
+	// with a stage missing while it looks healthy.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cfg := p.cfg.Load()
 	if roles.Notifier {
 		if err := p.startNotifier(ctx); err != nil {
@@ -272,6 +276,8 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errs:
+		p.log.Error("pipeline stage failed; stopping", "err", err)
+		cancel()
 	}
 	wg.Wait()
 	return err

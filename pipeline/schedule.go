@@ -94,9 +94,12 @@ func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time
 
 // watch keeps nextDue current from the state bucket.
 func (s *scheduler) watch(ctx context.Context) error {
-	w, err := s.b.State.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch source state: %w", err)
+	var w jetstream.KeyWatcher
+	if err := bus.Retry(ctx, s.log, "watch source state", func(ctx context.Context) (err error) {
+		w, err = s.b.State.WatchAll(ctx)
+		return err
+	}); err != nil {
+		return err
 	}
 	go func() {
 		defer w.Stop()
