@@ -23,6 +23,7 @@ func TestReceiverOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 15s; skipped with -short")
 	}
+	t.Parallel()
 	feeds, err := harness.StartFeedServer()
 	if err != nil {
 		t.Fatal(err)

@@ -36,15 +36,15 @@ type Webhook struct {
 	addr string
 	key  []byte
 
-	mu      sync.Mutex
-	srv     *http.Server
-	got     []Delivery
-	calls   int
-	status  func(n int) int // status of the n-th call (1-based); nil: 200
+	mu     sync.Mutex
+	srv    *http.Server
+	got    []Delivery
+	calls  int
+	status func(n int) int // status of the n-th call (1-based); nil: 200
 	// intercept, if set, sees each call before it is recorded and
 	// answered; returning false drops the delivery unrecorded.
 	intercept func(n int, d Delivery) (keep bool)
-	arrived chan struct{}
+	arrived   chan struct{}
 }
 
 // StartWebhook listens on a loopback port. secret is the subscriber's
