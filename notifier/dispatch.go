@@ -141,7 +141,6 @@ func ConsumerName(subscriber string) string { return "notify-" + subscriber }
 // delivering to sink. A subscriber already running is restarted with the
 // new settings; its position in the stream is kept.
 func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink) error {
-	d.Stop(sub.ID)
 	subjects := []string{d.b.Names.AlertSubject(">")}
 	if len(sub.Topics) > 0 {
 		subjects = subjects[:0]
@@ -195,8 +194,10 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	}
 	cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, cc)
 	if err != nil {
+		// The subscriber's running loop, if any, goes on as it was.
 		return fmt.Errorf("subscriber %s: create consumer: %w", sub.ID, err)
 	}
+	d.Stop(sub.ID)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &loop{sub: sub, sink: sink, cons: cons, cancel: cancel, done: make(chan struct{})}
 	l.status.ID = sub.ID
@@ -215,6 +216,22 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		d.run(lctx, l)
 	}()
 	return nil
+}
+
+// Running reports whether a subscriber's deliveries run.
+func (d *Dispatcher) Running(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, ok := d.loops[id]
+	if !ok {
+		return false
+	}
+	select {
+	case <-l.done:
+		return false // stopped itself (410 Gone)
+	default:
+		return true
+	}
 }
 
 // Stop stops a subscriber's deliveries; the alert in flight finishes

@@ -301,7 +301,7 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	var errs []error
 	for _, sub := range cfg.Subscribers {
 		i := slices.IndexFunc(old.Subscribers, func(o config.Subscriber) bool { return o.ID == sub.ID })
-		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP {
+		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP && p.disp.Running(sub.ID) {
 			continue
 		}
 		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {

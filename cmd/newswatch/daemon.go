@@ -31,6 +31,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "newswatch run: -roles: %v\n", err)
 		return exitUsage
 	}
+	// Catch SIGHUP before anything else: its default action would kill
+	// the process while it starts. A reload asked for meanwhile waits.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, ok := loadConfig(env, *cfgPath)
 	if !ok {
 		return exitFailure
@@ -48,23 +53,25 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 
 	// SIGHUP and POST /-/reload share one reloader; reloads never overlap.
 	var reloadMu sync.Mutex
+	closing := false // set on shutdown: no reload may start subscribers then
 	doReload := func(rctx context.Context) error {
 		reloadMu.Lock()
 		defer reloadMu.Unlock()
-		if err := reload(rctx, *cfgPath, p, roles, log); err != nil {
-			return err
+		if closing {
+			return errors.New("shutting down")
 		}
-		redact.set(web.Secrets(p.Config(), os.LookupEnv))
-		return nil
+		// Whatever part of a reload took effect, its secrets are redacted.
+		defer func() { redact.set(web.Secrets(p.Config(), os.LookupEnv)) }()
+		// A reload is not cut short by the request that asked for it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), 2*time.Minute)
+		defer cancel()
+		return reload(rctx, *cfgPath, p, roles, log)
 	}
 	srv, err := startHTTP(cfg, b, p, m, log, doReload)
 	if err != nil {
 		log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err)
 		return exitFailure
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
@@ -80,10 +87,18 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		"subscribers", len(cfg.Subscribers), "nats", natsDesc(cfg), "http", cfg.HTTP.Listen)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, roles) }()
+	// No reload may start subscribers while they are being stopped.
+	stopReloads := func() {
+		reloadMu.Lock()
+		closing = true
+		reloadMu.Unlock()
+	}
 	select {
 	case err = <-done:
+		stopReloads()
 	case <-ctx.Done():
 		log.Info("shutting down: finishing work in flight")
+		stopReloads()
 		select {
 		case err = <-done:
 		case <-time.After(*drain):
