@@ -234,6 +234,28 @@ type Retry struct {
 	Max      time.Duration `yaml:"max"`
 }
 
+// Delay is the back-off before try attempt+1: Initial, tripled each time,
+// capped at Max, with ±20% jitter (jitter in [0,1)). With the default 10
+// tries from 30s capped at 6h, the tries span about 21 hours.
+func (r Retry) Delay(attempt int, jitter float64) time.Duration {
+	d := float64(r.Initial)
+	for i := 1; i < attempt && d < float64(r.Max); i++ {
+		d *= 3
+	}
+	d = min(d, float64(r.Max))
+	d *= 0.8 + 0.4*jitter
+	return time.Duration(d)
+}
+
+// Span is the longest time from the first try to the last.
+func (r Retry) Span() time.Duration {
+	var total time.Duration
+	for a := 1; a < r.Attempts; a++ {
+		total += r.Delay(a, 1)
+	}
+	return total
+}
+
 // WebSub lets feeds that name a hub push their updates.
 type WebSub struct {
 	// CallbackURL is where hubs reach this daemon: the public URL of the
@@ -475,6 +497,21 @@ func (c *Config) validate() Problems {
 	if c.Fetch.Timeout < 0 || c.Fetch.Interval < 0 {
 		add("durations must be positive", "fetch")
 	}
+	if c.Fetch.Workers < 0 {
+		add("must be at least 1", "fetch", "workers")
+	}
+	if c.Fetch.PerHost < 0 {
+		add("must not be negative", "fetch", "per_host")
+	}
+	for key, d := range map[string]time.Duration{"sync_interval": c.NATS.SyncInterval, "dedup_window": c.NATS.DedupWindow,
+		"article_max_age": c.NATS.ArticleMaxAge, "seen_ttl": c.NATS.SeenTTL} {
+		if d < 0 {
+			add("must not be negative", "nats", key)
+		}
+	}
+	if c.NATS.DedupWindow > c.NATS.ArticleMaxAge {
+		add(fmt.Sprintf("must not exceed nats.article_max_age (%s): JetStream refuses a duplicate window longer than a stream's retention", c.NATS.ArticleMaxAge), "nats", "dedup_window")
+	}
 	if c.Fetch.MaxBodyBytes < 0 {
 		add("must be positive", "fetch", "max_body_bytes")
 	}
@@ -587,8 +624,17 @@ func (c *Config) validate() Problems {
 		if s.Retry.Attempts < 1 {
 			add("attempts must be at least 1", "subscribers", i, "retry", "attempts")
 		}
+		if s.Retry.Initial <= 0 {
+			add("initial must be positive", "subscribers", i, "retry", "initial")
+		}
 		if s.Retry.Max < s.Retry.Initial {
 			add("max must not be less than initial", "subscribers", i, "retry", "max")
+		}
+		if s.Timeout < 0 {
+			add("must be positive", "subscribers", i, "timeout")
+		}
+		if span := s.Retry.Span(); s.Retry.Initial > 0 && span > c.NATS.ArticleMaxAge {
+			add(fmt.Sprintf("the retry schedule spans up to %s, longer than nats.article_max_age (%s): alerts would expire before their last try", span.Round(time.Minute), c.NATS.ArticleMaxAge), "subscribers", i, "retry")
 		}
 	}
 	if c.WebSub.CallbackURL != "" {

@@ -80,6 +80,12 @@ func TestProblems(t *testing.T) {
 			`line 7: subscribers[0].max_per_hour: must not be negative`,
 		}},
 		{"fold on a webhook", "subscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    max_per_hour: 5\n", []string{"quiet_hours and max_per_hour are for email subscribers"}},
+		{"retention", "nats:\n  article_max_age: 6h\n  dedup_window: 12h\nfetch:\n  workers: -1\nsubscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    retry: {initial: -1s}\n  - id: t\n    type: webhook\n    url: https://e.org/h\n    secret: x\n", []string{
+			"line 3: nats.dedup_window: must not exceed nats.article_max_age (6h0m0s)",
+			"line 5: fetch.workers: must be at least 1",
+			"line 11: subscribers[0].retry.initial: initial must be positive",
+			"line 12: subscribers[1].retry: the retry schedule spans up to 25h14m0s",
+		}},
 		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
 	}
 	for _, tt := range tests {

@@ -418,17 +418,9 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	return false
 }
 
-// RetryDelay is the back-off before try attempt+1: Initial, tripled each
-// time, capped at Max, with ±20% jitter (jitter in [0,1)). With the default
-// 10 tries from 30s capped at 6h, the tries span about 21 hours.
+// RetryDelay is the back-off before try attempt+1 (see config.Retry.Delay).
 func RetryDelay(r config.Retry, attempt int, jitter float64) time.Duration {
-	d := float64(r.Initial)
-	for i := 1; i < attempt && d < float64(r.Max); i++ {
-		d *= 3
-	}
-	d = min(d, float64(r.Max))
-	d *= 0.8 + 0.4*jitter
-	return time.Duration(d)
+	return r.Delay(attempt, jitter)
 }
 
 func (l *loop) set(f func(*SubscriberStatus)) {
