@@ -148,7 +148,7 @@ func TestCluster(t *testing.T) {
 	})
 	start = time.Now()
 	// A crashed replica's unacknowledged work comes back when its ack
-	// wait ends: 34s for a delivery, 60s for an article, 64s for a fetch
+	// wait ends: 34s for a delivery, 60s for an article, 62s for a fetch
 	// job with these settings.
 	converged := waitFor(75*time.Second, complete)
 	took := time.Since(start)
