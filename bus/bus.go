@@ -95,7 +95,7 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 	var err error
 	attached := false
 	if cfg.NATS.URL == "" {
-		b.server, b.unlock, err = startEmbedded(cfg)
+		b.server, b.unlock, err = startEmbedded(cfg, log)
 		switch {
 		case client && errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
 			attached = true
@@ -158,7 +158,7 @@ func (b *Bus) lookup(ctx context.Context) error {
 	return nil
 }
 
-func startEmbedded(cfg *config.Config) (_ *server.Server, _ func(), err error) {
+func startEmbedded(cfg *config.Config, log *slog.Logger) (_ *server.Server, _ func(), err error) {
 	dir := filepath.Join(cfg.DataDir, "jetstream")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
@@ -192,6 +192,11 @@ func startEmbedded(cfg *config.Config) (_ *server.Server, _ func(), err error) {
 			return nil, nil, fmt.Errorf("nats.listen: %w", err)
 		}
 		ln.Close()
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			// Not an error: a cluster of one may want it. But anyone who
+			// reaches the port can read and write the bus.
+			log.Warn("nats.listen is not a loopback address and the embedded server has no authentication", "addr", cfg.NATS.Listen)
+		}
 		opts.DontListen = false
 		opts.Host, opts.Port = host, port
 	}

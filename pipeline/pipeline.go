@@ -426,7 +426,11 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		status := p.disp.Status()
 		for _, st := range status {
 			n, err := p.disp.Backlog(ctx, st.ID)
-			if err != nil || n == 0 {
+			if err != nil {
+				waiting = true // unknown is not done
+				continue
+			}
+			if n == 0 {
 				continue
 			}
 			if st.Digest && uint64(st.Held) >= n {

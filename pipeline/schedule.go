@@ -92,8 +92,9 @@ func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time
 	return stored
 }
 
-// watch keeps nextDue current from the state bucket.
-func (s *scheduler) watch(ctx context.Context) error {
+// watch keeps nextDue current from the state bucket; loaded is closed
+// once the stored states are in.
+func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 	var w jetstream.KeyWatcher
 	if err := bus.Retry(ctx, s.log, "watch source state", func(ctx context.Context) (err error) {
 		w, err = s.b.State.WatchAll(ctx)
@@ -111,8 +112,12 @@ func (s *scheduler) watch(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if e == nil {
-					continue // end of the initial values
+				if e == nil { // end of the initial values
+					if loaded != nil {
+						close(loaded)
+						loaded = nil
+					}
+					continue
 				}
 				if e.Operation() != jetstream.KeyValuePut {
 					s.mu.Lock()
@@ -158,11 +163,16 @@ func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.
 
 // run schedules until ctx ends; sources returns the current source list.
 func (s *scheduler) run(ctx context.Context, sources func() []config.Source) error {
-	if err := s.watch(ctx); err != nil {
+	loaded := make(chan struct{})
+	if err := s.watch(ctx, loaded); err != nil {
 		return err
 	}
-	// Let the watch deliver the stored state before the first tick.
-	sleep(ctx, 200*time.Millisecond)
+	// The first tick must see the stored state (back-offs, Retry-After).
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		return nil
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
