@@ -142,6 +142,11 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 	}()
 	ok, failed := 0, 0
 	for _, e := range entries {
+		if e.Alert.Topic == "" {
+			fmt.Fprintf(env.stderr, "seq %d: the alert could not be decoded (%s); nothing to replay, drop it\n", e.Seq, e.Reason)
+			failed++
+			continue
+		}
 		sub, found := subs[e.Subscriber]
 		if !found {
 			fmt.Fprintf(env.stderr, "seq %d: subscriber %q is no longer in the config; kept\n", e.Seq, e.Subscriber)
