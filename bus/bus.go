@@ -336,3 +336,31 @@ func (b *Bus) shutdownServer() {
 		b.unlock()
 	}
 }
+
+// InProgressEvery tells the server, every period until stop is called,
+// that msg is still being worked on, so that its ack wait starts again
+// and no other consumer is handed it meanwhile.
+func InProgressEvery(msg jetstream.Msg, period time.Duration) (stop func()) {
+	return Heartbeat(period, func() { _ = msg.InProgress() })
+}
+
+// Heartbeat calls beat every period until stop is called; stop returns
+// once no beat runs any more.
+func Heartbeat(period time.Duration, beat func()) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				beat()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/news"
 )
@@ -170,7 +171,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.sub.Timeout+time.Minute)
 		// Keep the held alerts ours while the digest is being sent, however
 		// long the mail server takes.
-		stopRenew := renewEvery(held, d.digestAckWait/4)
+		stopRenew := bus.Heartbeat(d.digestAckWait/4, func() { renew(held) })
 		retry, err := sink.NotifyDigest(dctx, alerts)
 		stopRenew()
 		cancel()
@@ -227,25 +228,4 @@ func renew(held []heldAlert) {
 	for _, h := range held {
 		_ = h.msg.InProgress()
 	}
-}
-
-// renewEvery renews held alerts every period until the returned func is
-// called.
-func renewEvery(held []heldAlert, period time.Duration) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				renew(held)
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }

@@ -40,6 +40,9 @@ type Dispatcher struct {
 	wg            sync.WaitGroup
 }
 
+// deliveryAckWait is the ack wait of a subscriber's alert in flight.
+const deliveryAckWait = 20 * time.Second
+
 // DigestSink delivers many alerts as one message (email digests).
 type DigestSink interface {
 	NotifyDigest(ctx context.Context, alerts []*news.Alert) (retry bool, err error)
@@ -156,9 +159,10 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		// the whole archive.
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		// Longer than one delivery can take, so an alert in flight is
-		// not handed out twice.
-		AckWait: 2*sub.Timeout + 30*time.Second,
+		// The dispatcher signals progress while a delivery runs, so an
+		// alert in flight is not handed out twice; a crashed process's
+		// alert is redelivered this soon.
+		AckWait: deliveryAckWait,
 		// One alert at a time: a subscriber gets its alerts in order, and
 		// one waiting for a retry holds back only its own queue.
 		MaxAckPending: 1,
@@ -349,6 +353,9 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	var retry bool
 	var err error
 	followUp := false
+	// Signal progress during the delivery only: one sent after a
+	// NakWithDelay would cut the back-off short.
+	stop := bus.InProgressEvery(msg, deliveryAckWait/3)
 	if fs, ok := l.sink.(FollowUpSink); ok {
 		if stories := d.storiesOf(alert.Topic); stories != nil {
 			st, first := stories.Add(l.sub.ID+"/"+alert.Topic, &alert, d.now())
@@ -361,6 +368,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	if !followUp {
 		retry, err = l.sink.Notify(ctx, &alert)
 	}
+	stop()
 	if err == nil && followUp {
 		l.set(func(s *SubscriberStatus) { s.FollowUps++ })
 	}

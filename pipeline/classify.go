@@ -77,7 +77,7 @@ func (s *classifyStage) consumer(ctx context.Context) (jetstream.Consumer, error
 			Durable:       "classifier",
 			Description:   "classifiers of every replica",
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       time.Minute,
+			AckWait:       30 * time.Second, // classifying takes milliseconds
 			MaxAckPending: 1000,
 		})
 		return err

@@ -225,8 +225,10 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstr
 }
 
 // fetchAckWait is how long a fetch job may go without a sign of progress
-// before another worker may take it.
-func fetchAckWait(timeout time.Duration) time.Duration { return 2*timeout + time.Minute }
+// before another worker may take it: short, since a worker signals
+// progress while it fetches, so that a job of a crashed worker is soon
+// taken up again.
+const fetchAckWait = 30 * time.Second
 
 // consume runs workers on the shared fetch-job consumer until ctx ends.
 func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(string) (config.Source, bool)) error {
@@ -236,7 +238,7 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 			Durable:       "fetcher",
 			Description:   "fetch workers of every replica",
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       fetchAckWait(s.timeout),
+			AckWait:       fetchAckWait,
 			MaxAckPending: 4 * workers,
 			MaxDeliver:    5,
 		})
@@ -265,21 +267,9 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 		// A fetch with full text for many new items can outlast the ack
 		// wait; keep the job ours so that no other worker fetches the same
 		// source at the same time.
-		stop := make(chan struct{})
-		go func() {
-			t := time.NewTicker(fetchAckWait(s.timeout) / 3)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					_ = msg.InProgress()
-				}
-			}
-		}()
+		stop := bus.InProgressEvery(msg, fetchAckWait/3)
 		_, err := s.fetchSource(ctx, src)
-		close(stop)
+		stop()
 		if err != nil {
 			if ctx.Err() != nil {
 				_ = msg.Nak()

@@ -96,9 +96,24 @@ func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time
 // once the stored states are in.
 func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 	var w jetstream.KeyWatcher
-	if err := bus.Retry(ctx, s.log, "watch source state", func(ctx context.Context) (err error) {
-		w, err = s.b.State.WatchAll(ctx)
-		return err
+	if err := bus.Retry(ctx, s.log, "watch source state", func(attempt context.Context) error {
+		// A watch ends with the context it was made with, so it gets
+		// one that lives as long as ctx; the attempt's timeout bounds
+		// only its set-up. (Made with the attempt's context, the watch
+		// stopped as soon as Retry returned, often before the stored
+		// states came in: the first tick then waited forever.)
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(attempt, cancel)
+		kw, err := s.b.State.WatchAll(wctx)
+		if !stop() && err == nil {
+			err = fmt.Errorf("watch set-up: %w", attempt.Err())
+		}
+		if err != nil {
+			cancel()
+			return err
+		}
+		w = kw
+		return nil
 	}); err != nil {
 		return err
 	}
@@ -170,6 +185,8 @@ func (s *scheduler) run(ctx context.Context, sources func() []config.Source) err
 	// The first tick must see the stored state (back-offs, Retry-After).
 	select {
 	case <-loaded:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("source state not loaded after 10s; scheduling without it")
 	case <-ctx.Done():
 		return nil
 	}
