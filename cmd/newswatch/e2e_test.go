@@ -20,10 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
 	"newswatch/news"
 	"newswatch/notifier"
@@ -96,35 +95,6 @@ func (rc *receiver) hooks() []hook {
 	return append([]hook(nil), rc.got...)
 }
 
-// defaultTopics are the topics of the repository's config.yaml.
-func defaultTopics(t *testing.T) []map[string]any {
-	t.Helper()
-	data, err := os.ReadFile("../../config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Topics []map[string]any `yaml:"topics"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Topics
-}
-
-func writeConfig(t *testing.T, dir string, cfg map[string]any) string {
-	t.Helper()
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // verify checks a Standard Webhooks signature from the spec: the secret is
@@ -183,12 +153,12 @@ func TestOnceEndToEnd(t *testing.T) {
 	hooks := newReceiver(t, nil)
 	mail := smtptest.Start(t)
 	dir := t.TempDir()
-	path := writeConfig(t, dir, map[string]any{
+	path := harness.WriteConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"http":     map[string]any{"listen": ""},
 		"log":      map[string]any{"level": "warn"},
 		"sources":  []any{map[string]any{"id": "wire", "type": "feed", "url": feed.URL}},
-		"topics":   defaultTopics(t),
+		"topics":   harness.RepoTopics(t, "../../config.yaml"),
 		"subscribers": []any{
 			map[string]any{"id": "desk", "type": "webhook", "url": hooks.srv.URL, "secret": secret},
 			map[string]any{"id": "analyst", "type": "email", "to": []string{"analyst@example.org"}, "topics": []string{"fentanyl"}},
@@ -294,12 +264,12 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 	mail.RejectNext(1) // one temporary SMTP failure, then delivery
 	dir := t.TempDir()
 	retry := map[string]any{"attempts": 3, "initial": "20ms", "max": "100ms"}
-	path := writeConfig(t, dir, map[string]any{
+	path := harness.WriteConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"http":     map[string]any{"listen": ""},
 		"log":      map[string]any{"level": "error"},
 		"sources":  []any{map[string]any{"id": "wire", "type": "feed", "url": feed.URL}},
-		"topics":   defaultTopics(t),
+		"topics":   harness.RepoTopics(t, "../../config.yaml"),
 		"subscribers": []any{
 			map[string]any{"id": "flaky", "type": "webhook", "url": flaky.srv.URL, "secret": secret, "topics": []string{"fentanyl"},
 				"retry": map[string]any{"attempts": 5, "initial": "20ms", "max": "100ms"}},

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
 	"newswatch/news"
 )
@@ -64,7 +65,7 @@ func TestStarterTopicsMatchConfigYAML(t *testing.T) {
 	if err := yaml.Unmarshal(starterConfig, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if want := defaultTopics(t); !reflect.DeepEqual(doc.Topics, want) {
+	if want := harness.RepoTopics(t, "../../config.yaml"); !reflect.DeepEqual(doc.Topics, want) {
 		t.Errorf("cmd/newswatch/starter.yaml topics differ from config.yaml; copy them over.\nstarter: %v\nconfig.yaml: %v", doc.Topics, want)
 	}
 }
@@ -73,7 +74,7 @@ func TestTestDeliveryWebhook(t *testing.T) {
 	ok := newReceiver(t, nil)
 	failing := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	dir := t.TempDir()
-	path := writeConfig(t, dir, map[string]any{
+	path := harness.WriteConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"topics": []any{
 			map[string]any{"id": "fentanyl", "name": "Fentanyl", "query": "fentanyl"},
@@ -136,7 +137,7 @@ func TestTestDeliveryWebhook(t *testing.T) {
 func TestTestDeliveryEmail(t *testing.T) {
 	mail := smtptest.Start(t)
 	dir := t.TempDir()
-	path := writeConfig(t, dir, map[string]any{
+	path := harness.WriteConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"topics":   []any{map[string]any{"id": "fentanyl", "name": "Fentanyl", "query": "fentanyl"}},
 		"subscribers": []any{

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"newswatch/config"
+	"newswatch/internal/harness"
 )
 
 func TestLoggerLevelAndFormat(t *testing.T) {
@@ -67,7 +68,7 @@ func TestOnceLogsNoSecret(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("NW_LOG_TEST_TOKEN", "env-token-424242")
 	addr := "127.0.0.1:1"
-	path := writeConfig(t, dir, map[string]any{
+	path := harness.WriteConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"http":     map[string]any{"listen": ""},
 		"log":      map[string]any{"level": "debug", "format": "json"},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"newswatch/internal/harness"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "also write the status page screenshot to docs/status.png")
@@ -74,7 +75,7 @@ const (
 // ends, and waits for its HTTP listener.
 func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 	t.Helper()
-	d := &runningDaemon{path: writeConfig(t, dir, cfg), cfg: cfg, stderr: &syncBuffer{}}
+	d := &runningDaemon{path: harness.WriteConfig(t, dir, cfg), cfg: cfg, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -176,7 +177,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 			map[string]any{"id": "wire", "url": feed.URL, "interval": "2s"},
 			map[string]any{"id": "old-feed", "url": gone.URL + "/rss.xml", "interval": "2s"},
 		},
-		"topics": defaultTopics(t),
+		"topics": harness.RepoTopics(t, "../../config.yaml"),
 		"subscribers": []any{
 			map[string]any{"id": "desk", "type": "webhook", "url": desk.srv.URL, "secret": secret},
 			map[string]any{"id": "pager", "type": "webhook", "url": pager.srv.URL + "/T0/B0/pager-hook-token", "secret": secret,
@@ -236,7 +237,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	// POST /-/reload puts a changed config in force.
 	cfg["sources"] = append(cfg["sources"].([]any), map[string]any{"id": "added-later", "url": feed.URL + "/other", "interval": "1h"})
-	writeConfig(t, dir, cfg)
+	harness.WriteConfig(t, dir, cfg)
 	if code, body := d.do(t, "POST", "/-/reload", bearer()); code != http.StatusOK {
 		t.Fatalf("reload = %d %s", code, body)
 	}
@@ -245,7 +246,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	// An invalid config is rejected with its reasons; the old one stays.
 	cfg["sourcez"] = []any{}
-	writeConfig(t, dir, cfg)
+	harness.WriteConfig(t, dir, cfg)
 	code, body := d.do(t, "POST", "/-/reload", basic())
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `unknown key "sourcez" (did you mean "sources"?)`) {
 		t.Errorf("reload of an invalid config = %d %s", code, body)

@@ -51,7 +51,7 @@ func TestCluster(t *testing.T) {
 			map[string]any{"id": "wire-a", "type": "feed", "url": feeds.URL("a"), "interval": "1s"},
 			map[string]any{"id": "wire-b", "type": "feed", "url": feeds.URL("b"), "interval": "1s"},
 		},
-		"topics": repoTopics(t),
+		"topics": harness.RepoTopics(t, "../../config.yaml"),
 		"subscribers": []any{
 			map[string]any{"id": "desk", "type": "webhook", "url": desk.URL(), "secret": secret, "timeout": "2s", "retry": retry},
 			map[string]any{"id": "analyst", "type": "email", "to": []string{"analyst@example.org"}, "topics": subs["analyst"], "timeout": "2s", "retry": retry},

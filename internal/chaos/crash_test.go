@@ -92,7 +92,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t, t.TempDir())
-	topics := repoTopics(t)
+	topics := harness.RepoTopics(t, "../../config.yaml")
 
 	var mu sync.Mutex
 	var totalLost, totalDup, totalKills int
@@ -156,7 +156,7 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64, ex
 	}
 	subs := map[string][]string{"desk": nil, "analyst": {"fentanyl"}}
 	retry := map[string]any{"attempts": 50, "initial": "100ms", "max": "500ms"}
-	path := writeConfig(t, dir, map[string]any{
+	path := harness.WriteConfig(t, dir, map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"nats":     natsCfg,
 		"http":     map[string]any{"listen": ""},

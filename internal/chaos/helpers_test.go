@@ -7,12 +7,9 @@ import (
 	"math/rand/v2"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
@@ -21,39 +18,6 @@ import (
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-// repoTopics are the topics of the repository's config.yaml: the tests
-// run the defaults operators get.
-func repoTopics(t *testing.T) []map[string]any {
-	t.Helper()
-	data, err := os.ReadFile("../../config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Topics []map[string]any `yaml:"topics"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Topics) == 0 {
-		t.Fatal("config.yaml has no topics")
-	}
-	return doc.Topics
-}
-
-func writeConfig(t *testing.T, dir string, cfg map[string]any) string {
-	t.Helper()
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // kinds of generated items: one per default topic, and one that matches
 // neither.

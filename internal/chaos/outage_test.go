@@ -54,7 +54,7 @@ func TestReceiverOutage(t *testing.T) {
 		"sources": []any{
 			map[string]any{"id": "wire", "type": "feed", "url": feeds.URL("wire"), "interval": "1s"},
 		},
-		"topics": repoTopics(t),
+		"topics": harness.RepoTopics(t, "../../config.yaml"),
 		"subscribers": []any{
 			map[string]any{"id": "desk", "type": "webhook", "url": desk.URL(), "secret": secret, "timeout": "2s", "retry": patient},
 			map[string]any{"id": "analyst", "type": "email", "to": []string{"analyst@example.org"}, "topics": subs["analyst"], "timeout": "2s", "retry": patient},
