@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"newswatch/config"
 	"newswatch/news"
 )
