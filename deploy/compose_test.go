@@ -347,7 +347,7 @@ func TestComposeChecksCanFail(t *testing.T) {
 		{"bad nats option", "nats/nats-1.conf", "max_file_store: 4GB", "max_file_stor: 4GB", "nats-1.conf"},
 		{"url lacks a node", "config.cluster.yaml", ",nats://nats-3:4222", "", "lacks nats-3:4222"},
 		{"unreplicated", "config.cluster.yaml", "replicas: 3", "replicas: 1", "want one copy per node"},
-		{"bad query", "config.cluster.yaml", "(China OR", "((China OR", "topics do not compile"},
+		{"bad query", "config.cluster.yaml", "(title:(china OR", "((title:(china OR", "topics do not compile"},
 		{"invalid config", "config.cluster.yaml", "tls: none", "tls: sometimes", "does not validate"},
 		{"loopback listener", "config.cluster.yaml", "listen: 0.0.0.0:8080", "listen: 127.0.0.1:8080", "loopback"},
 		{"no email", "config.cluster.yaml", "    type: email\n    to: [desk@newswatch.test]\n", "    type: webhook\n    url: http://hooks.test/x\n    secret: s3cret\n", "no email subscriber"},

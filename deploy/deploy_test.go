@@ -221,7 +221,7 @@ func TestDeployTopicsMatchDefault(t *testing.T) {
 	if err != nil {
 		t.Skipf("../config.yaml does not validate (%v); not comparing", err)
 	}
-	want := topicIDs(def)
+	want := topicsOf(def)
 
 	cluster, err := os.ReadFile("config.cluster.yaml")
 	if err != nil {
@@ -241,16 +241,17 @@ func TestDeployTopicsMatchDefault(t *testing.T) {
 			t.Errorf("%s does not parse", name)
 			continue
 		}
-		if got := topicIDs(c); got != want {
-			t.Errorf("%s has topics %s, config.yaml has %s: keep them in step", name, got, want)
+		if got := topicsOf(c); got != want {
+			t.Errorf("%s has other topics than config.yaml: keep them in step\n%s\nconfig.yaml:\n%s", name, got, want)
 		}
 	}
 }
 
-func topicIDs(c *config.Config) string {
-	var ids []string
+// topicsOf prints the topics: ids, names, queries, scores and weights.
+func topicsOf(c *config.Config) string {
+	var b strings.Builder
 	for _, tp := range c.Topics {
-		ids = append(ids, tp.ID)
+		fmt.Fprintf(&b, "%s %q %q min_score=%v weights=%v story_window=%v\n", tp.ID, tp.Name, tp.Query, tp.MinScore, tp.Weights, *tp.StoryWindow)
 	}
-	return strings.Join(ids, ",")
+	return b.String()
 }

@@ -616,7 +616,7 @@ func TestKubernetesChecksCanFail(t *testing.T) {
 		{"cluster without url", "cluster/configmap.yaml", "url: nats://nats:4222", "url: \"\"", "cluster mode needs a NATS cluster URL"},
 		{"cluster unreplicated", "cluster/configmap.yaml", "replicas: 3", "replicas: 1", "keep 3 copies"},
 		{"wrong configmap", "cluster/deployment.yaml", "name: newswatch-cluster", "name: newswatch-config", "ConfigMap newswatch-config does not exist"},
-		{"bad query", "single/configmap.yaml", "(China OR", "((China OR", "topics do not compile"},
+		{"bad query", "single/configmap.yaml", "(title:(china OR", "((title:(china OR", "topics do not compile"},
 		{"missing resource", "cluster/kustomization.yaml", "- pdb.yaml", "- pdbs.yaml", "resource pdbs.yaml does not exist"},
 		{"service selector", "base/service.yaml", "app.kubernetes.io/name: newswatch\n  ports:", "app.kubernetes.io/name: other\n  ports:", "does not select the pods"},
 		{"wrong api version", "cluster/pdb.yaml", "policy/v1", "policy/v1beta1", "want \"policy/v1\""},
