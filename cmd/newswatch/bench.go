@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,8 +42,22 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) int {
 	feeds := fs.Int("feeds", 1000, "number of synthetic feeds")
 	workers := fs.Int("workers", 2*runtime.NumCPU()*8, "concurrent fetches")
 	items := fs.Int("items", 20, "items per feed")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if code, done := parseFlags(fs, args[1:]); done {
 		return code
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "newswatch bench: %v\n", err)
+			return exitFailure
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(env.stderr, "newswatch bench: %v\n", err)
+			return exitFailure
+		}
+		defer pprof.StopCPUProfile()
 	}
 	r, err := benchFetch(ctx, env, *cfgPath, *feeds, *workers, *items)
 	if err != nil {
