@@ -291,6 +291,12 @@ func (f *Fetcher) get(ctx context.Context, client *http.Client, rawURL string, t
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// The caller's error already names the URL; *url.Error would
+		// name it a second time ("fetch x URL: Get "URL": ...").
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Err != nil {
+			err = ue.Err
+		}
 		return nil, f.classify(ctx, err)
 	}
 	defer resp.Body.Close()
