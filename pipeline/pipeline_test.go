@@ -16,6 +16,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/metrics"
 	"newswatch/news"
 )
 
@@ -220,7 +221,8 @@ func TestRunDeliversItemsAsTheyAppear(t *testing.T) {
 		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", URL: hook.URL, Secret: "s3cret"}}
 	})
 	b := openBus(t, cfg)
-	p, err := New(cfg, b, discard(), nil)
+	m := metrics.New()
+	p, err := New(cfg, b, discard(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +251,52 @@ func TestRunDeliversItemsAsTheyAppear(t *testing.T) {
 	if f.hits.Load() < 2 {
 		t.Errorf("feed fetched %d times", f.hits.Load())
 	}
+
+	// The work shows in the metrics.
+	for _, want := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"newswatch_fetches_total", map[string]string{"source": "wire", "outcome": "ok"}, 2},
+		{"newswatch_articles_published_total", map[string]string{"source": "wire"}, 4},
+		{"newswatch_alerts_total", map[string]string{"topic": "fentanyl"}, 2},
+		{"newswatch_deliveries_total", map[string]string{"subscriber": "desk", "outcome": "ok"}, 2},
+		{"newswatch_source_last_success_timestamp_seconds", map[string]string{"source": "wire"}, 1},
+	} {
+		if got := metricValue(t, m, want.name, want.labels); got < want.min {
+			t.Errorf("%s%v = %v, want at least %v", want.name, want.labels, got, want.min)
+		}
+	}
+}
+
+// metricValue is the value of the series of name with labels (0 if none).
+func metricValue(t *testing.T, m *metrics.Metrics, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		if fam.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range fam.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue series
+				}
+			}
+			switch {
+			case s.Counter != nil:
+				return s.Counter.GetValue()
+			case s.Gauge != nil:
+				return s.Gauge.GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
