@@ -38,8 +38,13 @@ type Config struct {
 
 	path        string
 	root        *yaml.Node
-	yamlSources int // sources written in the YAML; the rest came from OPML
+	yamlSources int      // sources written in the YAML; the rest came from OPML
+	expanded    []string // values put in by ${VAR} and ${file:PATH}
 }
+
+// Expanded returns the values the config took from the environment and
+// from files: secrets, as far as output is concerned.
+func (c *Config) Expanded() []string { return c.expanded }
 
 // NATS configures the message bus.
 type NATS struct {
@@ -418,7 +423,9 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	}
 	doc := root.Content[0]
 	var probs Problems
-	probs = append(probs, expandEnv(doc, lookupEnv)...)
+	envProbs, expanded := expandEnv(doc, lookupEnv, dir)
+	probs = append(probs, envProbs...)
+	c.expanded = expanded
 	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
 	if err := doc.Decode(c); err != nil {
 		var te *yaml.TypeError

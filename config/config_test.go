@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +109,28 @@ func TestProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "smtp_password"), []byte("s3cr3t from a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse([]byte("smtp:\n  password: ${file:smtp_password}\n  username: u-${USER_SUFFIX}\n"),
+		env(map[string]string{"USER_SUFFIX": "desk"}), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTP.Password != "s3cr3t from a file" || c.SMTP.Username != "u-desk" {
+		t.Errorf("smtp = %+v", c.SMTP)
+	}
+	if got := c.Expanded(); len(got) != 2 || got[0] != "s3cr3t from a file" || got[1] != "desk" {
+		t.Errorf("Expanded() = %q", got)
+	}
+	_, err = parse([]byte("smtp:\n  password: ${file:missing}\n"), env(nil), dir)
+	if err == nil || !strings.Contains(err.Error(), "line 2: read secret file:") {
+		t.Errorf("missing file: %v", err)
 	}
 }
 

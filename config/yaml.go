@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -14,21 +16,39 @@ import (
 
 var typeOfConfig = reflect.TypeOf(Config{})
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var envRef = regexp.MustCompile(`\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*))\}`)
 
-// expandEnv replaces ${VAR} in every scalar value. Expansion happens after
-// parsing, so a secret holding YAML syntax cannot change the document.
-func expandEnv(n *yaml.Node, lookup func(string) (string, bool)) Problems {
+// expandEnv replaces ${VAR} (from the environment) and ${file:PATH} (the
+// file's content without its trailing newline; PATH relative to dir, as
+// Docker and Kubernetes mount secrets) in every scalar value. Expansion
+// happens after parsing, so a secret holding YAML syntax cannot change the
+// document. It returns the values it put in, for redaction.
+func expandEnv(n *yaml.Node, lookup func(string) (string, bool), dir string) (Problems, []string) {
 	var ps Problems
+	var values []string
 	var walk func(n *yaml.Node, isKey bool)
 	walk = func(n *yaml.Node, isKey bool) {
 		if n.Kind == yaml.ScalarNode && !isKey && strings.Contains(n.Value, "${") {
 			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-				name := m[2 : len(m)-1]
-				v, ok := lookup(name)
-				if !ok {
-					ps = append(ps, Problem{Line: n.Line, Msg: fmt.Sprintf("environment variable %s is not set", name)})
+				sub := envRef.FindStringSubmatch(m)
+				if path := sub[1]; path != "" {
+					if !filepath.IsAbs(path) {
+						path = filepath.Join(dir, path)
+					}
+					data, err := os.ReadFile(path)
+					if err != nil {
+						ps = append(ps, Problem{Line: n.Line, Msg: fmt.Sprintf("read secret file: %v", err)})
+						return ""
+					}
+					v := strings.TrimRight(string(data), "\r\n")
+					values = append(values, v)
+					return v
 				}
+				v, ok := lookup(sub[2])
+				if !ok {
+					ps = append(ps, Problem{Line: n.Line, Msg: fmt.Sprintf("environment variable %s is not set", sub[2])})
+				}
+				values = append(values, v)
 				return v
 			})
 			// An expanded value is a string whatever it looks like.
@@ -40,7 +60,7 @@ func expandEnv(n *yaml.Node, lookup func(string) (string, bool)) Problems {
 		}
 	}
 	walk(n, false)
-	return ps
+	return ps, values
 }
 
 // unknownKeys reports mapping keys that match no field of t, with the

@@ -94,7 +94,10 @@ func Secrets(cfg *config.Config, lookupEnv func(string) (string, bool)) []string
 			}
 		}
 	}
-	add(cfg.SMTP.Password, cfg.HTTP.Auth.Basic.Password, cfg.HTTP.Auth.BearerToken)
+	add(cfg.SMTP.Password, cfg.HTTP.Auth.Basic.Password, cfg.HTTP.Auth.BearerToken,
+		cfg.NATS.Password, cfg.NATS.Token, cfg.WebSub.Secret)
+	// Whatever came from the environment or a file (${VAR}, ${file:PATH}).
+	add(cfg.Expanded()...)
 	for _, s := range strings.Split(cfg.NATS.URL, ",") {
 		addURL(strings.TrimSpace(s))
 	}
