@@ -101,6 +101,10 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 		st.NotModified++
 	}
 	st.NextDue = nextSlot(src, st.LastFetch)
+	if s.pushing(src, st.LastFetch) {
+		// The hub pushes this feed: polling is only the safety net.
+		st.NextDue = nextSlot(src, st.LastFetch.Add((pushedPollFactor-1)*src.Interval))
+	}
 	if r.RetryAfter > 0 {
 		st.NextDue = maxTime(st.NextDue, st.LastFetch.Add(r.RetryAfter))
 	}
@@ -111,6 +115,20 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 	s.m.Fetched(src.ID, time.Since(start), outcome)
 	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified)
 	return res, saveState(ctx, s.b.State, st)
+}
+
+// pushedPollFactor is how many times less often a feed is polled while
+// its WebSub hub pushes.
+const pushedPollFactor = 4
+
+// pushing reports whether src's hub pushed within the last few polling
+// intervals; a hub silent for longer gets the normal polling back.
+func (s *fetchStage) pushing(src config.Source, now time.Time) bool {
+	if s.ws == nil || src.Schedule != "" {
+		return false
+	}
+	st, ok := s.ws.Status(src.ID)
+	return ok && st.Active && !st.LastPush.IsZero() && now.Sub(st.LastPush) < pushedPollFactor*src.Interval
 }
 
 // maybeSubscribe asks the feed's WebSub hub to push it, unless that was

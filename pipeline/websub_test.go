@@ -138,8 +138,17 @@ func TestWebSubPushReachesSubscribers(t *testing.T) {
 	waitFor(t, 15*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(titles) > 0 })
 	time.Sleep(300 * time.Millisecond)
 	mu.Lock()
-	defer mu.Unlock()
 	if fmt.Sprint(titles) != "[Fentanyl shipment seized in port raid]" {
 		t.Errorf("alerts = %q, want the pushed item once", titles)
+	}
+	mu.Unlock()
+
+	// While the hub pushes, the feed is polled less often.
+	if _, err := p.FetchNow(ctx, cfg.Sources[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := LoadState(ctx, b.State, "wire")
+	if gap := st.NextDue.Sub(st.LastFetch); gap < (pushedPollFactor-1)*time.Hour {
+		t.Errorf("next poll %s after the last one, want about %d intervals while the hub pushes", gap, pushedPollFactor)
 	}
 }
