@@ -608,8 +608,10 @@ func (c *Config) validate() Problems {
 				add("an email subscriber needs at least one address in to", "subscribers", i, "to")
 			}
 			if s.Digest != "" {
-				if _, err := ParseSchedule(s.Digest); err != nil {
+				if sch, err := ParseSchedule(s.Digest); err != nil {
 					add(err.Error(), "subscribers", i, "digest")
+				} else if iv, ok := sch.(every); ok && time.Duration(iv) > c.NATS.ArticleMaxAge {
+					add(fmt.Sprintf("a digest every %s holds alerts longer than nats.article_max_age (%s) keeps them", time.Duration(iv), c.NATS.ArticleMaxAge), "subscribers", i, "digest")
 				}
 			}
 			if s.QuietHours != "" {
@@ -628,8 +630,8 @@ func (c *Config) validate() Problems {
 		default:
 			add(fmt.Sprintf("unknown type %q (webhook or email)", s.Type), "subscribers", i, "type")
 		}
-		if s.Retry.Attempts < 1 {
-			add("attempts must be at least 1", "subscribers", i, "retry", "attempts")
+		if s.Retry.Attempts < 1 || s.Retry.Attempts > 1000 {
+			add("attempts must be between 1 and 1000", "subscribers", i, "retry", "attempts")
 		}
 		if s.Retry.Initial <= 0 {
 			add("initial must be positive", "subscribers", i, "retry", "initial")
@@ -640,13 +642,18 @@ func (c *Config) validate() Problems {
 		if s.Timeout < 0 {
 			add("must be positive", "subscribers", i, "timeout")
 		}
-		if span := s.Retry.Span(); s.Retry.Initial > 0 && span > c.NATS.ArticleMaxAge {
+		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= 1000 && span > c.NATS.ArticleMaxAge {
 			add(fmt.Sprintf("the retry schedule spans up to %s, longer than nats.article_max_age (%s): alerts would expire before their last try", span.Round(time.Minute), c.NATS.ArticleMaxAge), "subscribers", i, "retry")
 		}
 	}
 	if c.WebSub.CallbackURL != "" {
 		if u, err := url.Parse(c.WebSub.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("is not an http(s) URL", "websub", "callback_url")
+		} else if p := strings.Trim(u.Path, "/"); p == "" || p == "api" || strings.HasPrefix(p, "api/") || p == "-" ||
+			strings.HasPrefix(p, "-/") || p == "metrics" || p == "healthz" || p == "readyz" {
+			// Callbacks are served without http.auth under this path: it
+			// must be a path of their own.
+			add("needs a path of its own, e.g. https://newswatch.example.org/websub/", "websub", "callback_url")
 		}
 		if c.HTTP.Listen == "" {
 			add("WebSub needs the http listener (http.listen) to receive callbacks", "websub", "callback_url")

@@ -88,6 +88,8 @@ func TestProblems(t *testing.T) {
 			"line 11: subscribers[0].retry.initial: initial must be positive",
 			"line 12: subscribers[1].retry: the retry schedule spans up to 25h14m0s",
 		}},
+		{"websub path", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/\n", []string{"line 3: websub.callback_url: needs a path of its own"}},
+		{"websub under the api", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/api/hooks\n", []string{"websub.callback_url: needs a path of its own"}},
 		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
 	}
 	for _, tt := range tests {

@@ -32,6 +32,9 @@ type Dispatcher struct {
 	m   *metrics.Metrics
 	now func() time.Time
 
+	startMu sync.Mutex // one Start, Stop or Close at a time
+	closed  bool       // after Close, Start fails
+
 	mu            sync.Mutex
 	loops         map[string]*loop
 	digestAckWait time.Duration
@@ -144,6 +147,11 @@ func ConsumerName(subscriber string) string { return "notify-" + subscriber }
 // delivering to sink. A subscriber already running is restarted with the
 // new settings; its position in the stream is kept.
 func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink) error {
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	if d.closed {
+		return fmt.Errorf("subscriber %s: the dispatcher is closed", sub.ID)
+	}
 	subjects := []string{d.b.Names.AlertSubject(">")}
 	if len(sub.Topics) > 0 {
 		subjects = subjects[:0]
@@ -201,7 +209,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		// The subscriber's running loop, if any, goes on as it was.
 		return fmt.Errorf("subscriber %s: create consumer: %w", sub.ID, err)
 	}
-	d.Stop(sub.ID)
+	d.stop(sub.ID)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &loop{sub: sub, sink: sink, cons: cons, cancel: cancel, done: make(chan struct{})}
 	l.status.ID = sub.ID
@@ -238,9 +246,28 @@ func (d *Dispatcher) Running(id string) bool {
 	}
 }
 
+// Disabled reports whether a subscriber stopped itself after a 410 Gone.
+func (d *Dispatcher) Disabled(id string) bool {
+	d.mu.Lock()
+	l, ok := d.loops[id]
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status.Disabled
+}
+
 // Stop stops a subscriber's deliveries; the alert in flight finishes
 // first. Its consumer stays, so no alert is lost.
 func (d *Dispatcher) Stop(id string) {
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	d.stop(id)
+}
+
+func (d *Dispatcher) stop(id string) {
 	d.mu.Lock()
 	l := d.loops[id]
 	delete(d.loops, id)
@@ -264,6 +291,9 @@ func (d *Dispatcher) Remove(ctx context.Context, id string) error {
 
 // Close stops every subscriber and waits for deliveries in flight.
 func (d *Dispatcher) Close() {
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	d.closed = true
 	d.mu.Lock()
 	for _, l := range d.loops {
 		l.cancel()
@@ -353,8 +383,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	var retry bool
 	var err error
 	followUp := false
-	// Signal progress during the delivery only: one sent after a
-	// NakWithDelay would cut the back-off short.
+	// Signal progress while the delivery runs.
 	stop := bus.InProgressEvery(msg, deliveryAckWait/3)
 	if fs, ok := l.sink.(FollowUpSink); ok {
 		if stories := d.storiesOf(alert.Topic); stories != nil {
@@ -368,11 +397,11 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	if !followUp {
 		retry, err = l.sink.Notify(ctx, &alert)
 	}
-	stop()
 	if err == nil && followUp {
 		l.set(func(s *SubscriberStatus) { s.FollowUps++ })
 	}
 	if err == nil {
+		stop()
 		if err := msg.DoubleAck(ctx); err != nil {
 			// The receiver has it; the redelivery that follows carries
 			// the same id so the receiver can drop it.
@@ -391,6 +420,9 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	}
 	attempts := d.recordAttempt(ctx, log, l.sub.ID, alert.ID, err)
 	l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), d.now() })
+	// Progress signals end before the message is settled: one that came
+	// after a NakWithDelay would cut the back-off short.
+	stop()
 
 	switch {
 	case errors.Is(err, ErrGone):

@@ -74,8 +74,9 @@ type Pipeline struct {
 	disp  *notifier.Dispatcher
 	sched *scheduler
 
-	mu    sync.Mutex
-	sinks map[string]notifier.Sink
+	mu     sync.Mutex
+	sinks  map[string]notifier.Sink
+	failed map[string]bool // subscribers whose last (re)start failed
 }
 
 // New builds the stages for cfg on an open bus. m may be nil.
@@ -84,7 +85,7 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
-	p := &Pipeline{b: b, log: log, m: m, sinks: map[string]notifier.Sink{}}
+	p := &Pipeline{b: b, log: log, m: m, sinks: map[string]notifier.Sink{}, failed: map[string]bool{}}
 	p.cfg.Store(cfg)
 	p.fetch = &fetchStage{b: b, f: fetcher.New(cfg.Fetch, log), log: log, timeout: cfg.Fetch.Timeout, m: m}
 	p.cls = &classifyStage{b: b, log: log, m: m}
@@ -180,19 +181,24 @@ func NewSink(sub config.Subscriber, smtp config.SMTP) (notifier.Sink, error) {
 
 func (p *Pipeline) startSubscriber(ctx context.Context, sub config.Subscriber, smtp config.SMTP) error {
 	sink, err := NewSink(sub, smtp)
-	if err != nil {
-		return err
-	}
-	if err := p.disp.Start(ctx, sub, sink); err != nil {
-		closeSink(sink)
-		return err
+	if err == nil {
+		err = p.disp.Start(ctx, sub, sink)
+		if err != nil {
+			closeSink(sink)
+		}
 	}
 	p.mu.Lock()
-	old := p.sinks[sub.ID]
-	p.sinks[sub.ID] = sink
+	// A subscriber that failed to (re)start is tried again at the next
+	// reload, even if its config did not change.
+	p.failed[sub.ID] = err != nil
+	var old notifier.Sink
+	if err == nil {
+		old = p.sinks[sub.ID]
+		p.sinks[sub.ID] = sink
+	}
 	p.mu.Unlock()
 	closeSink(old)
-	return nil
+	return err
 }
 
 func (p *Pipeline) startNotifier(ctx context.Context) error {
@@ -301,7 +307,13 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	var errs []error
 	for _, sub := range cfg.Subscribers {
 		i := slices.IndexFunc(old.Subscribers, func(o config.Subscriber) bool { return o.ID == sub.ID })
-		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP && p.disp.Running(sub.ID) {
+		p.mu.Lock()
+		failed := p.failed[sub.ID]
+		p.mu.Unlock()
+		// A subscriber disabled by 410 Gone stays so until its config
+		// changes (or the process restarts).
+		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP && !failed &&
+			(p.disp.Running(sub.ID) || p.disp.Disabled(sub.ID)) {
 			continue
 		}
 		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {

@@ -65,7 +65,7 @@ func requireAuth(auth func() config.HTTPAuth, open []string, h http.Handler) htt
 // requests itself (WebSub callbacks are signed by the hub).
 func isOpen(open []string, path string) bool {
 	for _, p := range open {
-		if strings.HasPrefix(path, p) {
+		if p != "/" && p != "" && strings.HasPrefix(path, p) {
 			return true
 		}
 	}
