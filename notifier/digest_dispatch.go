@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -83,13 +84,16 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 	log := d.log.With("subscriber", l.sub.ID)
 	sink := l.sink.(DigestSink)
 	_, scheduled := pol.(schedulePolicy)
+	// held is renewed by a heartbeat of its own for as long as the loop
+	// runs: while alerts are sent one by one, while a digest goes out,
+	// while thousands are acknowledged.
+	var heldMu sync.Mutex
 	var held []heldAlert
 	seen := map[string]int{} // alert id → index in held
 	var next time.Time
 	if scheduled {
 		next = pol.flushAt(d.now())
 	}
-	lastRenew := d.now()
 	attempt := 0
 	l.set(func(s *SubscriberStatus) { s.NextDigest = next })
 	defer func() {
@@ -100,6 +104,18 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			_ = h.msg.Nak()
 		}
 	}()
+	stopBeat := bus.Heartbeat(d.digestAckWait/4, func() {
+		heldMu.Lock()
+		snapshot := append([]heldAlert(nil), held...)
+		heldMu.Unlock()
+		renew(snapshot)
+	})
+	defer stopBeat() // before the Naks above
+	setHeld := func(h []heldAlert) {
+		heldMu.Lock()
+		held = h
+		heldMu.Unlock()
+	}
 	for ctx.Err() == nil {
 		if len(held) < maxDigest {
 			batch, err := l.cons.Fetch(min(500, maxDigest-len(held)), jetstream.FetchMaxWait(time.Second))
@@ -116,11 +132,17 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 						continue
 					}
 					if i, ok := seen[a.ID]; ok {
-						// Redelivered although held (its renewal came too
-						// late): keep the new delivery, whose ack is the
-						// one that counts. Acking it now would lose the
-						// alert if the digest then failed.
-						held[i].msg = msg
+						if held[i].seq == seq {
+							// Redelivered although held (a renewal came
+							// too late): keep the new delivery, whose ack
+							// is the one that counts. Acking it now would
+							// lose the alert if the digest then failed.
+							heldMu.Lock()
+							held[i].msg = msg
+							heldMu.Unlock()
+						} else {
+							_ = msg.Ack() // the same alert published again: one is enough
+						}
 						continue
 					}
 					now := d.now()
@@ -135,11 +157,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 						next = pol.flushAt(now)
 					}
 					seen[a.ID] = len(held)
-					held = append(held, heldAlert{msg: msg, alert: &a, seq: seq})
-					if now.Sub(lastRenew) > d.digestAckWait/4 {
-						renew(held)
-						lastRenew = now
-					}
+					setHeld(append(held, heldAlert{msg: msg, alert: &a, seq: seq}))
 				}
 			} else {
 				sleep(ctx, time.Second)
@@ -149,10 +167,6 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 		}
 		now := d.now()
 		l.set(func(s *SubscriberStatus) { s.Held, s.NextDigest = len(held), next })
-		if now.Sub(lastRenew) > d.digestAckWait/4 {
-			renew(held)
-			lastRenew = now
-		}
 		if next.IsZero() || now.Before(next) {
 			continue
 		}
@@ -169,13 +183,8 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			alerts[i] = h.alert
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.sub.Timeout+time.Minute)
-		// Keep the held alerts ours while the digest is being sent, however
-		// long the mail server takes.
-		stopRenew := bus.Heartbeat(d.digestAckWait/4, func() { renew(held) })
 		retry, err := sink.NotifyDigest(dctx, alerts)
-		stopRenew()
 		cancel()
-		lastRenew = d.now()
 		attempt++
 		switch {
 		case err == nil:
@@ -190,7 +199,8 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 				s.Delivered += int64(len(held))
 				s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", now, time.Time{}
 			})
-			held, seen, attempt = nil, map[string]int{}, 0
+			setHeld(nil)
+			seen, attempt = map[string]int{}, 0
 			next = time.Time{}
 			if scheduled {
 				next = pol.flushAt(now)
@@ -203,7 +213,8 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 					[]Attempt{{At: now.UTC(), Error: err.Error()}}, fmt.Sprintf("digest gave up after %d tries: %v", attempt, err))
 			}
 			l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), now })
-			held, seen, attempt = nil, map[string]int{}, 0
+			setHeld(nil)
+			seen, attempt = map[string]int{}, 0
 			next = time.Time{}
 			if scheduled {
 				next = pol.flushAt(now)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/bus"
@@ -302,12 +303,15 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 }
 
 // consumeWith feeds a consumer's messages to n workers until ctx ends,
-// then waits for the handlers in flight. Messages are pulled in batches
-// and every message of a batch is handled, even during shutdown: one left
-// in the client would wait out its whole ack wait before another replica
-// or the next start could have it.
+// then waits for the handlers in flight. It pulls only as many messages as
+// there are idle workers, so none waits in the client while its ack wait
+// runs out, and every message pulled is handled, even during shutdown.
 func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
 	msgs := make(chan jetstream.Msg)
+	idle := make(chan struct{}, n)
+	for range n {
+		idle <- struct{}{}
+	}
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -317,6 +321,7 @@ func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer,
 				// Handlers finish what they started on shutdown: the
 				// context only stops new work.
 				handle(context.WithoutCancel(ctx), m)
+				idle <- struct{}{}
 			}
 		}()
 	}
@@ -324,25 +329,40 @@ func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer,
 		close(msgs)
 		wg.Wait()
 	}()
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("consume", "err", err)
-				sleep(ctx, time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-idle:
+		}
+		free := 1
+	more:
+		for free < n {
+			select {
+			case <-idle:
+				free++
+			default:
+				break more
 			}
-			continue
 		}
-		for m := range batch.Messages() {
-			msgs <- m
+		batch, err := cons.Fetch(free, jetstream.FetchMaxWait(time.Second))
+		got := 0
+		if err == nil {
+			for m := range batch.Messages() {
+				got++
+				msgs <- m
+			}
+			err = batch.Error()
 		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil &&
-			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+		for range free - got {
+			idle <- struct{}{}
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) &&
+			!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
 			log.Warn("consume", "err", err)
 			sleep(ctx, time.Second)
 		}
 	}
-	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
