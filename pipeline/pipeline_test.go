@@ -161,6 +161,24 @@ func TestCronSchedule(t *testing.T) {
 	}
 }
 
+func TestLostJobGetsANewDueTime(t *testing.T) {
+	s := newScheduler(nil, discard(), 30*time.Second)
+	now := time.Date(2026, 3, 10, 12, 30, 20, 0, time.UTC)
+	for _, src := range []config.Source{
+		{ID: "every", Interval: 10 * time.Minute},
+		{ID: "cron", Interval: 10 * time.Minute, Schedule: "0 7 * * *"},
+	} {
+		stored := slotFloor(src, now.Add(-3*time.Hour)) // its job was lost long ago
+		got := s.due(src, stored, now)
+		if !got.After(stored) || got.After(now) {
+			t.Errorf("%s: due %s, want a new time after the lost %s and not after now", src.ID, got, stored)
+		}
+		if fresh := s.due(src, nextSlot(src, now), now); !fresh.Equal(nextSlot(src, now)) {
+			t.Errorf("%s: a current due time was replaced: %s", src.ID, fresh)
+		}
+	}
+}
+
 func TestFailingSourceBacksOffAndRecovers(t *testing.T) {
 	f := newFeed(t)
 	f.add("Fentanyl seizure at the border")

@@ -86,8 +86,18 @@ func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time
 	// A source never fetched, or whose job was lost (its state did not
 	// advance long after it fell due), goes on the current slot: a new
 	// job id, so the duplicate window cannot hold it back.
-	if stored.IsZero() || now.Sub(stored) > src.Interval+4*s.timeout+time.Minute {
+	if stored.IsZero() {
 		return slotFloor(src, now)
+	}
+	if now.Sub(stored) > src.Interval+4*s.timeout+time.Minute {
+		d := slotFloor(src, now)
+		if !d.After(stored) {
+			// A cron source's latest firing is the lost job's own due
+			// time: take the current minute instead, the same on every
+			// replica and a job id of its own.
+			d = now.Truncate(time.Minute)
+		}
+		return d
 	}
 	return stored
 }
