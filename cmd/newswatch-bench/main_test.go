@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestE2ESmoke(t *testing.T) {
 	defer cancel()
 	var out, errb bytes.Buffer
 	code := run(ctx, []string{"e2e", "-feeds", "5", "-interval", "1s", "-rate", "10", "-match", "0.5",
-		"-duration", "3s", "-drain", "15s", "-config", "../../config.yaml"}, &out, &errb)
+		"-duration", "3s", "-drain", "15s", "-config", "../../config.yaml"}, strings.NewReader(""), &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
@@ -37,5 +38,32 @@ func TestE2ESmoke(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "latency item→webhook: p50") {
 		t.Errorf("no latency line:\n%s", out.String())
+	}
+}
+
+// TestMain lets the test binary stand in for newswatch-bench when the fetch
+// benchmark starts its feed server process (os.Executable is the test).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "fetch" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestFetchSmoke refreshes a few synthetic feeds through the fetch and
+// publish path: every item is new the first time, every feed answers 304
+// the second.
+func TestFetchSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"fetch", "-feeds", "20", "-items", "5", "-config", "../../config.yaml"}, strings.NewReader(""), &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"new articles 100\n", "304 refresh:", "gofeed alone:", "peak RSS:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

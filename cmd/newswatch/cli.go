@@ -47,7 +47,6 @@ func commands() []command {
 		{"deadletters", "list|replay|drop [-config FILE] [-subscriber ID]", "inspect, re-send or drop deliveries that gave up", cmdDeadLetters},
 		{"init", "[-config FILE]", "write a commented starter config (never overwrites; -config - prints it)", cmdInit},
 		{"test-delivery", "[-config FILE] -subscriber ID [-topic ID]", "send a sample alert through a subscriber's real webhook or email path", cmdTestDelivery},
-		{"bench", "fetch [-feeds N] [-workers W]", "measure a full refresh of N synthetic feeds through the real fetch path", cmdBench},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

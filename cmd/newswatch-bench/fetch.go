@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/mmcdole/gofeed"
@@ -26,49 +27,49 @@ import (
 	"newswatch/pipeline"
 )
 
-func cmdBench(ctx context.Context, env *cliEnv, args []string) int {
+// fetchCmd runs `newswatch-bench fetch` (and `feeds`, the feed server
+// process it starts).
+func fetchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "feeds" {
-		return benchServeFeeds(ctx, env, args[1:])
+		return serveFeeds(args[1:], stdin, stdout, stderr)
 	}
-	if len(args) == 0 || args[0] != "fetch" {
-		fmt.Fprint(env.stderr, benchHelp)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
-	}
-	fs, cfgPath := newFlags(env, "bench")
-	fs.Usage = func() { fmt.Fprint(env.stderr, benchHelp); fs.PrintDefaults() }
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, fetchHelp); fs.PrintDefaults() }
+	cfgPath := fs.String("config", "config.yaml", "config file whose topics are used")
 	feeds := fs.Int("feeds", 1000, "number of synthetic feeds")
-	workers := fs.Int("workers", 2*runtime.NumCPU()*8, "concurrent fetches")
+	workers := fs.Int("workers", 32, "concurrent fetches")
 	items := fs.Int("items", 20, "items per feed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	if code, done := parseFlags(fs, args[1:]); done {
-		return code
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			fmt.Fprintf(env.stderr, "newswatch bench: %v\n", err)
-			return exitFailure
+			fmt.Fprintf(stderr, "newswatch-bench: %v\n", err)
+			return 1
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(env.stderr, "newswatch bench: %v\n", err)
-			return exitFailure
+			fmt.Fprintf(stderr, "newswatch-bench: %v\n", err)
+			return 1
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := benchFetch(ctx, env, *cfgPath, *feeds, *workers, *items)
+	r, err := benchFetch(ctx, stderr, *cfgPath, *feeds, *workers, *items)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "newswatch bench fetch: %v\n", err)
-		return exitFailure
+		fmt.Fprintf(stderr, "newswatch-bench fetch: %v\n", err)
+		return 1
 	}
-	fmt.Fprint(env.stdout, r)
-	return exitOK
+	fmt.Fprint(stdout, r)
+	return 0
 }
 
-const benchHelp = `Usage: newswatch bench fetch [-feeds N] [-workers W] [-items K] [-config FILE]
+const fetchHelp = `Usage: newswatch-bench fetch [-feeds N] [-workers W] [-items K] [-config FILE]
 
 Serves N synthetic feeds (K items of ~1 KB HTML, 5% on topic) from a
 separate process on 127.0.0.1, then refreshes them all through the real
@@ -79,47 +80,32 @@ refresh can reach. Prints wall time, feeds/s, CPU time and peak RSS.
 
 `
 
-// benchServeFeeds is the feed server process of the benchmark: it prints
+// serveFeeds is the feed server process of the fetch benchmark: it prints
 // its base URL, then serves until stdin closes.
-func benchServeFeeds(ctx context.Context, env *cliEnv, args []string) int {
-	fs, _ := newFlags(env, "bench")
+func serveFeeds(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("feeds", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	feeds := fs.Int("feeds", 1000, "number of synthetic feeds")
 	items := fs.Int("items", 20, "items per feed")
-	if code, done := parseFlags(fs, args); done {
-		return code
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
 	srv := fetchtest.NewServer(fetchtest.Options{Feeds: *feeds, Items: *items})
 	defer srv.Close()
-	fmt.Fprintln(env.stdout, srv.Server.URL)
-	_, _ = io.Copy(io.Discard, env.stdin)
-	return exitOK
+	fmt.Fprintln(stdout, srv.Server.URL)
+	_, _ = io.Copy(io.Discard, stdin)
+	return 0
 }
 
-type cpuClock struct{ user, sys time.Duration }
-
-func cpuNow() cpuClock {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return cpuClock{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
-}
-
-func (c cpuClock) since(start cpuClock) time.Duration { return c.user + c.sys - start.user - start.sys }
-
-func peakRSS() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss * 1024 // kilobytes on Linux
-}
-
-func benchFetch(ctx context.Context, env *cliEnv, cfgPath string, n, workers, items int) (string, error) {
+func benchFetch(ctx context.Context, stderr io.Writer, cfgPath string, n, workers, items int) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
-	child := exec.CommandContext(ctx, exe, "bench", "feeds", "-feeds", fmt.Sprint(n), "-items", fmt.Sprint(items))
+	child := exec.CommandContext(ctx, exe, "fetch", "feeds", "-feeds", fmt.Sprint(n), "-items", fmt.Sprint(items))
 	stdin, _ := child.StdinPipe()
 	stdout, _ := child.StdoutPipe()
-	child.Stderr = env.stderr
+	child.Stderr = stderr
 	if err := child.Start(); err != nil {
 		return "", fmt.Errorf("start feed server: %w", err)
 	}
@@ -164,7 +150,7 @@ func benchFetch(ctx context.Context, env *cliEnv, cfgPath string, n, workers, it
 	round := func() (time.Duration, time.Duration, int, int, error) {
 		var newArticles, failed atomic.Int64
 		var firstErr atomic.Value
-		start, cpu0 := time.Now(), cpuNow()
+		start, cpu0 := time.Now(), cpuTime()
 		jobs := make(chan config.Source)
 		var wg sync.WaitGroup
 		for range workers {
@@ -193,18 +179,18 @@ func benchFetch(ctx context.Context, env *cliEnv, cfgPath string, n, workers, it
 		if e, ok := firstErr.Load().(error); ok {
 			err = fmt.Errorf("%d feeds failed, first: %w", failed.Load(), e)
 		}
-		return time.Since(start), cpuNow().since(cpu0), int(newArticles.Load()), int(failed.Load()), err
+		return time.Since(start), cpuTime() - cpu0, int(newArticles.Load()), int(failed.Load()), err
 	}
 	fullWall, fullCPU, newArticles, _, err := round()
 	if err != nil {
 		return "", err
 	}
-	rssAfterFull := peakRSS()
+	rssAfterFull := peakRSS() << 10
 	nmWall, nmCPU, _, _, err := round()
 	if err != nil {
 		return "", err
 	}
-	rss := peakRSS()
+	rss := peakRSS() << 10
 
 	// Baseline: gofeed alone on the same bytes, one parser per worker.
 	local := fetchtest.NewServer(fetchtest.Options{Feeds: n, Items: items})
@@ -215,7 +201,7 @@ func benchFetch(ctx context.Context, env *cliEnv, cfgPath string, n, workers, it
 		total += int64(len(bodies[i]))
 	}
 	local.Close()
-	start, cpu0 := time.Now(), cpuNow()
+	start, cpu0 := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
 	for range runtime.NumCPU() {
@@ -229,7 +215,7 @@ func benchFetch(ctx context.Context, env *cliEnv, cfgPath string, n, workers, it
 		}()
 	}
 	wg.Wait()
-	baseWall, baseCPU := time.Since(start), cpuNow().since(cpu0)
+	baseWall, baseCPU := time.Since(start), cpuTime()-cpu0
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "feeds: %d × %d items, %.1f MB in all; workers: %d; GOMAXPROCS: %d\n", n, items, float64(total)/1e6, workers, runtime.GOMAXPROCS(0))
