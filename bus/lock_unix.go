@@ -29,9 +29,9 @@ func lockDataDir(dir string) (release func(), err error) {
 		f.Close()
 		pid := strings.TrimSpace(string(data))
 		if pid != "" {
-			return nil, fmt.Errorf("%w (pid %s, %s)", ErrDataDirInUse, pid, dir)
+			return nil, fmt.Errorf("%w (pid %s, %s): stop it, or give this process a data_dir of its own", ErrDataDirInUse, pid, dir)
 		}
-		return nil, fmt.Errorf("%w (%s)", ErrDataDirInUse, dir)
+		return nil, fmt.Errorf("%w (%s): stop the other process, or give this one a data_dir of its own", ErrDataDirInUse, dir)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

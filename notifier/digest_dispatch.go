@@ -220,7 +220,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 				next = pol.flushAt(now)
 			}
 		default:
-			delay := RetryDelay(l.sub.Retry, attempt, rand.Float64())
+			delay := l.sub.Retry.Delay(attempt, rand.Float64())
 			log.Warn("digest failed, will retry", "alerts", len(held), "attempt", attempt, "retry_in", delay, "err", err)
 			d.m.Delivered(l.sub.ID, "retry")
 			next = now.Add(delay)

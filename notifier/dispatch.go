@@ -442,7 +442,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, fmt.Sprintf("gave up after %d tries: %v", attempt, err))
 		return false
 	}
-	delay := RetryDelay(l.sub.Retry, int(attempt), rand.Float64())
+	delay := l.sub.Retry.Delay(int(attempt), rand.Float64())
 	var ra *RetryAfterError
 	if errors.As(err, &ra) && ra.After > delay {
 		// The receiver knows best when it can take more; a day at most,
@@ -456,11 +456,6 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	l.set(func(s *SubscriberStatus) { s.LastResult, s.NextRetry = "retry", d.now().Add(delay) })
 	d.m.Delivered(l.sub.ID, "retry")
 	return false
-}
-
-// RetryDelay is the back-off before try attempt+1 (see config.Retry.Delay).
-func RetryDelay(r config.Retry, attempt int, jitter float64) time.Duration {
-	return r.Delay(attempt, jitter)
 }
 
 func (l *loop) set(f func(*SubscriberStatus)) {

@@ -291,20 +291,20 @@ func TestRetryDelay(t *testing.T) {
 	var total time.Duration
 	prev := time.Duration(0)
 	for a := 1; a < r.Attempts; a++ {
-		d := RetryDelay(r, a, 0.5)
+		d := r.Delay(a, 0.5)
 		if d < prev || d > r.Max {
 			t.Errorf("attempt %d: delay %s (previous %s)", a, d, prev)
 		}
 		prev = d
 		total += d
 	}
-	if RetryDelay(r, 1, 0.5) != 30*time.Second {
-		t.Errorf("first delay = %s", RetryDelay(r, 1, 0.5))
+	if r.Delay(1, 0.5) != 30*time.Second {
+		t.Errorf("first delay = %s", r.Delay(1, 0.5))
 	}
 	if total < 18*time.Hour || total > 26*time.Hour {
 		t.Errorf("10 tries span %s, want about a day", total)
 	}
-	if lo, hi := RetryDelay(r, 3, 0), RetryDelay(r, 3, 0.999); lo >= hi || lo < 3*time.Minute || hi > 6*time.Minute {
+	if lo, hi := r.Delay(3, 0), r.Delay(3, 0.999); lo >= hi || lo < 3*time.Minute || hi > 6*time.Minute {
 		t.Errorf("jitter range at attempt 3: %s..%s", lo, hi)
 	}
 }

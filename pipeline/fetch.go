@@ -53,11 +53,17 @@ type fetchStage struct {
 // (the job should then be retried); a failing source is an outcome, kept
 // in its state.
 func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchResult, error) {
-	res := FetchResult{Source: src.ID}
 	st, err := LoadState(ctx, s.b.State, src.ID)
 	if err != nil {
-		return res, err
+		return FetchResult{Source: src.ID}, err
 	}
+	return s.fetchWithState(ctx, src, st)
+}
+
+// fetchWithState is fetchSource with the source's state already loaded.
+func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st SourceState) (FetchResult, error) {
+	res := FetchResult{Source: src.ID}
+	var err error
 	st.ID, st.URL = src.ID, src.URL
 	log := s.log.With("source", src.ID)
 
@@ -277,7 +283,13 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 			_ = msg.Ack() // removed from the config since it was scheduled
 			return
 		}
-		if st, err := LoadState(ctx, s.b.State, src.ID); err == nil && !st.LastFetch.IsZero() && !st.LastFetch.Before(job.Due) {
+		st, err := LoadState(ctx, s.b.State, src.ID)
+		if err != nil {
+			s.log.Error("fetch job", "source", src.ID, "err", err)
+			_ = msg.NakWithDelay(5 * time.Second)
+			return
+		}
+		if !st.LastFetch.IsZero() && !st.LastFetch.Before(job.Due) {
 			// Fetched since this job fell due (jobs queued up while no
 			// fetcher ran): one fetch is enough.
 			_ = msg.Ack()
@@ -287,7 +299,7 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 		// wait; keep the job ours so that no other worker fetches the same
 		// source at the same time.
 		stop := bus.InProgressEvery(msg, fetchAckWait/3)
-		_, err := s.fetchSource(ctx, src)
+		_, err = s.fetchWithState(ctx, src, st)
 		stop()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -332,9 +333,7 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	return errors.Join(errs...)
 }
 
-func equalSubscriber(a, b config.Subscriber) bool {
-	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
-}
+func equalSubscriber(a, b config.Subscriber) bool { return reflect.DeepEqual(a, b) }
 
 // Summary is the outcome of one pass.
 type Summary struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,9 +31,8 @@ const (
 // and the dispatcher's state come from the pipeline; source states, alerts
 // and dead letters from the bus.
 type PipelineBackend struct {
-	b         *bus.Bus
-	p         *pipeline.Pipeline
-	lookupEnv func(string) (string, bool)
+	b *bus.Bus
+	p *pipeline.Pipeline
 
 	mu       sync.Mutex
 	states   map[string]pipeline.SourceState
@@ -46,11 +44,9 @@ type PipelineBackend struct {
 	secretOf *config.Config
 }
 
-// NewPipelineBackend reads from b and p. Values the config file takes from
-// the environment (${VAR}) are treated as secrets and looked up with
-// os.LookupEnv.
+// NewPipelineBackend reads from b and p.
 func NewPipelineBackend(b *bus.Bus, p *pipeline.Pipeline) *PipelineBackend {
-	return &PipelineBackend{b: b, p: p, lookupEnv: os.LookupEnv}
+	return &PipelineBackend{b: b, p: p}
 }
 
 // Secrets implements Backend; the list follows config reloads.
@@ -59,7 +55,7 @@ func (pb *PipelineBackend) Secrets() []string {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if pb.secretOf != cfg {
-		pb.secrets, pb.secretOf = Secrets(cfg, pb.lookupEnv), cfg
+		pb.secrets, pb.secretOf = Secrets(cfg), cfg
 	}
 	return pb.secrets
 }

@@ -7,8 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -59,15 +57,13 @@ func Origin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
 // Secrets lists the strings of cfg that must never be served: passwords,
 // tokens, webhook secrets, header values, webhook URLs (chat webhooks
 // carry their credential in the path), URL credentials and secret-looking
-// query values, and every value the config file took from the environment
-// (${VAR}), since that is where secrets are meant to live. lookupEnv may
-// be nil (no environment values are added).
-func Secrets(cfg *config.Config, lookupEnv func(string) (string, bool)) []string {
+// query values, and every value the config took from the environment or a
+// file (${VAR}, ${file:PATH}), since that is where secrets are meant to
+// live.
+func Secrets(cfg *config.Config) []string {
 	var out []string
 	add := func(s ...string) {
 		for _, v := range s {
@@ -123,15 +119,6 @@ func Secrets(cfg *config.Config, lookupEnv func(string) (string, bool)) []string
 				}
 			}
 			addURL(s.URL)
-		}
-	}
-	if lookupEnv != nil && cfg.Path() != "" {
-		if data, err := os.ReadFile(cfg.Path()); err == nil {
-			for _, m := range envRef.FindAllStringSubmatch(string(data), -1) {
-				if v, ok := lookupEnv(m[1]); ok {
-					add(v)
-				}
-			}
 		}
 	}
 	// Longest first, so that a secret containing another is replaced whole.

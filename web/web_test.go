@@ -74,7 +74,7 @@ subscribers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Secrets(cfg, nil)
+	got := Secrets(cfg)
 	for _, want := range []string{"natspass", "basicpass", "bearertok", "srctok", "/services/T1/B2/slacktok", "whsecret", "whsecret2", "hdrtok", "Bearer hdrtok"} {
 		if !contains(got, want) {
 			t.Errorf("Secrets lacks %q: %q", want, got)
