@@ -32,6 +32,11 @@ type Bus struct {
 	State jetstream.KeyValue // per-source fetch state
 	Store jetstream.KeyValue // small durable notes (delivery attempts)
 
+	// Health holds the faults that keep the pipeline from working while
+	// the connection is up (store write errors, data lost); never nil
+	// on a Bus from Open.
+	Health *Health
+
 	server *server.Server // nil when connected to an external server
 	unlock func()         // releases the data_dir lock of the embedded server
 	log    *slog.Logger
@@ -91,7 +96,7 @@ func OpenClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus
 }
 
 func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client bool) (*Bus, error) {
-	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log}
+	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log, Health: NewHealth()}
 	var err error
 	attached := false
 	if cfg.NATS.URL == "" {
