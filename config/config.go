@@ -141,7 +141,20 @@ type Fetch struct {
 	// HostInterval is the minimum time between two request starts to one
 	// host (0: 500ms; negative: none).
 	HostInterval time.Duration `yaml:"host_interval"`
+	// FullTextWorkers bounds the full-text page fetches in flight in a
+	// process, over all sources (0: 4; at most 64).
+	FullTextWorkers int `yaml:"full_text_workers"`
+	// FullTextBudget bounds the time one fetch job spends on full text
+	// (0: 1m; at most half the source's interval); items left over wait
+	// for the next fetch.
+	FullTextBudget time.Duration `yaml:"full_text_budget"`
 }
+
+// Bounds of the full-text keys of Fetch.
+const (
+	MaxFullTextWorkers = 64
+	MaxFullTextBudget  = time.Hour
+)
 
 // Source is one feed or page to watch.
 type Source struct {
@@ -315,6 +328,10 @@ func (c *Config) ApplyDefaults() {
 	if c.Fetch.Workers == 0 {
 		c.Fetch.Workers = 8
 	}
+	if c.Fetch.FullTextWorkers == 0 {
+		c.Fetch.FullTextWorkers = 4
+	}
+	defDur(&c.Fetch.FullTextBudget, time.Minute)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		def(&s.Type, "feed")
@@ -521,6 +538,12 @@ func (c *Config) validate() Problems {
 	}
 	if c.Fetch.MaxBodyBytes < 0 {
 		add("must be positive", "fetch", "max_body_bytes")
+	}
+	if c.Fetch.FullTextWorkers < 0 || c.Fetch.FullTextWorkers > MaxFullTextWorkers {
+		add(fmt.Sprintf("must be between 0 and %d", MaxFullTextWorkers), "fetch", "full_text_workers")
+	}
+	if c.Fetch.FullTextBudget < 0 || c.Fetch.FullTextBudget > MaxFullTextBudget {
+		add(fmt.Sprintf("must be between 0 and %s", MaxFullTextBudget), "fetch", "full_text_budget")
 	}
 
 	seen := map[string]bool{}

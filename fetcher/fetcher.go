@@ -33,11 +33,12 @@ import (
 	"newswatch/news"
 )
 
-// Errors a fetch can be classified by with errors.Is.
+// Errors a fetch can be classified by with errors.Is. ErrPrivateNetwork
+// names the setting that lifts it, for operators with private sources.
 var (
 	ErrTooLarge         = errors.New("fetcher: body too large")
 	ErrTooManyRedirects = errors.New("fetcher: too many redirects")
-	ErrPrivateNetwork   = errors.New("fetcher: address is not public")
+	ErrPrivateNetwork   = errors.New("fetcher: address is not public (set fetch.allow_private_networks: true to allow it)")
 	ErrNotFeed          = errors.New("fetcher: not a feed")
 	ErrParse            = errors.New("fetcher: cannot parse")
 	ErrTimeout          = errors.New("fetcher: timed out")

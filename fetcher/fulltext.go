@@ -22,14 +22,44 @@ const maxElemsToParse = 100_000
 // it may not reach a loopback, private or link-local address unless
 // fetch.allow_private_networks is set. a is left unchanged on error.
 func (f *Fetcher) FullText(ctx context.Context, a *news.Article) error {
-	if err := f.fullText(ctx, a); err != nil {
+	if err := f.fullText(ctx, a, false); err != nil {
 		return fmt.Errorf("full text %s: %w", a.URL, err)
 	}
 	return nil
 }
 
-func (f *Fetcher) fullText(ctx context.Context, a *news.Article) error {
-	resp, err := f.get(ctx, f.content, a.URL, false, Validator{}, "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
+// FullTextTrusted is FullText for a link the operator vouched for: one on
+// the scheme, host and port of a configured source, whose own host may be
+// on a private network as the source's may. A redirect to another host is
+// still checked.
+func (f *Fetcher) FullTextTrusted(ctx context.Context, a *news.Article) error {
+	if err := f.fullText(ctx, a, true); err != nil {
+		return fmt.Errorf("full text %s: %w", a.URL, err)
+	}
+	return nil
+}
+
+// Permanent reports whether a full-text error will not go away by itself
+// (a refused address, a page without article text, a 4xx other than 408
+// and 429), so that retrying it later is pointless.
+func Permanent(err error) bool {
+	var se *StatusError
+	switch {
+	case errors.Is(err, ErrPrivateNetwork), errors.Is(err, ErrNoContent), errors.Is(err, ErrTooLarge),
+		errors.Is(err, ErrTooManyRedirects):
+		return true
+	case errors.As(err, &se):
+		return se.Code >= 400 && se.Code < 500 && se.Code != 408 && se.Code != 429
+	}
+	return false
+}
+
+func (f *Fetcher) fullText(ctx context.Context, a *news.Article, trusted bool) error {
+	client := f.content
+	if trusted {
+		client = f.feeds
+	}
+	resp, err := f.get(ctx, client, a.URL, trusted, Validator{}, "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ type Metrics struct {
 	deliveries  *prometheus.CounterVec
 	retries     *prometheus.CounterVec
 	dead        *prometheus.CounterVec
+	setAside    *prometheus.CounterVec
 }
 
 // New registers every collector, plus Go runtime, process and build info
@@ -56,6 +57,10 @@ func New() *Metrics {
 			Name: "newswatch_dead_letters_total", Help: "Alerts moved to the dead-letter stream, per subscriber.",
 		}, []string{"subscriber"}),
 	}
+	m.setAside = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "newswatch_articles_set_aside_total", Help: "Items the store refused even after capping, skipped with a WARN log, per source.",
+	}, []string{"source"})
+	r.MustRegister(m.setAside)
 	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
@@ -78,6 +83,13 @@ func (m *Metrics) Fetched(source string, d time.Duration, outcome string) {
 func (m *Metrics) Published(source string) {
 	if m != nil {
 		m.articles.WithLabelValues(source).Inc()
+	}
+}
+
+// SetAside records an item that could not be stored and was skipped.
+func (m *Metrics) SetAside(source string) {
+	if m != nil {
+		m.setAside.WithLabelValues(source).Inc()
 	}
 }
 

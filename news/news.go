@@ -4,7 +4,10 @@
 // can rely on a stable, versioned shape.
 package news
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Version is the schema version carried in every message's "v" field.
 const Version = 1
@@ -29,6 +32,12 @@ type Article struct {
 	Published   time.Time `json:"published,omitzero"`
 	Updated     time.Time `json:"updated,omitzero"`
 	Fetched     time.Time `json:"fetched"`
+	// Truncated is set when a text field was cut to MaxFieldBytes (see Cap).
+	Truncated bool `json:"truncated,omitempty"`
+	// FullTextError is why the page of a full_text source could not be
+	// fetched: the article (and every alert on it) then holds the feed's
+	// teaser only.
+	FullTextError string `json:"full_text_error,omitempty"`
 }
 
 // Match is one query term that contributed to a topic match.
@@ -62,3 +71,46 @@ type Alert struct {
 // AlertID is the id of the alert for topic on article; it doubles as the
 // JetStream de-duplication id, so a repeated publish is harmless.
 func AlertID(topic, articleID string) string { return topic + ":" + articleID }
+
+// MaxFieldBytes is the most a stored article keeps of each of Summary,
+// Content, SummaryHTML and ContentHTML: one hostile item must fit in a bus
+// message whatever its feed holds.
+const MaxFieldBytes = 256 << 10
+
+// Cap cuts each text field longer than limit bytes (limit <= 0:
+// MaxFieldBytes) on a rune boundary and marks the article Truncated. It
+// reports whether anything was cut.
+func (a *Article) Cap(limit int) bool {
+	if limit <= 0 {
+		limit = MaxFieldBytes
+	}
+	cut := false
+	for _, f := range []*string{&a.Title, &a.Summary, &a.Content, &a.SummaryHTML, &a.ContentHTML} {
+		if len(*f) > limit {
+			*f = CutUTF8(*f, limit)
+			cut = true
+		}
+	}
+	if cut {
+		a.Truncated = true
+	}
+	return cut
+}
+
+// CutUTF8 returns the longest prefix of s of at most n bytes that does not
+// split a rune.
+func CutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	i := n
+	// A rune is at most utf8.UTFMax bytes: step back over continuation
+	// bytes to the start of the rune that straddles the cut.
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}

@@ -1,10 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -17,7 +17,6 @@ import (
 	"newswatch/config"
 	"newswatch/fetcher"
 	"newswatch/metrics"
-	"newswatch/news"
 )
 
 // FetchResult is the outcome of fetching one source once.
@@ -27,7 +26,12 @@ type FetchResult struct {
 	NotModified bool
 	Items       int // items in the feed or page
 	New         int // articles published for the first time
+	SetAside    int // items the store refused, skipped with a note
 }
+
+// ErrSourceBusy is returned for a source that another job (of this or
+// another replica) is fetching right now.
+var ErrSourceBusy = errors.New("source is being fetched by another job")
 
 // fetchJob is the message on the fetch stream.
 type fetchJob struct {
@@ -41,6 +45,21 @@ type fetchStage struct {
 	log     *slog.Logger
 	timeout time.Duration
 	m       *metrics.Metrics
+	// ackWait bounds the wait for one publish window's acks.
+	ackWait time.Duration
+	// ftPool holds a slot per full-text page fetch in flight, over all
+	// jobs of the process; ftBudget bounds one job's time on full text.
+	ftPool   chan struct{}
+	ftBudget time.Duration
+	// sources lists the configured sources: links on their origins are
+	// trusted for full text.
+	sources func() []config.Source
+
+	// hold is the earliest next fetch of each source this process
+	// fetched, so that a job retried after a failure whose state could
+	// not be saved does not fetch before the back-off.
+	mu   sync.Mutex
+	hold map[string]time.Time
 
 	// ws subscribes to the hubs that feeds name, when websub is set up
 	// and this process runs as a daemon (subscribe).
@@ -48,22 +67,67 @@ type fetchStage struct {
 	subscribe atomic.Bool
 }
 
-// fetchSource fetches src, publishes each article not seen before, and
-// records the source's new state. Only bus failures are returned as errors
-// (the job should then be retried); a failing source is an outcome, kept
-// in its state.
-func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchResult, error) {
-	st, err := LoadState(ctx, s.b.State, src.ID)
-	if err != nil {
-		return FetchResult{Source: src.ID}, err
+func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Metrics, sources func() []config.Source) *fetchStage {
+	return &fetchStage{
+		b: b, f: fetcher.New(cfg, log), log: log, timeout: cfg.Timeout, m: m,
+		ackWait:  defaultAckWait,
+		ftPool:   make(chan struct{}, max(cfg.FullTextWorkers, 1)),
+		ftBudget: cmp.Or(cfg.FullTextBudget, time.Minute),
+		sources:  sources,
+		hold:     map[string]time.Time{},
 	}
-	return s.fetchWithState(ctx, src, st)
 }
 
-// fetchWithState is fetchSource with the source's state already loaded.
+// fetchSource fetches src, publishes each article not seen before, and
+// records the source's new state. A failing source is an outcome, kept in
+// its state; errors returned are the job's own: the bus failed (the state
+// still records it when it can), or another job is fetching the source
+// (ErrSourceBusy).
+func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchResult, error) {
+	res, _, err := s.fetchDue(ctx, src, time.Time{})
+	return res, err
+}
+
+// fetchDue is fetchSource for a job due at due: it does nothing, and
+// reports done, when the source was fetched since (zero due: always
+// fetch). The source's lease is held from before its state is read until
+// the new state is saved.
+func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time) (_ FetchResult, done bool, _ error) {
+	l, err := acquireLease(ctx, s.b.Store, src.ID)
+	if err != nil {
+		if !errors.Is(err, ErrSourceBusy) {
+			s.storeFailed(s.log, err)
+		}
+		return FetchResult{Source: src.ID}, false, err
+	}
+	stop := bus.Heartbeat(leaseTTL/3, func() {
+		if err := l.renew(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("fetch lease", "source", src.ID, "err", err)
+		}
+	})
+	defer func() {
+		stop()
+		l.release(context.WithoutCancel(ctx))
+	}()
+	lctx, cancel := context.WithTimeout(ctx, busTimeout)
+	st, err := LoadState(lctx, s.b.State, src.ID)
+	cancel()
+	if err != nil {
+		return FetchResult{Source: src.ID}, false, err
+	}
+	if !due.IsZero() && !st.LastFetch.IsZero() && !st.LastFetch.Before(due) {
+		// Fetched since this job fell due (jobs queued up while no
+		// fetcher ran, or a retried job whose fetch was saved): one
+		// fetch is enough.
+		return FetchResult{Source: src.ID}, true, nil
+	}
+	res, err := s.fetchWithState(ctx, src, st)
+	return res, false, err
+}
+
+// fetchWithState fetches src whose state is st, under its lease.
 func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st SourceState) (FetchResult, error) {
 	res := FetchResult{Source: src.ID}
-	var err error
 	st.ID, st.URL = src.ID, src.URL
 	log := s.log.With("source", src.ID)
 
@@ -90,20 +154,38 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		st.NextDue = st.LastFetch.Add(delay)
 		log.Warn("fetch failed", "url", src.URL, "failures", st.ConsecutiveFailures, "retry_in", delay.Round(time.Second), "err", ferr)
 		s.m.Fetched(src.ID, time.Since(start), "error")
-		return res, saveState(ctx, s.b.State, st)
+		return res, s.save(ctx, log, st, true)
 	}
 
 	res.NotModified = r.NotModified
 	res.Items = len(r.Articles)
-	if res.New, err = s.publishArticles(ctx, log, src, r.Articles); err != nil {
-		return res, err
+	pr, perr := s.publishArticles(ctx, log, src, r.Articles)
+	res.New, res.SetAside = pr.New, pr.SetAside
+	st.ItemsSeen += int64(pr.New)
+	if perr != nil {
+		// The source is fine, the store is not: the state says so, and
+		// the source waits a back-off like a failing one instead of being
+		// fetched again at once. Its validator is not advanced, so the
+		// items not stored come back with the next fetch.
+		s.storeFailed(log, perr)
+		st.Status, st.Error, st.HTTPStatus = "error", perr.Error(), r.Status
+		st.ConsecutiveFailures++
+		st.NextDue = st.LastFetch.Add(fetcher.Backoff(st.ConsecutiveFailures, src.Interval))
+		s.m.Fetched(src.ID, time.Since(start), "error")
+		if err := s.save(ctx, log, st, false); err != nil {
+			return res, errors.Join(perr, err)
+		}
+		return res, perr
 	}
 	s.maybeSubscribe(log, src, r.Hub, r.Self)
 	st.Status, st.Error, st.HTTPStatus = "ok", "", r.Status
 	st.ConsecutiveFailures = 0
 	st.LastSuccess = st.LastFetch
-	st.ETag, st.LastModified = r.Validator.ETag, r.Validator.LastModified
-	st.ItemsSeen += int64(res.New)
+	if pr.Deferred == 0 {
+		// With items left for later, the old validator stays: the new
+		// one would make the next fetch a 304 that hides them.
+		st.ETag, st.LastModified = r.Validator.ETag, r.Validator.LastModified
+	}
 	if r.NotModified {
 		st.NotModified++
 	}
@@ -120,8 +202,42 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		outcome = "not_modified"
 	}
 	s.m.Fetched(src.ID, time.Since(start), outcome)
-	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified)
-	return res, saveState(ctx, s.b.State, st)
+	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified, "deferred", pr.Deferred, "set_aside", pr.SetAside)
+	return res, s.save(ctx, log, st, true)
+}
+
+// save writes a source's state within busTimeout. The next fetch of the
+// source in this process waits for st.NextDue even if the write fails.
+// clear marks a job whose store writes all went well, which ends a
+// store.write fault.
+func (s *fetchStage) save(ctx context.Context, log *slog.Logger, st SourceState, clear bool) error {
+	s.mu.Lock()
+	s.hold[st.ID] = st.NextDue
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	if err := saveState(ctx, s.b.State, st); err != nil {
+		s.storeFailed(log, err)
+		return err
+	}
+	if clear && s.b.Health.Clear("store.write") {
+		log.Info("store writes work again")
+	}
+	return nil
+}
+
+// heldUntil is the earliest time this process may fetch source again.
+func (s *fetchStage) heldUntil(source string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hold[source]
+}
+
+// storeFailed reports a failed store write in the fetch path: an ERROR
+// log line, and a store.write fault until a job's writes all succeed.
+func (s *fetchStage) storeFailed(log *slog.Logger, err error) {
+	log.Error("store write failed", "err", err)
+	s.b.Health.Report("store.write", "store.error", err.Error())
 }
 
 // pushedPollFactor is how many times less often a feed is polled while
@@ -158,97 +274,6 @@ func (s *fetchStage) maybeSubscribe(log *slog.Logger, src config.Source, hub, se
 	}()
 }
 
-// publishArticles publishes the articles not seen before and returns how
-// many were new. The order matters: publish (and wait for the stream's
-// acks) first, then remember the ids as seen. A crash in between
-// re-publishes on the next fetch and the stream's duplicate window drops
-// the repeats; the reverse order would lose articles. Publishes and seen
-// writes go out together and are then awaited, so a feed costs a few
-// round trips to the server, not three per item.
-func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src config.Source, arts []news.Article) (int, error) {
-	var fresh []*news.Article
-	for i := range arts {
-		a := &arts[i]
-		if a.ID == "" {
-			a.ID = news.ArticleID(a.GUID, a.URL)
-		}
-		if _, err := s.b.Seen.Get(ctx, a.ID); err == nil {
-			continue
-		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return 0, fmt.Errorf("seen %s: %w", a.ID, err)
-		}
-		fresh = append(fresh, a)
-	}
-	if len(fresh) == 0 {
-		return 0, nil
-	}
-	now := time.Now().UTC()
-	futures := make([]jetstream.PubAckFuture, 0, len(fresh))
-	for _, a := range fresh {
-		if src.FullText && a.URL != "" {
-			fctx, cancel := context.WithTimeout(ctx, s.timeout)
-			if err := s.f.FullText(fctx, a); err != nil {
-				// The teaser is still worth classifying.
-				log.Warn("full text", "url", a.URL, "err", err)
-			}
-			cancel()
-		}
-		a.V = news.Version
-		a.Source = src.ID
-		if a.Fetched.IsZero() {
-			a.Fetched = now
-		}
-		data, err := json.Marshal(a)
-		if err != nil {
-			return 0, fmt.Errorf("encode article %s: %w", a.ID, err)
-		}
-		f, err := s.b.JS.PublishAsync(s.b.Names.ArticleSubject(src.ID), data, jetstream.WithMsgID(a.ID))
-		if err != nil {
-			return 0, fmt.Errorf("publish article %s: %w", a.ID, err)
-		}
-		futures = append(futures, f)
-	}
-	acks, err := awaitAcks(ctx, futures)
-	if err != nil {
-		return 0, fmt.Errorf("publish articles of %s: %w", src.ID, err)
-	}
-	seen := make([]jetstream.PubAckFuture, 0, len(fresh))
-	for _, a := range fresh {
-		f, err := s.b.JS.PublishAsync(s.b.Names.SeenKey(a.ID), []byte(src.ID))
-		if err != nil {
-			return 0, fmt.Errorf("mark %s seen: %w", a.ID, err)
-		}
-		seen = append(seen, f)
-	}
-	if _, err := awaitAcks(ctx, seen); err != nil {
-		return 0, fmt.Errorf("mark articles of %s seen: %w", src.ID, err)
-	}
-	n := 0
-	for _, ack := range acks {
-		if !ack.Duplicate {
-			n++
-			s.m.Published(src.ID)
-		}
-	}
-	return n, nil
-}
-
-// awaitAcks waits for every future; it fails on the first error.
-func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstream.PubAck, error) {
-	acks := make([]*jetstream.PubAck, 0, len(futures))
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			acks = append(acks, ack)
-		case err := <-f.Err():
-			return nil, err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return acks, nil
-}
-
 // fetchAckWait is how long a fetch job may go without a sign of progress
 // before another worker may take it: short, since a worker signals
 // progress while it fetches, so that a job of a crashed worker is soon
@@ -283,31 +308,34 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 			_ = msg.Ack() // removed from the config since it was scheduled
 			return
 		}
-		st, err := LoadState(ctx, s.b.State, src.ID)
-		if err != nil {
-			s.log.Error("fetch job", "source", src.ID, "err", err)
-			_ = msg.NakWithDelay(5 * time.Second)
-			return
-		}
-		if !st.LastFetch.IsZero() && !st.LastFetch.Before(job.Due) {
-			// Fetched since this job fell due (jobs queued up while no
-			// fetcher ran): one fetch is enough.
-			_ = msg.Ack()
+		if until := s.heldUntil(src.ID); time.Now().Before(until) {
+			// This process fetched the source and could not save its
+			// state: the back-off holds all the same.
+			_ = msg.NakWithDelay(time.Until(until))
 			return
 		}
 		// A fetch with full text for many new items can outlast the ack
-		// wait; keep the job ours so that no other worker fetches the same
-		// source at the same time.
+		// wait; keep the job ours meanwhile.
 		stop := bus.InProgressEvery(msg, fetchAckWait/3)
-		_, err = s.fetchWithState(ctx, src, st)
+		_, _, err := s.fetchDue(ctx, src, job.Due)
 		stop()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrSourceBusy):
+			// Another job fetches it now; when this one comes back, that
+			// fetch is saved and this one is acked as done.
+			_ = msg.NakWithDelay(leaseTTL / 3)
+			return
+		case err != nil:
 			if ctx.Err() != nil {
 				_ = msg.Nak()
 				return
 			}
 			s.log.Error("fetch job", "source", src.ID, "err", err)
-			_ = msg.NakWithDelay(5 * time.Second)
+			delay := 5 * time.Second
+			if until := s.heldUntil(src.ID); time.Until(until) > delay {
+				delay = time.Until(until)
+			}
+			_ = msg.NakWithDelay(delay)
 			return
 		}
 		_ = msg.Ack()

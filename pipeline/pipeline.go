@@ -88,7 +88,7 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	}
 	p := &Pipeline{b: b, log: log, m: m, sinks: map[string]notifier.Sink{}, failed: map[string]bool{}}
 	p.cfg.Store(cfg)
-	p.fetch = &fetchStage{b: b, f: fetcher.New(cfg.Fetch, log), log: log, timeout: cfg.Fetch.Timeout, m: m}
+	p.fetch = newFetchStage(b, cfg.Fetch, log, m, p.sources)
 	p.cls = &classifyStage{b: b, log: log, m: m}
 	p.cls.setTopics(cfg.Topics, c)
 	p.disp = notifier.NewDispatcher(b, log, m)
@@ -126,6 +126,9 @@ func (p *Pipeline) setupWebSub(cfg *config.Config) error {
 	ws, err := fetcher.NewWebSub(p.fetch.f, cfg.WebSub.CallbackURL, key, p.log,
 		func(ctx context.Context, src config.Source, arts []news.Article) error {
 			_, err := p.fetch.publishArticles(ctx, p.log.With("source", src.ID), src, arts)
+			if err != nil {
+				p.fetch.storeFailed(p.log, err)
+			}
 			return err
 		})
 	if err != nil {
@@ -391,6 +394,10 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 				defer wg.Done()
 				defer func() { <-sem }()
 				r, err := p.fetch.fetchSource(ctx, src)
+				if errors.Is(err, ErrSourceBusy) {
+					// Fetched by a daemon right now: not this pass's failure.
+					err, r.Err = nil, err
+				}
 				if err != nil {
 					mu.Lock()
 					fetchErr = errors.Join(fetchErr, err)
@@ -479,5 +486,6 @@ func (p *Pipeline) FetchNow(ctx context.Context, src config.Source) (FetchResult
 // Publish hands articles to the classifier as if a source had found
 // them; it returns how many were new.
 func (p *Pipeline) Publish(ctx context.Context, src config.Source, arts []news.Article) (int, error) {
-	return p.fetch.publishArticles(ctx, p.log, src, arts)
+	r, err := p.fetch.publishArticles(ctx, p.log, src, arts)
+	return r.New, err
 }

@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/config"
+	"newswatch/fetcher"
+	"newswatch/news"
+)
+
+const (
+	// fullTextPerJob bounds the pages one fetch job asks for; the other
+	// new items wait, unseen, for the next fetch.
+	fullTextPerJob = 50
+	// An item whose page failed for a reason that may pass (a timeout, a
+	// 5xx, a reset) stays unseen and is tried again at the source's next
+	// fetches, up to fullTextAttempts times within fullTextRetryFor; then
+	// it is published on its teaser with FullTextError set.
+	fullTextAttempts = 4
+	fullTextRetryFor = 6 * time.Hour
+)
+
+// ftRecord is what the store bucket keeps of an item whose full text failed.
+type ftRecord struct {
+	Attempts int       `json:"attempts"`
+	First    time.Time `json:"first"`
+	Error    string    `json:"error"`
+}
+
+func ftKey(articleID string) string { return "fulltext." + articleID }
+
+// fullTexts fetches the pages of fresh items on the process-wide
+// full-text pool, within the job's budget, and returns the items to
+// publish now; the others (over the budget, or failed and to be retried)
+// are left unseen and counted as deferred.
+func (s *fetchStage) fullTexts(ctx context.Context, log *slog.Logger, src config.Source, fresh []*news.Article) (ready []*news.Article, deferred int) {
+	budget := s.ftBudget
+	if half := src.Interval / 2; src.Schedule == "" && half > 0 && half < budget {
+		// A source's job never runs past half its interval on full text.
+		budget = half
+	}
+	bctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	type outcome struct {
+		started bool
+		err     error
+	}
+	out := make([]outcome, len(fresh))
+	var wg sync.WaitGroup
+	asked := 0
+	for i, a := range fresh {
+		if a.URL == "" || asked == fullTextPerJob {
+			continue
+		}
+		asked++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case s.ftPool <- struct{}{}:
+			case <-bctx.Done():
+				return // never started: the next fetch tries it
+			}
+			defer func() { <-s.ftPool }()
+			out[i].started = true
+			out[i].err = s.fullText(bctx, src, a)
+		}()
+	}
+	wg.Wait()
+	ready = make([]*news.Article, 0, len(fresh))
+	for i, a := range fresh {
+		o := out[i]
+		switch {
+		case a.URL == "":
+			ready = append(ready, a)
+		case !o.started:
+			deferred++
+		case o.err == nil:
+			s.forgetFullText(ctx, a.ID)
+			ready = append(ready, a)
+		case fetcher.Permanent(o.err):
+			a.FullTextError = o.err.Error()
+			log.Warn("full text failed; classifying on the teaser", "url", a.URL, "err", o.err)
+			ready = append(ready, a)
+		default:
+			rec := s.noteFullTextFailure(ctx, log, a.ID, o.err)
+			if rec.Attempts < fullTextAttempts && time.Since(rec.First) < fullTextRetryFor {
+				log.Info("full text failed; trying again at the next fetch", "url", a.URL, "attempt", rec.Attempts, "err", o.err)
+				deferred++
+				continue
+			}
+			a.FullTextError = fmt.Sprintf("%s (gave up after %d attempts)", o.err, rec.Attempts)
+			log.Warn("full text failed; classifying on the teaser", "url", a.URL, "attempts", rec.Attempts, "err", o.err)
+			s.forgetFullText(ctx, a.ID)
+			ready = append(ready, a)
+		}
+	}
+	if deferred > 0 {
+		log.Info("items left for the next fetch", "deferred", deferred, "budget", budget)
+	}
+	return ready, deferred
+}
+
+// fullText fetches a's page; a link on the scheme, host and port of a
+// configured source is as trusted as that source.
+func (s *fetchStage) fullText(ctx context.Context, src config.Source, a *news.Article) error {
+	if s.trustedLink(src, a.URL) {
+		return s.f.FullTextTrusted(ctx, a)
+	}
+	return s.f.FullText(ctx, a)
+}
+
+func (s *fetchStage) trustedLink(src config.Source, link string) bool {
+	o := origin(link)
+	if o == "" {
+		return false
+	}
+	if origin(src.URL) == o {
+		return true
+	}
+	if s.sources != nil {
+		for _, c := range s.sources() {
+			if origin(c.URL) == o {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// origin is scheme://host:port of an http(s) URL, port made explicit; ""
+// for anything else.
+func origin(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return u.Scheme + "://" + strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")) + ":" + port
+}
+
+// noteFullTextFailure counts one more failed attempt for an item. When the
+// store cannot keep the count, the item counts as failed for good rather
+// than be retried without end.
+func (s *fetchStage) noteFullTextFailure(ctx context.Context, log *slog.Logger, id string, ferr error) ftRecord {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	rec := ftRecord{First: time.Now().UTC()}
+	if e, err := s.b.Store.Get(ctx, ftKey(id)); err == nil {
+		_ = json.Unmarshal(e.Value(), &rec)
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		log.Error("full-text attempts", "id", id, "err", err)
+		return ftRecord{Attempts: fullTextAttempts, First: rec.First}
+	}
+	rec.Attempts++
+	rec.Error = ferr.Error()
+	data, _ := json.Marshal(rec)
+	if _, err := s.b.Store.Put(ctx, ftKey(id), data); err != nil {
+		s.storeFailed(log, fmt.Errorf("full-text attempts of %s: %w", id, err))
+		return ftRecord{Attempts: fullTextAttempts, First: rec.First}
+	}
+	return rec
+}
+
+// forgetFullText drops the failure count of an item, if it has one.
+func (s *fetchStage) forgetFullText(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	if _, err := s.b.Store.Get(ctx, ftKey(id)); err == nil {
+		_ = s.b.Store.Purge(ctx, ftKey(id))
+	}
+}
