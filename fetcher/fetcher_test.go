@@ -332,11 +332,21 @@ func TestPrivateNetworkGuard(t *testing.T) {
 	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
 		a := &news.Article{URL: u, Content: "teaser"}
 		err := testFetcher(t, nil).FullText(context.Background(), a)
-		if !errors.Is(err, ErrPrivateNetwork) || a.Content != "teaser" {
+		if !errors.Is(err, ErrPrivateNetwork) || a.Content != "teaser" || !Permanent(err) {
 			t.Errorf("%s: err = %v, content %q", u, err, a.Content)
 		}
+		// The operator must learn what lifts the guard.
+		if err != nil && !strings.Contains(err.Error(), "fetch.allow_private_networks") {
+			t.Errorf("%s: error %q does not name the setting", u, err)
+		}
 	}
+	// A link the caller vouches for (the origin of a configured source)
+	// dials its own private host.
 	a := &news.Article{URL: srv.URL, Content: "teaser"}
+	if err := testFetcher(t, nil).FullTextTrusted(context.Background(), a); err != nil || !strings.Contains(a.Content, "fentanyl seizures") {
+		t.Errorf("trusted: err = %v, content %q", err, a.Content)
+	}
+	a = &news.Article{URL: srv.URL, Content: "teaser"}
 	err := testFetcher(t, func(c *config.Fetch) { c.AllowPrivateNetworks = true }).FullText(context.Background(), a)
 	if err != nil || !strings.Contains(a.Content, "fentanyl seizures") || !strings.Contains(a.ContentHTML, "<p>") {
 		t.Errorf("allowed: err = %v, content %q", err, a.Content)

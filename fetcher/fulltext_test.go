@@ -2,6 +2,8 @@ package fetcher
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -127,4 +129,24 @@ func overlap(got, want []string) (precision, recall float64) {
 		}
 	}
 	return float64(common) / float64(len(got)), float64(common) / float64(len(want))
+}
+
+func TestPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("x: %w", ErrPrivateNetwork), true},
+		{ErrNoContent, true},
+		{&StatusError{Code: 404}, true},
+		{&StatusError{Code: 429}, false},
+		{&StatusError{Code: 408}, false},
+		{&StatusError{Code: 503}, false},
+		{fmt.Errorf("%w after 30s", ErrTimeout), false},
+		{errors.New("connection reset by peer"), false},
+	} {
+		if got := Permanent(tc.err); got != tc.want {
+			t.Errorf("Permanent(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }

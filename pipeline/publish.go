@@ -128,7 +128,7 @@ func (s *fetchStage) publishWindow(ctx context.Context, log *slog.Logger, src co
 		}
 		futures = append(futures, sent{a, f})
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.ackWait)
+	wctx, cancel := context.WithTimeoutCause(ctx, s.ackWait, fmt.Errorf("no ack from the store within %s", s.ackWait))
 	defer cancel()
 	var failed error
 wait:
@@ -148,7 +148,7 @@ wait:
 			failed = fmt.Errorf("publish articles of %s: %w", src.ID, err)
 			break wait
 		case <-wctx.Done():
-			failed = fmt.Errorf("publish articles of %s: no ack from the store within %s: %w", src.ID, s.ackWait, wctx.Err())
+			failed = fmt.Errorf("publish articles of %s: %w", src.ID, context.Cause(wctx))
 			break wait
 		}
 	}
@@ -222,7 +222,7 @@ func refusedItem(err error) bool {
 // awaitAcks waits for every future, for at most wait in all; it fails on
 // the first error.
 func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture, wait time.Duration) ([]*jetstream.PubAck, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	ctx, cancel := context.WithTimeoutCause(ctx, wait, fmt.Errorf("no ack from the store within %s", wait))
 	defer cancel()
 	acks := make([]*jetstream.PubAck, 0, len(futures))
 	for _, f := range futures {
@@ -232,7 +232,7 @@ func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture, wait time.
 		case err := <-f.Err():
 			return nil, err
 		case <-ctx.Done():
-			return nil, fmt.Errorf("no ack from the store within %s: %w", wait, ctx.Err())
+			return nil, context.Cause(ctx)
 		}
 	}
 	return acks, nil
