@@ -11,10 +11,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// leaseTTL is how long a fetch lease holds without renewal: the time a
-// source stays blocked after its fetcher died. A running fetch renews it
-// every leaseTTL/3.
-const leaseTTL = 90 * time.Second
+// leaseTTL is how long a fetch lease holds without renewal: the most a
+// source stays blocked after its fetcher died, no longer than the ack
+// wait after which its job goes to another worker. A running fetch renews
+// it every leaseTTL/3.
+const leaseTTL = fetchAckWait
 
 // A lease marks a source as being fetched, in the store bucket shared by
 // every replica, so that at most one job fetches a source at a time. It
