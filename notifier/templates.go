@@ -112,20 +112,20 @@ func (t *mailTemplates) render(d mailData) (subject, text, html string, err erro
 // taken from the feed: the HTML template escapes it, the text template
 // prints it as is. docs/delivery.md documents these fields.
 type mailData struct {
-	Alert     *news.Alert // the whole alert, for anything not below
-	Topic     string      // display name of the alert's own (first) topic
+	Alert *news.Alert // the whole alert, for anything not below
+	Topic string      // display name of the alert's own (first) topic
 	// Topics are every topic of the subscriber's the article matched, in
 	// order, the alert's own first; TopicNames joins their names.
 	Topics     []mailTopic
 	TopicNames string
-	Title     string      // article title on one line, never empty
-	URL       string      // article link if http(s), else empty
-	Source    string      // source id
-	Score     string      // formatted score
-	Published time.Time   // zero when the feed gave none
-	Excerpt   string      // start of the summary (or content), one paragraph
-	Matches   []mailMatch
-	Story     *Story // set when this is a later report of a story
+	Title      string    // article title on one line, never empty
+	URL        string    // article link if http(s), else empty
+	Source     string    // source id
+	Score      string    // formatted score
+	Published  time.Time // zero when the feed gave none
+	Excerpt    string    // start of the summary (or content), one paragraph
+	Matches    []mailMatch
+	Story      *Story // set when this is a later report of a story
 }
 
 // mailTopic is one topic the article matched, with its matches.
