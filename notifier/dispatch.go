@@ -46,6 +46,7 @@ type Dispatcher struct {
 	// consumer still exists and whether another replica (or `newswatch
 	// subscribers enable`) changed its disabled state.
 	checkEvery time.Duration
+	ackWait    time.Duration // of an alert in flight; deliveryAckWait but in tests
 }
 
 // deliveryAckWait is the ack wait of a subscriber's alert in flight.
@@ -125,7 +126,7 @@ func (l *loop) disabled() bool {
 // NewDispatcher returns a dispatcher on the bus.
 func NewDispatcher(b *bus.Bus, log *slog.Logger, m *metrics.Metrics) *Dispatcher {
 	return &Dispatcher{b: b, log: log, m: m, now: time.Now, loops: map[string]*loop{}, digestAckWait: defaultDigestAckWait,
-		windows: map[string]time.Duration{}, stories: map[string]*Stories{}, checkEvery: 5 * time.Second}
+		windows: map[string]time.Duration{}, stories: map[string]*Stories{}, checkEvery: 5 * time.Second, ackWait: deliveryAckWait}
 }
 
 // SetTopics sets each topic's story window. Stories of a topic whose
@@ -193,7 +194,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		// The dispatcher signals progress while a delivery runs, so an
 		// alert in flight is not handed out twice; a crashed process's
 		// alert is redelivered this soon.
-		AckWait: deliveryAckWait,
+		AckWait: d.ackWait,
 		// One alert at a time: a subscriber gets its alerts in order, and
 		// one waiting for a retry holds back only its own queue.
 		MaxAckPending: 1,
@@ -459,7 +460,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	followUp := false
 	start := time.Now()
 	// Signal progress while the delivery runs.
-	stop := bus.InProgressEvery(msg, deliveryAckWait/3)
+	stop := bus.InProgressEvery(msg, l.cc.AckWait/3)
 	if fs, ok := l.sink.(FollowUpSink); ok {
 		// A story is tracked per topic; the article joins the stories of
 		// each of the subscriber's topics it matched, and is a follow-up
