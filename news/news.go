@@ -55,17 +55,38 @@ type TopicMatch struct {
 	Matches []Match `json:"matches"`
 }
 
-// Alert is raised once per (topic, article) and delivered to every
-// subscriber of the topic.
+// AlertTopic is one topic an article matched, with why.
+type AlertTopic struct {
+	ID      string  `json:"id"`
+	Name    string  `json:"name,omitempty"`
+	Score   float64 `json:"score"`
+	Matches []Match `json:"matches"`
+}
+
+// Alert is raised once per (topic, article). Topic, TopicName, Score and
+// Matches are the alert's own topic; Topics lists every topic the article
+// matched, in the classifier's (the config's) order, so that a subscriber
+// of several of them can be sent the article once, naming all of its
+// topics. A delivered alert's Topics holds only the subscriber's topics.
 type Alert struct {
-	V         int       `json:"v"`
-	ID        string    `json:"id"` // "<topic>:<article id>"
-	Topic     string    `json:"topic"`
-	TopicName string    `json:"topic_name,omitempty"`
-	Score     float64   `json:"score"`
-	Matches   []Match   `json:"matches"`
-	Article   Article   `json:"article"`
-	Created   time.Time `json:"created"`
+	V         int          `json:"v"`
+	ID        string       `json:"id"` // "<topic>:<article id>"
+	Topic     string       `json:"topic"`
+	TopicName string       `json:"topic_name,omitempty"`
+	Score     float64      `json:"score"`
+	Matches   []Match      `json:"matches"`
+	Topics    []AlertTopic `json:"topics,omitempty"`
+	Article   Article      `json:"article"`
+	Created   time.Time    `json:"created"`
+}
+
+// AllTopics is the alert's Topics, or its own topic alone for an alert
+// raised before alerts carried Topics.
+func (a *Alert) AllTopics() []AlertTopic {
+	if len(a.Topics) > 0 {
+		return a.Topics
+	}
+	return []AlertTopic{{ID: a.Topic, Name: a.TopicName, Score: a.Score, Matches: a.Matches}}
 }
 
 // AlertID is the id of the alert for topic on article; it doubles as the

@@ -96,9 +96,21 @@ func RenderDigest(alerts []*news.Alert) (Digest, error) {
 	if err := html.Execute(&hb, d); err != nil {
 		return Digest{}, fmt.Errorf("digest html template: %w", err)
 	}
-	names := make([]string, len(d.Topics))
-	for i, t := range d.Topics {
-		names[i] = t.Topic
+	// Every topic the digest's articles matched, those it is grouped by
+	// first.
+	names := make([]string, 0, len(d.Topics))
+	for _, t := range d.Topics {
+		names = append(names, t.Topic)
+	}
+	for _, a := range alerts {
+		if a == nil {
+			continue
+		}
+		for _, t := range a.AllTopics() {
+			if n := displayName(t); !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
 	}
 	plural := "s"
 	if d.Count == 1 {

@@ -3,6 +3,7 @@ package notifier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -116,7 +117,22 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 		held = h
 		heldMu.Unlock()
 	}
+	// maxSettled is the highest stream sequence settled (sent, folded,
+	// dead-lettered); the position recorded is below every held alert.
+	var maxSettled uint64
+	savePos := func() {
+		floor := maxSettled
+		for _, h := range held {
+			floor = min(floor, h.seq-1)
+		}
+		d.savePosition(context.WithoutCancel(ctx), log, l, floor)
+	}
 	for ctx.Err() == nil {
+		d.check(ctx, log, l, false)
+		if l.disabled() {
+			sleep(ctx, min(d.checkEvery, time.Second))
+			continue
+		}
 		if len(held) < maxDigest {
 			batch, err := l.cons.Fetch(min(500, maxDigest-len(held)), jetstream.FetchMaxWait(time.Second))
 			if err == nil {
@@ -131,6 +147,16 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 							[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
 						continue
 					}
+					mine, deliver := Fold(l.sub, &a)
+					if !deliver {
+						if msg.DoubleAck(context.WithoutCancel(ctx)) == nil {
+							maxSettled = max(maxSettled, seq)
+						}
+						l.set(func(s *SubscriberStatus) { s.Folded++ })
+						d.m.Delivered(l.sub.ID, "folded")
+						continue
+					}
+					a.Topics = mine
 					if i, ok := seen[a.ID]; ok {
 						if held[i].seq == seq {
 							// Redelivered although held (a renewal came
@@ -148,9 +174,8 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 					now := d.now()
 					if !pol.hold(now) {
 						pol.sent(now)
-						if gone := d.handle(ctx, log, l, msg); gone {
-							return
-						}
+						d.handle(ctx, log, l, msg)
+						maxSettled = max(maxSettled, seq)
 						continue
 					}
 					if len(held) == 0 && !scheduled {
@@ -159,7 +184,13 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 					seen[a.ID] = len(held)
 					setHeld(append(held, heldAlert{msg: msg, alert: &a, seq: seq}))
 				}
+				if err := batch.Error(); err != nil && ctx.Err() == nil &&
+					!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+					d.check(ctx, log, l, true)
+				}
+				savePos()
 			} else {
+				d.check(ctx, log, l, true)
 				sleep(ctx, time.Second)
 			}
 		} else {
@@ -183,7 +214,9 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			alerts[i] = h.alert
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.sub.Timeout+time.Minute)
+		dstart := time.Now()
 		retry, err := sink.NotifyDigest(dctx, alerts)
+		latency := time.Since(dstart)
 		cancel()
 		attempt++
 		switch {
@@ -194,7 +227,10 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 				}
 			}
 			d.m.Delivered(l.sub.ID, "ok")
-			log.Info("digest sent", "alerts", len(held))
+			log.Info("digest sent", "outcome", "ok", "alerts", len(held), "attempt", attempt, "latency", latency)
+			for _, h := range held {
+				maxSettled = max(maxSettled, h.seq)
+			}
 			l.set(func(s *SubscriberStatus) {
 				s.Delivered += int64(len(held))
 				s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", now, time.Time{}
@@ -211,6 +247,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			for _, h := range held {
 				d.deadLetter(context.WithoutCancel(ctx), log, l, h.msg, h.seq, *h.alert,
 					[]Attempt{{At: now.UTC(), Error: err.Error()}}, fmt.Sprintf("digest gave up after %d tries: %v", attempt, err))
+				maxSettled = max(maxSettled, h.seq)
 			}
 			l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), now })
 			setHeld(nil)
@@ -230,6 +267,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			})
 		}
 		l.set(func(s *SubscriberStatus) { s.Held, s.NextDigest = len(held), next })
+		savePos()
 	}
 }
 

@@ -41,6 +41,12 @@ type Dispatcher struct {
 	windows       map[string]time.Duration // story window per topic; 0: off
 	stories       map[string]*Stories      // per topic
 	wg            sync.WaitGroup
+
+	// checkEvery is how often a running subscriber checks that its
+	// consumer still exists and whether another replica (or `newswatch
+	// subscribers enable`) changed its disabled state.
+	checkEvery time.Duration
+	ackWait    time.Duration // of an alert in flight; deliveryAckWait but in tests
 }
 
 // deliveryAckWait is the ack wait of a subscriber's alert in flight.
@@ -79,8 +85,15 @@ type SubscriberStatus struct {
 	LastError    string    `json:"last_error,omitempty"`
 	LastAt       time.Time `json:"last_at,omitzero"`
 	NextRetry    time.Time `json:"next_retry,omitzero"` // set while the head alert waits for a retry
-	Disabled     bool      `json:"disabled,omitempty"`
-	FollowUps    int64     `json:"follow_ups,omitempty"` // alerts sent as follow-ups of a story
+	// Disabled is set while deliveries are stopped after a 410 Gone; the
+	// subscriber's alerts stay queued. See DisabledState.
+	Disabled       bool      `json:"disabled,omitempty"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	DisabledAt     time.Time `json:"disabled_at,omitzero"`
+	FollowUps      int64     `json:"follow_ups,omitempty"` // alerts sent as follow-ups of a story
+	// Folded counts alerts not sent because the subscriber got the same
+	// article through another of its topics (see Fold).
+	Folded int64 `json:"folded,omitempty"`
 	// Digest subscribers hold their alerts until the next digest.
 	Digest     bool      `json:"digest,omitempty"`
 	Held       int       `json:"held,omitempty"`
@@ -90,18 +103,30 @@ type SubscriberStatus struct {
 type loop struct {
 	sub    config.Subscriber
 	sink   Sink
-	cons   jetstream.Consumer
+	cons   jetstream.Consumer // replaced when a lost consumer is recreated
+	cc     jetstream.ConsumerConfig
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// Used by the loop's goroutine only.
+	position  uint64    // last position recorded in the store
+	nextCheck time.Time // next consumer and disabled-state check
 
 	mu     sync.Mutex
 	status SubscriberStatus
 }
 
+// disabled reports whether the subscriber's deliveries are stopped.
+func (l *loop) disabled() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status.Disabled
+}
+
 // NewDispatcher returns a dispatcher on the bus.
 func NewDispatcher(b *bus.Bus, log *slog.Logger, m *metrics.Metrics) *Dispatcher {
 	return &Dispatcher{b: b, log: log, m: m, now: time.Now, loops: map[string]*loop{}, digestAckWait: defaultDigestAckWait,
-		windows: map[string]time.Duration{}, stories: map[string]*Stories{}}
+		windows: map[string]time.Duration{}, stories: map[string]*Stories{}, checkEvery: 5 * time.Second, ackWait: deliveryAckWait}
 }
 
 // SetTopics sets each topic's story window. Stories of a topic whose
@@ -163,14 +188,13 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		Durable:        ConsumerName(sub.ID),
 		Description:    "deliveries to subscriber " + sub.ID,
 		FilterSubjects: subjects,
-		// New subscribers start with alerts raised from now on, not with
-		// the whole archive.
-		DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		// Where it starts is set by createConsumer: new subscribers with
+		// alerts raised from now on, not with the whole archive.
+		AckPolicy: jetstream.AckExplicitPolicy,
 		// The dispatcher signals progress while a delivery runs, so an
 		// alert in flight is not handed out twice; a crashed process's
 		// alert is redelivered this soon.
-		AckWait: deliveryAckWait,
+		AckWait: d.ackWait,
 		// One alert at a time: a subscriber gets its alerts in order, and
 		// one waiting for a retry holds back only its own queue.
 		MaxAckPending: 1,
@@ -204,16 +228,25 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		cc.AckWait = d.digestAckWait
 		cc.MaxAckPending = maxDigest
 	}
-	cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, cc)
+	log := d.log.With("subscriber", sub.ID)
+	dis, err := d.startDisabled(ctx, log, sub)
+	if err != nil {
+		return err
+	}
+	cons, pos, err := d.createConsumer(ctx, log, cc)
 	if err != nil {
 		// The subscriber's running loop, if any, goes on as it was.
-		return fmt.Errorf("subscriber %s: create consumer: %w", sub.ID, err)
+		return err
 	}
 	d.stop(sub.ID)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &loop{sub: sub, sink: sink, cons: cons, cancel: cancel, done: make(chan struct{})}
+	l := &loop{sub: sub, sink: sink, cons: cons, cc: cc, cancel: cancel, done: make(chan struct{}), position: pos}
+	l.nextCheck = d.now().Add(d.checkEvery)
 	l.status.ID = sub.ID
 	l.status.Digest = policy != nil
+	if dis != nil {
+		l.status.Disabled, l.status.DisabledReason, l.status.DisabledAt, l.status.LastResult = true, dis.Reason, dis.At, "gone"
+	}
 	d.mu.Lock()
 	d.loops[sub.ID] = l
 	d.mu.Unlock()
@@ -230,23 +263,25 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	return nil
 }
 
-// Running reports whether a subscriber's deliveries run.
+// Running reports whether a subscriber's deliveries run: false when it
+// is not started here, or disabled (410 Gone).
 func (d *Dispatcher) Running(id string) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	l, ok := d.loops[id]
-	if !ok {
+	d.mu.Unlock()
+	if !ok || l.disabled() {
 		return false
 	}
 	select {
 	case <-l.done:
-		return false // stopped itself (410 Gone)
+		return false
 	default:
 		return true
 	}
 }
 
-// Disabled reports whether a subscriber stopped itself after a 410 Gone.
+// Disabled reports whether a subscriber's deliveries are stopped after a
+// 410 Gone (see DisabledState).
 func (d *Dispatcher) Disabled(id string) bool {
 	d.mu.Lock()
 	l, ok := d.loops[id]
@@ -278,13 +313,19 @@ func (d *Dispatcher) stop(id string) {
 	}
 }
 
-// Remove stops a subscriber and deletes its consumer: alerts raised from
-// now on are no longer kept for it.
+// Remove stops a subscriber and deletes its consumer and its notes in the
+// store: alerts raised from now on are no longer kept for it, and a
+// subscriber of that id added later starts afresh.
 func (d *Dispatcher) Remove(ctx context.Context, id string) error {
 	d.Stop(id)
 	err := d.b.JS.DeleteConsumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("subscriber %s: delete consumer: %w", id, err)
+	}
+	for _, k := range []string{positionKey(id), disabledKey(id)} {
+		if err := d.b.Store.Purge(ctx, k); err != nil {
+			return fmt.Errorf("subscriber %s: forget %s: %w", id, k, err)
+		}
 	}
 	return nil
 }
@@ -334,6 +375,13 @@ func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
 func (d *Dispatcher) run(ctx context.Context, l *loop) {
 	log := d.log.With("subscriber", l.sub.ID)
 	for ctx.Err() == nil {
+		d.check(ctx, log, l, false)
+		if l.disabled() {
+			// Deliveries stay stopped, the queue untouched, until the
+			// disabled state is cleared (see check).
+			sleep(ctx, min(d.checkEvery, time.Second))
+			continue
+		}
 		// One short pull per alert, never cancelled midway, and whatever
 		// it brings is handled even during shutdown: a message left in
 		// the client when the process stops would stay "in flight" until
@@ -342,25 +390,35 @@ func (d *Dispatcher) run(ctx context.Context, l *loop) {
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("consume alerts", "err", err)
+				d.check(ctx, log, l, true)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
 		for msg := range batch.Messages() {
-			if gone := d.handle(ctx, log, l, msg); gone {
-				return
-			}
+			d.handle(ctx, log, l, msg)
 		}
 		if err := batch.Error(); err != nil && ctx.Err() == nil &&
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
 			log.Warn("consume alerts", "err", err)
+			d.check(ctx, log, l, true)
 			sleep(ctx, time.Second)
 		}
 	}
 }
 
+// topicIDs lists topic ids for a log line.
+func topicIDs(ts []news.AlertTopic) string {
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	return strings.Join(ids, ",")
+}
+
 // handle delivers one alert and settles its message. It reports whether
-// the subscriber is gone (410) and must stop.
+// the subscriber is gone (410): it is then disabled, and the alert stays
+// queued.
 func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg jetstream.Msg) (gone bool) {
 	// Once an alert is taken it is delivered and settled to the end, even
 	// when the subscriber is being stopped: an ack lost to a cancelled
@@ -380,23 +438,49 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	}
 	log = log.With("alert", alert.ID)
 
+	mine, deliver := Fold(l.sub, &alert)
+	if !deliver {
+		// The article goes out once, with the alert of the subscriber's
+		// first matching topic, which names this topic too.
+		if err := msg.DoubleAck(ctx); err != nil {
+			log.Warn("ack folded alert", "err", err)
+			return false
+		}
+		d.recordPosition(ctx, log, l, seq)
+		l.set(func(s *SubscriberStatus) { s.Folded++ })
+		d.m.Delivered(l.sub.ID, "folded")
+		log.Debug("folded: the article is delivered with its alert of topic "+mine[0].ID, "topic", alert.Topic)
+		return false
+	}
+	alert.Topics = mine
+	log = log.With("topics", topicIDs(mine))
+
 	var retry bool
 	var err error
 	followUp := false
+	start := time.Now()
 	// Signal progress while the delivery runs.
-	stop := bus.InProgressEvery(msg, deliveryAckWait/3)
+	stop := bus.InProgressEvery(msg, l.cc.AckWait/3)
 	if fs, ok := l.sink.(FollowUpSink); ok {
-		if stories := d.storiesOf(alert.Topic); stories != nil {
-			st, first := stories.Add(l.sub.ID+"/"+alert.Topic, &alert, d.now())
-			if !first {
-				followUp = true
-				retry, err = fs.NotifyFollowUp(ctx, &alert, st)
+		// A story is tracked per topic; the article joins the stories of
+		// each of the subscriber's topics it matched, and is a follow-up
+		// if it continues any of them.
+		var st Story
+		for _, t := range mine {
+			if stories := d.storiesOf(t.ID); stories != nil {
+				if s, first := stories.Add(l.sub.ID+"/"+t.ID, &alert, d.now()); !first && !followUp {
+					st, followUp = s, true
+				}
 			}
+		}
+		if followUp {
+			retry, err = fs.NotifyFollowUp(ctx, &alert, st)
 		}
 	}
 	if !followUp {
 		retry, err = l.sink.Notify(ctx, &alert)
 	}
+	latency := time.Since(start)
 	if err == nil && followUp {
 		l.set(func(s *SubscriberStatus) { s.FollowUps++ })
 	}
@@ -406,6 +490,8 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 			// The receiver has it; the redelivery that follows carries
 			// the same id so the receiver can drop it.
 			log.Warn("ack delivered alert", "err", err)
+		} else {
+			d.recordPosition(ctx, log, l, seq)
 		}
 		if attempt > 1 { // only retried alerts have attempts on record
 			d.forgetAttempts(ctx, l.sub.ID, alert.ID)
@@ -415,7 +501,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 			s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", d.now(), time.Time{}
 		})
 		d.m.Delivered(l.sub.ID, "ok")
-		log.Debug("delivered")
+		log.Info("delivered", "outcome", "ok", "follow_up", followUp, "attempt", attempt, "latency", latency)
 		return false
 	}
 	attempts := d.recordAttempt(ctx, log, l.sub.ID, alert.ID, err)
@@ -426,18 +512,31 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 
 	switch {
 	case errors.Is(err, ErrGone):
-		log.Error("subscriber answered 410 Gone: disabling it; its alerts stay queued", "err", err)
-		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, "gone: "+err.Error())
-		l.set(func(s *SubscriberStatus) { s.LastResult, s.Disabled = "gone", true })
+		// One rule: the subscriber is disabled, in the store so that
+		// every replica and every `once` run knows it, and nothing is
+		// lost: this alert and all later ones stay queued.
+		now := d.now()
+		dis, serr := setDisabled(ctx, d.b, l.sub, err.Error(), now)
+		if serr != nil {
+			log.Error("store disabled state; disabled in this process only", "err", serr)
+		}
+		log.Error("subscriber answered 410 Gone: deliveries to it are disabled; "+EnableHint(l.sub.ID),
+			"outcome", "gone", "latency", latency, "err", err)
+		if err := msg.Nak(); err != nil {
+			log.Warn("nak alert", "err", err)
+		}
+		l.set(func(s *SubscriberStatus) {
+			s.LastResult, s.Disabled, s.DisabledReason, s.DisabledAt, s.NextRetry = "gone", true, dis.Reason, dis.At, time.Time{}
+		})
 		d.m.Delivered(l.sub.ID, "gone")
 		return true
 	case !retry:
-		log.Error("delivery failed for good", "attempt", attempt, "err", err)
+		log.Error("delivery failed for good", "outcome", "dead", "attempt", attempt, "latency", latency, "err", err)
 		d.m.Delivered(l.sub.ID, "dead")
 		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, "final: "+err.Error())
 		return false
 	case attempt >= uint64(l.sub.Retry.Attempts):
-		log.Error("delivery failed, no tries left", "attempt", attempt, "err", err)
+		log.Error("delivery failed, no tries left", "outcome", "dead", "attempt", attempt, "latency", latency, "err", err)
 		d.m.Delivered(l.sub.ID, "dead")
 		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, fmt.Sprintf("gave up after %d tries: %v", attempt, err))
 		return false
@@ -449,7 +548,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		// so a bogus header cannot park the queue forever.
 		delay = min(ra.After, 24*time.Hour)
 	}
-	log.Warn("delivery failed, will retry", "attempt", attempt, "retry_in", delay, "err", err)
+	log.Warn("delivery failed, will retry", "outcome", "retry", "attempt", attempt, "latency", latency, "retry_in", delay, "err", err)
 	if err := msg.NakWithDelay(delay); err != nil {
 		log.Warn("nak alert", "err", err)
 	}
@@ -509,6 +608,8 @@ func (d *Dispatcher) deadLetter(ctx context.Context, log *slog.Logger, l *loop, 
 	}
 	if err := msg.Term(); err != nil {
 		log.Warn("settle dead-lettered alert", "err", err)
+	} else {
+		d.recordPosition(ctx, log, l, seq)
 	}
 	d.forgetAttempts(ctx, l.sub.ID, alert.ID)
 	l.set(func(s *SubscriberStatus) {

@@ -213,12 +213,16 @@ func TestDispatchFinalAndGone(t *testing.T) {
 	if s := st["bad"]; s.DeadLettered != 3 || s.Failures != 3 {
 		t.Errorf("400 receiver: %+v, want 3 alerts dead-lettered after one try each", s)
 	}
-	if s := st["gone"]; !s.Disabled || s.DeadLettered != 1 || s.LastResult != "gone" {
-		t.Errorf("410 receiver: %+v, want disabled after its first alert", s)
+	if s := st["gone"]; !s.Disabled || s.DeadLettered != 0 || s.LastResult != "gone" || s.DisabledReason == "" {
+		t.Errorf("410 receiver: %+v, want disabled after its first alert, nothing dead-lettered", s)
 	}
-	// The disabled subscriber's other alerts stay queued for it.
-	if n, _ := d.Backlog(context.Background(), "gone"); n != 2 {
-		t.Errorf("gone backlog = %d, want 2", n)
+	if d.Running("gone") {
+		t.Error("a disabled subscriber reports running")
+	}
+	// The disabled subscriber's alerts, the one that got the 410 too,
+	// stay queued for it.
+	if n, _ := d.Backlog(context.Background(), "gone"); n != 3 {
+		t.Errorf("gone backlog = %d, want 3", n)
 	}
 	bad.mu.Lock()
 	if bad.n != 3 {

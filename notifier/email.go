@@ -165,6 +165,13 @@ func (e *Email) message(a *news.Alert, st *Story) (*mail.Msg, error) {
 		m.SetGenHeader(mail.HeaderReferences, root)
 	}
 	m.SetGenHeader("X-Newswatch-Topic", headerSafe(a.Topic, 100))
+	// Every topic of the subscriber's the article matched, for filters
+	// (X-Newswatch-Topic stays the alert's own, first, topic).
+	ids := make([]string, 0, len(a.AllTopics()))
+	for _, t := range a.AllTopics() {
+		ids = append(ids, t.ID)
+	}
+	m.SetGenHeader("X-Newswatch-Topics", headerSafe(strings.Join(ids, ", "), 300))
 	m.SetGenHeader("X-Newswatch-Alert", headerSafe(a.ID, 200))
 	return m, nil
 }

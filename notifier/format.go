@@ -86,6 +86,13 @@ func renderAlert(a *news.Alert, st *Story) ([]byte, error) {
 	if p.Matches == nil {
 		p.Matches = []news.Match{} // an array, never null, as the schema says
 	}
+	// topics is always there, so receivers need not fall back on topic.
+	p.Topics = append([]news.AlertTopic(nil), a.AllTopics()...)
+	for i := range p.Topics {
+		if p.Topics[i].Matches == nil {
+			p.Topics[i].Matches = []news.Match{}
+		}
+	}
 	return json.Marshal(p)
 }
 
@@ -120,6 +127,46 @@ func topicName(a *news.Alert) string {
 		return headerSafe(a.TopicName, 100)
 	}
 	return a.Topic
+}
+
+// displayName is an alert topic's display name, falling back to its id.
+func displayName(t news.AlertTopic) string {
+	if t.Name != "" {
+		return headerSafe(t.Name, 100)
+	}
+	return headerSafe(t.ID, 100)
+}
+
+// topicNames names every topic of the alert (the subscriber's topics the
+// article matched): "Fentanyl and synthetic opioids, US–China relations".
+func topicNames(a *news.Alert) string {
+	ts := a.AllTopics()
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = displayName(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+// allMatches lists the matches of every topic of the alert, each term and
+// field once.
+func allMatches(a *news.Alert) []news.Match {
+	ts := a.AllTopics()
+	if len(ts) == 1 {
+		return ts[0].Matches
+	}
+	seen := map[[2]string]bool{}
+	var out []news.Match
+	for _, t := range ts {
+		for _, m := range t.Matches {
+			k := [2]string{m.Term, m.Field}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 // safeURL returns u if it is an absolute http(s) URL, else "": feed
@@ -164,7 +211,7 @@ func renderSlack(a *news.Alert) ([]byte, error) {
 		u = strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C").Replace(u)
 		head = "*<" + slackEscape(u) + "|" + slackEscape(t) + ">*"
 	}
-	meta := fmt.Sprintf("_%s_ · %s · score %s", slackEscape(topicName(a)),
+	meta := fmt.Sprintf("_%s_ · %s · score %s", slackEscape(topicNames(a)),
 		slackEscape(headerSafe(a.Article.Source, 60)), formatScore(a.Score))
 	blocks := []any{
 		map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": head + "\n" + meta}},
@@ -172,14 +219,14 @@ func renderSlack(a *news.Alert) ([]byte, error) {
 	if ex := excerpt(&a.Article, chatExcerpt); ex != "" {
 		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "plain_text", "text": ex, "emoji": false}})
 	}
-	if ms := matchSummary(a.Matches, 8); ms != "" {
+	if ms := matchSummary(allMatches(a), 8); ms != "" {
 		blocks = append(blocks, map[string]any{"type": "context", "elements": []any{
 			map[string]any{"type": "plain_text", "text": "Matched: " + ms, "emoji": false},
 		}})
 	}
 	return json.Marshal(map[string]any{
 		// text is the notification and fallback; Slack treats it as mrkdwn.
-		"text":         slackEscape(topicName(a) + ": " + t),
+		"text":         slackEscape(topicNames(a) + ": " + t),
 		"blocks":       blocks,
 		"unfurl_links": false,
 		"unfurl_media": false,
@@ -204,11 +251,11 @@ func renderDiscord(a *news.Alert) ([]byte, error) {
 		"title": truncateRunes(discordEscape(title(&a.Article)), 256),
 		"color": 0xC0392B,
 		"fields": []any{
-			map[string]any{"name": "Topic", "value": nonEmpty(discordEscape(topicName(a))), "inline": true},
+			map[string]any{"name": "Topic", "value": nonEmpty(discordEscape(topicNames(a))), "inline": true},
 			map[string]any{"name": "Source", "value": nonEmpty(discordEscape(headerSafe(a.Article.Source, 60))), "inline": true},
 			map[string]any{"name": "Score", "value": formatScore(a.Score), "inline": true},
 		},
-		"footer": map[string]any{"text": truncateRunes("newswatch · matched: "+matchSummary(a.Matches, 8), 2048)},
+		"footer": map[string]any{"text": truncateRunes("newswatch · matched: "+matchSummary(allMatches(a), 8), 2048)},
 	}
 	if u := safeURL(a.Article.URL); u != "" {
 		embed["url"] = u
@@ -229,14 +276,14 @@ func renderDiscord(a *news.Alert) ([]byte, error) {
 func renderTeams(a *news.Alert) ([]byte, error) {
 	body := []any{
 		map[string]any{"type": "TextBlock", "text": title(&a.Article), "weight": "Bolder", "size": "Medium", "wrap": true},
-		map[string]any{"type": "TextBlock", "text": topicName(a) + " · " + headerSafe(a.Article.Source, 60), "isSubtle": true, "spacing": "None", "wrap": true},
+		map[string]any{"type": "TextBlock", "text": topicNames(a) + " · " + headerSafe(a.Article.Source, 60), "isSubtle": true, "spacing": "None", "wrap": true},
 	}
 	if ex := excerpt(&a.Article, chatExcerpt); ex != "" {
 		body = append(body, map[string]any{"type": "TextBlock", "text": ex, "wrap": true})
 	}
 	body = append(body, map[string]any{"type": "FactSet", "facts": []any{
 		map[string]any{"title": "Score", "value": formatScore(a.Score)},
-		map[string]any{"title": "Matched", "value": nonEmpty(matchSummary(a.Matches, 8))},
+		map[string]any{"title": "Matched", "value": nonEmpty(matchSummary(allMatches(a), 8))},
 	}})
 	card := map[string]any{
 		"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

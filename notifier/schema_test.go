@@ -92,7 +92,12 @@ func TestPayloadMatchesSchema(t *testing.T) {
 	hostile.Article.SummaryHTML = "<script>alert(1)</script>"
 	hostile.Article.Updated = time.Now()
 
-	for name, a := range map[string]*news.Alert{"full": sampleAlert(), "minimal": minimal, "hostile": hostile} {
+	two := sampleAlert()
+	two.Topics = []news.AlertTopic{
+		{ID: "fentanyl", Name: "Fentanyl and synthetic opioids", Score: 4.5, Matches: two.Matches},
+		{ID: "us-china", Score: 2, Matches: []news.Match{{Term: "china", Field: "title", Count: 1}}},
+	}
+	for name, a := range map[string]*news.Alert{"full": sampleAlert(), "minimal": minimal, "hostile": hostile, "two topics": two} {
 		t.Run(name, func(t *testing.T) {
 			body := deliveredBody(t, a)
 			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
@@ -117,6 +122,8 @@ func TestPayloadMatchesSchema(t *testing.T) {
 		"article no title": func(m map[string]any) { delete(m["article"].(map[string]any), "title") },
 		"match count 0":    func(m map[string]any) { m["matches"].([]any)[0].(map[string]any)["count"] = 0 },
 		"other type":       func(m map[string]any) { m["type"] = "alert.deleted" },
+		"topic without id": func(m map[string]any) { delete(m["topics"].([]any)[0].(map[string]any), "id") },
+		"empty topics":     func(m map[string]any) { m["topics"] = []any{} },
 	} {
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {

@@ -80,6 +80,11 @@ func loadTemplates(cfg config.Templates) (*mailTemplates, error) {
 	if _, _, _, err := t.render(d); err != nil {
 		return nil, err
 	}
+	one := sampleForCheck()
+	one.Topics = nil
+	if _, _, _, err := t.render(newMailData(one)); err != nil {
+		return nil, err
+	}
 	return &t, nil
 }
 
@@ -107,16 +112,26 @@ func (t *mailTemplates) render(d mailData) (subject, text, html string, err erro
 // taken from the feed: the HTML template escapes it, the text template
 // prints it as is. docs/delivery.md documents these fields.
 type mailData struct {
-	Alert     *news.Alert // the whole alert, for anything not below
-	Topic     string      // topic display name
-	Title     string      // article title on one line, never empty
-	URL       string      // article link if http(s), else empty
-	Source    string      // source id
-	Score     string      // formatted score
-	Published time.Time   // zero when the feed gave none
-	Excerpt   string      // start of the summary (or content), one paragraph
-	Matches   []mailMatch
-	Story     *Story // set when this is a later report of a story
+	Alert *news.Alert // the whole alert, for anything not below
+	Topic string      // display name of the alert's own (first) topic
+	// Topics are every topic of the subscriber's the article matched, in
+	// order, the alert's own first; TopicNames joins their names.
+	Topics     []mailTopic
+	TopicNames string
+	Title      string    // article title on one line, never empty
+	URL        string    // article link if http(s), else empty
+	Source     string    // source id
+	Score      string    // formatted score
+	Published  time.Time // zero when the feed gave none
+	Excerpt    string    // start of the summary (or content), one paragraph
+	Matches    []mailMatch
+	Story      *Story // set when this is a later report of a story
+}
+
+// mailTopic is one topic the article matched, with its matches.
+type mailTopic struct {
+	ID, Name, Score string
+	Matches         []mailMatch
 }
 
 // mailMatch is one matched term with its snippet cut at the « » marks.
@@ -144,13 +159,24 @@ func newMailData(a *news.Alert) mailData {
 		Published: a.Article.Published,
 		Excerpt:   excerpt(&a.Article, mailExcerpt),
 	}
-	for _, m := range a.Matches {
+	d.Matches = newMailMatches(a.Matches)
+	d.TopicNames = topicNames(a)
+	for _, t := range a.AllTopics() {
+		d.Topics = append(d.Topics, mailTopic{ID: headerSafe(t.ID, 100), Name: displayName(t),
+			Score: formatScore(t.Score), Matches: newMailMatches(t.Matches)})
+	}
+	return d
+}
+
+func newMailMatches(ms []news.Match) []mailMatch {
+	var out []mailMatch
+	for _, m := range ms {
 		segs := splitSnippet(headerSafe(m.Snippet, 400))
 		var plain strings.Builder
 		for _, s := range segs {
 			plain.WriteString(s.Text)
 		}
-		d.Matches = append(d.Matches, mailMatch{
+		out = append(out, mailMatch{
 			Term:        headerSafe(m.Term, 100),
 			Field:       headerSafe(m.Field, 30),
 			Count:       m.Count,
@@ -158,7 +184,7 @@ func newMailData(a *news.Alert) mailData {
 			SnippetText: plain.String(),
 		})
 	}
-	return d
+	return out
 }
 
 // splitSnippet cuts "before «hit» after" into segments; unbalanced marks
@@ -193,6 +219,12 @@ func sampleForCheck() *news.Alert {
 		V: news.Version, ID: "topic:0123456789abcdef", Topic: "topic", TopicName: "Topic",
 		Score:   1,
 		Matches: []news.Match{{Term: "term", Field: "title", Count: 2, Snippet: "a «term» here"}},
+		// Two topics, so that templates are tried on the multi-topic
+		// layout too.
+		Topics: []news.AlertTopic{
+			{ID: "topic", Name: "Topic", Score: 1, Matches: []news.Match{{Term: "term", Field: "title", Count: 2, Snippet: "a «term» here"}}},
+			{ID: "other", Name: "Other", Score: 2, Matches: []news.Match{{Term: "here", Field: "summary", Count: 1, Snippet: "a term «here»"}}},
+		},
 		Article: news.Article{
 			V: news.Version, ID: "0123456789abcdef", Source: "source", URL: "https://example.org/a",
 			Title: "Title", Summary: "Summary.", Published: t, Fetched: t,

@@ -43,6 +43,16 @@ func (s *classifyStage) setTopics(topics []config.Topic, c *classifier.Classifie
 func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 	matches := s.cls.Load().Classify(a)
 	names := *s.names.Load()
+	// Every alert of the article names all its topics: a subscriber of
+	// several is sent the article once (see notifier.Fold).
+	topics := make([]news.AlertTopic, len(matches))
+	for i, m := range matches {
+		topics[i] = news.AlertTopic{ID: m.Topic, Name: names[m.Topic], Score: m.Score, Matches: m.Matches}
+		if topics[i].Matches == nil {
+			topics[i].Matches = []news.Match{}
+		}
+	}
+	created := time.Now().UTC()
 	for _, m := range matches {
 		alert := news.Alert{
 			V:         news.Version,
@@ -51,8 +61,9 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 			TopicName: names[m.Topic],
 			Score:     m.Score,
 			Matches:   m.Matches,
+			Topics:    topics,
 			Article:   *a,
-			Created:   time.Now().UTC(),
+			Created:   created,
 		}
 		data, err := json.Marshal(alert)
 		if err != nil {
@@ -65,6 +76,8 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 		if !ack.Duplicate {
 			s.alerts.Add(1)
 			s.m.Alerted(m.Topic)
+			s.log.Info("new alert", "alert", alert.ID, "topic", m.Topic, "score", m.Score,
+				"title", a.Title, "source", a.Source)
 		}
 	}
 	return nil

@@ -315,9 +315,12 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 		failed := p.failed[sub.ID]
 		p.mu.Unlock()
 		// A subscriber disabled by 410 Gone stays so until its config
-		// changes (or the process restarts).
+		// changes or it is enabled by command (see notifier.DisabledState).
 		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP && !failed &&
 			(p.disp.Running(sub.ID) || p.disp.Disabled(sub.ID)) {
+			if p.disp.Disabled(sub.ID) {
+				p.log.Warn("subscriber stays disabled (410 Gone): "+notifier.EnableHint(sub.ID), "subscriber", sub.ID)
+			}
 			continue
 		}
 		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {

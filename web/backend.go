@@ -85,6 +85,13 @@ type Subscriber struct {
 	LastAt       time.Time `json:"last_at,omitzero"`
 	NextRetry    time.Time `json:"next_retry,omitzero"`
 	Disabled     bool      `json:"disabled,omitempty"`
+	// DisabledReason says why deliveries stopped (410 Gone) and
+	// DisabledAt when; Running is false meanwhile.
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	DisabledAt     time.Time `json:"disabled_at,omitzero"`
+	// Folded counts alerts not sent because the subscriber got the same
+	// article with another of its topics.
+	Folded int64 `json:"folded,omitempty"`
 }
 
 // Alert is one raised alert, without the article's full text.

@@ -223,7 +223,8 @@ func (pb *PipelineBackend) Subscribers(ctx context.Context) ([]Subscriber, error
 			sub.Backlog = int64(n)
 		}
 		if st, ok := running[s.ID]; ok {
-			sub.Running = true
+			sub.Running = !st.Disabled // a disabled subscriber's deliveries do not run
+			sub.DisabledReason, sub.DisabledAt, sub.Folded = st.DisabledReason, st.DisabledAt, st.Folded
 			sub.Delivered, sub.Failures, sub.DeadLettered = st.Delivered, st.Failures, st.DeadLettered
 			sub.LastResult, sub.LastError, sub.LastAt = st.LastResult, st.LastError, st.LastAt
 			sub.NextRetry, sub.Disabled = st.NextRetry, st.Disabled

@@ -47,6 +47,7 @@ func commands() []command {
 		{"deadletters", "list|replay|drop [-config FILE] [-subscriber ID]", "inspect, re-send or drop deliveries that gave up", cmdDeadLetters},
 		{"init", "[-config FILE]", "write a commented starter config (never overwrites; -config - prints it)", cmdInit},
 		{"test-delivery", "[-config FILE] -subscriber ID [-topic ID]", "send a sample alert through a subscriber's real webhook or email path", cmdTestDelivery},
+		{"subscribers", "enable [-config FILE] ID", "enable a subscriber disabled by 410 Gone; its queued alerts are delivered", cmdSubscribers},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

@@ -214,7 +214,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		_, dl := d.do(t, "GET", "/api/deadletters", basic())
 		_ = json.Unmarshal([]byte(a), &alerts)
 		_ = json.Unmarshal([]byte(dl), &dead)
-		if len(alerts.Alerts) >= 2 && len(dead.DeadLetters) >= 1 && len(desk.hooks()) >= 2 {
+		if len(alerts.Alerts) >= 2 && len(dead.DeadLetters) >= 1 && len(desk.hooks()) >= 1 { // the seed article once, with both topics
 			break
 		}
 		if time.Now().After(deadline) {

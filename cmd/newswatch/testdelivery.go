@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"newswatch/config"
 	"newswatch/news"
+	"newswatch/notifier"
 	"newswatch/pipeline"
 )
 
@@ -67,7 +69,10 @@ func cmdTestDelivery(ctx context.Context, env *cliEnv, args []string) int {
 	retry, err := sink.Notify(nctx, &alert)
 	if err != nil {
 		kind := "final: the daemon would dead-letter it at once"
-		if retry {
+		switch {
+		case errors.Is(err, notifier.ErrGone):
+			kind = "410 Gone: the daemon would disable this subscriber, " + notifier.EnableHint(sub.ID)
+		case retry:
 			kind = "temporary: the daemon would retry it"
 		}
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: delivery to %s failed (%s)\n  %v\n", sub.ID, kind, err)

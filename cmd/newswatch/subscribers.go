@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"newswatch/config"
+	"newswatch/notifier"
+)
+
+const subscribersHelp = `Usage: newswatch subscribers enable [-config FILE] ID
+
+A webhook receiver that answers 410 Gone disables its subscriber: its
+alerts, the one that got the 410 included, stay queued and nothing is sent
+to it, by this or any other process, until it is enabled again. That
+happens when the subscriber's config changes (e.g. a new url) and the
+config is reloaded or the daemon restarted, or with this command:
+
+  enable   enable subscriber ID; a running daemon resumes its deliveries
+           within seconds, starting with the alert that got the 410
+
+`
+
+// cmdSubscribers acts on subscribers' delivery state.
+func cmdSubscribers(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 || args[0] != "enable" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			fmt.Fprint(env.stdout, subscribersHelp)
+			return exitOK
+		}
+		if len(args) > 0 {
+			fmt.Fprintf(env.stderr, "newswatch subscribers: unknown action %q\n", args[0])
+		}
+		fmt.Fprint(env.stderr, subscribersHelp)
+		return exitUsage
+	}
+	fs, cfgPath := newFlags(env, "subscribers enable")
+	fs.Usage = func() { fmt.Fprint(env.stderr, subscribersHelp); fs.PrintDefaults() }
+	if code, done := parseFlags(fs, args[1:]); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(env.stderr, "newswatch subscribers enable: give one subscriber id")
+		return exitUsage
+	}
+	id := fs.Arg(0)
+	cfg, ok := loadConfig(env, *cfgPath)
+	if !ok {
+		return exitFailure
+	}
+	if !slices.ContainsFunc(cfg.Subscribers, func(s config.Subscriber) bool { return s.ID == id }) {
+		fmt.Fprintf(env.stderr, "newswatch subscribers enable: no subscriber %q in %s\n", id, *cfgPath)
+		return exitFailure
+	}
+	b, ok := openBus(ctx, env, cfg)
+	if !ok {
+		return exitFailure
+	}
+	defer b.Close()
+	dis, err := notifier.Disabled(ctx, b, id)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch subscribers enable: %v\n", err)
+		return exitFailure
+	}
+	if dis == nil {
+		fmt.Fprintf(env.stdout, "subscriber %s is not disabled\n", id)
+		return exitOK
+	}
+	if _, err := notifier.Enable(ctx, b, id); err != nil {
+		fmt.Fprintf(env.stderr, "newswatch subscribers enable: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(env.stdout, "enabled subscriber %s (disabled since %s: %s); its queued alerts will be delivered\n",
+		id, dis.At.Format("2006-01-02 15:04:05 MST"), dis.Reason)
+	return exitOK
+}

@@ -1,0 +1,164 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/config"
+)
+
+// createConsumer creates or updates a subscriber's consumer and returns
+// it with the subscriber's recorded position.
+//
+// An existing consumer keeps its place (its deliver policy cannot change
+// anyway). A missing one starts where the subscriber's recorded position
+// says: the alert after the last one it was done with, so that a consumer
+// lost to an operator's mistake or a damaged store skips nothing that was
+// queued; that is logged at ERROR. With no position recorded, the
+// subscriber is new and starts with the alerts raised from now on.
+func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, cc jetstream.ConsumerConfig) (jetstream.Consumer, uint64, error) {
+	id := cc.Durable[len("notify-"):]
+	var lastErr error
+	// Twice: another replica may create the consumer between our look
+	// and our create, and then ours must follow its place.
+	for range 2 {
+		pos, recorded, err := position(ctx, d.b, id)
+		if err != nil {
+			// Without the position a lost consumer would be recreated
+			// "from now on", skipping its queue: better not start.
+			return nil, 0, err
+		}
+		cfg := cc
+		existing, err := d.b.JS.Consumer(ctx, d.b.Names.AlertStream, cc.Durable)
+		switch {
+		case err == nil:
+			info := existing.CachedInfo()
+			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime =
+				info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
+			if !recorded {
+				// Consumers made before positions were recorded: start
+				// recording from where this one stands.
+				pos = info.AckFloor.Stream
+				if err := setPosition(ctx, d.b, id, pos); err != nil {
+					log.Warn("record delivery position", "err", err)
+				}
+			}
+		case errors.Is(err, jetstream.ErrConsumerNotFound) && recorded:
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
+			log.Error("the subscriber's consumer was lost; recreating it from its last delivered position, so no queued alert is skipped",
+				"consumer", cc.Durable, "from_seq", pos+1)
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			info, err := d.b.JS.Stream(ctx, d.b.Names.AlertStream)
+			if err != nil {
+				return nil, 0, fmt.Errorf("subscriber %s: alert stream: %w", id, err)
+			}
+			pos = info.CachedInfo().State.LastSeq
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
+			if err := setPosition(ctx, d.b, id, pos); err != nil {
+				return nil, 0, err
+			}
+		default:
+			return nil, 0, fmt.Errorf("subscriber %s: look up consumer: %w", id, err)
+		}
+		cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, cfg)
+		if err == nil {
+			return cons, pos, nil
+		}
+		lastErr = err
+	}
+	return nil, 0, fmt.Errorf("subscriber %s: create consumer: %w", id, lastErr)
+}
+
+// check runs between deliveries, every checkEvery: it recreates the
+// subscriber's consumer if it is gone, and follows its disabled state in
+// the store (set by another replica's 410, cleared by `newswatch
+// subscribers enable`). force checks now.
+func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force bool) {
+	now := d.now()
+	if !force && now.Before(l.nextCheck) {
+		return
+	}
+	l.nextCheck = now.Add(d.checkEvery)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	dis, err := Disabled(cctx, d.b, l.sub.ID)
+	switch {
+	case err != nil:
+		log.Warn("check disabled state", "err", err)
+	case dis == nil && l.disabled():
+		log.Info("subscriber re-enabled; delivering its queued alerts")
+		l.set(func(s *SubscriberStatus) {
+			s.Disabled, s.DisabledReason, s.DisabledAt = false, "", time.Time{}
+			if s.LastResult == "gone" {
+				s.LastResult = ""
+			}
+		})
+	case dis != nil && !l.disabled():
+		log.Error("subscriber disabled (410 Gone seen by another replica); its alerts stay queued", "reason", dis.Reason)
+		l.set(func(s *SubscriberStatus) {
+			s.Disabled, s.DisabledReason, s.DisabledAt, s.LastResult = true, dis.Reason, dis.At, "gone"
+		})
+	}
+	if _, err := d.b.JS.Consumer(cctx, d.b.Names.AlertStream, l.cc.Durable); errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, pos, err := d.createConsumer(cctx, log, l.cc)
+		if err != nil {
+			log.Error("recreate lost consumer", "err", err)
+			l.nextCheck = now.Add(time.Second)
+			return
+		}
+		l.cons, l.position = cons, pos
+	}
+}
+
+// recordPosition notes that the subscriber is done with every alert up to
+// stream sequence seq (for a loop with one alert in flight, the one just
+// settled), so a lost consumer is recreated after it.
+func (d *Dispatcher) recordPosition(ctx context.Context, log *slog.Logger, l *loop, seq uint64) {
+	if l.cc.MaxAckPending != 1 {
+		// A holding loop has alerts held below the ones it settles:
+		// runHolding records its floor itself.
+		return
+	}
+	d.savePosition(ctx, log, l, seq)
+}
+
+func (d *Dispatcher) savePosition(ctx context.Context, log *slog.Logger, l *loop, seq uint64) {
+	if seq <= l.position {
+		return
+	}
+	if err := setPosition(ctx, d.b, l.sub.ID, seq); err != nil {
+		log.Warn("record delivery position", "err", err)
+		return
+	}
+	l.position = seq
+}
+
+// startDisabled reads the subscriber's disabled state at start: a config
+// changed since the 410 enables it again; an unchanged one leaves it
+// disabled, and says how to enable it.
+func (d *Dispatcher) startDisabled(ctx context.Context, log *slog.Logger, sub config.Subscriber) (*DisabledState, error) {
+	dis, err := Disabled(ctx, d.b, sub.ID)
+	if err != nil || dis == nil {
+		return nil, err
+	}
+	if dis.Config != configDigest(sub) {
+		if err := d.b.Store.Purge(ctx, disabledKey(sub.ID)); err != nil {
+			return nil, fmt.Errorf("subscriber %s: enable: %w", sub.ID, err)
+		}
+		log.Info("subscriber re-enabled: its config changed since it was disabled by 410 Gone; delivering its queued alerts",
+			"disabled_at", dis.At)
+		return nil, nil
+	}
+	log.Warn("subscriber stays disabled: "+EnableHint(sub.ID), "reason", dis.Reason, "disabled_at", dis.At)
+	return dis, nil
+}
+
+// EnableHint says how to enable a subscriber disabled by 410 Gone.
+func EnableHint(id string) string {
+	return "its alerts stay queued; to deliver them, change its config (e.g. its url) and reload, or run `newswatch subscribers enable " + id + "`"
+}
