@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"newswatch/internal/harness"
 )
 
 func TestHelpOnEveryCommand(t *testing.T) {
@@ -100,5 +102,33 @@ func TestExplainAndClassify(t *testing.T) {
 	}
 	if second.ID != "other" || len(second.Topics) != 0 {
 		t.Errorf("weather classified as %+v", second)
+	}
+}
+
+// A listener that answers other hosts without auth is refused by run and
+// reported by check, unless http.insecure_no_auth says it is meant.
+func TestRunRefusesExposedListenerWithoutAuth(t *testing.T) {
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": "0.0.0.0:0"},
+		"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+	}
+	path := harness.WriteConfig(t, dir, cfg)
+	code, _, errs := runCLI(t, "run", "-config", path)
+	if code == 0 || !strings.Contains(errs, "http.insecure_no_auth: true") {
+		t.Errorf("run on 0.0.0.0 without auth: exit %d\n%s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Errorf("run started (made data_dir) before refusing")
+	}
+	code, out, _ := runCLI(t, "check", "-config", path)
+	if code == 0 || !strings.Contains(out, "http.listen:") || !strings.Contains(out, "set http.auth") {
+		t.Errorf("check on 0.0.0.0 without auth: exit %d\n%s", code, out)
+	}
+	cfg["http"] = map[string]any{"listen": "0.0.0.0:0", "insecure_no_auth": true}
+	harness.WriteConfig(t, dir, cfg)
+	if code, out, errs := runCLI(t, "check", "-config", path); code != 0 {
+		t.Errorf("check with insecure_no_auth: exit %d\n%s%s", code, out, errs)
 	}
 }
