@@ -21,7 +21,7 @@ import (
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	fs, cfgPath := newFlags(env, "run")
-	rolesFlag := fs.String("roles", "scheduler,fetcher,classifier,notifier", "comma-separated roles this process runs")
+	rolesFlag := fs.String("roles", "scheduler,fetcher,classifier,notifier", "comma-separated `LIST` of the roles this process runs")
 	drain := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight work on shutdown")
 	if code, done := parseFlags(fs, args); done {
 		return code
