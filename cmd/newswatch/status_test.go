@@ -63,6 +63,7 @@ type runningDaemon struct {
 	path   string
 	cfg    map[string]any
 	stderr *syncBuffer
+	stop   func() // stops the daemon and waits for it (once)
 }
 
 const (
@@ -81,7 +82,7 @@ func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 	go func() {
 		done <- Main(ctx, []string{"run", "-config", d.path, "-shutdown-timeout", "10s"}, strings.NewReader(""), io.Discard, d.stderr)
 	}()
-	t.Cleanup(func() {
+	d.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case code := <-done:
@@ -92,6 +93,7 @@ func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 			t.Errorf("run did not stop within 30s")
 		}
 	})
+	t.Cleanup(d.stop)
 	re := regexp.MustCompile(`msg="http listening" addr=(\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
