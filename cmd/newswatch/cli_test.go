@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"newswatch/internal/fixture"
 	"newswatch/internal/harness"
 )
 
@@ -56,10 +57,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestExplainAndClassify(t *testing.T) {
-	seed := filepath.Join(fixtures, "seed-article.txt")
-	if _, err := os.Stat(seed); err != nil {
-		t.Skipf("fixtures not found: %v", err)
-	}
+	seed := fixture.Path(t, "seed-article.txt")
 	code, out, errs := runCLI(t, "explain", "-config", "../../config.yaml", seed)
 	if code != 0 || !strings.Contains(out, "fentanyl (") || !strings.Contains(out, "«fentanyl»") {
 		t.Errorf("explain: %d %q %s", code, out, errs)
