@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"newswatch/config"
+	"newswatch/internal/fixture"
 	"newswatch/news"
 )
 
 // fixtures is where the shared test material lives: the repository is
 // cloned next to shared/, locally and in CI.
-const fixtures = "../../shared/fixtures"
+var fixtures = fixture.Dir()
 
 // defaultTopicsFile is the shipped config, whose topics are the defaults.
 const defaultTopicsFile = "../config.yaml"
@@ -55,11 +56,8 @@ func (l *labeled) label(topic string) bool {
 
 func loadLabeled(t testing.TB) []labeled {
 	t.Helper()
-	path := filepath.Join(fixtures, "labeled", "articles.jsonl")
+	path := fixture.Path(t, "labeled", "articles.jsonl")
 	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		t.Skipf("labeled fixtures absent (%s): clone the repository next to shared/ to run this test", path)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

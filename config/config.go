@@ -105,6 +105,29 @@ type HTTP struct {
 	Listen string `yaml:"listen"` // empty disables the listener
 	// Auth protects every endpoint but /healthz; empty: no auth.
 	Auth HTTPAuth `yaml:"auth"`
+	// InsecureNoAuth allows listening beyond loopback without auth, for
+	// a listener only a private network reaches (a Kubernetes Service, a
+	// container's published port bound to the host's loopback).
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
+}
+
+// ExposedWithoutAuth reports whether the listener would answer other
+// hosts (POST /-/reload and /api/* included) without auth, and nothing
+// says that is meant. A host name other than localhost counts as
+// exposed: it may resolve to any interface.
+func (h HTTP) ExposedWithoutAuth() bool {
+	if h.Listen == "" || h.InsecureNoAuth || h.Auth.BearerToken != "" || h.Auth.Basic.Username != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		return false // reported as a malformed address, if at all
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // HTTPAuth is the optional authentication of the HTTP listener: basic
@@ -517,6 +540,9 @@ func (c *Config) validate() Problems {
 	}
 	if b := c.HTTP.Auth.Basic; (b.Username == "") != (b.Password == "") {
 		add("basic auth needs both username and password", "http", "auth", "basic")
+	}
+	if c.HTTP.ExposedWithoutAuth() {
+		add(fmt.Sprintf("%q answers other hosts, and POST /-/reload and /api/* would need no credentials: set http.auth, listen on 127.0.0.1, or set http.insecure_no_auth: true if only a private network reaches it", c.HTTP.Listen), "http", "listen")
 	}
 	if c.Fetch.Timeout < 0 || c.Fetch.Interval < 0 {
 		add("durations must be positive", "fetch")

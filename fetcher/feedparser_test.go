@@ -17,11 +17,12 @@ import (
 	"unicode/utf8"
 
 	"newswatch/config"
+	"newswatch/internal/fixture"
 	"newswatch/news"
 )
 
 // fixtures is the shared fixture tree; in CI the repo is cloned next to it.
-const fixtures = "../../shared/fixtures"
+var fixtures = fixture.Dir()
 
 var (
 	headerLineRe = regexp.MustCompile(`(?m)^Header:\s*(.+?)\s*$`)
@@ -39,10 +40,7 @@ var (
 // response headers. Every file must come back, without panic, in bounded
 // time; the encoding cases must yield the right text and charset.
 func TestFeedparserFixtures(t *testing.T) {
-	dir := filepath.Join(fixtures, "feeds", "feedparser")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("fixtures not found at %s (clone the repo next to shared/): %v", dir, err)
-	}
+	dir := fixture.Path(t, "feeds", "feedparser")
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".xml") || strings.HasSuffix(p, ".json")) {

@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"newswatch/config"
+	"newswatch/internal/fixture"
 	"newswatch/news"
 )
 
@@ -22,10 +23,10 @@ import (
 // precision: extracted words expected), averaged over pages. The score
 // is reported in docs/fetcher.md.
 func TestReadabilityFixtures(t *testing.T) {
-	dir := filepath.Join(fixtures, "pages", "readability")
+	dir := fixture.Path(t, "pages", "readability")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		t.Skipf("fixtures not found at %s (clone the repo next to shared/): %v", dir, err)
+		t.Fatal(err)
 	}
 	pages := map[string][]byte{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -11,12 +11,9 @@ import (
 
 	"github.com/mmcdole/gofeed"
 	"golang.org/x/net/html"
-)
 
-// sanitizeDir holds the Universal Feed Parser's HTML-sanitisation cases:
-// scripts, event handlers, javascript: URLs, styles, iframes, comments
-// that hide tags, and other markup a feed can carry.
-const sanitizeDir = "../../shared/fixtures/feeds/feedparser/wellformed/sanitize"
+	"newswatch/internal/fixture"
+)
 
 // hostileStrings parses a fixture feed and returns every text it carries,
 // raw: a fetcher is supposed to strip HTML, but the email must be safe
@@ -80,6 +77,10 @@ func keys(m map[string]bool) []string {
 }
 
 func TestEmailEscapesSanitizeFixtures(t *testing.T) {
+	// sanitizeDir holds the Universal Feed Parser's HTML-sanitisation cases:
+	// scripts, event handlers, javascript: URLs, styles, iframes, comments
+	// that hide tags, and other markup a feed can carry.
+	sanitizeDir := fixture.Path(t, "feeds", "feedparser", "wellformed", "sanitize")
 	files, err := filepath.Glob(filepath.Join(sanitizeDir, "*.xml"))
 	if err != nil || len(files) < 700 {
 		t.Fatalf("sanitize fixtures: %d files, %v (expected the 745 cases)", len(files), err)

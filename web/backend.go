@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"newswatch/news"
+	"newswatch/notifier"
 )
 
 // Backend is what the status page and the JSON API read. Every value it
@@ -35,6 +36,9 @@ type Query struct {
 	Subscriber string
 	Before     uint64
 	Limit      int
+	// Full asks for each dead letter's whole record (the alert and every
+	// attempt), as `newswatch deadletters list -json` prints it.
+	Full bool
 }
 
 // Source is one source and its fetch state.
@@ -51,6 +55,7 @@ type Source struct {
 	LastFetch           time.Time `json:"last_fetch,omitzero"`
 	LastSuccess         time.Time `json:"last_success,omitzero"`
 	NextFetch           time.Time `json:"next_fetch,omitzero"`
+	NextDue             time.Time `json:"next_due,omitzero"` // the same as next_fetch, under the CLI's name
 	Interval            Duration  `json:"interval"`
 	ItemsSeen           int64     `json:"items_seen"`
 	NotModified         int64     `json:"not_modified"`
@@ -120,6 +125,8 @@ type DeadLetter struct {
 	Reason     string    `json:"reason"`
 	Attempts   int       `json:"attempts"`
 	DeadAt     time.Time `json:"dead_at"`
+	// Record is the stored dead letter, with ?full=1 only.
+	Record *notifier.DeadLetter `json:"record,omitempty"`
 }
 
 // Duration is a time.Duration that reads as "10m0s" in JSON.

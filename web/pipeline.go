@@ -110,25 +110,31 @@ func (pb *PipelineBackend) Sources(ctx context.Context) ([]Source, error) {
 		if !ok {
 			st = pipeline.SourceState{Status: "pending"}
 		}
-		s := Source{
-			ID: src.ID, Type: src.Type, URL: RedactURL(src.URL), Status: st.Status,
-			Error: st.Error, HTTPStatus: st.HTTPStatus, ConsecutiveFailures: st.ConsecutiveFailures,
-			LastFetch: st.LastFetch, LastSuccess: st.LastSuccess, NextFetch: st.NextDue,
-			Interval: Duration(src.Interval), ItemsSeen: st.ItemsSeen, NotModified: st.NotModified,
-		}
-		if s.Status == "" {
-			s.Status = "pending"
-		}
-		if st.URL != "" && st.URL != src.URL {
-			// The URL changed since the last fetch: that state is stale.
-			s.Status, s.Error, s.HTTPStatus, s.ConsecutiveFailures = "pending", "", 0, 0
-		}
-		if s.Status == "error" {
-			s.Problem = Problem(s.Error, s.HTTPStatus, s.ConsecutiveFailures)
-		}
-		out = append(out, s)
+		out = append(out, SourceOf(src, st))
 	}
 	return out, nil
+}
+
+// SourceOf is a configured source with its stored fetch state, as the
+// page, the API and `newswatch sources` show it.
+func SourceOf(src config.Source, st pipeline.SourceState) Source {
+	s := Source{
+		ID: src.ID, Type: src.Type, URL: RedactURL(src.URL), Status: st.Status,
+		Error: st.Error, HTTPStatus: st.HTTPStatus, ConsecutiveFailures: st.ConsecutiveFailures,
+		LastFetch: st.LastFetch, LastSuccess: st.LastSuccess, NextFetch: st.NextDue, NextDue: st.NextDue,
+		Interval: Duration(src.Interval), ItemsSeen: st.ItemsSeen, NotModified: st.NotModified,
+	}
+	if s.Status == "" {
+		s.Status = "pending"
+	}
+	if st.URL != "" && st.URL != src.URL {
+		// The URL changed since the last fetch: that state is stale.
+		s.Status, s.Error, s.HTTPStatus, s.ConsecutiveFailures = "pending", "", 0, 0
+	}
+	if s.Status == "error" {
+		s.Problem = Problem(s.Error, s.HTTPStatus, s.ConsecutiveFailures)
+	}
+	return s
 }
 
 // Topics implements Backend. A topic's count is the number of alerts its
@@ -306,11 +312,15 @@ func (pb *PipelineBackend) DeadLetters(ctx context.Context, q Query) ([]DeadLett
 		if json.Unmarshal(m.Data, &dl) != nil {
 			return false
 		}
-		out = append(out, DeadLetter{
+		d := DeadLetter{
 			Seq: m.Sequence, Subscriber: dl.Subscriber, AlertID: dl.Alert.ID, Topic: dl.Alert.Topic,
 			Title: dl.Alert.Article.Title, URL: dl.Alert.Article.URL, Reason: dl.Reason,
 			Attempts: len(dl.Attempts), DeadAt: dl.DeadAt,
-		})
+		}
+		if q.Full {
+			d.Record = &dl
+		}
+		out = append(out, d)
 		return true
 	})
 	return out, err

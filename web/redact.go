@@ -13,9 +13,10 @@ import (
 	"newswatch/config"
 )
 
-// minSecretLen is the shortest string scrubbed from responses: shorter
-// values would garble pages without protecting anything worth it.
-const minSecretLen = 3
+// minSecretLen is the shortest value scrubbed from output: a shorter one
+// (a port, a page number, "/news") occurs in unrelated text far too often,
+// and scrubbing it would garble pages and logs without protecting much.
+const minSecretLen = 6
 
 // secretParams are query parameter names whose values are treated as
 // credentials (compared in lower case, without '-' and '_').
@@ -26,26 +27,39 @@ func isSecretParam(name string) bool {
 	return slices.Contains(secretParams, n)
 }
 
-// RedactURL returns raw without its user info and with the values of
-// secret-looking query parameters replaced; a webhook-style URL whose path
-// is itself the credential should not be shown at all (see Origin).
+// RedactURL returns raw as written, less its user info, its fragment and
+// the values of secret-looking query parameters: nothing else is
+// re-encoded, so the URL reads as it does in the config.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "(unparsable URL)"
 	}
-	u.User = nil
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if isSecretParam(k) {
-				q[k] = []string{"REDACTED"}
-			}
-		}
-		u.RawQuery = q.Encode()
+	rest, _, _ := strings.Cut(raw, "#")
+	scheme, rest, _ := strings.Cut(rest, "://")
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
 	}
-	u.Fragment = ""
-	return u.String()
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
+	path, query, hasQuery := strings.Cut(rest, "?")
+	if !hasQuery {
+		return scheme + "://" + path
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		k, _, hasValue := strings.Cut(p, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			name = k
+		}
+		if hasValue && isSecretParam(name) {
+			params[i] = k + "=REDACTED"
+		}
+	}
+	return scheme + "://" + path + "?" + strings.Join(params, "&")
 }
 
 // Origin is a URL's scheme and host only.
@@ -57,12 +71,27 @@ func Origin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// Secrets lists the strings of cfg that must never be served: passwords,
-// tokens, webhook secrets, header values, webhook URLs (chat webhooks
-// carry their credential in the path), URL credentials and secret-looking
-// query values, and every value the config took from the environment or a
-// file (${VAR}, ${file:PATH}), since that is where secrets are meant to
-// live.
+// secretHeader reports whether a header of a subscriber carries a
+// credential (its value is then a secret, whatever its length).
+func secretHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"auth", "token", "key", "secret", "signature", "password", "cookie", "session", "credential"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Secrets lists the values of cfg that must never be shown: passwords,
+// tokens, signing secrets, credential header values, the password of a
+// URL's user info (or its user name when that is the token), the values
+// of secret-looking query parameters, a webhook's whole URL (chat
+// webhooks carry their credential in the path: the URL is replaced where
+// it stands whole, never its path on its own), and every value the
+// config took from the environment or a file (${VAR}, ${file:PATH}),
+// since that is where secrets are meant to live. Values shorter than
+// minSecretLen are left out.
 func Secrets(cfg *config.Config) []string {
 	var out []string
 	add := func(s ...string) {
@@ -92,7 +121,6 @@ func Secrets(cfg *config.Config) []string {
 	}
 	add(cfg.SMTP.Password, cfg.HTTP.Auth.Basic.Password, cfg.HTTP.Auth.BearerToken,
 		cfg.NATS.Password, cfg.NATS.Token, cfg.WebSub.Secret)
-	// Whatever came from the environment or a file (${VAR}, ${file:PATH}).
 	add(cfg.Expanded()...)
 	for _, s := range strings.Split(cfg.NATS.URL, ",") {
 		addURL(strings.TrimSpace(s))
@@ -103,20 +131,18 @@ func Secrets(cfg *config.Config) []string {
 	for _, s := range cfg.Subscribers {
 		add(s.Secret)
 		add(s.Secrets...)
-		for _, v := range s.Headers {
+		for k, v := range s.Headers {
+			if !secretHeader(k) {
+				continue
+			}
 			add(v)
 			if _, tok, ok := strings.Cut(v, " "); ok {
 				add(tok) // "Bearer <token>"
 			}
 		}
 		if s.Type == "webhook" {
-			// Everything after the origin may be the credential (chat
-			// webhooks); the origin alone is shown as the target.
 			if u, err := url.Parse(s.URL); err == nil && (len(u.Path) > 1 || u.RawQuery != "") {
-				add(s.URL, u.RawQuery)
-				if len(u.Path) > 1 {
-					add(u.Path)
-				}
+				add(s.URL)
 			}
 			addURL(s.URL)
 		}
@@ -128,22 +154,88 @@ func Secrets(cfg *config.Config) []string {
 
 const redacted = "[redacted]"
 
+// forms are the ways s may appear in output: as is, escaped by a
+// template, a JSON encoder or a URL.
+func forms(s string) []string {
+	fs := []string{s, html.EscapeString(s), template.HTMLEscapeString(s), url.QueryEscape(s), url.PathEscape(s)}
+	if j, err := json.Marshal(s); err == nil {
+		fs = append(fs, string(j[1:len(j)-1]))
+	}
+	slices.Sort(fs)
+	return slices.Compact(fs)
+}
+
+func isWord(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// urlChar reports whether c may continue a URL's path.
+func urlChar(c byte) bool {
+	return isWord(c) || strings.IndexByte("-._~/%+", c) >= 0
+}
+
+// standsAlone reports whether f at body[i:] is a whole value rather than
+// part of a longer word: "/ft" in "articles/ft1.html" is not a secret that
+// stood there. A preceding escape (%2F, \n, \u0026) ends a word, and a URL
+// must not be followed by more of a path.
+func standsAlone(body []byte, i int, f string) bool {
+	j := i + len(f)
+	if isWord(f[0]) && i > 0 && isWord(body[i-1]) {
+		escaped := i >= 2 && body[i-2] == '\\' ||
+			i >= 3 && body[i-3] == '%' && isHex(body[i-2]) && isHex(body[i-1]) ||
+			i >= 6 && body[i-6] == '\\' && body[i-5] == 'u'
+		if !escaped {
+			return false
+		}
+	}
+	if j < len(body) {
+		last := f[len(f)-1]
+		if isWord(last) && isWord(body[j]) {
+			return false
+		}
+		if strings.Contains(f, "://") && urlChar(body[j]) {
+			return false
+		}
+	}
+	return true
+}
+
 // scrub replaces every secret in body, in the forms a template, a JSON
-// encoder or a URL would give it.
+// encoder or a URL would give it, where it stands as a value of its own.
 func scrub(body []byte, secrets []string) []byte {
 	for _, s := range secrets {
-		forms := []string{s, html.EscapeString(s), template.HTMLEscapeString(s), url.QueryEscape(s), url.PathEscape(s)}
-		if j, err := json.Marshal(s); err == nil {
-			forms = append(forms, string(j[1:len(j)-1]))
-		}
-		for _, f := range forms {
-			if f != "" && bytes.Contains(body, []byte(f)) {
-				body = bytes.ReplaceAll(body, []byte(f), []byte(redacted))
+		for _, f := range forms(s) {
+			if f == "" || !bytes.Contains(body, []byte(f)) {
+				continue
 			}
+			var out []byte
+			rest, off := body, 0
+			for {
+				k := bytes.Index(rest, []byte(f))
+				if k < 0 {
+					break
+				}
+				if standsAlone(body, off+k, f) {
+					out = append(out, rest[:k]...)
+					out = append(out, redacted...)
+				} else {
+					out = append(out, rest[:k+len(f)]...)
+				}
+				rest, off = rest[k+len(f):], off+k+len(f)
+			}
+			body = append(out, rest...)
 		}
 	}
 	return body
 }
+
+// Scrub returns s without the secrets, as the server does to responses;
+// the daemon's log uses it too.
+func Scrub(s string, secrets []string) string { return string(scrub([]byte(s), secrets)) }
 
 // bufferedWriter holds a response until it has been scrubbed.
 type bufferedWriter struct {

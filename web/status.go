@@ -115,7 +115,7 @@ func intParam(v url.Values, name string, def, lo, hi int) (int, error) {
 }
 
 func queryOf(v url.Values, topicKey, beforeKey string, def int) (Query, error) {
-	q := Query{Topic: v.Get(topicKey), Subscriber: v.Get("subscriber")}
+	q := Query{Topic: v.Get(topicKey), Subscriber: v.Get("subscriber"), Full: v.Get("full") == "1"}
 	var err error
 	if q.Limit, err = intParam(v, "limit", def, 1, maxLimit); err != nil {
 		return q, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,11 @@ func TestRedactURL(t *testing.T) {
 		{"https://example.org/rss?api_key=abc&q=fentanyl", "https://example.org/rss?api_key=REDACTED&q=fentanyl"},
 		{"https://example.org/rss?Access-Token=abc#frag", "https://example.org/rss?Access-Token=REDACTED"},
 		{"not a url", "(unparsable URL)"},
+		// As written: neither re-encoded nor re-ordered.
+		{"https://example.org/feeds/%7Ewire/rss?z=1&q=fentanyl+china&a=%2F", "https://example.org/feeds/%7Ewire/rss?z=1&q=fentanyl+china&a=%2F"},
+		{"https://例え.jp/新闻/rss?q=中国", "https://例え.jp/新闻/rss?q=中国"},
+		{"https://user:p@ss@example.org/x?token=a%26b&v=1", "https://example.org/x?token=REDACTED&v=1"},
+		{"https://example.org/x?flag&key", "https://example.org/x?flag&key"},
 	} {
 		if got := RedactURL(tc.in); got != tc.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
@@ -60,6 +66,50 @@ func TestScrubEveryEncoding(t *testing.T) {
 	}
 }
 
+// The config's secrets are replaced where they stand and nowhere else:
+// a webhook's path, a port or a short value is no secret of its own
+// (reported: "url=http://127.0.0.1:8099[redacted]/old.xml",
+// "<a href="/api[redacted]">", "articles[redacted]1.html").
+func TestScrubLeavesUnrelatedText(t *testing.T) {
+	t.Setenv("NW_SHORT", "ft")
+	cfg, err := config.Parse([]byte(`
+sources:
+  - {id: old, url: "http://127.0.0.1:8099/old.xml"}
+  - {id: keyed, url: "http://127.0.0.1:8099/feed.xml?api_key=key-1a2b3c4d&page=2"}
+topics: [{id: t, query: x}]
+subscribers:
+  - {id: news, type: webhook, url: "http://127.0.0.1:8098/news", secret: whsecret-1}
+  - {id: alerts, type: webhook, url: "http://127.0.0.1:8098/alerts", secret: whsecret-2}
+  - {id: ft, type: webhook, url: "http://127.0.0.1:8098/ft", secret: whsecret-3, headers: {X-Tag: "${NW_SHORT}"}}
+`), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := Secrets(cfg)
+	for _, tc := range []struct{ in, want string }{
+		{`level=WARN msg="fetch failed" url=http://127.0.0.1:8099/old.xml`, ""},
+		{`"url": "http://127.0.0.1:8099/feed.xml"`, ""},
+		{`<a href="/api/alerts">/api/alerts</a> <a href="/api/news">`, ""},
+		{`url=http://127.0.0.1:8098/articles/ft1.html`, ""},
+		{`url=http://127.0.0.1:8098/news/item.html`, ""},
+		{`{"q": "whsecret-10"}`, ""},
+		{`Post "http://127.0.0.1:8098/news": connection refused`, `Post "[redacted]": connection refused`},
+		{`Post "http://127.0.0.1:8098/alerts?x=1": refused`, `Post "[redacted]?x=1": refused`},
+		{`signed with whsecret-1, then whsecret-2.`, `signed with [redacted], then [redacted].`},
+		{`GET http://127.0.0.1:8099/feed.xml?api_key=key-1a2b3c4d&page=2`, `GET http://127.0.0.1:8099/feed.xml?api_key=[redacted]&page=2`},
+		{`u=http%3A%2F%2Fx%2F%3Fapi_key%3Dkey-1a2b3c4d`, `u=http%3A%2F%2Fx%2F%3Fapi_key%3D[redacted]`},
+		{`"line\nkey-1a2b3c4d"`, `"line\n[redacted]"`},
+	} {
+		want := tc.want
+		if want == "" {
+			want = tc.in
+		}
+		if got := string(scrub([]byte(tc.in), secrets)); got != want {
+			t.Errorf("scrub(%s)\n got %s\nwant %s", tc.in, got, want)
+		}
+	}
+}
+
 func TestSecretsOfConfig(t *testing.T) {
 	cfg, err := config.Parse([]byte(`
 nats: {url: "nats://natsuser:natspass@nats-1:4222"}
@@ -68,21 +118,21 @@ sources:
   - {id: a, url: "https://example.org/rss?token=srctok&page=2"}
 topics: [{id: t, query: x}]
 subscribers:
-  - {id: slack, type: webhook, url: "https://hooks.slack.com/services/T1/B2/slacktok", secret: whsecret, headers: {Authorization: "Bearer hdrtok"}}
+  - {id: slack, type: webhook, url: "https://hooks.slack.com/services/T1/B2/slacktok", secret: whsecret, headers: {Authorization: "Bearer hdrtok", Accept: application/json}}
   - {id: plain, type: webhook, url: "https://receiver.example.org", secret: whsecret2}
 `), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := Secrets(cfg)
-	for _, want := range []string{"natspass", "basicpass", "bearertok", "srctok", "/services/T1/B2/slacktok", "whsecret", "whsecret2", "hdrtok", "Bearer hdrtok"} {
+	for _, want := range []string{"natspass", "basicpass", "bearertok", "srctok", "https://hooks.slack.com/services/T1/B2/slacktok", "whsecret", "whsecret2", "hdrtok", "Bearer hdrtok"} {
 		if !contains(got, want) {
 			t.Errorf("Secrets lacks %q: %q", want, got)
 		}
 	}
 	// Neither the page number nor a bare origin are secrets: scrubbing
 	// them would hide what the page is for.
-	for _, not := range []string{"2", "https://receiver.example.org", "ops"} {
+	for _, not := range []string{"2", "https://receiver.example.org", "ops", "/services/T1/B2/slacktok", "application/json"} {
 		if contains(got, not) {
 			t.Errorf("Secrets holds %q", not)
 		}

@@ -23,9 +23,20 @@ const (
 	exitUsage   = 2
 )
 
+// command is one subcommand; args are its positional arguments (the
+// flags are listed from its flag set).
 type command struct {
 	name, args, summary string
 	run                 func(ctx context.Context, env *cliEnv, args []string) int
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // cliEnv is what a subcommand may touch: no globals, so tests run the CLI
@@ -37,17 +48,17 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
-		{"run", "[-config FILE] [-roles LIST]", "run the daemon: schedule, fetch, classify and deliver until SIGINT/SIGTERM", cmdRun},
-		{"once", "[-config FILE] [-timeout D]", "one pass: fetch every source once, classify, deliver, print a summary", cmdOnce},
-		{"check", "[-config FILE]", "validate the config and print every problem with its line", cmdCheck},
-		{"sources", "[-config FILE] [-json]", "show every source's fetch state", cmdSources},
-		{"explain", "[-config FILE] [-topic ID] [-json] FILE|URL|-", "show why an article (text, HTML page or feed) matches each topic, or not", cmdExplain},
-		{"classify", "[-config FILE] [-in FILE]", "tag JSON Lines articles with topics, JSON Lines out", cmdClassify},
-		{"backtest", "[-config FILE] -topic ID [-query Q]", "run a topic over the archived articles before it goes live", cmdBacktest},
-		{"deadletters", "list|replay|drop [-config FILE] [-subscriber ID]", "inspect, re-send or drop deliveries that gave up", cmdDeadLetters},
-		{"init", "[-config FILE]", "write a commented starter config (never overwrites; -config - prints it)", cmdInit},
-		{"test-delivery", "[-config FILE] -subscriber ID [-topic ID]", "send a sample alert through a subscriber's real webhook or email path", cmdTestDelivery},
-		{"subscribers", "enable [-config FILE] ID", "enable a subscriber disabled by 410 Gone; its queued alerts are delivered", cmdSubscribers},
+		{"run", "", "run the daemon: schedule, fetch, classify and deliver until SIGINT/SIGTERM", cmdRun},
+		{"once", "", "one pass: fetch every source once, classify, deliver, print a summary", cmdOnce},
+		{"check", "", "validate the config and print every problem with its line", cmdCheck},
+		{"sources", "", "show every source's fetch state", cmdSources},
+		{"explain", "FILE|URL|-", "show why an article (text, HTML page or feed) matches each topic, or not", cmdExplain},
+		{"classify", "", "tag JSON Lines articles with topics, JSON Lines out", cmdClassify},
+		{"backtest", "", "run a topic over the archived articles before it goes live", cmdBacktest},
+		{"deadletters", "list|replay|drop", "inspect, re-send or drop deliveries that gave up", cmdDeadLetters},
+		{"init", "", "write a commented starter config (never overwrites; -config - prints it)", cmdInit},
+		{"test-delivery", "", "send a sample alert through a subscriber's real webhook or email path", cmdTestDelivery},
+		{"subscribers", "enable ID", "enable a subscriber disabled by 410 Gone; its queued alerts are delivered", cmdSubscribers},
 		{"version", "", "print the version", cmdVersion},
 	}
 }
@@ -55,21 +66,42 @@ func commands() []command {
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "newswatch: missing command\n\n")
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
 		usage(stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
 		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
+	case "-version", "--version":
+		return cmdVersion(ctx, env, args[1:])
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return exitOK
 		}
+		if c, ok := lookup(args[1]); ok {
+			return c.run(ctx, env, []string{"-help"})
+		}
+		fmt.Fprintf(stderr, "newswatch help: unknown command %q (have %s)\n", args[1], strings.Join(names(), ", "))
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "newswatch: unknown command %q\n\n", args[0])
+	if c, ok := lookup(args[0]); ok {
+		return c.run(ctx, env, args[1:])
+	}
+	fmt.Fprintf(stderr, "newswatch: unknown command %q (have %s)\n\n", args[0], strings.Join(names(), ", "))
 	usage(stderr)
 	return exitUsage
+}
+
+func names() []string {
+	var out []string
+	for _, c := range commands() {
+		out = append(out, c.name)
+	}
+	return out
 }
 
 func usage(w io.Writer) {
@@ -82,32 +114,89 @@ func usage(w io.Writer) {
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun 'newswatch <command> -help' for a command's flags.\n")
+	fmt.Fprint(w, "\nRun 'newswatch help <command>' (or 'newswatch <command> -help') for a command's flags;\n'newswatch -version' prints the version.\n")
+}
+
+// helpWriter sends a flag set's output to stdout when help was asked
+// for (so that it can be paged), to stderr otherwise (errors).
+type helpWriter struct {
+	stdout, stderr io.Writer
+	help           bool
+}
+
+func (h *helpWriter) Write(p []byte) (int, error) {
+	if h.help {
+		return h.stdout.Write(p)
+	}
+	return h.stderr.Write(p)
 }
 
 // newFlags returns a flag set with the shared -config flag and a usage
-// line for the command.
+// text for the command: its summary, a usage line naming every flag, and
+// each flag's description.
 func newFlags(env *cliEnv, name string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	cfgPath := fs.String("config", "config.yaml", "path of the config file")
+	fs.SetOutput(&helpWriter{stdout: env.stdout, stderr: env.stderr})
+	cfgPath := fs.String("config", "config.yaml", "path of the config `FILE`")
 	fs.Usage = func() {
-		for _, c := range commands() {
-			if c.name == name {
-				fmt.Fprintf(fs.Output(), "Usage: newswatch %s %s\n\n%s\n\nFlags:\n", name, c.args, c.summary)
-			}
-		}
+		c, _ := lookup(name)
+		fmt.Fprintf(fs.Output(), "Usage: newswatch %s\n\n%s\n\nFlags:\n", strings.TrimSpace(name+" "+flagList(fs)+" "+c.args), c.summary)
 		fs.PrintDefaults()
+		if c.name == "classify" {
+			fmt.Fprint(fs.Output(), classifyHelp)
+		}
 	}
 	return fs, cfgPath
 }
 
-// parseFlags parses args; it returns the exit code to return, if any.
+// flagList is every flag of fs as a usage line shows it: [-json] [-in FILE].
+func flagList(fs *flag.FlagSet) string {
+	var parts []string
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, _ := flag.UnquoteUsage(f)
+		switch arg {
+		case "":
+			parts = append(parts, "[-"+f.Name+"]")
+		case "duration":
+			parts = append(parts, "[-"+f.Name+" D]")
+		case "int", "uint":
+			parts = append(parts, "[-"+f.Name+" N]")
+		case "string", "value":
+			parts = append(parts, "[-"+f.Name+" VALUE]")
+		default:
+			parts = append(parts, "[-"+f.Name+" "+arg+"]")
+		}
+	})
+	return strings.Join(parts, " ")
+}
+
+// wantsHelp reports whether args ask for help among the flags.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch {
+		case a == "-h" || a == "-help" || a == "--h" || a == "--help":
+			return true
+		case a == "--" || !strings.HasPrefix(a, "-"):
+			return false
+		}
+	}
+	return false
+}
+
+// parseFlags parses args; it returns the exit code to return, if any. A
+// command without positional arguments refuses any, saying so.
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if hw, ok := fs.Output().(*helpWriter); ok {
+		hw.help = wantsHelp(args)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, true
 		}
+		return exitUsage, true
+	}
+	if c, ok := lookup(fs.Name()); ok && c.args == "" && fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "newswatch %s: unexpected argument %q (it takes flags only, and they go before any argument; see newswatch help %s)\n", fs.Name(), fs.Arg(0), fs.Name())
 		return exitUsage, true
 	}
 	return 0, false

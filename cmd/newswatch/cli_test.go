@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"newswatch/internal/fixture"
+	"newswatch/internal/harness"
 )
 
 func TestHelpOnEveryCommand(t *testing.T) {
@@ -50,10 +57,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestExplainAndClassify(t *testing.T) {
-	seed := filepath.Join(fixtures, "seed-article.txt")
-	if _, err := os.Stat(seed); err != nil {
-		t.Skipf("fixtures not found: %v", err)
-	}
+	seed := fixture.Path(t, "seed-article.txt")
 	code, out, errs := runCLI(t, "explain", "-config", "../../config.yaml", seed)
 	if code != 0 || !strings.Contains(out, "fentanyl (") || !strings.Contains(out, "«fentanyl»") {
 		t.Errorf("explain: %d %q %s", code, out, errs)
@@ -100,5 +104,117 @@ func TestExplainAndClassify(t *testing.T) {
 	}
 	if second.ID != "other" || len(second.Topics) != 0 {
 		t.Errorf("weather classified as %+v", second)
+	}
+}
+
+// A listener that answers other hosts without auth is refused by run and
+// reported by check, unless http.insecure_no_auth says it is meant.
+func TestRunRefusesExposedListenerWithoutAuth(t *testing.T) {
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": "0.0.0.0:0"},
+		"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+	}
+	path := harness.WriteConfig(t, dir, cfg)
+	code, _, errs := runCLI(t, "run", "-config", path)
+	if code == 0 || !strings.Contains(errs, "http.insecure_no_auth: true") {
+		t.Errorf("run on 0.0.0.0 without auth: exit %d\n%s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Errorf("run started (made data_dir) before refusing")
+	}
+	code, out, _ := runCLI(t, "check", "-config", path)
+	if code == 0 || !strings.Contains(out, "http.listen:") || !strings.Contains(out, "set http.auth") {
+		t.Errorf("check on 0.0.0.0 without auth: exit %d\n%s", code, out)
+	}
+	cfg["http"] = map[string]any{"listen": "0.0.0.0:0", "insecure_no_auth": true}
+	harness.WriteConfig(t, dir, cfg)
+	if code, out, errs := runCLI(t, "check", "-config", path); code != 0 {
+		t.Errorf("check with insecure_no_auth: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// runIn runs the CLI with stdin.
+func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := Main(ctx, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A misnamed field is an error with its line, not an article that
+// silently matches nothing.
+func TestClassifyRejectsUnknownFields(t *testing.T) {
+	in := `{"id": "a", "title": "Fentanyl seizure at the border", "content": "Agents seized fentanyl."}
+{"headline": "Fentanyl seizure at the border", "body": "Agents seized fentanyl."}
+`
+	code, out, errs := runIn(t, in, "classify", "-config", "../../config.yaml")
+	if code != exitFailure {
+		t.Errorf("classify with an unknown field: exit %d", code)
+	}
+	if want := `line 2: unknown field "headline"`; !strings.Contains(errs, want) || !strings.Contains(errs, "title, summary, content") {
+		t.Errorf("stderr lacks %q and the field list:\n%s", want, errs)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 || !strings.Contains(lines[0], `"id":"a"`) {
+		t.Errorf("want the good line classified only:\n%s", out)
+	}
+	_, help, _ := runCLI(t, "help", "classify")
+	for _, f := range []string{"title", "summary", "content", "text", "categories", "url", "source"} {
+		if !regexp.MustCompile(`(?m)^  ` + f + ` +`).MatchString(help) {
+			t.Errorf("classify help does not document %q:\n%s", f, help)
+		}
+	}
+}
+
+// help CMD, -version, and errors that say what is wrong.
+func TestHelpVersionAndUsageErrors(t *testing.T) {
+	code, out, _ := runCLI(t, "help", "run")
+	if code != 0 || !strings.HasPrefix(out, "Usage: newswatch run [-config FILE] [-roles LIST] [-shutdown-timeout D]\n") {
+		t.Errorf("help run: exit %d\n%s", code, out)
+	}
+	for _, v := range []string{"version", "-version", "--version"} {
+		if code, out, _ := runCLI(t, v); code != 0 || out != "newswatch "+version+"\n" {
+			t.Errorf("%s: exit %d %q", v, code, out)
+		}
+	}
+	// Every flag a command defines is in its usage line(s).
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z-]+)`)
+	for _, c := range commands() {
+		if c.name == "version" {
+			continue
+		}
+		_, help, _ := runCLI(t, "help", c.name)
+		usage, _, _ := strings.Cut(help, "\n\n")
+		flags := flagLine.FindAllStringSubmatch(help, -1)
+		if len(flags) == 0 {
+			t.Errorf("help %s lists no flags:\n%s", c.name, help)
+		}
+		for _, f := range flags {
+			if !regexp.MustCompile(`-` + f[1] + `\b`).MatchString(usage) {
+				t.Errorf("usage of %s lacks -%s: %q", c.name, f[1], usage)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deadletters"}, "missing subcommand: list, replay or drop"},
+		{[]string{"deadletters", "frob"}, `unknown subcommand "frob"`},
+		{[]string{"deadletters", "-json"}, "comes before the flags"},
+		{[]string{"explain", "-config", "../../config.yaml"}, "missing what to explain"},
+		{[]string{"sources", "extra"}, `unexpected argument "extra"`},
+		{[]string{"help", "nosuch"}, `unknown command "nosuch"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"backtest", "-config", "../../config.yaml", "-topic", "nosuch"}, `unknown topic "nosuch" (the config has fentanyl, us-china)`},
+		{[]string{"sources", "-nosuch"}, "flag provided but not defined: -nosuch"},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("%q: exit %d, stderr lacks %q:\n%s", tc.args, code, tc.want, errs)
+		}
 	}
 }

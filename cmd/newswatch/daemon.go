@@ -21,7 +21,7 @@ import (
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	fs, cfgPath := newFlags(env, "run")
-	rolesFlag := fs.String("roles", "scheduler,fetcher,classifier,notifier", "comma-separated roles this process runs")
+	rolesFlag := fs.String("roles", "scheduler,fetcher,classifier,notifier", "comma-separated `LIST` of the roles this process runs")
 	drain := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight work on shutdown")
 	if code, done := parseFlags(fs, args); done {
 		return code
@@ -167,10 +167,18 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		return nil, err
 	}
 	auth := cfg.HTTP.Auth.BearerToken != "" || cfg.HTTP.Auth.Basic.Username != ""
-	log.Info("http listening", "addr", addr.String(), "auth", auth)
 	if !auth && !web.Loopback(addr) {
-		log.Warn("the status page and API are reachable from other hosts without auth; set http.auth or listen on 127.0.0.1", "addr", addr.String())
+		if !cfg.HTTP.InsecureNoAuth {
+			// The config check refuses this already; a name that
+			// resolved to another interface is caught here.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+			return nil, fmt.Errorf("%s answers other hosts without auth: set http.auth, listen on 127.0.0.1, or set http.insecure_no_auth: true", addr)
+		}
+		log.Warn("the status page, API and POST /-/reload answer other hosts without auth (http.insecure_no_auth)", "addr", addr.String())
 	}
+	log.Info("http listening", "addr", addr.String(), "auth", auth)
 	return srv, nil
 }
 

@@ -22,20 +22,19 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/internal/fixture"
 	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
 	"newswatch/news"
 	"newswatch/notifier"
 )
 
-const fixtures = "../../../shared/fixtures"
-
 // feedServer serves an RSS feed holding the seed article and unrelated items.
 func feedServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	seed, err := os.ReadFile(filepath.Join(fixtures, "seed-article.txt"))
+	seed, err := os.ReadFile(fixture.Path(t, "seed-article.txt"))
 	if err != nil {
-		t.Skipf("fixtures not found (%v); the repo is expected next to shared/", err)
+		t.Fatal(err)
 	}
 	item := func(guid, title, body string) string {
 		return fmt.Sprintf(`<item><guid isPermaLink="false">%s</guid><title>%s</title><link>https://news.example.org/%s</link><description>%s</description><pubDate>Mon, 02 Oct 2023 10:00:00 GMT</pubDate></item>`,

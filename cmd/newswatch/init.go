@@ -21,10 +21,6 @@ func cmdInit(_ context.Context, env *cliEnv, args []string) int {
 	if code, done := parseFlags(flags, args); done {
 		return code
 	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(env.stderr, "newswatch init: unexpected argument %q (use -config FILE)\n", flags.Arg(0))
-		return exitUsage
-	}
 	if *cfgPath == "-" {
 		_, _ = env.stdout.Write(starterConfig)
 		return exitOK

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"newswatch/fetcher"
 	"newswatch/news"
 	"newswatch/pipeline"
+	"newswatch/web"
 )
 
 // readInput reads FILE, URL or - (stdin), capped at the fetch body limit.
@@ -83,13 +87,17 @@ func articlesOf(body []byte, contentType, base string) ([]news.Article, error) {
 
 func cmdExplain(ctx context.Context, env *cliEnv, args []string) int {
 	fs, cfgPath := newFlags(env, "explain")
-	topic := fs.String("topic", "", "explain only this topic")
+	topic := fs.String("topic", "", "explain only this topic (`ID` from the config)")
 	asJSON := fs.Bool("json", false, "print JSON Lines: one object per article")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
+		if fs.NArg() == 0 {
+			fmt.Fprintln(env.stderr, "newswatch explain: missing what to explain: give a FILE, a URL, or - for stdin")
+		} else {
+			fmt.Fprintf(env.stderr, "newswatch explain: one FILE, URL or - at a time, got %d (flags go before it)\n", fs.NArg())
+		}
 		return exitUsage
 	}
 	cfg, ok := loadConfig(env, *cfgPath)
@@ -158,6 +166,30 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// classifyHelp documents classify's input and output (shown by -help).
+const classifyHelp = `
+Input: JSON Lines, one article per line; every field is optional, and
+any other field is an error (with its line number), so that a misnamed
+field does not silently match nothing:
+
+  id          string    copied to the output
+  title       string    the headline
+  summary     string    teaser or description
+  content     string    the full text ("text" is accepted for it too)
+  text        string    the full text, when content is empty
+  categories  [string]  the feed's categories or tags
+  url         string    the article's link
+  source      string    the source id
+
+Output: one line per input article, in order:
+  {"id": "...", "topics": [{"id": "fentanyl", "score": 7.5, "matches": [...]}]}
+A line that is not valid JSON, or has an unknown field, is reported on
+stderr with its line number and skipped; the exit code is then 1.
+`
+
+// classifyFields are the fields of classifyInput, for error messages.
+const classifyFields = "id, title, summary, content, text, categories, url, source"
+
 // classifyInput is one line of `newswatch classify` input.
 type classifyInput struct {
 	ID         string   `json:"id"`
@@ -183,7 +215,7 @@ type classifyOutput struct {
 
 func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 	fs, cfgPath := newFlags(env, "classify")
-	in := fs.String("in", "-", "JSON Lines input file (- for stdin)")
+	in := fs.String("in", "-", "JSON Lines input `FILE` (- for stdin)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -218,8 +250,14 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 			continue
 		}
 		var in classifyInput
-		if err := json.Unmarshal(sc.Bytes(), &in); err != nil {
-			fmt.Fprintf(env.stderr, "line %d: %v\n", line, err)
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			msg := err.Error()
+			if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+				msg = "unknown field " + f + " (the fields are " + classifyFields + "; see newswatch help classify)"
+			}
+			fmt.Fprintf(env.stderr, "newswatch classify: line %d: %s\n", line, msg)
 			bad++
 			continue
 		}
@@ -246,7 +284,7 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 	return exitOK
 }
 
-// openBus opens the bus for an inspection command.
+// openBus opens the bus for a command that needs it (not only to read).
 func openBus(ctx context.Context, env *cliEnv, cfg *config.Config) (*bus.Bus, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -261,9 +299,38 @@ func openBus(ctx context.Context, env *cliEnv, cfg *config.Config) (*bus.Bus, bo
 	return b, true
 }
 
+// loadSources reads every source's state: from the bus, or from the
+// running daemon's API.
+func loadSources(ctx context.Context, env *cliEnv, cfg *config.Config) ([]web.Source, bool) {
+	b, api, ok := openInspect(ctx, env, cfg, "sources")
+	if !ok {
+		return nil, false
+	}
+	if api != nil {
+		out, err := api.sources(ctx)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
+			return nil, false
+		}
+		return out, true
+	}
+	defer b.Close()
+	out := make([]web.Source, 0, len(cfg.Sources))
+	for _, src := range cfg.Sources {
+		st, err := pipeline.LoadState(ctx, b.State, src.ID)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
+			return nil, false
+		}
+		out = append(out, web.SourceOf(src, st))
+	}
+	return scrubbed(out, web.Secrets(cfg)), true
+}
+
 func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 	fs, cfgPath := newFlags(env, "sources")
-	asJSON := fs.Bool("json", false, "print JSON Lines instead of a table")
+	asJSON := fs.Bool("json", false, "print JSON Lines (with the whole error) instead of a table")
+	verbose := fs.Bool("v", false, "also print each failing source's whole error")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -271,59 +338,70 @@ func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	b, ok := openBus(ctx, env, cfg)
+	srcs, ok := loadSources(ctx, env, cfg)
 	if !ok {
 		return exitFailure
 	}
-	defer b.Close()
-	enc := json.NewEncoder(env.stdout)
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		for _, s := range srcs {
+			_ = enc.Encode(sourceLine(s))
+		}
+		return exitOK
+	}
 	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
-	if !*asJSON {
-		fmt.Fprintln(tw, "ID\tSTATUS\tHTTP\tFAILURES\tLAST SUCCESS\tNEXT DUE\tITEMS\tERROR")
+	fmt.Fprintln(tw, "ID\tSTATUS\tHTTP\tFAILURES\tLAST SUCCESS\tNEXT FETCH\tITEMS\tPROBLEM")
+	for _, s := range srcs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", s.ID, s.Status, httpCode(s.HTTPStatus), s.ConsecutiveFailures,
+			ago(s.LastSuccess), until(s.NextFetch), s.ItemsSeen, orNone(s.Problem))
 	}
-	for _, src := range cfg.Sources {
-		st, err := pipeline.LoadState(ctx, b.State, src.ID)
-		if err != nil {
-			fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
-			return exitFailure
+	tw.Flush()
+	if *verbose {
+		for _, s := range srcs {
+			if s.Error != "" {
+				fmt.Fprintf(env.stdout, "\n%s (%s):\n  %s\n", s.ID, s.URL, s.Error)
+			}
 		}
-		st.URL = src.URL
-		if *asJSON {
-			_ = enc.Encode(sourceLine(st))
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", st.ID, st.Status, httpCode(st.HTTPStatus), st.ConsecutiveFailures,
-			ago(st.LastSuccess), until(st.NextDue), st.ItemsSeen, oneLine(st.Error, 80))
-	}
-	if !*asJSON {
-		tw.Flush()
+	} else if slices.ContainsFunc(srcs, func(s web.Source) bool { return s.Error != "" }) {
+		fmt.Fprintln(env.stdout, "\n(-v prints each whole error)")
 	}
 	return exitOK
 }
 
-// sourceLine is the JSON Lines shape of `newswatch sources -json`.
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// sourceLineJSON is the JSON Lines shape of `newswatch sources -json`;
+// next_fetch is next_due under the API's name.
 type sourceLineJSON struct {
 	ID                  string     `json:"id"`
 	URL                 string     `json:"url"`
 	Status              string     `json:"status"`
 	HTTPStatus          int        `json:"http_status"`
 	Error               string     `json:"error"`
+	Problem             string     `json:"problem,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	LastSuccess         *time.Time `json:"last_success"`
 	NextDue             *time.Time `json:"next_due"`
+	NextFetch           *time.Time `json:"next_fetch"`
 	ItemsSeen           int64      `json:"items_seen"`
 	LastFetch           *time.Time `json:"last_fetch"`
 }
 
-func sourceLine(st pipeline.SourceState) sourceLineJSON {
+func sourceLine(s web.Source) sourceLineJSON {
 	ptr := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil
 		}
 		return &t
 	}
-	return sourceLineJSON{st.ID, st.URL, st.Status, st.HTTPStatus, st.Error, st.ConsecutiveFailures,
-		ptr(st.LastSuccess), ptr(st.NextDue), st.ItemsSeen, ptr(st.LastFetch)}
+	return sourceLineJSON{ID: s.ID, URL: s.URL, Status: s.Status, HTTPStatus: s.HTTPStatus, Error: s.Error, Problem: s.Problem,
+		ConsecutiveFailures: s.ConsecutiveFailures, LastSuccess: ptr(s.LastSuccess), NextDue: ptr(s.NextFetch),
+		NextFetch: ptr(s.NextFetch), ItemsSeen: s.ItemsSeen, LastFetch: ptr(s.LastFetch)}
 }
 
 func httpCode(c int) string {
@@ -361,8 +439,8 @@ func oneLine(s string, n int) string {
 
 func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	fs, cfgPath := newFlags(env, "backtest")
-	topic := fs.String("topic", "", "topic id from the config (required unless -query is given)")
-	query := fs.String("query", "", "try this query instead of the topic's")
+	topic := fs.String("topic", "", "topic `ID` from the config (required unless -query is given)")
+	query := fs.String("query", "", "try this `QUERY` instead of the topic's")
 	examples := fs.Int("examples", 10, "how many matching articles to list")
 	if code, done := parseFlags(fs, args); done {
 		return code
@@ -377,12 +455,20 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 			t = x
 		}
 	}
+	ids := make([]string, 0, len(cfg.Topics))
+	for _, x := range cfg.Topics {
+		ids = append(ids, x.ID)
+	}
 	switch {
+	case *topic == "" && *query == "":
+		fmt.Fprintf(env.stderr, "newswatch backtest: give -topic ID (one of %s) or -query QUERY\n", strings.Join(ids, ", "))
+		return exitUsage
 	case t.ID == "" && *query == "":
-		fmt.Fprintln(env.stderr, "newswatch backtest: give -topic ID (from the config) or -query")
+		fmt.Fprintf(env.stderr, "newswatch backtest: unknown topic %q (the config has %s)\n", *topic, strings.Join(ids, ", "))
 		return exitUsage
 	case t.ID == "":
-		t = config.Topic{ID: "backtest", Name: "backtest"}
+		// A query tried under a new name.
+		t = config.Topic{ID: cmp.Or(*topic, "backtest"), Name: cmp.Or(*topic, "backtest")}
 	}
 	if *query != "" {
 		t.Query = *query

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
+
+	"newswatch/web"
 )
 
 // redactor removes the config's secrets from every log line: a source URL
@@ -23,14 +24,9 @@ func newRedactor(secrets []string) *redactor {
 
 func (r *redactor) set(secrets []string) { r.secrets.Store(&secrets) }
 
-func (r *redactor) scrub(s string) string {
-	for _, sec := range *r.secrets.Load() {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
-}
+// scrub uses the status page's rules: a secret is replaced where it
+// stands as a value of its own, never inside unrelated text.
+func (r *redactor) scrub(s string) string { return web.Scrub(s, *r.secrets.Load()) }
 
 // handler wraps h so that no record it writes holds a secret.
 func (r *redactor) handler(h slog.Handler) slog.Handler { return &redactHandler{r: r, h: h} }

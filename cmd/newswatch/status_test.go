@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"newswatch/internal/fixture"
 	"newswatch/internal/harness"
 )
 
@@ -63,6 +64,7 @@ type runningDaemon struct {
 	path   string
 	cfg    map[string]any
 	stderr *syncBuffer
+	stop   func() // stops the daemon and waits for it (once)
 }
 
 const (
@@ -81,7 +83,7 @@ func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 	go func() {
 		done <- Main(ctx, []string{"run", "-config", d.path, "-shutdown-timeout", "10s"}, strings.NewReader(""), io.Discard, d.stderr)
 	}()
-	t.Cleanup(func() {
+	d.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case code := <-done:
@@ -92,6 +94,7 @@ func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 			t.Errorf("run did not stop within 30s")
 		}
 	})
+	t.Cleanup(d.stop)
 	re := regexp.MustCompile(`msg="http listening" addr=(\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -136,7 +139,8 @@ func basic() string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(opsUser+":"+opsPass))
 }
 
-// chromium finds the browser; the test skips without one unless CI is set.
+// chromium finds the browser; the test skips without one, or fails when
+// CI is set.
 func chromium(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("CHROMIUM"); p != "" {
@@ -147,10 +151,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but Chromium is not installed (apt-get install chromium)")
-	}
-	t.Skip("Chromium not installed; set CI=1 to make this a failure")
+	fixture.Missing(t, "Chromium is not installed (apt-get install chromium, or set CHROMIUM to the browser)")
 	return ""
 }
 

@@ -20,8 +20,8 @@ import (
 // operator can check a new subscriber end to end before any real alert.
 func cmdTestDelivery(ctx context.Context, env *cliEnv, args []string) int {
 	flags, cfgPath := newFlags(env, "test-delivery")
-	subID := flags.String("subscriber", "", "id of the subscriber to send the sample alert to (required)")
-	topic := flags.String("topic", "", "topic of the sample alert (default: the subscriber's first topic)")
+	subID := flags.String("subscriber", "", "`ID` of the subscriber to send the sample alert to (required)")
+	topic := flags.String("topic", "", "topic `ID` of the sample alert (default: the subscriber's first topic)")
 	timeout := flags.Duration("timeout", 30*time.Second, "how long to wait for the delivery")
 	if code, done := parseFlags(flags, args); done {
 		return code
