@@ -24,11 +24,10 @@ config is reloaded or the daemon restarted, or with this command:
 
 // cmdSubscribers acts on subscribers' delivery state.
 func cmdSubscribers(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) > 0 && wantsHelp(args[:1]) {
+		args = append([]string{"enable"}, args...)
+	}
 	if len(args) == 0 || args[0] != "enable" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-			fmt.Fprint(env.stdout, subscribersHelp)
-			return exitOK
-		}
 		if len(args) > 0 {
 			fmt.Fprintf(env.stderr, "newswatch subscribers: unknown action %q\n", args[0])
 		}
@@ -36,7 +35,7 @@ func cmdSubscribers(ctx context.Context, env *cliEnv, args []string) int {
 		return exitUsage
 	}
 	fs, cfgPath := newFlags(env, "subscribers enable")
-	fs.Usage = func() { fmt.Fprint(env.stderr, subscribersHelp); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), subscribersHelp+"\nFlags:\n"); fs.PrintDefaults() }
 	if code, done := parseFlags(fs, args[1:]); done {
 		return code
 	}
