@@ -34,6 +34,7 @@ var pageTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"stamp":     stamp,
 	"highlight": highlight,
 	"join":      strings.Join,
+	"cutURL":    cutURL,
 	"contains":  strings.Contains,
 	"more":      func(shown, n int) int { return n - shown },
 	"score":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
@@ -150,6 +151,7 @@ func withParams(v url.Values, kv ...string) string {
 // pageData is everything the template shows.
 type pageData struct {
 	Now         time.Time
+	Attention   attention
 	Sources     sourcePage
 	SourcesErr  string
 	Topics      []Topic
@@ -185,6 +187,7 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 	wg.Go(func() {
 		all, err := s.b.Sources(ctx)
 		if err == nil {
+			d.Attention.Sources, d.Attention.MoreSources = failingSources(all)
 			d.Sources, err = filterSources(all, v)
 		}
 		if err != nil {
@@ -234,6 +237,7 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	wg.Wait()
+	d.Attention.Subscribers = troubledSubscribers(d.Subscribers)
 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

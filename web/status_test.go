@@ -131,9 +131,28 @@ func TestStatusPageAndAPI(t *testing.T) {
 	if strings.Contains(page, "<script>") {
 		t.Error("status page contains a script element")
 	}
+	// The page leads with what needs attention, then the latest alerts,
+	// then the rest.
+	at, al, so, de := strings.Index(page, `id="attention"`), strings.Index(page, `id="alerts"`), strings.Index(page, `id="sources-table"`), strings.Index(page, `id="dead-table"`)
+	if at < 0 || !(at < al && al < so && so < de) {
+		t.Errorf("sections at attention %d, alerts %d, sources %d, dead letters %d: want them in that order", at, al, so, de)
+	} else {
+		attention := page[at:al]
+		for _, want := range []string{`data-source="broken"`, `data-source="tokened"`, "nothing listens at that address",
+			`data-subscriber="broken-hook"`, "its last delivery was dead-lettered", "2 deliveries gave up"} {
+			if !strings.Contains(attention, want) {
+				t.Errorf("needs attention lacks %q:\n%s", want, attention)
+			}
+		}
+		for _, fine := range []string{`data-source="wire"`, `data-subscriber="desk"`, "Nothing needs attention"} {
+			if strings.Contains(attention, fine) {
+				t.Errorf("needs attention holds %q:\n%s", fine, attention)
+			}
+		}
+	}
 	// Alert counts of the last 24 hours, per topic.
 	for topic, n := range map[string]string{"fentanyl": "2", "weather": "1"} {
-		re := regexp.MustCompile(`data-topic="` + topic + `">\s*<td>.*?</td>\s*<td class="num">(\d+)</td>`)
+		re := regexp.MustCompile(`data-topic="` + topic + `">\s*<td>.*?</td>\s*<td class="num"[^>]*>(\d+)</td>`)
 		if m := re.FindStringSubmatch(page); m == nil || m[1] != n {
 			t.Errorf("topic %s: 24h count %v, want %s", topic, m, n)
 		}

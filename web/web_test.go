@@ -259,6 +259,11 @@ func TestTenThousandSources(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	// Needs attention names the first failing sources, not all 999.
+	if attention, _, ok := strings.Cut(page, `id="alerts"`); !ok || strings.Count(attention, `<li class="issue" data-source=`) != maxAttention ||
+		!strings.Contains(attention, `data-source="src-00090"`) || !strings.Contains(attention, ">989 more failing sources</a>") {
+		t.Errorf("needs attention of 999 failing sources:\n%s", attention)
+	}
 	if len(page) > 200_000 {
 		t.Errorf("page is %d bytes", len(page))
 	}
@@ -279,6 +284,37 @@ func TestTenThousandSources(t *testing.T) {
 	}
 	if rec := get(t, h, "/api/sources?per_page=100000"); rec.Code != http.StatusBadRequest {
 		t.Errorf("per_page=100000 = %d, want 400", rec.Code)
+	}
+}
+
+// TestNothingNeedsAttention: a source that fetches says so at the top; once
+// it fails, it is named there instead.
+func TestNothingNeedsAttention(t *testing.T) {
+	d := openDaemon(t, "log: {level: error}\nsources:\n  - {id: calm, url: \"https://feeds.example.org/calm.xml\"}\n"+topicsYAML)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h := New(d.m, nil, discard(), WithStatus(NewPipelineBackend(d.b, d.p))).Handler()
+	for _, tc := range []struct {
+		status, want, not string
+	}{
+		{"ok", "Nothing needs attention", `data-source="calm"`},
+		{"error", `<li class="issue" data-source="calm">`, "Nothing needs attention"},
+	} {
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		state := fmt.Sprintf(`{"id":"calm","url":"https://feeds.example.org/calm.xml","status":%q,"error":"status 503","http_status":503,"last_success":%q}`, tc.status, now)
+		if _, err := d.b.State.Put(ctx, "calm", []byte(state)); err != nil {
+			t.Fatal(err)
+		}
+		// The backend caches source states for 2 s.
+		var attention string
+		waitFor(t, "the page to show the source "+tc.status, 10*time.Second, func() bool {
+			page := get(t, h, "/").Body.String()
+			attention, _, _ = strings.Cut(page, `id="alerts"`)
+			return strings.Contains(attention, tc.want)
+		})
+		if strings.Contains(attention, tc.not) {
+			t.Errorf("source %s: needs attention holds %q:\n%s", tc.status, tc.not, attention)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,7 @@ import (
 	"newswatch/internal/harness"
 )
 
-var updateScreenshot = flag.Bool("update-screenshot", false, "also write the status page screenshot to docs/status.png")
+var updateScreenshot = flag.Bool("update-screenshot", false, "also write the status page screenshots to docs/status.png and docs/status-phone.png")
 
 // artifacts is where test artifacts (screenshots) go; CI keeps the
 // directory. NEWSWATCH_ARTIFACTS overrides it.
@@ -158,12 +159,18 @@ func chromium(t *testing.T) string {
 // TestStatusPageInBrowser runs the daemon on real data (a feed with the
 // seed article, a feed that is gone, a webhook that receives alerts and
 // one that dead-letters), then loads the status page in headless
-// Chromium, through the auth, on a desktop and a phone screen.
+// Chromium, through the auth, on a desktop and a phone screen. A dozen
+// sources with long URLs make the page as crowded as a real one.
 func TestStatusPageInBrowser(t *testing.T) {
 	exe := chromium(t)
 	feed := feedServer(t)
 	gone := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(gone.Close)
+	quiet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
+		_, _ = io.WriteString(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>Quiet</title></channel></rss>`)
+	}))
+	t.Cleanup(quiet.Close)
 	desk := newReceiver(t, nil)
 	pager := newReceiver(t, func(int) int { return http.StatusBadGateway })
 	t.Setenv("NW_STATUS_PW", opsPass)
@@ -184,6 +191,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 			map[string]any{"id": "pager", "type": "webhook", "url": pager.srv.URL + "/T0/B0/pager-hook-token", "secret": secret,
 				"topics": []string{"fentanyl"}, "retry": map[string]any{"attempts": 1, "initial": "10ms", "max": "10ms"}},
 		},
+	}
+	urls := map[string]string{"wire": feed.URL, "old-feed": gone.URL + "/rss.xml"}
+	for i := range 10 {
+		id := fmt.Sprintf("regional-%02d", i)
+		urls[id] = fmt.Sprintf("%s/feeds/regional/north-east-agriculture-and-rural-affairs/%d/0.xml", quiet.URL, i)
+		cfg["sources"] = append(cfg["sources"].([]any), map[string]any{"id": id, "url": urls[id], "interval": "1h"})
 	}
 	d := startDaemon(t, dir, cfg)
 
@@ -224,15 +237,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	shot := browse(t, exe, d.base+"/")
-	path := filepath.Join(artifacts(t), "status.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-	if *updateScreenshot {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "status.png"), shot, 0o644); err != nil {
+	desktop, phone := browse(t, exe, d.base+"/", urls)
+	for name, shot := range map[string][]byte{"status.png": desktop, "status-phone.png": phone} {
+		path := filepath.Join(artifacts(t), name)
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
 			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+		if *updateScreenshot {
+			if err := os.WriteFile(filepath.Join("..", "..", "docs", name), shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -252,7 +267,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `unknown key "sourcez" (did you mean "sources"?)`) {
 		t.Errorf("reload of an invalid config = %d %s", code, body)
 	}
-	if _, body := d.do(t, "GET", "/api/sources", bearer()); !strings.Contains(body, `"total": 3`) {
+	if _, body := d.do(t, "GET", "/api/sources", bearer()); !strings.Contains(body, fmt.Sprintf(`"total": %d`, len(urls)+1)) {
 		t.Errorf("after a rejected reload, /api/sources = %s", body)
 	}
 	for _, s := range []string{opsPass, opsToken, "pager-hook-token", secret} {
@@ -268,9 +283,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 }
 
 // browse loads the status page in headless Chromium, checks what a
-// reader sees on a desktop and a phone, and returns a full-page PNG of
-// the desktop view.
-func browse(t *testing.T, exe, url string) []byte {
+// reader sees on a desktop and on a phone, and returns a full-page PNG of
+// the desktop and one of the phone's first screen. urls are the
+// configured sources' URLs by id.
+func browse(t *testing.T, exe, url string, urls map[string]string) (desktop, phone []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -317,11 +333,16 @@ func browse(t *testing.T, exe, url string) []byte {
 			t.Fatalf("evaluate %s: %v (%s)", js, err, got)
 		}
 	}
-	var rows []string
-	eval(`[...document.querySelectorAll('#sources-table tr.source')].map(r => r.dataset.source + ': ' + r.innerText.replace(/\s+/g, ' '))`, &rows)
-	if len(rows) != 2 || !strings.HasPrefix(rows[0], "wire: ") || !strings.Contains(rows[0], " ok ") ||
-		!strings.Contains(rows[1], "error") || !strings.Contains(rows[1], "the feed is gone (HTTP 404)") {
+	rows := map[string]string{}
+	eval(`Object.fromEntries([...document.querySelectorAll('#sources-table tr.source')].map(r => [r.dataset.source, r.innerText.replace(/\s+/g, ' ')]))`, &rows)
+	if len(rows) != len(urls) || !strings.HasPrefix(rows["wire"], "wire ") || !strings.Contains(rows["wire"], " ok ") ||
+		!strings.Contains(rows["old-feed"], "error") || !strings.Contains(rows["old-feed"], "the feed is gone (HTTP 404)") {
 		t.Errorf("sources table rows = %q", rows)
+	}
+	var attention string
+	eval(`(document.querySelector('#attention') || {}).innerText || ''`, &attention)
+	if !strings.Contains(attention, "old-feed") || !strings.Contains(attention, "the feed is gone (HTTP 404)") || !strings.Contains(attention, "pager") {
+		t.Errorf("needs attention = %q, want the failing source and the dead-lettering subscriber", attention)
 	}
 	var alert struct {
 		Title string
@@ -340,12 +361,45 @@ func browse(t *testing.T, exe, url string) []byte {
 	if dead < 1 {
 		t.Errorf("dead letters shown: %d", dead)
 	}
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	readable := func(screen string) {
+		t.Helper()
+		// What needs attention, then the latest alerts, then the rest.
+		var order []string
+		eval(`[...document.querySelectorAll('#attention, #alerts, #sources-table, #topics-table, #subscribers-table')].map(e => e.id)`, &order)
+		if got := strings.Join(order, " "); got != "attention alerts sources-table topics-table subscribers-table" {
+			t.Errorf("%s: sections in the order %q", screen, got)
+		}
+		// Each source URL on one line, the whole of it on hover.
+		var shown []struct{ ID, Text, Full string }
+		eval(`[...document.querySelectorAll('#sources-table tr.source')].map(r => { const u = r.querySelector('.url');
+			if (!u) return {id: r.dataset.source, text: '', full: ''};
+			const line = u.querySelector('summary') || u, t = u.querySelector('[title]');
+			const lh = parseFloat(getComputedStyle(line).lineHeight) || 20, h = line.getBoundingClientRect().height;
+			const text = h > 1.5 * lh ? 'wraps over ' + Math.round(h / lh) + ' lines' : line.scrollWidth > line.clientWidth + 1 ? 'clipped' : line.innerText.trim();
+			return {id: r.dataset.source, text: text, full: t ? t.title : u.innerText.trim()}; })`, &shown)
+		for _, s := range shown {
+			if s.Full != urls[s.ID] || strings.HasPrefix(s.Text, "wraps") || s.Text == "clipped" || len(s.Text) > len(s.Full) || s.Text == "" {
+				t.Errorf("%s: source %s shows its URL as %q, whole %q; want one line of %q", screen, s.ID, s.Text, s.Full, urls[s.ID])
+			}
+		}
+		// Nothing scrolls sideways, neither the page nor a box in it.
+		var widths struct {
+			Page, Screen int
+			Wide         []string
+		}
+		eval(`({page: document.documentElement.scrollWidth, screen: window.innerWidth,
+			wide: [...document.querySelectorAll('body *')].filter(e => e.scrollWidth > e.clientWidth + 1 && /auto|scroll/.test(getComputedStyle(e).overflowX)
+				|| e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''))})`, &widths)
+		if widths.Page > widths.Screen || len(widths.Wide) > 0 {
+			t.Errorf("%s: the page is %dpx wide (screen %dpx); wider than the screen or scrolling sideways: %q", screen, widths.Page, widths.Screen, widths.Wide)
+		}
+	}
+	readable("desktop")
+	desktop, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 
-	// A phone: nothing wider than the screen but the tables' own scroll boxes.
 	if err := chromedp.Do(bctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Reload(),
@@ -353,14 +407,22 @@ func browse(t *testing.T, exe, url string) []byte {
 	); err != nil {
 		t.Fatalf("phone view: %v", err)
 	}
-	var widths struct{ Page, Screen int }
-	eval(`({page: document.documentElement.scrollWidth, screen: window.innerWidth})`, &widths)
-	if widths.Page > widths.Screen {
-		t.Errorf("on a 390px phone the page is %dpx wide (screen %dpx)", widths.Page, widths.Screen)
+	readable("390px phone")
+	// The first screen is what a phone shows: what needs attention and
+	// the latest alerts.
+	if phone, err = chromedp.Run(bctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Fatalf("phone screenshot: %v", err)
 	}
-	phone, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err == nil {
-		_ = os.WriteFile(filepath.Join(artifacts(t), "status-phone.png"), phone, 0o644)
+	// A tap on a cut URL shows the whole of it, still within the screen.
+	const long = "regional-03"
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`tr[data-source="`+long+`"] .url summary`))); err != nil {
+		t.Fatalf("tap the URL of %s: %v", long, err)
 	}
-	return shot
+	var tapped string
+	eval(`document.querySelector('tr[data-source="`+long+`"] .url .full').innerText.replace(/\s+/g, '')`, &tapped)
+	if tapped != urls[long] {
+		t.Errorf("tapped URL of %s shows %q, want %q", long, tapped, urls[long])
+	}
+	readable("390px phone, a URL tapped")
+	return desktop, phone
 }
