@@ -75,7 +75,7 @@ func TestTroubledSubscribers(t *testing.T) {
 		{ID: "both", Running: true, LastResult: "retry", Backlog: 500},
 	}
 	want := map[string]string{
-		"off":      "disabled",
+		"off":      "disabled; its alerts stay queued until it is enabled: change its config and reload, or run newswatch subscribers enable off",
 		"retrying": "deliveries fail, retrying",
 		"dead":     "its last delivery was dead-lettered",
 		"behind":   "20 alerts waiting",
