@@ -26,10 +26,24 @@ const (
 // articles. base is the URL the feed was fetched from, against which
 // relative item links are resolved.
 func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
-	body, err := guardXML(body)
+	if isJSON(body) {
+		if err := checkJSONFeed(body); err != nil {
+			return nil, err
+		}
+		return parseWhole(body, base, sourceID, now)
+	}
+	body, st, err := guardXMLStats(body)
 	if err != nil {
 		return nil, err
 	}
+	if st.elements <= windowElements && st.attrs <= windowAttrs {
+		return parseWhole(body, base, sourceID, now)
+	}
+	return parseWindows(body, st, base, sourceID, now)
+}
+
+// parseWhole parses a feed in one piece.
+func parseWhole(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
 	feed, err := newFeedParser().Parse(bytes.NewReader(body))
 	if err != nil && !errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
 		// A body cut short inside its last tag ("</rss") is common enough
@@ -46,17 +60,8 @@ func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]ne
 		}
 		return nil, fmt.Errorf("%w: %v", ErrParse, err)
 	}
-	if feed.Link != "" {
-		// Item links are relative to the feed's site link when it has one.
-		if u, err := base.Parse(strings.TrimSpace(feed.Link)); err == nil && u.IsAbs() {
-			base = u
-		}
-	}
+	base, lang := feedBase(feed, base), feedLanguage(feed)
 	stable := stableGUIDs(feed.Items)
-	lang := strings.TrimSpace(feed.Language)
-	if lang == "" && feed.DublinCoreExt != nil && len(feed.DublinCoreExt.Language) > 0 {
-		lang = strings.TrimSpace(feed.DublinCoreExt.Language[0])
-	}
 	arts := make([]news.Article, 0, len(feed.Items))
 	for _, it := range feed.Items {
 		if it == nil {
@@ -70,6 +75,25 @@ func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]ne
 		arts = append(arts, a)
 	}
 	return arts, nil
+}
+
+// feedBase is the URL item links are relative to: the feed's site link
+// when it has one, else the URL it was fetched from.
+func feedBase(feed *gofeed.Feed, base *url.URL) *url.URL {
+	if feed.Link != "" {
+		if u, err := base.Parse(strings.TrimSpace(feed.Link)); err == nil && u.IsAbs() {
+			return u
+		}
+	}
+	return base
+}
+
+func feedLanguage(feed *gofeed.Feed) string {
+	lang := strings.TrimSpace(feed.Language)
+	if lang == "" && feed.DublinCoreExt != nil && len(feed.DublinCoreExt.Language) > 0 {
+		lang = strings.TrimSpace(feed.DublinCoreExt.Language[0])
+	}
+	return lang
 }
 
 func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID string, now time.Time) (news.Article, bool) {
@@ -108,7 +132,12 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 		authors = append(authors, firstNonEmpty(p.Name, p.Email))
 	}
 	a.Authors = cleanList(authors, maxAuthors)
+	return a, setArticleID(&a, stableGUID, sourceID)
+}
 
+// setArticleID identifies a by its GUID (if the feed's GUIDs are stable)
+// and link, else by its text; it reports false when a has none of these.
+func setArticleID(a *news.Article, stableGUID bool, sourceID string) bool {
 	guid := a.GUID
 	if !stableGUID {
 		guid = ""
@@ -121,9 +150,9 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 		// the same item is still recognised.
 		a.ID = news.ArticleID("text:"+sourceID+"\n"+a.Title+"\n"+truncate(firstNonEmpty(a.SummaryHTML, a.ContentHTML), 500), "")
 	default:
-		return a, false
+		return false
 	}
-	return a, true
+	return true
 }
 
 // newFeedParser returns a gofeed parser without the item image scan: it
@@ -149,7 +178,12 @@ func closeLastTag(body []byte) ([]byte, bool) {
 // a feed that gives two different items the same GUID (a constant, or a
 // per-day value) cannot be trusted with them, and links are used instead.
 func stableGUIDs(items []*gofeed.Item) bool {
-	seen := make(map[string]string, len(items))
+	return addGUIDs(make(map[string]string, len(items)), items)
+}
+
+// addGUIDs adds items' GUIDs and links to seen, and reports whether every
+// GUID in seen still names one link.
+func addGUIDs(seen map[string]string, items []*gofeed.Item) bool {
 	for _, it := range items {
 		if it == nil {
 			continue

@@ -26,46 +26,11 @@ var (
 	piClose      = []byte("?>")
 )
 
-// xmlShape scans an XML body and reports the largest number of text
-// fragments found in one element and the deepest nesting. It does not
-// validate; it only needs to be right about the inputs that hurt.
+// xmlShape reports the largest number of text fragments found in one
+// element and the deepest nesting of an XML body (see scanXML).
 func xmlShape(b []byte) (fragments, depth int) {
-	cur, d := 0, 0
-	for i := 0; i < len(b); {
-		j := bytes.IndexByte(b[i:], '<')
-		if j < 0 {
-			break
-		}
-		i += j
-		rest := b[i:]
-		switch {
-		case bytes.HasPrefix(rest, cdataOpen):
-			cur++
-			i = skipPast(b, i+len(cdataOpen), cdataClose)
-		case bytes.HasPrefix(rest, commentOpen):
-			cur++
-			i = skipPast(b, i+len(commentOpen), commentClose)
-		case len(rest) > 1 && rest[1] == '?':
-			cur++
-			i = skipPast(b, i+2, piClose)
-		case len(rest) > 1 && rest[1] == '!':
-			i = skipPast(b, i+2, []byte(">"))
-		case len(rest) > 1 && rest[1] == '/':
-			cur = 0
-			d--
-			i = skipPast(b, i+2, []byte(">"))
-		default:
-			cur = 0
-			end := skipPast(b, i+1, []byte(">"))
-			if end-2 <= i || b[end-2] != '/' {
-				d++
-				depth = max(depth, d)
-			}
-			i = end
-		}
-		fragments = max(fragments, cur)
-	}
-	return fragments, depth
+	st := scanXML(b)
+	return st.fragments, st.depth
 }
 
 // skipPast returns the index just after the first sep at or after i, or
@@ -87,13 +52,27 @@ func skipPast(b []byte, i int, sep []byte) int {
 // processing instructions. The XML decoder yields the same characters
 // either way, in one token instead of thousands.
 func guardXML(b []byte) ([]byte, error) {
-	frags, depth := xmlShape(b)
-	if depth > maxDepth {
-		return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrParse, maxDepth)
+	b, _, err := guardXMLStats(b)
+	return b, err
+}
+
+// guardXMLStats is guardXML that also returns the shape of the body it
+// returns.
+func guardXMLStats(b []byte) ([]byte, xmlStats, error) {
+	st := scanXML(b)
+	if st.depth > maxDepth {
+		return nil, st, fmt.Errorf("%w: elements nested more than %d deep", ErrParse, maxDepth)
 	}
-	if frags <= maxTextFragments {
-		return b, nil
+	if st.fragments <= maxTextFragments {
+		return b, st, nil
 	}
+	b = mergeFragments(b)
+	return b, scanXML(b), nil
+}
+
+// mergeFragments turns every CDATA section into escaped text and drops
+// comments and processing instructions.
+func mergeFragments(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	for i := 0; i < len(b); {
 		j := bytes.IndexByte(b[i:], '<')
@@ -122,7 +101,7 @@ func guardXML(b []byte) ([]byte, error) {
 			i++
 		}
 	}
-	return out, nil
+	return out
 }
 
 func appendEscaped(out, text []byte) []byte {
