@@ -457,16 +457,18 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
 
+// problem locates msg at path (keys and list indexes).
+func (c *Config) problem(msg string, path ...any) Problem {
+	if len(path) > 1 && path[0] == "sources" && path[1].(int) >= c.yamlSources {
+		// Imported from OPML: point at the import.
+		return Problem{Line: c.Line("sources_opml"), Path: "sources_opml", Msg: fmt.Sprintf("%s (source %s): %s", c.SourcesOPML, c.Sources[path[1].(int)].ID, msg)}
+	}
+	return Problem{Line: c.Line(path...), Path: pathString(path), Msg: msg}
+}
+
 func (c *Config) validate() Problems {
 	var ps Problems
-	add := func(msg string, path ...any) {
-		if len(path) > 1 && path[0] == "sources" && path[1].(int) >= c.yamlSources {
-			// Imported from OPML: point at the import.
-			ps = append(ps, Problem{Line: c.Line("sources_opml"), Path: "sources_opml", Msg: fmt.Sprintf("%s (source %s): %s", c.SourcesOPML, c.Sources[path[1].(int)].ID, msg)})
-			return
-		}
-		ps = append(ps, Problem{Line: c.Line(path...), Path: pathString(path), Msg: msg})
-	}
+	add := func(msg string, path ...any) { ps = append(ps, c.problem(msg, path...)) }
 	if c.NATS.URL != "" {
 		if u, err := url.Parse(c.NATS.URL); err != nil || u.Host == "" {
 			// nats.go accepts comma-separated server lists; check each.
@@ -501,26 +503,9 @@ func (c *Config) validate() Problems {
 	if b := c.HTTP.Auth.Basic; (b.Username == "") != (b.Password == "") {
 		add("basic auth needs both username and password", "http", "auth", "basic")
 	}
-	if c.Fetch.Timeout < 0 || c.Fetch.Interval < 0 {
-		add("durations must be positive", "fetch")
-	}
-	if c.Fetch.Workers < 0 {
-		add("must be at least 1", "fetch", "workers")
-	}
-	if c.Fetch.PerHost < 0 {
-		add("must not be negative", "fetch", "per_host")
-	}
-	for key, d := range map[string]time.Duration{"sync_interval": c.NATS.SyncInterval, "dedup_window": c.NATS.DedupWindow,
-		"article_max_age": c.NATS.ArticleMaxAge, "seen_ttl": c.NATS.SeenTTL} {
-		if d < 0 {
-			add("must not be negative", "nats", key)
-		}
-	}
+	ps = append(ps, c.validateBounds()...)
 	if c.NATS.DedupWindow > c.NATS.ArticleMaxAge {
 		add(fmt.Sprintf("must not exceed nats.article_max_age (%s): JetStream refuses a duplicate window longer than a stream's retention", c.NATS.ArticleMaxAge), "nats", "dedup_window")
-	}
-	if c.Fetch.MaxBodyBytes < 0 {
-		add("must be positive", "fetch", "max_body_bytes")
 	}
 
 	seen := map[string]bool{}
@@ -542,9 +527,6 @@ func (c *Config) validate() Problems {
 		}
 		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(fmt.Sprintf("%q is not an http(s) URL", s.URL), "sources", i, "url")
-		}
-		if s.Interval < time.Second {
-			add("interval must be at least 1s", "sources", i, "interval")
 		}
 		if s.Schedule != "" {
 			if _, err := ParseSchedule(s.Schedule); err != nil {
@@ -619,9 +601,6 @@ func (c *Config) validate() Problems {
 					add(err.Error(), "subscribers", i, "quiet_hours")
 				}
 			}
-			if s.MaxPerHour < 0 {
-				add("must not be negative", "subscribers", i, "max_per_hour")
-			}
 			for j, addr := range s.To {
 				if !strings.Contains(addr, "@") || strings.ContainsAny(addr, "\r\n") {
 					add(fmt.Sprintf("%q is not an email address", addr), "subscribers", i, "to", j)
@@ -630,19 +609,7 @@ func (c *Config) validate() Problems {
 		default:
 			add(fmt.Sprintf("unknown type %q (webhook or email)", s.Type), "subscribers", i, "type")
 		}
-		if s.Retry.Attempts < 1 || s.Retry.Attempts > 1000 {
-			add("attempts must be between 1 and 1000", "subscribers", i, "retry", "attempts")
-		}
-		if s.Retry.Initial <= 0 {
-			add("initial must be positive", "subscribers", i, "retry", "initial")
-		}
-		if s.Retry.Max < s.Retry.Initial {
-			add("max must not be less than initial", "subscribers", i, "retry", "max")
-		}
-		if s.Timeout < 0 {
-			add("must be positive", "subscribers", i, "timeout")
-		}
-		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= 1000 && span > c.NATS.ArticleMaxAge {
+		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= MaxAttempts && span > c.NATS.ArticleMaxAge {
 			add(fmt.Sprintf("the retry schedule spans up to %s, longer than nats.article_max_age (%s): alerts would expire before their last try", span.Round(time.Minute), c.NATS.ArticleMaxAge), "subscribers", i, "retry")
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,13 +80,13 @@ func TestProblems(t *testing.T) {
 		{"syntax error", "sources: [\n", []string{"line"}},
 		{"quiet hours", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n    quiet_hours: 25:00-07:00\n    max_per_hour: -1\n", []string{
 			`line 6: subscribers[0].quiet_hours: quiet hours "25:00-07:00": want HH:MM-HH:MM`,
-			`line 7: subscribers[0].max_per_hour: must not be negative`,
+			`line 7: subscribers[0].max_per_hour: -1 is less than the minimum 0`,
 		}},
 		{"fold on a webhook", "subscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    max_per_hour: 5\n", []string{"quiet_hours and max_per_hour are for email subscribers"}},
 		{"retention", "nats:\n  article_max_age: 6h\n  dedup_window: 12h\nfetch:\n  workers: -1\nsubscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    retry: {initial: -1s}\n  - id: t\n    type: webhook\n    url: https://e.org/h\n    secret: x\n", []string{
 			"line 3: nats.dedup_window: must not exceed nats.article_max_age (6h0m0s)",
-			"line 5: fetch.workers: must be at least 1",
-			"line 11: subscribers[0].retry.initial: initial must be positive",
+			"line 5: fetch.workers: -1 is less than the minimum 1",
+			"line 11: subscribers[0].retry.initial: -1s is less than the minimum 10ms",
 			"line 12: subscribers[1].retry: the retry schedule spans up to 25h14m0s",
 		}},
 		{"websub path", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/\n", []string{"line 3: websub.callback_url: needs a path of its own"}},
@@ -216,5 +217,79 @@ func TestParseOPML(t *testing.T) {
 	deep := "<opml><body>" + strings.Repeat("<outline>", 100) + strings.Repeat("</outline>", 100) + "</body></opml>"
 	if _, err := parseOPML(strings.NewReader(deep), nil); err == nil || !strings.Contains(err.Error(), "deep") {
 		t.Errorf("deep nesting: err = %v", err)
+	}
+}
+
+// TestBounds: every numeric and duration key refuses absurd values with
+// the bound and the line, and takes the bounds themselves.
+func TestBounds(t *testing.T) {
+	const (
+		src = "sources:\n  - id: a\n    url: https://e.org/rss\n    interval: %s\n"
+		top = "topics:\n  - id: t\n    query: x\n    %s\n"
+		sub = "nats: {article_max_age: 87600h}\nsubscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    %s\n"
+		em  = "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n    max_per_hour: %s\n"
+	)
+	tests := []struct {
+		key, tmpl string
+		ok        []string
+		bad       map[string]string // value: message
+	}{
+		{"fetch.workers", "fetch:\n  workers: %s\n", []string{"1", "1024"}, map[string]string{
+			"100000000": "line 2: fetch.workers: 100000000 is more than the maximum 1024", "-1": "line 2: fetch.workers: -1 is less than the minimum 1"}},
+		{"fetch.per_host", "fetch:\n  per_host: %s\n", []string{"0", "1024"}, map[string]string{
+			"1025": "line 2: fetch.per_host: 1025 is more than the maximum 1024", "-1": "-1 is less than the minimum 0"}},
+		{"fetch.timeout", "fetch:\n  timeout: %s\n", []string{"100ms", "10m"}, map[string]string{
+			"1ns": "line 2: fetch.timeout: 1ns is less than the minimum 100ms", "2h": "line 2: fetch.timeout: 2h is more than the maximum 10m", "-5s": "-5s is less than the minimum 100ms"}},
+		{"fetch.interval", "fetch:\n  interval: %s\n", []string{"1s", "720h"}, map[string]string{
+			"1ms": "line 2: fetch.interval: 1ms is less than the minimum 1s", "721h": "721h is more than the maximum 720h"}},
+		{"fetch.host_interval", "fetch:\n  host_interval: %s\n", []string{"-1s", "0s", "1h"}, map[string]string{
+			"2h": "line 2: fetch.host_interval: 2h is more than the maximum 1h"}},
+		{"fetch.max_body_bytes", "fetch:\n  max_body_bytes: %s\n", []string{"1024", "268435456"}, map[string]string{
+			"1": "line 2: fetch.max_body_bytes: 1 is less than the minimum 1024", "1099511627776": "1099511627776 is more than the maximum 268435456", "-1": "is less than the minimum 1024"}},
+		{"nats.sync_interval", "nats:\n  sync_interval: %s\n", []string{"0s", "100ms", "1h"}, map[string]string{
+			"1ns": "line 2: nats.sync_interval: 1ns is less than the minimum 100ms", "25h": "is more than the maximum 1h", "-1s": "-1s is less than the minimum 100ms"}},
+		{"nats.dedup_window", "nats:\n  dedup_window: %s\n", []string{"1m", "24h"}, map[string]string{
+			"1s": "line 2: nats.dedup_window: 1s is less than the minimum 1m"}},
+		{"nats.article_max_age", "nats:\n  article_max_age: %s\n  dedup_window: 1m\n", []string{"1h", "87600h"}, map[string]string{
+			"1m": "line 2: nats.article_max_age: 1m is less than the minimum 1h", "87601h": "87601h is more than the maximum 87600h"}},
+		{"nats.seen_ttl", "nats:\n  seen_ttl: %s\n", []string{"1h", "87600h"}, map[string]string{
+			"1s": "line 2: nats.seen_ttl: 1s is less than the minimum 1h", "1000000h": "is more than the maximum 87600h"}},
+		{"sources[].interval", src, []string{"1s", "720h"}, map[string]string{
+			"100ms": "line 4: sources[0].interval: 100ms is less than the minimum 1s", "8760h": "8760h is more than the maximum 720h"}},
+		{"topics[].min_score", top, []string{"min_score: 0", "min_score: 1000000"}, map[string]string{
+			"min_score: -1": "line 4: topics[0].min_score: -1 is less than the minimum 0", "min_score: .nan": "NaN is not a number", "min_score: 1e9": "1e+09 is more than the maximum 1e+06"}},
+		{"topics[].weights", top, []string{"weights: {title: 0, content: 1000}"}, map[string]string{
+			"weights: {title: 1001}": "line 4: topics[0].weights.title: 1001 is more than the maximum 1000", "weights: {url: -1}": "-1 is less than the minimum 0"}},
+		{"topics[].story_window", top, []string{"story_window: 0s", "story_window: 720h"}, map[string]string{
+			"story_window: 8760h": "line 4: topics[0].story_window: 8760h is more than the maximum 720h", "story_window: -1h": "-1h is less than the minimum 0s"}},
+		{"subscribers[].timeout", sub, []string{"timeout: 100ms", "timeout: 10m"}, map[string]string{
+			"timeout: 1ns": "line 7: subscribers[0].timeout: 1ns is less than the minimum 100ms", "timeout: 1h": "1h is more than the maximum 10m"}},
+		{"subscribers[].retry.attempts", sub, []string{"retry: {attempts: 1}", "retry: {attempts: 1000, initial: 10ms, max: 10ms}"}, map[string]string{
+			"retry: {attempts: 1001}": "line 7: subscribers[0].retry.attempts: 1001 is more than the maximum 1000", "retry: {attempts: -3}": "-3 is less than the minimum 1"}},
+		{"subscribers[].retry.initial", sub, []string{"retry: {initial: 10ms, max: 10ms}", "retry: {initial: 24h, max: 24h}"}, map[string]string{
+			"retry: {initial: 1ns}": "line 7: subscribers[0].retry.initial: 1ns is less than the minimum 10ms", "retry: {initial: 48h, max: 48h}": "48h is more than the maximum 24h"}},
+		{"subscribers[].retry.max", sub, []string{"retry: {max: 168h}"}, map[string]string{
+			"retry: {max: 169h}": "line 7: subscribers[0].retry.max: 169h is more than the maximum 168h", "retry: {initial: 1m, max: 1s}": "1s is less than retry.initial (1m)"}},
+		{"subscribers[].max_per_hour", em, []string{"0", "10000"}, map[string]string{
+			"10001": "line 6: subscribers[0].max_per_hour: 10001 is more than the maximum 10000", "-1": "-1 is less than the minimum 0"}},
+		{"smtp.port", "smtp:\n  port: %s\n", []string{"1", "65535"}, map[string]string{
+			"65536": "line 2: smtp.port: 65536 is more than the maximum 65535", "-25": "-25 is less than the minimum 1"}},
+		{"smtp.timeout", "smtp:\n  timeout: %s\n", []string{"100ms", "10m"}, map[string]string{
+			"1ns": "line 2: smtp.timeout: 1ns is less than the minimum 100ms", "1h": "1h is more than the maximum 10m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			for _, v := range tt.ok {
+				if _, err := Parse([]byte(fmt.Sprintf(tt.tmpl, v)), env(nil)); err != nil {
+					t.Errorf("%s: %s refused: %v", tt.key, v, err)
+				}
+			}
+			for v, want := range tt.bad {
+				_, err := Parse([]byte(fmt.Sprintf(tt.tmpl, v)), env(nil))
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: %s: got %v, want %q", tt.key, v, err, want)
+				}
+			}
+		})
 	}
 }
