@@ -348,14 +348,21 @@ func (c *Config) Path() string { return c.path }
 
 // Problem is one thing wrong with a config, located by line.
 type Problem struct {
-	Line int    // 0 when unknown
-	Path string // e.g. sources[2].url
-	Msg  string
+	Line   int    // 0 when unknown
+	Column int    // in characters, 1-based; 0 when unknown
+	Path   string // e.g. sources[2].url
+	Msg    string
+	// Excerpt is the line of the file the problem is on, with a caret
+	// under Column: a few lines of text for a terminal, or empty.
+	Excerpt string
 }
 
 func (p Problem) String() string {
 	loc := ""
-	if p.Line > 0 {
+	switch {
+	case p.Line > 0 && p.Column > 0:
+		loc = fmt.Sprintf("line %d, column %d: ", p.Line, p.Column)
+	case p.Line > 0:
 		loc = fmt.Sprintf("line %d: ", p.Line)
 	}
 	if p.Path != "" {
@@ -414,7 +421,7 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		c := &Config{}
 		c.ApplyDefaults()
-		return c, Problems{{Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}}
+		return c, Problems{syntaxProblem(data, err)}
 	}
 	c := &Config{root: &root}
 	if len(root.Content) == 0 {

@@ -293,3 +293,80 @@ func TestBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestSyntaxErrorPositions: a YAML syntax error is reported at the line
+// and column a reader would point at, with the line and a caret.
+func TestSyntaxErrorPositions(t *testing.T) {
+	// The starter config with its example subscriber uncommented and the
+	// "subscribers: []" above it left in place.
+	starter, err := os.ReadFile("../cmd/newswatch/starter.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(starter), "\n")
+	desk := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  # - id: desk") {
+			desk = i + 1
+			for j := i; j < i+5; j++ {
+				lines[j] = strings.Replace(lines[j], "  # ", "  ", 1)
+			}
+			break
+		}
+	}
+	if desk == 0 || strings.TrimSpace(lines[desk-2]) != "subscribers: []" {
+		t.Fatal("starter.yaml no longer has the commented example subscriber under subscribers: []")
+	}
+
+	tests := []struct {
+		name      string
+		yaml      string
+		line, col int
+		msg       string
+		excerpt   string
+	}{
+		{"starter subscriber under []", strings.Join(lines, ""), desk, 3,
+			fmt.Sprintf("did not find expected key (line %d already gives subscribers the empty value []: delete the [] to give it the entries below)", desk-1),
+			fmt.Sprintf("%5d |   - id: desk\n      |   ^", desk)},
+		{"tab in indentation", "data_dir: x\nfetch:\n  workers: 3\n\ttimeout: 5s\nlog:\n  level: info\n", 4, 1,
+			"found a tab character that violates indentation", "    4 | \ttimeout: 5s\n      | ^"},
+		{"tab after a key", "data_dir: x\nfetch:\n\tworkers: 3\n", 3, 1, "found character that cannot start any token", ""},
+		{"unclosed [ on its line", "topics: [a, b\nlog:\n  level: info\nfetch:\n  workers: 2\n", 1, 9,
+			"did not find expected ',' or ']' (this [ is not closed)", "    1 | topics: [a, b\n      |         ^"},
+		{"unclosed [ lines before", "data_dir: x\nsources: [\n  {id: a, url: \"https://e.org/\"},\n\ntopics:\n  - id: t\n    query: x\n", 5, 7,
+			"did not find expected node content (the [ on line 2, column 10 is not closed)", ""},
+		{"unclosed {", "sources:\n  - {id: a, url: \"https://e.org/\"\n  - {id: b, url: \"https://f.org/\"}\n", 2, 5,
+			"did not find expected ',' or '}' (this { is not closed)", ""},
+		{"unclosed double quote", "data_dir: x\nfetch:\n  user_agent: \"abc\n  workers: 3\n\nlog:\n  level: info\n", 3, 15,
+			`found unexpected end of stream (the " here is not closed)`, "    3 |   user_agent: \"abc\n      |               ^"},
+		{"apostrophe in single quotes", "topics:\n  - id: t\n    query: 'china's talks'\n", 3, 19,
+			"did not find expected key (inside '...', write a ' as '')", ""},
+		{"key indented too far", "log:\n  level: info\n   format: text\n", 3, 10, "mapping values are not allowed in this context", ""},
+		{"key indented too little", "log:\n  level: info\n format: text\nfetch:\n  workers: 2\n", 3, 2, "did not find expected key", ""},
+		{"no excerpt of a secret", "smtp:\n  password: \"hunter2\n", 2, 13, `found unexpected end of stream (the " here is not closed)`, "-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), env(nil))
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 {
+				t.Fatalf("err = %v, want one problem", err)
+			}
+			p := ps[0]
+			if p.Line != tt.line || p.Column != tt.col || p.Msg != tt.msg {
+				t.Errorf("got line %d, column %d: %q\nwant line %d, column %d: %q", p.Line, p.Column, p.Msg, tt.line, tt.col, tt.msg)
+			}
+			switch tt.excerpt {
+			case "":
+			case "-":
+				if p.Excerpt != "" {
+					t.Errorf("excerpt of a secret line:\n%s", p.Excerpt)
+				}
+			default:
+				if p.Excerpt != tt.excerpt {
+					t.Errorf("excerpt:\n%s\nwant:\n%s", p.Excerpt, tt.excerpt)
+				}
+			}
+		})
+	}
+}

@@ -102,3 +102,20 @@ func TestExplainAndClassify(t *testing.T) {
 		t.Errorf("weather classified as %+v", second)
 	}
 }
+
+// TestCheckSyntaxError: check points at the line and column of a YAML
+// syntax error, with the line and a caret under the spot.
+func TestCheckSyntaxError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: x\nsubscribers: []\n  - id: desk\n    type: webhook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "check", "-config", path)
+	want := path + ":3: column 3: did not find expected key (line 2 already gives subscribers the empty value []: delete the [] to give it the entries below)\n" +
+		"    3 |   - id: desk\n" +
+		"      |   ^\n" +
+		"1 problem in " + path + "\n"
+	if code != exitFailure || out != want {
+		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
+	}
+}
