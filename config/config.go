@@ -8,11 +8,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,9 +39,13 @@ type Config struct {
 	WebSub      WebSub       `yaml:"websub"`
 
 	path        string
+	src         []byte // the file as read, for positions inside values
 	root        *yaml.Node
 	yamlSources int      // sources written in the YAML; the rest came from OPML
 	expanded    []string // values put in by ${VAR} and ${file:PATH}
+	// expandedNodes holds each scalar changed by expansion, with its text
+	// as written: what problems show instead of the value.
+	expandedNodes map[*yaml.Node]string
 }
 
 // Expanded returns the values the config took from the environment and
@@ -388,6 +394,9 @@ func (ps Problems) Error() string {
 // is then returned as far as it could be decoded.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config: %w (newswatch init -config %s writes a starter config)", err, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -423,16 +432,16 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 		c.ApplyDefaults()
 		return c, Problems{syntaxProblem(data, err)}
 	}
-	c := &Config{root: &root}
+	c := &Config{root: &root, src: data}
 	if len(root.Content) == 0 {
 		c.ApplyDefaults()
 		return c, Problems{{Msg: "config is empty"}}
 	}
 	doc := root.Content[0]
 	var probs Problems
-	envProbs, expanded := expandEnv(doc, lookupEnv, dir)
-	probs = append(probs, envProbs...)
-	c.expanded = expanded
+	envProbs, x := expandEnv(doc, lookupEnv, dir)
+	c.expanded = x.values
+	c.expandedNodes = x.raw
 	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
 	if err := doc.Decode(c); err != nil {
 		var te *yaml.TypeError
@@ -456,8 +465,11 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	}
 	c.ApplyDefaults()
 	probs = append(probs, c.validate()...)
+	// A reference that could not be expanded is one problem, not one more
+	// for each check of the value it left empty.
+	probs = append(envProbs, slices.DeleteFunc(probs, x.afterFailedExpansion)...)
 	if len(probs) > 0 {
-		return c, probs
+		return c, c.Redact(probs)
 	}
 	return c, nil
 }
@@ -672,8 +684,15 @@ func pathString(path []any) string {
 // or of its nearest existing ancestor; 0 when the config was not parsed
 // from YAML.
 func (c *Config) Line(path ...any) int {
+	line, _ := c.nodeAt(path...)
+	return line
+}
+
+// nodeAt returns the line of path as Line does, and the value node at
+// path when it exists.
+func (c *Config) nodeAt(path ...any) (int, *yaml.Node) {
 	if c.root == nil || len(c.root.Content) == 0 {
-		return 0
+		return 0, nil
 	}
 	n := c.root.Content[0]
 	line := n.Line
@@ -697,9 +716,9 @@ func (c *Config) Line(path ...any) int {
 			}
 		}
 		if next == nil {
-			return line
+			return line, nil
 		}
 		n = next
 	}
-	return line
+	return line, n
 }

@@ -64,7 +64,7 @@ func TestProblems(t *testing.T) {
 		want []string // each must appear in one problem, with its line
 	}{
 		{"unknown key with hint", "sources:\n  - id: a\n    url: https://e.org/\n    intervall: 5m\n", []string{"line 4: sources[0].intervall: unknown key \"intervall\" (did you mean \"interval\"?)"}},
-		{"unset env var", "smtp:\n  password: ${NOPE}\n", []string{"line 2: environment variable NOPE is not set"}},
+		{"unset env var", "smtp:\n  password: ${NOPE}\n", []string{"line 2: smtp.password: environment variable NOPE is not set"}},
 		{"bad id and type", "sources:\n  - id: Bad_ID\n    type: rss\n    url: ftp://x\n", []string{
 			`line 2: sources[0].id: id "Bad_ID" must match [a-z0-9-]+`,
 			`line 3: sources[0].type: unknown type "rss" (feed or page)`,
@@ -131,9 +131,20 @@ func TestSecretFromFile(t *testing.T) {
 	if got := c.Expanded(); len(got) != 2 || got[0] != "s3cr3t from a file" || got[1] != "desk" {
 		t.Errorf("Expanded() = %q", got)
 	}
+	// The error names the file as resolved, relative to the config's
+	// directory, so that a wrong mount or working directory shows.
 	_, err = parse([]byte("smtp:\n  password: ${file:missing}\n"), env(nil), dir)
-	if err == nil || !strings.Contains(err.Error(), "line 2: read secret file:") {
-		t.Errorf("missing file: %v", err)
+	want := "line 2: smtp.password: ${file:missing}: cannot read " + filepath.Join(dir, "missing") + ": no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("missing file: %v\nwant %s", err, want)
+	}
+	rel, err := filepath.Rel(mustGetwd(t), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parse([]byte("smtp:\n  password: ${file:missing}\n"), env(nil), rel)
+	if err == nil || err.Error() != want {
+		t.Errorf("missing file, config dir relative: %v\nwant %s", err, want)
 	}
 }
 
@@ -368,5 +379,181 @@ func TestSyntaxErrorPositions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
+}
+
+// TestExpandedValuesNotInProblems: no problem message shows a value taken
+// from the environment or a file; it shows the reference as written.
+func TestExpandedValuesNotInProblems(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "to"), []byte("FILESEKRIT-not-an-address\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"TO":      "SEKRIT-not-an-address",
+		"WORKERS": "SEKRITWORKERS",
+		"NATSURL": "SEKRIT-nats",
+		"FORMAT":  "SEKRIT-format",
+		"HOOK":    "SEKRIT not a url",
+		"LEVEL":   "SEKRIT-level",
+		"TOPIC":   "SEKRIT-topic",
+	}
+	_, err := parse([]byte(`
+nats: {url: "${NATSURL}"}
+log: {level: "prefix-${LEVEL}"}
+fetch:
+  workers: ${WORKERS}
+topics: [{id: t, query: x}]
+smtp: {host: h, from: f@e.org}
+subscribers:
+  - id: s
+    type: email
+    to: ["${TO}", "${file:to}"]
+    topics: [t, "${TOPIC}"]
+  - id: w
+    type: webhook
+    url: ${HOOK}
+    format: ${FORMAT}
+`), env(vars), dir)
+	if err == nil {
+		t.Fatal("no problems")
+	}
+	text := err.Error()
+	for _, leak := range []string{"SEKRIT", "not-an"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("problems show an expanded value (%q):\n%s", leak, text)
+		}
+	}
+	for _, want := range []string{
+		`subscribers[0].to[0]: "${TO}" is not an email address`,
+		`subscribers[0].to[1]: "${file:to}" is not an email address`,
+		`subscribers[0].topics[1]: unknown topic "${TOPIC}"`,
+		`log.level: unknown level "prefix-${LEVEL}"`,
+		`subscribers[1].format: unknown format "${FORMAT}"`,
+		"line 5: cannot unmarshal !!str `${WORKERS}` into int",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+}
+
+// TestMissingVarIsOneProblem: an unset ${VAR} or unreadable ${file:} is
+// reported once, not once more by each check of the emptied value.
+func TestMissingVarIsOneProblem(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"webhook secret", "subscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: ${NOPE}\n",
+			"line 5: subscribers[0].secret: environment variable NOPE is not set"},
+		{"email address", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [\"${NOPE}\"]\n",
+			"line 5: subscribers[0].to[0]: environment variable NOPE is not set"},
+		{"smtp host", "smtp: {host: \"${NOPE}\", from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n",
+			"line 1: smtp.host: environment variable NOPE is not set"},
+		{"a number", "fetch:\n  workers: ${NOPE}\n", "line 2: fetch.workers: environment variable NOPE is not set"},
+		{"a file", "subscribers:\n  - id: s\n    type: webhook\n    url: ${file:/nonexistent/hook}\n    secret: x\n",
+			"line 4: subscribers[0].url: ${file:/nonexistent/hook}: cannot read /nonexistent/hook: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), env(nil))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got:\n%v\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBareEnvRef: $NAME where ${NAME} was meant is refused with a hint;
+// a $ elsewhere is left alone.
+func TestBareEnvRef(t *testing.T) {
+	const hook = "subscribers:\n  - id: s\n    type: webhook\n    url: %s\n    secret: %s\n    headers: {Authorization: %q}\n"
+	tests := []struct {
+		name, url, secret, header string
+		want                      []string
+	}{
+		{"whole secret", "https://e.org/h", "$NEWSWATCH_DESK_SECRET", "x", []string{
+			"line 5: subscribers[0].secret: $NEWSWATCH_DESK_SECRET is taken literally: did you mean ${NEWSWATCH_DESK_SECRET}?"}},
+		{"token in a URL", "https://hooks.example.org/services/$HOOK_TOKEN", "x", "x", []string{
+			"line 4: subscribers[0].url: $HOOK_TOKEN is taken literally: did you mean ${HOOK_TOKEN}?"}},
+		{"query parameter", "https://e.org/h?key=$API_KEY&x=1", "x", "x", []string{"did you mean ${API_KEY}?"}},
+		{"header token", "https://e.org/h", "x", "Bearer $HOOK_TOKEN", []string{
+			"line 6: subscribers[0].headers.Authorization: $HOOK_TOKEN is taken literally: did you mean ${HOOK_TOKEN}?"}},
+		{"dollars in a real secret", "https://e.org/h", "pa$$W0RD$x", "x", nil},
+		{"lower-case", "https://e.org/h", "$notavar", "x", nil},
+		{"braces", "https://e.org/h", "${DESK}", "x", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(fmt.Sprintf(hook, tt.url, tt.secret, tt.header)), env(map[string]string{"DESK": "s"}))
+			if tt.want == nil {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("got %v, want %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestValuePosition: an offset inside a query, folded or unescaped as the
+// classifier sees it, maps back to the file's line and column.
+func TestValuePosition(t *testing.T) {
+	src := "topics:\n" +
+		"  - id: literal\n    query: |  # a comment with ZZ1\n      fentanyl AND\n        (china OR\n\n      ZZ1 mexico)\n" +
+		"  - id: folded\n    query: >-\n      fentanyl AND\n      (china OR\n\n        «中国» ZZ2)\n" +
+		"  - id: plain\n    query: fentanyl AND\n      (china OR\n         ZZ3)\n" +
+		"  - id: double\n    query: \"fentanyl AND \\\"a\\\" \\u4e2d\n      (china OR\n      ZZ4)\"\n" +
+		"  - id: single\n    query: 'it''s\n      ZZ5'\n" +
+		"  - id: oneline\n    query: 'a AND ZZ6'\n"
+	c, err := Parse([]byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(src, "\n")
+	for i, tp := range c.Topics {
+		marker := fmt.Sprintf("ZZ%d", i+1)
+		off := strings.Index(tp.Query, marker)
+		if off < 0 {
+			t.Fatalf("%s: no %s in %q", tp.ID, marker, tp.Query)
+		}
+		wantLine, wantCol := 0, 0
+		for n, l := range lines {
+			if j := strings.Index(l, marker); j >= 0 && !strings.Contains(l, "#") {
+				wantLine, wantCol = n+1, len([]rune(l[:j]))+1
+			}
+		}
+		line, col, ex, ok := c.ValuePosition(off, "topics", i, "query")
+		if !ok || line != wantLine || col != wantCol {
+			t.Errorf("%s: got line %d, column %d (ok %v), want %d, %d", tp.ID, line, col, ok, wantLine, wantCol)
+		}
+		if want := fmt.Sprintf("%5d | %s\n      | %s^", wantLine, lines[wantLine-1], strings.Repeat(" ", wantCol-1)); ex != want {
+			t.Errorf("%s: excerpt\n%s\nwant\n%s", tp.ID, ex, want)
+		}
+		// The end of the query (an error such as "expected ')'") is
+		// located too, right after its last character.
+		if _, _, _, ok := c.ValuePosition(len(tp.Query), "topics", i, "query"); !ok {
+			t.Errorf("%s: end of query not located", tp.ID)
+		}
+	}
+	// A value put in by ${VAR} has no position in the file.
+	c, err = Parse([]byte("topics:\n  - id: t\n    query: ${Q}\n"), env(map[string]string{"Q": "a AND b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, _, _, ok := c.ValuePosition(2, "topics", 0, "query"); ok || line != 3 {
+		t.Errorf("expanded query: line %d, ok %v", line, ok)
 	}
 }

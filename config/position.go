@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -80,7 +81,7 @@ func syntaxProblem(data []byte, err error) Problem {
 			p.Msg += " (inside '...', write a ' as '')"
 		}
 	}
-	p.Excerpt = excerpt(text, at, p.Column)
+	p.Excerpt = caretExcerpt(text, at, p.Column)
 	return p
 }
 
@@ -112,9 +113,9 @@ func emptyValueHint(lines [][]byte, at int) string {
 // secretLine matches lines whose value must not be shown in an excerpt.
 var secretLine = regexp.MustCompile(`(?i)(password|secret|token|credential)`)
 
-// excerpt shows line number n of the file, text, with a caret under
+// caretExcerpt shows line number n of the file, text, with a caret under
 // column col (1-based, in characters; 0: no caret).
-func excerpt(text string, n, col int) string {
+func caretExcerpt(text string, n, col int) string {
 	if secretLine.MatchString(text) {
 		return ""
 	}
@@ -202,4 +203,101 @@ func unclosedFlow(lines [][]byte, at, col int) (flowOpen, bool) {
 		return flowOpen{}, false
 	}
 	return stack[len(stack)-1], true
+}
+
+// ValuePosition locates a byte offset inside the string value at path
+// (e.g. a query's syntax error) in the file: line and column (1-based,
+// in characters) and an excerpt with a caret there. A multi-line value
+// (a | or > block, a plain or quoted scalar going on over lines) reaches
+// the program folded and unescaped, so its characters are matched back
+// to the file's in order. ok is false when the position cannot be told
+// (no such value, or a value put in by ${VAR}); line is then the line of
+// path, as Line gives it.
+func (c *Config) ValuePosition(offset int, path ...any) (line, col int, excerpt string, ok bool) {
+	line, n := c.nodeAt(path...)
+	if n == nil || n.Kind != yaml.ScalarNode || c.src == nil || c.expandedNodes[n] != "" || offset < 0 || offset > len(n.Value) {
+		return line, 0, "", false
+	}
+	src := c.src
+	// The scalar's first character, from its 1-based line and column.
+	i := 0
+	for l := 1; l < n.Line; l++ {
+		j := bytes.IndexByte(src[i:], '\n')
+		if j < 0 {
+			return line, 0, "", false
+		}
+		i += j + 1
+	}
+	for col := 1; col < n.Column && i < len(src) && src[i] != '\n'; col++ {
+		_, size := utf8.DecodeRune(src[i:])
+		i += size
+	}
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		// The text starts on the line after the | or > header.
+		j := bytes.IndexByte(src[i:], '\n')
+		if j < 0 {
+			return line, 0, "", false
+		}
+		i += j + 1
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		i++
+	}
+	// Match the value's bytes in order; what the file has beyond them
+	// (indentation, line breaks folded into spaces, quotes) is skipped,
+	// and escapes of a "..." scalar are decoded first.
+	v := []byte(n.Value)
+	k, at, after := 0, -1, i
+	for i < len(src) && at < 0 && k < len(v) {
+		unit, next := []byte{src[i]}, i+1
+		if n.Style == yaml.DoubleQuotedStyle && src[i] == '\\' {
+			unit, next = unescape(src, i)
+		}
+		if len(unit) > 0 && bytes.HasPrefix(v[k:], unit) {
+			if offset < k+len(unit) {
+				at = i
+			}
+			k += len(unit)
+			after = next
+		}
+		i = next
+	}
+	switch {
+	case at >= 0:
+		i = at
+	case k == len(v) && offset == len(v):
+		i = after
+	default:
+		return line, 0, "", false
+	}
+	start := bytes.LastIndexByte(src[:i], '\n') + 1
+	line = bytes.Count(src[:start], []byte("\n")) + 1
+	col = utf8.RuneCount(src[start:i]) + 1
+	end := bytes.IndexByte(src[start:], '\n')
+	if end < 0 {
+		end = len(src) - start
+	}
+	text := strings.TrimRight(string(src[start:start+end]), "\r")
+	return line, col, caretExcerpt(text, line, col), true
+}
+
+// unescape decodes the escape at src[i] ('\\') of a double-quoted
+// scalar: the bytes it stands for and where the next character starts.
+func unescape(src []byte, i int) ([]byte, int) {
+	if i+1 >= len(src) {
+		return nil, i + 1
+	}
+	simple := map[byte]string{'0': "\x00", 'a': "\a", 'b': "\b", 't': "\t", '\t': "\t", 'n': "\n", 'v': "\v", 'f': "\f",
+		'r': "\r", 'e': "\x1b", ' ': " ", '"': "\"", '/': "/", '\\': "\\", 'N': "\u0085", '_': "\u00a0", 'L': "\u2028", 'P': "\u2029"}
+	c := src[i+1]
+	if r, ok := simple[c]; ok {
+		return []byte(r), i + 2
+	}
+	width := map[byte]int{'x': 2, 'u': 4, 'U': 8}[c]
+	if width > 0 && i+2+width <= len(src) {
+		if r, err := strconv.ParseUint(string(src[i+2:i+2+width]), 16, 32); err == nil {
+			return utf8.AppendRune(nil, rune(r)), i + 2 + width
+		}
+	}
+	return nil, i + 2 // an escaped line break, or unknown: nothing
 }
