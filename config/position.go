@@ -20,8 +20,9 @@ import (
 // unclosed [ or quote, then, is found where it opens).
 
 // maxPrefixBytes bounds the work spent locating one syntax error: the
-// bytes parsed in all (a few ms for a config of a few hundred lines).
-const maxPrefixBytes = 64 << 20
+// bytes parsed in all: a config of a few hundred lines takes a few ms,
+// a pathological one (a 100 KB line) at most about a second.
+const maxPrefixBytes = 8 << 20
 
 // syntaxProblem turns a yaml.v3 syntax error on data into a Problem with
 // the line, column and an excerpt of where the problem is.
