@@ -557,3 +557,18 @@ func TestValuePosition(t *testing.T) {
 		t.Errorf("expanded query: line %d, ok %v", line, ok)
 	}
 }
+
+func TestExcerptHidesSecretKeys(t *testing.T) {
+	for text, hidden := range map[string]bool{
+		`  password: "hunter2`:                     true,
+		`    secrets: [a, "b`:                      true,
+		`{bearer_token: x, y: [`:                   true,
+		`    headers: {Authorization: "Bearer abc`: true,
+		`      "secret service" OR token*) AND (x`: false,
+		`  user_agent: "abc`:                       false,
+	} {
+		if got := caretExcerpt(text, 1, 1) == ""; got != hidden {
+			t.Errorf("%q: hidden %v, want %v", text, got, hidden)
+		}
+	}
+}

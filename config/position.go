@@ -111,8 +111,9 @@ func emptyValueHint(lines [][]byte, at int) string {
 	return ""
 }
 
-// secretLine matches lines whose value must not be shown in an excerpt.
-var secretLine = regexp.MustCompile(`(?i)(password|secret|token|credential)`)
+// secretLine matches lines with a key whose value must not be shown in
+// an excerpt (a secret written in the file, not taken from ${VAR}).
+var secretLine = regexp.MustCompile(`(?i)(^|[\s{,"'])[a-z_]*(password|secret|token|authorization)s?["']?\s*:`)
 
 // caretExcerpt shows line number n of the file, text, with a caret under
 // column col (1-based, in characters; 0: no caret).
