@@ -8,11 +8,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,9 +39,13 @@ type Config struct {
 	WebSub      WebSub       `yaml:"websub"`
 
 	path        string
+	src         []byte // the file as read, for positions inside values
 	root        *yaml.Node
 	yamlSources int      // sources written in the YAML; the rest came from OPML
 	expanded    []string // values put in by ${VAR} and ${file:PATH}
+	// expandedNodes holds each scalar changed by expansion, with its text
+	// as written: what problems show instead of the value.
+	expandedNodes map[*yaml.Node]string
 }
 
 // Expanded returns the values the config took from the environment and
@@ -388,14 +394,21 @@ func (c *Config) Path() string { return c.path }
 
 // Problem is one thing wrong with a config, located by line.
 type Problem struct {
-	Line int    // 0 when unknown
-	Path string // e.g. sources[2].url
-	Msg  string
+	Line   int    // 0 when unknown
+	Column int    // in characters, 1-based; 0 when unknown
+	Path   string // e.g. sources[2].url
+	Msg    string
+	// Excerpt is the line of the file the problem is on, with a caret
+	// under Column: a few lines of text for a terminal, or empty.
+	Excerpt string
 }
 
 func (p Problem) String() string {
 	loc := ""
-	if p.Line > 0 {
+	switch {
+	case p.Line > 0 && p.Column > 0:
+		loc = fmt.Sprintf("line %d, column %d: ", p.Line, p.Column)
+	case p.Line > 0:
 		loc = fmt.Sprintf("line %d: ", p.Line)
 	}
 	if p.Path != "" {
@@ -421,6 +434,9 @@ func (ps Problems) Error() string {
 // is then returned as far as it could be decoded.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config: %w (newswatch init -config %s writes a starter config)", err, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -454,18 +470,18 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		c := &Config{}
 		c.ApplyDefaults()
-		return c, Problems{{Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}}
+		return c, Problems{syntaxProblem(data, err)}
 	}
-	c := &Config{root: &root}
+	c := &Config{root: &root, src: data}
 	if len(root.Content) == 0 {
 		c.ApplyDefaults()
 		return c, Problems{{Msg: "config is empty"}}
 	}
 	doc := root.Content[0]
 	var probs Problems
-	envProbs, expanded := expandEnv(doc, lookupEnv, dir)
-	probs = append(probs, envProbs...)
-	c.expanded = expanded
+	envProbs, x := expandEnv(doc, lookupEnv, dir)
+	c.expanded = x.values
+	c.expandedNodes = x.raw
 	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
 	if err := doc.Decode(c); err != nil {
 		var te *yaml.TypeError
@@ -489,24 +505,29 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	}
 	c.ApplyDefaults()
 	probs = append(probs, c.validate()...)
+	// A reference that could not be expanded is one problem, not one more
+	// for each check of the value it left empty.
+	probs = append(envProbs, slices.DeleteFunc(probs, x.afterFailedExpansion)...)
 	if len(probs) > 0 {
-		return c, probs
+		return c, c.Redact(probs)
 	}
 	return c, nil
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
 
+// problem locates msg at path (keys and list indexes).
+func (c *Config) problem(msg string, path ...any) Problem {
+	if len(path) > 1 && path[0] == "sources" && path[1].(int) >= c.yamlSources {
+		// Imported from OPML: point at the import.
+		return Problem{Line: c.Line("sources_opml"), Path: "sources_opml", Msg: fmt.Sprintf("%s (source %s): %s", c.SourcesOPML, c.Sources[path[1].(int)].ID, msg)}
+	}
+	return Problem{Line: c.Line(path...), Path: pathString(path), Msg: msg}
+}
+
 func (c *Config) validate() Problems {
 	var ps Problems
-	add := func(msg string, path ...any) {
-		if len(path) > 1 && path[0] == "sources" && path[1].(int) >= c.yamlSources {
-			// Imported from OPML: point at the import.
-			ps = append(ps, Problem{Line: c.Line("sources_opml"), Path: "sources_opml", Msg: fmt.Sprintf("%s (source %s): %s", c.SourcesOPML, c.Sources[path[1].(int)].ID, msg)})
-			return
-		}
-		ps = append(ps, Problem{Line: c.Line(path...), Path: pathString(path), Msg: msg})
-	}
+	add := func(msg string, path ...any) { ps = append(ps, c.problem(msg, path...)) }
 	if c.NATS.URL != "" {
 		if u, err := url.Parse(c.NATS.URL); err != nil || u.Host == "" {
 			// nats.go accepts comma-separated server lists; check each.
@@ -541,35 +562,12 @@ func (c *Config) validate() Problems {
 	if b := c.HTTP.Auth.Basic; (b.Username == "") != (b.Password == "") {
 		add("basic auth needs both username and password", "http", "auth", "basic")
 	}
+	ps = append(ps, c.validateBounds()...)
 	if c.HTTP.ExposedWithoutAuth() {
 		add(fmt.Sprintf("%q answers other hosts, and POST /-/reload and /api/* would need no credentials: set http.auth, listen on 127.0.0.1, or set http.insecure_no_auth: true if only a private network reaches it", c.HTTP.Listen), "http", "listen")
 	}
-	if c.Fetch.Timeout < 0 || c.Fetch.Interval < 0 {
-		add("durations must be positive", "fetch")
-	}
-	if c.Fetch.Workers < 0 {
-		add("must be at least 1", "fetch", "workers")
-	}
-	if c.Fetch.PerHost < 0 {
-		add("must not be negative", "fetch", "per_host")
-	}
-	for key, d := range map[string]time.Duration{"sync_interval": c.NATS.SyncInterval, "dedup_window": c.NATS.DedupWindow,
-		"article_max_age": c.NATS.ArticleMaxAge, "seen_ttl": c.NATS.SeenTTL} {
-		if d < 0 {
-			add("must not be negative", "nats", key)
-		}
-	}
 	if c.NATS.DedupWindow > c.NATS.ArticleMaxAge {
 		add(fmt.Sprintf("must not exceed nats.article_max_age (%s): JetStream refuses a duplicate window longer than a stream's retention", c.NATS.ArticleMaxAge), "nats", "dedup_window")
-	}
-	if c.Fetch.MaxBodyBytes < 0 {
-		add("must be positive", "fetch", "max_body_bytes")
-	}
-	if c.Fetch.FullTextWorkers < 0 || c.Fetch.FullTextWorkers > MaxFullTextWorkers {
-		add(fmt.Sprintf("must be between 0 and %d", MaxFullTextWorkers), "fetch", "full_text_workers")
-	}
-	if c.Fetch.FullTextBudget < 0 || c.Fetch.FullTextBudget > MaxFullTextBudget {
-		add(fmt.Sprintf("must be between 0 and %s", MaxFullTextBudget), "fetch", "full_text_budget")
 	}
 
 	seen := map[string]bool{}
@@ -591,9 +589,6 @@ func (c *Config) validate() Problems {
 		}
 		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(fmt.Sprintf("%q is not an http(s) URL", s.URL), "sources", i, "url")
-		}
-		if s.Interval < time.Second {
-			add("interval must be at least 1s", "sources", i, "interval")
 		}
 		if s.Schedule != "" {
 			if _, err := ParseSchedule(s.Schedule); err != nil {
@@ -668,9 +663,6 @@ func (c *Config) validate() Problems {
 					add(err.Error(), "subscribers", i, "quiet_hours")
 				}
 			}
-			if s.MaxPerHour < 0 {
-				add("must not be negative", "subscribers", i, "max_per_hour")
-			}
 			for j, addr := range s.To {
 				if !strings.Contains(addr, "@") || strings.ContainsAny(addr, "\r\n") {
 					add(fmt.Sprintf("%q is not an email address", addr), "subscribers", i, "to", j)
@@ -679,19 +671,7 @@ func (c *Config) validate() Problems {
 		default:
 			add(fmt.Sprintf("unknown type %q (webhook or email)", s.Type), "subscribers", i, "type")
 		}
-		if s.Retry.Attempts < 1 || s.Retry.Attempts > 1000 {
-			add("attempts must be between 1 and 1000", "subscribers", i, "retry", "attempts")
-		}
-		if s.Retry.Initial <= 0 {
-			add("initial must be positive", "subscribers", i, "retry", "initial")
-		}
-		if s.Retry.Max < s.Retry.Initial {
-			add("max must not be less than initial", "subscribers", i, "retry", "max")
-		}
-		if s.Timeout < 0 {
-			add("must be positive", "subscribers", i, "timeout")
-		}
-		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= 1000 && span > c.NATS.ArticleMaxAge {
+		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= MaxAttempts && span > c.NATS.ArticleMaxAge {
 			add(fmt.Sprintf("the retry schedule spans up to %s, longer than nats.article_max_age (%s): alerts would expire before their last try", span.Round(time.Minute), c.NATS.ArticleMaxAge), "subscribers", i, "retry")
 		}
 	}
@@ -747,8 +727,15 @@ func pathString(path []any) string {
 // or of its nearest existing ancestor; 0 when the config was not parsed
 // from YAML.
 func (c *Config) Line(path ...any) int {
+	line, _ := c.nodeAt(path...)
+	return line
+}
+
+// nodeAt returns the line of path as Line does, and the value node at
+// path when it exists.
+func (c *Config) nodeAt(path ...any) (int, *yaml.Node) {
 	if c.root == nil || len(c.root.Content) == 0 {
-		return 0
+		return 0, nil
 	}
 	n := c.root.Content[0]
 	line := n.Line
@@ -772,9 +759,9 @@ func (c *Config) Line(path ...any) int {
 			}
 		}
 		if next == nil {
-			return line
+			return line, nil
 		}
 		n = next
 	}
-	return line
+	return line, n
 }

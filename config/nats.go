@@ -19,7 +19,7 @@ func (c *Config) validateNATSAccess() Problems {
 	default:
 		add(fmt.Sprintf("unknown storage %q (file or memory)", n.Storage), "nats", "storage")
 	}
-	if n.Replicas < 0 || n.Replicas > 5 {
+	if n.Replicas < 0 || n.Replicas > MaxReplicas {
 		add("replicas must be between 1 and 5", "nats", "replicas")
 	}
 

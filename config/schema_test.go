@@ -281,3 +281,38 @@ func TestDocumentedExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaBounds: the schema states the same integer bounds as
+// validateBounds, so editors refuse what check refuses.
+func TestSchemaBounds(t *testing.T) {
+	doc := readSchema(t)
+	at := func(path ...string) map[string]any {
+		n := doc
+		for _, p := range path {
+			next, ok := n[p].(map[string]any)
+			if !ok {
+				t.Fatalf("schema has no %v", path)
+			}
+			n = next
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		path []string
+		max  float64
+	}{
+		{[]string{"properties", "fetch", "properties", "workers"}, MaxWorkers},
+		{[]string{"properties", "fetch", "properties", "per_host"}, MaxPerHost},
+		{[]string{"properties", "fetch", "properties", "max_body_bytes"}, MaxMaxBodyBytes},
+		{[]string{"properties", "nats", "properties", "replicas"}, MaxReplicas},
+		{[]string{"properties", "topics", "items", "properties", "min_score"}, MaxMinScore},
+		{[]string{"properties", "topics", "items", "properties", "weights", "additionalProperties"}, MaxWeight},
+		{[]string{"properties", "subscribers", "items", "properties", "retry", "properties", "attempts"}, MaxAttempts},
+		{[]string{"properties", "subscribers", "items", "properties", "max_per_hour"}, MaxPerHourCap},
+		{[]string{"properties", "smtp", "properties", "port"}, 65535},
+	} {
+		if got := at(tt.path...)["maximum"]; got != tt.max {
+			t.Errorf("%s: maximum %v, want %v", strings.Join(tt.path, "."), got, tt.max)
+		}
+	}
+}

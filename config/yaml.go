@@ -1,11 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,49 +21,141 @@ var typeOfConfig = reflect.TypeOf(Config{})
 
 var envRef = regexp.MustCompile(`\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*))\}`)
 
+// A $NAME without braces is taken literally: as a whole value, or as a
+// token of a URL or header, it was surely meant as ${NAME}.
+var (
+	bareWhole = regexp.MustCompile(`^\$([A-Z_][A-Z0-9_]*)$`)
+	bareToken = regexp.MustCompile(`(?:^|[\s/:=@?&,])\$([A-Z_][A-Z0-9_]*)(?:$|[\s/:@?&#,.])`)
+)
+
+// tokenKeys are the keys whose values are checked for a $NAME token, not
+// only a whole-value $NAME.
+var tokenKeys = map[string]bool{"url": true, "callback_url": true, "headers": true}
+
+// expansion records what expandEnv put into the document.
+type expansion struct {
+	values []string              // every value put in, for Expanded
+	raw    map[*yaml.Node]string // expanded scalar: its text as written
+	failed []Problem             // where a reference could not be expanded
+}
+
 // expandEnv replaces ${VAR} (from the environment) and ${file:PATH} (the
 // file's content without its trailing newline; PATH relative to dir, as
 // Docker and Kubernetes mount secrets) in every scalar value. Expansion
 // happens after parsing, so a secret holding YAML syntax cannot change the
 // document. It returns the values it put in, for redaction.
-func expandEnv(n *yaml.Node, lookup func(string) (string, bool), dir string) (Problems, []string) {
+func expandEnv(n *yaml.Node, lookup func(string) (string, bool), dir string) (Problems, expansion) {
 	var ps Problems
-	var values []string
-	var walk func(n *yaml.Node, isKey bool)
-	walk = func(n *yaml.Node, isKey bool) {
-		if n.Kind == yaml.ScalarNode && !isKey && strings.Contains(n.Value, "${") {
+	x := expansion{raw: map[*yaml.Node]string{}}
+	var walk func(n *yaml.Node, path, key string)
+	walk = func(n *yaml.Node, path, key string) {
+		if n.Kind == yaml.ScalarNode {
+			ps = append(ps, bareRefs(n, path, key)...)
+		}
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+			raw := n.Value
+			failed := false
 			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 				sub := envRef.FindStringSubmatch(m)
-				if path := sub[1]; path != "" {
-					if !filepath.IsAbs(path) {
-						path = filepath.Join(dir, path)
+				if name := sub[1]; name != "" {
+					file := name
+					if !filepath.IsAbs(file) {
+						file = filepath.Join(dir, file)
 					}
-					data, err := os.ReadFile(path)
+					if abs, err := filepath.Abs(file); err == nil {
+						file = abs
+					}
+					data, err := os.ReadFile(file)
 					if err != nil {
-						ps = append(ps, Problem{Line: n.Line, Msg: fmt.Sprintf("read secret file: %v", err)})
+						var pe *fs.PathError
+						if errors.As(err, &pe) {
+							err = pe.Err
+						}
+						failed = true
+						ps = append(ps, Problem{Line: n.Line, Path: path, Msg: fmt.Sprintf("${file:%s}: cannot read %s: %v", name, file, err)})
 						return ""
 					}
 					v := strings.TrimRight(string(data), "\r\n")
-					values = append(values, v)
+					x.values = append(x.values, v)
 					return v
 				}
 				v, ok := lookup(sub[2])
 				if !ok {
-					ps = append(ps, Problem{Line: n.Line, Msg: fmt.Sprintf("environment variable %s is not set", sub[2])})
+					failed = true
+					ps = append(ps, Problem{Line: n.Line, Path: path, Msg: fmt.Sprintf("environment variable %s is not set", sub[2])})
 				}
-				values = append(values, v)
+				x.values = append(x.values, v)
 				return v
 			})
+			if raw != n.Value {
+				x.raw[n] = raw
+			}
+			if failed {
+				x.failed = append(x.failed, Problem{Line: n.Line, Path: path})
+			}
 			// An expanded value is a string whatever it looks like.
 			n.Tag = "!!str"
 			n.Style = yaml.DoubleQuotedStyle
 		}
 		for i, c := range n.Content {
-			walk(c, n.Kind == yaml.MappingNode && i%2 == 0)
+			switch n.Kind {
+			case yaml.MappingNode:
+				if i%2 == 0 {
+					continue // keys are never expanded
+				}
+				k := n.Content[i-1].Value
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if key == "headers" {
+					k = key // a header's value is checked as headers are
+				}
+				walk(c, p, k)
+			case yaml.SequenceNode:
+				walk(c, path+"["+strconv.Itoa(i)+"]", key)
+			default:
+				walk(c, path, key)
+			}
 		}
 	}
-	walk(n, false)
-	return ps, values
+	walk(n, "", "")
+	return ps, x
+}
+
+// bareRefs reports $NAME where ${NAME} was meant: a whole value anywhere,
+// or a token of a URL or header value. Only the name is echoed.
+func bareRefs(n *yaml.Node, path, key string) Problems {
+	if n.Style != 0 && n.Style != yaml.DoubleQuotedStyle && n.Style != yaml.SingleQuotedStyle {
+		return nil // block scalars: queries and templates, not references
+	}
+	var names []string
+	if m := bareWhole.FindStringSubmatch(n.Value); m != nil {
+		names = append(names, m[1])
+	} else if tokenKeys[key] {
+		for _, m := range bareToken.FindAllStringSubmatch(n.Value, -1) {
+			names = append(names, m[1])
+		}
+	}
+	var ps Problems
+	for _, name := range names {
+		ps = append(ps, Problem{Line: n.Line, Path: path, Msg: fmt.Sprintf("$%s is taken literally: did you mean ${%s}?", name, name)})
+	}
+	return ps
+}
+
+// afterFailedExpansion reports whether p only repeats that a reference
+// could not be expanded: a check of the value it left empty.
+func (x expansion) afterFailedExpansion(p Problem) bool {
+	for _, f := range x.failed {
+		if p.Path == "" && p.Line == f.Line {
+			return true // a type error of the emptied value
+		}
+		if p.Path == f.Path || strings.HasPrefix(p.Path, f.Path+".") || strings.HasPrefix(p.Path, f.Path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // unknownKeys reports mapping keys that match no field of t, with the
@@ -171,3 +266,59 @@ func stripLine(msg string) string { return lineRe.ReplaceAllString(msg, "") }
 func yamlErrLine(err error) int { return lineFromMsg(err.Error()) }
 
 func cleanYAMLErr(err error) string { return stripLine(err.Error()) }
+
+// Redact puts back the text as written (${VAR}, ${file:PATH}) wherever a
+// problem's message shows a value the config took from the environment or
+// a file, so that check and reload errors never print a secret. Values
+// under four characters are replaced only where quoted: bare, they would
+// mangle unrelated words and numbers, and they are no secrets.
+func (c *Config) Redact(ps Problems) Problems {
+	if len(c.expandedNodes) == 0 && len(c.expanded) == 0 {
+		return ps
+	}
+	var pairs []string
+	addPair := func(value, with string) {
+		if value == "" {
+			return
+		}
+		pairs = append(pairs, strconv.Quote(value), strconv.Quote(with), "`"+value+"`", "`"+with+"`")
+		if len(value) >= 4 {
+			pairs = append(pairs, value, with)
+		}
+	}
+	for n, raw := range c.expandedNodes {
+		addPair(n.Value, raw)
+	}
+	for _, v := range c.expanded {
+		addPair(v, "[redacted]")
+	}
+	// Longest first, so that a whole value wins over a part of it; one
+	// pass, so that text put in is never replaced again.
+	type pair struct{ old, new string }
+	ordered := make([]pair, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		ordered = append(ordered, pair{pairs[i], pairs[i+1]})
+	}
+	slices.SortStableFunc(ordered, func(a, b pair) int { return len(b.old) - len(a.old) })
+	flat := make([]string, 0, len(pairs))
+	for _, p := range ordered {
+		flat = append(flat, p.old, p.new)
+	}
+	r := strings.NewReplacer(flat...)
+	out := make(Problems, len(ps))
+	for i, p := range ps {
+		p.Msg = r.Replace(p.Msg)
+		// yaml.v3 type errors show a long value cut short: `SEKRIT0...`.
+		if p.Path == "" {
+			for n, raw := range c.expandedNodes {
+				if n.Line == p.Line {
+					p.Msg = backticked.ReplaceAllLiteralString(p.Msg, "`"+raw+"`")
+				}
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
+
+var backticked = regexp.MustCompile("`[^`]*`")

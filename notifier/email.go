@@ -237,6 +237,9 @@ func (e *Email) send(ctx context.Context, m *mail.Msg) (bool, error) {
 				// A server down, a TLS or an auth failure concerns every
 				// message, not this one: retry, and the backlog follows
 				// once the operator has fixed it.
+				if strings.Contains(err.Error(), "does not support STARTTLS") {
+					return true, fmt.Errorf("connect: %w (a server without TLS, such as a local relay, needs smtp.tls: none)", err)
+				}
 				return true, fmt.Errorf("connect: %w", err)
 			}
 			e.conn = c

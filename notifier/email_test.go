@@ -185,6 +185,9 @@ func TestEmailTLSModes(t *testing.T) {
 		if err == nil || !retry || len(ts.received()) != 0 {
 			t.Fatalf("Notify = %v, %v; want a retryable error and nothing sent in clear", retry, err)
 		}
+		if !strings.Contains(err.Error(), "smtp.tls: none") {
+			t.Errorf("the error does not name smtp.tls: none: %v", err)
+		}
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
 		ts := startSMTP(t, modeStartTLS, "", "")

@@ -225,10 +225,16 @@ func printProblems(w io.Writer, path string, err error) {
 			loc = fmt.Sprintf("%s:%d", path, p.Line)
 		}
 		msg := p.Msg
+		if p.Column > 0 {
+			msg = fmt.Sprintf("column %d: %s", p.Column, msg)
+		}
 		if p.Path != "" {
 			msg = p.Path + ": " + msg
 		}
 		fmt.Fprintf(w, "%s: %s\n", loc, msg)
+		if p.Excerpt != "" {
+			fmt.Fprintln(w, p.Excerpt)
+		}
 	}
 	fmt.Fprintf(w, "%d problem%s in %s\n", len(ps), plural(len(ps)), path)
 }

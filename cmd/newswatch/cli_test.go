@@ -218,3 +218,76 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSyntaxError: check points at the line and column of a YAML
+// syntax error, with the line and a caret under the spot.
+func TestCheckSyntaxError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: x\nsubscribers: []\n  - id: desk\n    type: webhook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "check", "-config", path)
+	want := path + ":3: column 3: did not find expected key (line 2 already gives subscribers the empty value []: delete the [] to give it the entries below)\n" +
+		"    3 |   - id: desk\n" +
+		"      |   ^\n" +
+		"1 problem in " + path + "\n"
+	if code != exitFailure || out != want {
+		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
+	}
+}
+
+// TestCheckOutput: check's exact output for a valid config, a missing
+// one, and problems that must show the reference, not the secret, and
+// the line and column of an error inside a multi-line query.
+func TestCheckOutput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	ok := write("ok.yaml", "sources: [{id: a, url: \"https://e.org/\"}]\ntopics: [{id: t, query: x}]\n")
+	if code, out, _ := runCLI(t, "check", "-config", ok); code != exitOK || out != ok+": ok (1 source, 1 topic, 0 subscribers)\n" {
+		t.Errorf("valid config: exit %d, %q", code, out)
+	}
+
+	missing := filepath.Join(dir, "none.yaml")
+	code, _, errs := runCLI(t, "check", "-config", missing)
+	if code != exitFailure || !strings.Contains(errs, "newswatch init -config "+missing+" writes a starter config") {
+		t.Errorf("missing config: exit %d, %q", code, errs)
+	}
+
+	t.Setenv("NW_CHECK_TO", "SEKRIT-not-an-address")
+	bad := write("bad.yaml", `topics:
+  - id: t
+    query: >
+      fentanyl AND
+        (china OR
+      mexico))
+smtp: {host: h, from: f@e.org}
+subscribers:
+  - id: s
+    type: email
+    to: ["${NW_CHECK_TO}"]
+  - id: w
+    type: webhook
+    url: https://e.org/h
+    secret: $NW_CHECK_SECRET
+`)
+	code, out, _ := runCLI(t, "check", "-config", bad)
+	want := bad + `:6: topics[0].query: column 14: topic "t": unbalanced ')': expected AND, OR, NEAR/n or end of query
+    6 |       mexico))
+      |              ^
+` + bad + `:11: subscribers[0].to[0]: "${NW_CHECK_TO}" is not an email address
+` + bad + `:15: subscribers[1].secret: $NW_CHECK_SECRET is taken literally: did you mean ${NW_CHECK_SECRET}?
+3 problems in ` + bad + "\n"
+	if code != exitFailure || out != want {
+		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
+	}
+	if strings.Contains(out, "SEKRIT") {
+		t.Errorf("check printed an expanded value:\n%s", out)
+	}
+}

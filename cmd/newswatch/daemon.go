@@ -252,13 +252,13 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) int {
 		return exitFailure
 	}
 	if cfg != nil {
-		probs = append(probs, topicProblems(cfg)...)
+		probs = append(probs, cfg.Redact(topicProblems(cfg))...)
 	}
 	if len(probs) > 0 {
 		printProblems(env.stdout, *cfgPath, probs)
 		return exitFailure
 	}
-	fmt.Fprintf(env.stdout, "%s: ok (%d sources, %d topics, %d subscribers)\n", *cfgPath, len(cfg.Sources), len(cfg.Topics), len(cfg.Subscribers))
+	fmt.Fprintf(env.stdout, "%s: ok (%s, %s, %s)\n", *cfgPath, count(len(cfg.Sources), "source"), count(len(cfg.Topics), "topic"), count(len(cfg.Subscribers), "subscriber"))
 	return exitOK
 }
 
@@ -274,7 +274,7 @@ func topicProblems(cfg *config.Config) config.Problems {
 		if errors.As(e, &pe) {
 			for i, t := range cfg.Topics {
 				if t.ID == pe.Topic {
-					ps = append(ps, config.Problem{Line: cfg.Line("topics", i, "query"), Path: fmt.Sprintf("topics[%d].query", i), Msg: pe.Error()})
+					ps = append(ps, queryProblem(cfg, i, pe))
 				}
 			}
 			continue
