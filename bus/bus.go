@@ -38,7 +38,7 @@ type Bus struct {
 	Health *Health
 
 	server *server.Server // nil when connected to an external server
-	unlock func()         // releases the data_dir lock of the embedded server
+	lock   *dirLock       // the data_dir lock of the embedded server
 	log    *slog.Logger
 }
 
@@ -100,7 +100,14 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 	var err error
 	attached := false
 	if cfg.NATS.URL == "" {
-		b.server, b.unlock, err = startEmbedded(cfg, log)
+		// A daemon waits for one that is shutting down on the same
+		// data_dir (a restart right after SIGTERM); an inspection
+		// client attaches to a running one instead.
+		wait := lockWait
+		if client {
+			wait = 0
+		}
+		b.server, b.lock, err = startEmbedded(ctx, cfg, log, wait)
 		switch {
 		case client && errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
 			attached = true
@@ -163,18 +170,23 @@ func (b *Bus) lookup(ctx context.Context) error {
 	return nil
 }
 
-func startEmbedded(cfg *config.Config, log *slog.Logger) (_ *server.Server, _ func(), err error) {
+// lockWait bounds how long Open waits for a process that is shutting
+// down to release data_dir: its drain (-shutdown-timeout, 30s by
+// default) plus the server's shutdown.
+const lockWait = 45 * time.Second
+
+func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger, wait time.Duration) (_ *server.Server, _ *dirLock, err error) {
 	dir := filepath.Join(cfg.DataDir, "jetstream")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := lockDataDir(cfg.DataDir)
+	lock, err := lockDataDir(ctx, cfg.DataDir, wait)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
-			release()
+			lock.release()
 		}
 	}()
 	opts := &server.Options{
@@ -214,7 +226,7 @@ func startEmbedded(cfg *config.Config, log *slog.Logger) (_ *server.Server, _ fu
 		ns.Shutdown()
 		return nil, nil, errors.New("embedded nats: not ready after 30s")
 	}
-	return ns, release, nil
+	return ns, lock, nil
 }
 
 func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
@@ -317,8 +329,19 @@ func (b *Bus) Ready() bool { return b.NC != nil && b.NC.IsConnected() }
 // Embedded reports whether the bus runs an in-process server.
 func (b *Bus) Embedded() bool { return b.server != nil }
 
-// Close drains the connection, then stops the embedded server if any.
+// Stopping marks the data_dir as about to be released, so that a process
+// started meanwhile on it waits instead of failing with ErrDataDirInUse.
+// The daemon calls it as soon as it is asked to stop; Close does too.
+func (b *Bus) Stopping() {
+	if b.lock != nil {
+		b.lock.stopping()
+	}
+}
+
+// Close drains the connection, then stops the embedded server if any and
+// releases data_dir.
 func (b *Bus) Close() {
+	b.Stopping()
 	if b.NC != nil {
 		_ = b.NC.Drain()
 		// Drain is asynchronous; wait for it so that in-flight acks land
@@ -337,8 +360,9 @@ func (b *Bus) shutdownServer() {
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
 	}
-	if b.unlock != nil {
-		b.unlock()
+	if b.lock != nil {
+		b.lock.release()
+		b.lock = nil
 	}
 }
 

@@ -98,6 +98,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		stopReloads()
 	case <-ctx.Done():
 		log.Info("shutting down: finishing work in flight")
+		b.Stopping() // a newswatch started now waits for data_dir
 		stopReloads()
 		select {
 		case err = <-done:
