@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -269,8 +270,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		sc.Storage = storageType(cfg.NATS)
 		sc.Replicas = max(cfg.NATS.Replicas, 1)
 		if err := Retry(ctx, b.log, "create stream "+sc.Name, func(ctx context.Context) error {
-			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
-			return err
+			return b.ensureStream(ctx, sc)
 		}); err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		bk.cfg.Storage = storageType(cfg.NATS)
 		bk.cfg.Replicas = max(cfg.NATS.Replicas, 1)
 		if err := Retry(ctx, b.log, "create bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
-			kv, err := b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)
+			kv, err := b.ensureBucket(ctx, bk.cfg)
 			*bk.kv = kv
 			return err
 		}); err != nil {
@@ -297,14 +297,86 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
+// Several replicas start at once against a fresh cluster (compose, a
+// Deployment with two replicas). When two of them ask for the same R3
+// stream at the same moment, the server can leave both requests
+// unanswered although it made the stream. So a replica looks the stream
+// up first, and creates it only when it is missing, after a random pause
+// that takes replicas out of step; one that loses the race finds the
+// stream on its next short attempt.
+const createJitter = 300 * time.Millisecond
+
+// ensureStream makes sure a stream exists with config sc.
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	_, err := b.JS.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := b.createPause(ctx); err != nil {
+			return err
+		}
+		_, err = b.JS.CreateStream(ctx, sc)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	// It exists: bring its config up to date (a no-op when unchanged).
+	_, err = b.JS.UpdateStream(ctx, sc)
+	return err
+}
+
+// ensureBucket is ensureStream for a key-value bucket.
+func (b *Bus) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	_, err := b.JS.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if err := b.createPause(ctx); err != nil {
+			return nil, err
+		}
+		kv, err := b.JS.CreateKeyValue(ctx, cfg)
+		if !errors.Is(err, jetstream.ErrBucketExists) {
+			return kv, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return b.JS.UpdateKeyValue(ctx, cfg)
+}
+
+// createPause waits a random moment before a create on an external
+// server; an embedded one has no peers to race with.
+func (b *Bus) createPause(ctx context.Context) error {
+	if b.Embedded() {
+		return nil
+	}
+	return sleepCtx(ctx, jitter(createJitter))
+}
+
+// jitter is a random duration in [0, d).
+func jitter(d time.Duration) time.Duration { return rand.N(d) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // Retry runs a JetStream API call with a timeout of its own, again and
 // again until it succeeds or ctx ends. On a cluster that is still forming,
 // or when several replicas create the same stream at once, a call can go
-// unanswered; without a timeout it would wait forever.
+// unanswered; without a timeout it would wait forever. The first attempts
+// are short (an unanswered call is usually answered when asked again) and
+// grow to 10s for a slow cluster; the pauses between them are jittered so
+// that replicas do not stay in step.
 func Retry(ctx context.Context, log *slog.Logger, what string, call func(context.Context) error) error {
 	wait := 250 * time.Millisecond
+	timeout := 2 * time.Second
 	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		err := call(cctx)
 		cancel()
 		if err == nil {
@@ -317,9 +389,10 @@ func Retry(ctx context.Context, log *slog.Logger, what string, call func(context
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w", what, err)
-		case <-time.After(wait):
+		case <-time.After(wait/2 + jitter(wait)):
 		}
 		wait = min(2*wait, 5*time.Second)
+		timeout = min(2*timeout, 10*time.Second)
 	}
 }
 
