@@ -12,8 +12,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -41,6 +41,18 @@ type Bus struct {
 	server *server.Server // nil when connected to an external server
 	lock   *dirLock       // the data_dir lock of the embedded server
 	log    *slog.Logger
+	client bool // opened for inspection: keeps no records, runs no watchdog
+
+	dataDir  string
+	storeDir string                 // the embedded server's store
+	jsConfig server.JetStreamConfig // to restart JetStream with
+	slog     *serverLog             // the embedded server's errors
+
+	lostMu   sync.Mutex
+	lostSeen map[string]map[uint64]bool // lost sequences the server reported, per stream
+
+	stopWatch chan struct{}
+	watching  sync.WaitGroup
 }
 
 // Names are the subjects, streams and buckets for one subject prefix.
@@ -97,7 +109,9 @@ func OpenClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus
 }
 
 func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client bool) (*Bus, error) {
-	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log, Health: NewHealth()}
+	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log, Health: newHealth(log), client: client,
+		dataDir: cfg.DataDir, storeDir: storeDirOf(cfg.DataDir), lostSeen: map[string]map[uint64]bool{}}
+	b.slog = &serverLog{log: log, health: b.Health}
 	var err error
 	attached := false
 	if cfg.NATS.URL == "" {
@@ -108,7 +122,7 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 		if client {
 			wait = 0
 		}
-		b.server, b.lock, err = startEmbedded(ctx, cfg, log, wait)
+		b.server, b.lock, err = startEmbedded(ctx, cfg, b.slog, wait)
 		switch {
 		case client && errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
 			attached = true
@@ -153,6 +167,18 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 		b.Close()
 		return nil, err
 	}
+	if b.server != nil {
+		b.jsConfig = *b.server.JetStreamConfig()
+		b.jsConfig.StoreDir = b.storeDir // EnableJetStream adds "jetstream" again
+	}
+	if !attached {
+		b.checkStreams(ctx, true)
+	}
+	if !client {
+		b.stopWatch = make(chan struct{})
+		b.watching.Add(1)
+		go b.watchStore(b.stopWatch, &b.watching)
+	}
 	return b, nil
 }
 
@@ -176,8 +202,9 @@ func (b *Bus) lookup(ctx context.Context) error {
 // default) plus the server's shutdown.
 const lockWait = 45 * time.Second
 
-func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger, wait time.Duration) (_ *server.Server, _ *dirLock, err error) {
-	dir := filepath.Join(cfg.DataDir, "jetstream")
+func startEmbedded(ctx context.Context, cfg *config.Config, sl *serverLog, wait time.Duration) (_ *server.Server, _ *dirLock, err error) {
+	log := sl.log
+	dir := storeDirOf(cfg.DataDir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -222,6 +249,7 @@ func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger, wa
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	ns.SetLoggerV2(sl, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
@@ -415,6 +443,15 @@ func (b *Bus) Stopping() {
 // releases data_dir.
 func (b *Bus) Close() {
 	b.Stopping()
+	if b.stopWatch != nil {
+		close(b.stopWatch)
+		b.watching.Wait()
+		b.stopWatch = nil
+		// A clean shutdown records where every stream ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b.checkStreams(ctx, false)
+		cancel()
+	}
 	if b.NC != nil {
 		_ = b.NC.Drain()
 		// Drain is asynchronous; wait for it so that in-flight acks land
