@@ -153,7 +153,9 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 		b.shutdownServer()
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
-	b.JS, err = jetstream.New(b.NC)
+	// An async publish the server does not answer (a store that cannot
+	// write keeps silent) fails after this, so no waiter parks forever.
+	b.JS, err = jetstream.New(b.NC, jetstream.WithPublishAsyncTimeout(PublishAsyncTimeout))
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -392,6 +394,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// PublishAsyncTimeout is the deadline of every async publish's ack.
+const PublishAsyncTimeout = 30 * time.Second
 
 // Retry runs a JetStream API call with a timeout of its own, again and
 // again until it succeeds or ctx ends. On a cluster that is still forming,

@@ -76,3 +76,12 @@ func (l *dirLock) release() {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }
+
+// freeBytes is the space left for unprivileged writes under dir.
+func freeBytes(dir string) (uint64, bool) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return 0, false
+	}
+	return fs.Bavail * uint64(fs.Bsize), true
+}

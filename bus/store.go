@@ -134,9 +134,16 @@ func (b *Bus) restartJetStream() error {
 	return nil
 }
 
-// probeWrite writes, syncs and removes a file in dir: does the disk take
-// writes again?
+// minFree is the free space the store needs before JetStream is
+// restarted on it: with less, it would fail again at once.
+const minFree = 8 << 20
+
+// probeWrite checks that dir has room again and that a file written,
+// synced and removed there shows the disk takes writes.
 func probeWrite(dir string) error {
+	if free, ok := freeBytes(dir); ok && free < minFree {
+		return fmt.Errorf("%s: %d bytes free", dir, free)
+	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
 		return err
