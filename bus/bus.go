@@ -9,10 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -38,8 +39,20 @@ type Bus struct {
 	Health *Health
 
 	server *server.Server // nil when connected to an external server
-	unlock func()         // releases the data_dir lock of the embedded server
+	lock   *dirLock       // the data_dir lock of the embedded server
 	log    *slog.Logger
+	client bool // opened for inspection: keeps no records, runs no watchdog
+
+	dataDir  string
+	storeDir string                 // the embedded server's store
+	jsConfig server.JetStreamConfig // to restart JetStream with
+	slog     *serverLog             // the embedded server's errors
+
+	lostMu   sync.Mutex
+	lostSeen map[string]map[uint64]bool // lost sequences the server reported, per stream
+
+	stopWatch chan struct{}
+	watching  sync.WaitGroup
 }
 
 // Names are the subjects, streams and buckets for one subject prefix.
@@ -96,11 +109,20 @@ func OpenClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bus
 }
 
 func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client bool) (*Bus, error) {
-	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log, Health: NewHealth()}
+	b := &Bus{Names: NamesFor(cfg.NATS.SubjectPrefix), log: log, Health: newHealth(log), client: client,
+		dataDir: cfg.DataDir, storeDir: storeDirOf(cfg.DataDir), lostSeen: map[string]map[uint64]bool{}}
+	b.slog = &serverLog{log: log, health: b.Health}
 	var err error
 	attached := false
 	if cfg.NATS.URL == "" {
-		b.server, b.unlock, err = startEmbedded(cfg, log)
+		// A daemon waits for one that is shutting down on the same
+		// data_dir (a restart right after SIGTERM); an inspection
+		// client attaches to a running one instead.
+		wait := lockWait
+		if client {
+			wait = 0
+		}
+		b.server, b.lock, err = startEmbedded(ctx, cfg, b.slog, wait)
 		switch {
 		case client && errors.Is(err, ErrDataDirInUse) && cfg.NATS.Listen != "":
 			attached = true
@@ -131,7 +153,9 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 		b.shutdownServer()
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
-	b.JS, err = jetstream.New(b.NC)
+	// An async publish the server does not answer (a store that cannot
+	// write keeps silent) fails after this, so no waiter parks forever.
+	b.JS, err = jetstream.New(b.NC, jetstream.WithPublishAsyncTimeout(PublishAsyncTimeout))
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -144,6 +168,18 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 	if err != nil {
 		b.Close()
 		return nil, err
+	}
+	if b.server != nil {
+		b.jsConfig = *b.server.JetStreamConfig()
+		b.jsConfig.StoreDir = b.storeDir // EnableJetStream adds "jetstream" again
+	}
+	if !attached {
+		b.checkStreams(ctx, true)
+	}
+	if !client {
+		b.stopWatch = make(chan struct{})
+		b.watching.Add(1)
+		go b.watchStore(b.stopWatch, &b.watching)
 	}
 	return b, nil
 }
@@ -163,18 +199,24 @@ func (b *Bus) lookup(ctx context.Context) error {
 	return nil
 }
 
-func startEmbedded(cfg *config.Config, log *slog.Logger) (_ *server.Server, _ func(), err error) {
-	dir := filepath.Join(cfg.DataDir, "jetstream")
+// lockWait bounds how long Open waits for a process that is shutting
+// down to release data_dir: its drain (-shutdown-timeout, 30s by
+// default) plus the server's shutdown.
+const lockWait = 45 * time.Second
+
+func startEmbedded(ctx context.Context, cfg *config.Config, sl *serverLog, wait time.Duration) (_ *server.Server, _ *dirLock, err error) {
+	log := sl.log
+	dir := storeDirOf(cfg.DataDir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	release, err := lockDataDir(cfg.DataDir)
+	lock, err := lockDataDir(ctx, cfg.DataDir, wait)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
-			release()
+			lock.release()
 		}
 	}()
 	opts := &server.Options{
@@ -209,12 +251,13 @@ func startEmbedded(cfg *config.Config, log *slog.Logger) (_ *server.Server, _ fu
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	ns.SetLoggerV2(sl, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
 		return nil, nil, errors.New("embedded nats: not ready after 30s")
 	}
-	return ns, release, nil
+	return ns, lock, nil
 }
 
 func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
@@ -257,8 +300,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		sc.Storage = storageType(cfg.NATS)
 		sc.Replicas = max(cfg.NATS.Replicas, 1)
 		if err := Retry(ctx, b.log, "create stream "+sc.Name, func(ctx context.Context) error {
-			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
-			return err
+			return b.ensureStream(ctx, sc)
 		}); err != nil {
 			return err
 		}
@@ -275,7 +317,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		bk.cfg.Storage = storageType(cfg.NATS)
 		bk.cfg.Replicas = max(cfg.NATS.Replicas, 1)
 		if err := Retry(ctx, b.log, "create bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
-			kv, err := b.JS.CreateOrUpdateKeyValue(ctx, bk.cfg)
+			kv, err := b.ensureBucket(ctx, bk.cfg)
 			*bk.kv = kv
 			return err
 		}); err != nil {
@@ -285,14 +327,89 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
+// Several replicas start at once against a fresh cluster (compose, a
+// Deployment with two replicas). When two of them ask for the same R3
+// stream at the same moment, the server can leave both requests
+// unanswered although it made the stream. So a replica looks the stream
+// up first, and creates it only when it is missing, after a random pause
+// that takes replicas out of step; one that loses the race finds the
+// stream on its next short attempt.
+const createJitter = 300 * time.Millisecond
+
+// ensureStream makes sure a stream exists with config sc.
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	_, err := b.JS.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := b.createPause(ctx); err != nil {
+			return err
+		}
+		_, err = b.JS.CreateStream(ctx, sc)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	// It exists: bring its config up to date (a no-op when unchanged).
+	_, err = b.JS.UpdateStream(ctx, sc)
+	return err
+}
+
+// ensureBucket is ensureStream for a key-value bucket.
+func (b *Bus) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	_, err := b.JS.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if err := b.createPause(ctx); err != nil {
+			return nil, err
+		}
+		kv, err := b.JS.CreateKeyValue(ctx, cfg)
+		if !errors.Is(err, jetstream.ErrBucketExists) {
+			return kv, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return b.JS.UpdateKeyValue(ctx, cfg)
+}
+
+// createPause waits a random moment before a create on an external
+// server; an embedded one has no peers to race with.
+func (b *Bus) createPause(ctx context.Context) error {
+	if b.Embedded() {
+		return nil
+	}
+	return sleepCtx(ctx, jitter(createJitter))
+}
+
+// jitter is a random duration in [0, d).
+func jitter(d time.Duration) time.Duration { return rand.N(d) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// PublishAsyncTimeout is the deadline of every async publish's ack.
+const PublishAsyncTimeout = 30 * time.Second
+
 // Retry runs a JetStream API call with a timeout of its own, again and
 // again until it succeeds or ctx ends. On a cluster that is still forming,
 // or when several replicas create the same stream at once, a call can go
-// unanswered; without a timeout it would wait forever.
+// unanswered; without a timeout it would wait forever. The first attempts
+// are short (an unanswered call is usually answered when asked again) and
+// grow to 10s for a slow cluster; the pauses between them are jittered so
+// that replicas do not stay in step.
 func Retry(ctx context.Context, log *slog.Logger, what string, call func(context.Context) error) error {
 	wait := 250 * time.Millisecond
+	timeout := 2 * time.Second
 	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		err := call(cctx)
 		cancel()
 		if err == nil {
@@ -305,9 +422,10 @@ func Retry(ctx context.Context, log *slog.Logger, what string, call func(context
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w", what, err)
-		case <-time.After(wait):
+		case <-time.After(wait/2 + jitter(wait)):
 		}
 		wait = min(2*wait, 5*time.Second)
+		timeout = min(2*timeout, 10*time.Second)
 	}
 }
 
@@ -317,8 +435,28 @@ func (b *Bus) Ready() bool { return b.NC != nil && b.NC.IsConnected() }
 // Embedded reports whether the bus runs an in-process server.
 func (b *Bus) Embedded() bool { return b.server != nil }
 
-// Close drains the connection, then stops the embedded server if any.
+// Stopping marks the data_dir as about to be released, so that a process
+// started meanwhile on it waits instead of failing with ErrDataDirInUse.
+// The daemon calls it as soon as it is asked to stop; Close does too.
+func (b *Bus) Stopping() {
+	if b.lock != nil {
+		b.lock.stopping()
+	}
+}
+
+// Close drains the connection, then stops the embedded server if any and
+// releases data_dir.
 func (b *Bus) Close() {
+	b.Stopping()
+	if b.stopWatch != nil {
+		close(b.stopWatch)
+		b.watching.Wait()
+		b.stopWatch = nil
+		// A clean shutdown records where every stream ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b.checkStreams(ctx, false)
+		cancel()
+	}
 	if b.NC != nil {
 		_ = b.NC.Drain()
 		// Drain is asynchronous; wait for it so that in-flight acks land
@@ -337,8 +475,9 @@ func (b *Bus) shutdownServer() {
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
 	}
-	if b.unlock != nil {
-		b.unlock()
+	if b.lock != nil {
+		b.lock.release()
+		b.lock = nil
 	}
 }
 

@@ -136,3 +136,36 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// A daemon restarted right after SIGTERM opens data_dir while the old one
+// still drains: it waits for the lock instead of failing with
+// ErrDataDirInUse, and sees what the old one stored.
+func TestOpenWaitsForAStoppingHolder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	old, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.State.Put(ctx, "wire", []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	old.Stopping() // SIGTERM: in-flight work drains for a while
+	closed := make(chan struct{})
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		old.Close()
+		close(closed)
+	}()
+	b, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("open while the old holder stops: %v", err)
+	}
+	defer b.Close()
+	<-closed
+	if e, err := b.State.Get(ctx, "wire"); err != nil || string(e.Value()) != "state" {
+		t.Errorf("state after the restart: %v, %v", e, err)
+	}
+}

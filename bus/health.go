@@ -1,9 +1,17 @@
 package bus
 
 import (
+	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+)
+
+// Fault kinds.
+const (
+	KindStoreError = "store.error" // writes to the store fail: the pipeline is blocked
+	KindDataLost   = "data.lost"   // messages the store held are gone
 )
 
 // Health collects the faults that stop the pipeline from doing its work
@@ -15,6 +23,10 @@ type Health struct {
 	mu     sync.Mutex
 	faults map[string]Fault
 	notify []func(Fault)
+	log    *slog.Logger
+
+	reports map[string]int64  // store.error reports per key (op), ever
+	lost    map[string]uint64 // messages found lost per stream, ever
 }
 
 // Fault is one problem that lasts until it is cleared.
@@ -28,7 +40,19 @@ type Fault struct {
 }
 
 // NewHealth returns an empty Health.
-func NewHealth() *Health { return &Health{faults: map[string]Fault{}} }
+func NewHealth() *Health {
+	// The store.write series exists from the start, so that a rule on it
+	// can fire the first time.
+	return &Health{faults: map[string]Fault{}, reports: map[string]int64{"store.write": 0}, lost: map[string]uint64{}}
+}
+
+// newHealth is NewHealth that logs each fault at ERROR when it appears
+// and at INFO when it clears.
+func newHealth(log *slog.Logger) *Health {
+	h := NewHealth()
+	h.log = log
+	return h
+}
 
 // Report records a fault under key; a later Report under the same key
 // updates it.
@@ -45,9 +69,15 @@ func (h *Health) Report(key, kind, detail string) {
 	f.Detail, f.Last = detail, now
 	f.Count++
 	h.faults[key] = f
+	if kind == KindStoreError {
+		h.reports[key]++
+	}
 	notify := h.notify
 	h.mu.Unlock()
 	if !ok {
+		if h.log != nil {
+			h.log.Error(faultMessage(kind), "fault", key, "kind", kind, "err", detail)
+		}
 		for _, fn := range notify {
 			fn(f)
 		}
@@ -60,10 +90,91 @@ func (h *Health) Clear(key string) bool {
 		return false
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.faults[key]
+	f, ok := h.faults[key]
 	delete(h.faults, key)
+	h.mu.Unlock()
+	if ok && h.log != nil {
+		h.log.Info("fault cleared", "fault", key, "kind", f.Kind, "lasted", time.Since(f.Since).Round(time.Second))
+	}
 	return ok
+}
+
+func faultMessage(kind string) string {
+	switch kind {
+	case KindStoreError:
+		return "store write failing: fetching and delivery are blocked until it recovers"
+	case KindDataLost:
+		return "data lost from the store"
+	}
+	return "fault"
+}
+
+// DataLost records that n messages of stream are gone (a damaged store),
+// as the fault "data.lost:<stream>". Lost data cannot come back, so the
+// fault lasts until the process restarts; the count stays in the metrics.
+func (h *Health) DataLost(stream string, n uint64, detail string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.lost[stream] += n
+	h.mu.Unlock()
+	key := KindDataLost + ":" + stream
+	h.mu.Lock()
+	prev, ok := h.faults[key]
+	h.mu.Unlock()
+	if ok {
+		detail = prev.Detail + "; " + detail
+	}
+	h.Report(key, KindDataLost, detail)
+}
+
+// Blocking returns the faults that keep the pipeline from working (store
+// errors); /readyz fails while there are any.
+func (h *Health) Blocking() []Fault {
+	var out []Fault
+	for _, f := range h.Faults() {
+		if f.Kind == KindStoreError {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Counts are the cumulative numbers behind the metrics.
+type Counts struct {
+	StoreErrors map[string]int64  // per key (op)
+	Lost        map[string]uint64 // per stream
+	Faults      map[string]int    // current faults per kind
+}
+
+// Counts returns a copy of the counters and the current faults per kind.
+func (h *Health) Counts() Counts {
+	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0}}
+	if h == nil {
+		return c
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, v := range h.reports {
+		c.StoreErrors[k] = v
+	}
+	for k, v := range h.lost {
+		c.Lost[k] = v
+	}
+	for _, f := range h.faults {
+		c.Faults[f.Kind]++
+	}
+	return c
+}
+
+// Summary says the faults in one line, for /readyz.
+func Summary(faults []Fault) string {
+	parts := make([]string, len(faults))
+	for i, f := range faults {
+		parts[i] = f.Key + ": " + f.Detail + " (since " + f.Since.Format(time.RFC3339) + ")"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Faults returns the current faults, oldest first.

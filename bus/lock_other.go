@@ -2,10 +2,21 @@
 
 package bus
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // ErrDataDirInUse means another process runs the embedded server on the
 // same data_dir.
 var ErrDataDirInUse = errors.New("bus: data_dir is in use by another newswatch process")
 
-func lockDataDir(string) (func(), error) { return func() {}, nil }
+type dirLock struct{}
+
+func lockDataDir(context.Context, string, time.Duration) (*dirLock, error) { return &dirLock{}, nil }
+
+func (*dirLock) stopping() {}
+func (*dirLock) release()  {}
+
+func freeBytes(string) (uint64, bool) { return 0, false }

@@ -113,3 +113,58 @@ func (m *Metrics) Delivered(subscriber, outcome string) {
 		m.dead.WithLabelValues(subscriber).Inc()
 	}
 }
+
+// FaultCounts is what RegisterFaults reads at each scrape.
+type FaultCounts struct {
+	StoreErrors map[string]int64  // store write failures reported, per op, ever
+	Lost        map[string]uint64 // messages found lost, per stream, ever
+	Faults      map[string]int    // faults that last now, per kind
+}
+
+// RegisterFaults exports the faults read returns:
+// newswatch_store_errors_total{op}, newswatch_data_lost_messages_total{stream},
+// newswatch_faults{kind} and newswatch_store_healthy.
+func (m *Metrics) RegisterFaults(read func() FaultCounts) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(faultCollector{read})
+}
+
+var (
+	storeErrorsDesc = prometheus.NewDesc("newswatch_store_errors_total",
+		"Store writes that failed (a full disk, a read-only or damaged store), per operation.", []string{"op"}, nil)
+	lostDesc = prometheus.NewDesc("newswatch_data_lost_messages_total",
+		"Messages found missing from the store (damaged or lost files), per stream.", []string{"stream"}, nil)
+	faultsDesc = prometheus.NewDesc("newswatch_faults",
+		"Faults that last now, per kind (store.error, data.lost).", []string{"kind"}, nil)
+	storeHealthyDesc = prometheus.NewDesc("newswatch_store_healthy",
+		"1 while the store accepts writes, 0 while store writes fail.", nil, nil)
+)
+
+type faultCollector struct{ read func() FaultCounts }
+
+func (c faultCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeErrorsDesc
+	ch <- lostDesc
+	ch <- faultsDesc
+	ch <- storeHealthyDesc
+}
+
+func (c faultCollector) Collect(ch chan<- prometheus.Metric) {
+	fc := c.read()
+	for op, n := range fc.StoreErrors {
+		ch <- prometheus.MustNewConstMetric(storeErrorsDesc, prometheus.CounterValue, float64(n), op)
+	}
+	for stream, n := range fc.Lost {
+		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(n), stream)
+	}
+	for kind, n := range fc.Faults {
+		ch <- prometheus.MustNewConstMetric(faultsDesc, prometheus.GaugeValue, float64(n), kind)
+	}
+	healthy := 1.0
+	if fc.Faults["store.error"] > 0 {
+		healthy = 0
+	}
+	ch <- prometheus.MustNewConstMetric(storeHealthyDesc, prometheus.GaugeValue, healthy)
+}

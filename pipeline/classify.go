@@ -38,6 +38,9 @@ func (s *classifyStage) setTopics(topics []config.Topic, c *classifier.Classifie
 	s.cls.Store(c)
 }
 
+// publishTimeout bounds the wait for the stream to accept an alert.
+const publishTimeout = 10 * time.Second
+
 // classify publishes the alerts of one article and waits for the stream to
 // accept them; only then may the article be acknowledged.
 func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
@@ -69,10 +72,17 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 		if err != nil {
 			return fmt.Errorf("encode alert %s: %w", alert.ID, err)
 		}
-		ack, err := s.b.JS.Publish(ctx, s.b.Names.AlertSubject(m.Topic), data, jetstream.WithMsgID(alert.ID))
+		// A store that cannot write does not answer: the deadline ends
+		// the wait, and the failure is reported where operators look.
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		ack, err := s.b.JS.Publish(pctx, s.b.Names.AlertSubject(m.Topic), data, jetstream.WithMsgID(alert.ID))
+		cancel()
 		if err != nil {
-			return fmt.Errorf("publish alert %s: %w", alert.ID, err)
+			err = fmt.Errorf("publish alert %s: %w", alert.ID, err)
+			s.b.Health.Report("store.write", bus.KindStoreError, err.Error())
+			return err
 		}
+		s.b.Health.Clear("store.write")
 		if !ack.Duplicate {
 			s.alerts.Add(1)
 			s.m.Alerted(m.Topic)

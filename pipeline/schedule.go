@@ -174,7 +174,10 @@ func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.
 		}
 		data, _ := json.Marshal(fetchJob{Source: src.ID, Due: due})
 		id := fmt.Sprintf("%s@%d", src.ID, due.Unix())
-		if _, err := s.b.JS.Publish(ctx, s.b.Names.FetchSubject(src.ID), data, jetstream.WithMsgID(id)); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		_, err := s.b.JS.Publish(pctx, s.b.Names.FetchSubject(src.ID), data, jetstream.WithMsgID(id))
+		cancel()
+		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("schedule fetch", "source", src.ID, "err", err)
 			}

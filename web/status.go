@@ -42,9 +42,10 @@ var pageTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 
 // status serves the page and the API from a Backend.
 type status struct {
-	b   Backend
-	log *slog.Logger
-	now func() time.Time
+	b      Backend
+	log    *slog.Logger
+	now    func() time.Time
+	faults func() []Fault // nil: none
 }
 
 func (s *status) clock() time.Time {
@@ -166,6 +167,7 @@ type pageData struct {
 	Dead        []DeadLetter
 	DeadErr     string
 	OlderDead   string
+	Problems    []Fault // store faults, data lost
 }
 
 func (s *status) page(w http.ResponseWriter, r *http.Request) {
@@ -238,6 +240,9 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 	})
 	wg.Wait()
 	d.Attention.Subscribers = troubledSubscribers(d.Subscribers)
+	if s.faults != nil {
+		d.Problems = s.faults()
+	}
 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -36,6 +36,7 @@ type Server struct {
 	auth    func() config.HTTPAuth
 	open    []string // path prefixes served without auth
 	secrets func() []string
+	faults  func() []Fault // nil: no fault source
 }
 
 // Option configures a Server.
@@ -60,7 +61,12 @@ func WithOpen(prefix string, h http.Handler) Option {
 func WithStatus(b Backend) Option {
 	return func(s *Server) {
 		s.secrets = b.Secrets
-		st := &status{b: b, log: s.log}
+		st := &status{b: b, log: s.log, faults: func() []Fault {
+			if s.faults == nil { // WithFaults may come later, or not at all
+				return nil
+			}
+			return s.faults()
+		}}
 		s.mux.Handle("GET /{$}", scrubbing(s.secrets, http.HandlerFunc(st.page)))
 		for path, h := range map[string]http.HandlerFunc{
 			"/api/sources":     st.apiSources,
@@ -121,7 +127,19 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 				return
 			}
 		}
+		var notes []string
+		if s.faults != nil {
+			var blocking string
+			if blocking, notes = readyFaults(s.faults()); blocking != "" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("not ready: " + blocking + "\n"))
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ready\n"))
+		for _, n := range notes {
+			_, _ = w.Write([]byte(n + "\n"))
+		}
 	})))
 	if m != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))

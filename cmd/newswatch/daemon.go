@@ -98,6 +98,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		stopReloads()
 	case <-ctx.Done():
 		log.Info("shutting down: finishing work in flight")
+		b.Stopping() // a newswatch started now waits for data_dir
 		stopReloads()
 		select {
 		case err = <-done:
@@ -145,8 +146,16 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		return nil, nil
 	}
 	web.RegisterBacklog(m, p)
+	m.RegisterFaults(func() metrics.FaultCounts {
+		c := b.Health.Counts()
+		return metrics.FaultCounts{StoreErrors: c.StoreErrors, Lost: c.Lost, Faults: c.Faults}
+	})
 	opts := []web.Option{
 		web.WithStatus(web.NewPipelineBackend(b, p)),
+		// Store faults fail /readyz while they last; data found lost is
+		// named there but does not: it cannot come back, and a replica
+		// that works must not be taken out of service for it.
+		web.WithFaults(func() []web.Fault { return webFaults(b.Health.Faults()) }),
 		web.WithReload(reload),
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
 	}
@@ -180,6 +189,15 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 	}
 	log.Info("http listening", "addr", addr.String(), "auth", auth)
 	return srv, nil
+}
+
+func webFaults(fs []bus.Fault) []web.Fault {
+	out := make([]web.Fault, len(fs))
+	for i, f := range fs {
+		out[i] = web.Fault{Key: f.Key, Kind: f.Kind, Detail: f.Detail, Blocking: f.Kind == bus.KindStoreError,
+			Since: f.Since, Last: f.Last, Count: f.Count}
+	}
+	return out
 }
 
 // reload puts the config file in force again (SIGHUP, POST /-/reload); a
