@@ -385,7 +385,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	followUp := false
 	// Signal progress while the delivery runs.
 	stop := bus.InProgressEvery(msg, deliveryAckWait/3)
-	if fs, ok := l.sink.(FollowUpSink); ok {
+	if fs, ok := l.sink.(FollowUpSink); ok && alert.Kind == "" { // a spike is no story
 		if stories := d.storiesOf(alert.Topic); stories != nil {
 			st, first := stories.Add(l.sub.ID+"/"+alert.Topic, &alert, d.now())
 			if !first {

@@ -149,6 +149,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		web.WithStatus(web.NewPipelineBackend(b, p)),
 		web.WithReload(reload),
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
+		web.WithPages(p.Trends().Routes()),
 	}
 	if prefix, h := p.WebSub(); h != nil {
 		opts = append(opts, web.WithOpen(prefix, h))
