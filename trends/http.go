@@ -76,24 +76,28 @@ func (s *Service) Series(ctx context.Context, id string, days int) (SeriesDoc, b
 	from := to - int64(days*24-1)*step
 	doc := SeriesDoc{V: news.Version, Topic: t.ID, Name: t.Name, Bucket: "1h",
 		From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), Points: make([]Point, 0, days*24), Spikes: []SpikeMark{}}
-	// Detection needs the baseline before the range too.
+	// Detection needs the baseline before the range too, but nothing
+	// from before the series is known: hours there are not zeros.
 	p := ParamsOf(t.Spikes)
-	start := from - lookback(p)*step
+	det := from - lookback(p)*step
 	if since, ok := s.Since(ctx, t.ID); ok {
-		start = max(start, HourOf(since))
+		det = max(det, HourOf(since))
 	}
-	start = min(start, from)
+	start := min(det, from)
 	hours := s.mem.Hours(t.ID, start, to)
 	for i, h := range hours[(from-start)/step:] {
 		doc.Points = append(doc.Points, Point{Start: time.Unix(from+int64(i)*step, 0).UTC(), Articles: h.Articles, Sources: len(h.Sources)})
 	}
-	for _, ev := range Detect(hours, p) {
-		at := start + int64(ev.At)*step
+	if det > to {
+		return doc, true
+	}
+	for _, ev := range Detect(hours[(det-start)/step:], p) {
+		at := det + int64(ev.At)*step
 		if at < from {
 			continue
 		}
 		doc.Spikes = append(doc.Spikes, SpikeMark{
-			Bucket: time.Unix(start+int64(ev.Bucket)*step, 0).UTC(), At: time.Unix(at, 0).UTC(), FollowUp: ev.FollowUp,
+			Bucket: time.Unix(det+int64(ev.Bucket)*step, 0).UTC(), At: time.Unix(at, 0).UTC(), FollowUp: ev.FollowUp,
 			Articles: ev.Articles, Sources: ev.Sources, Baseline: ev.Baseline,
 		})
 	}

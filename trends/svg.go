@@ -13,9 +13,9 @@ import (
 // escaped, so the result is safe to put in a page as is.
 
 const (
-	chartW, chartH = 720.0, 220.0
+	chartW, chartH = 480.0, 200.0
 	padL, padR     = 36.0, 8.0
-	padT, padB     = 22.0, 26.0
+	padT, padB     = 22.0, 28.0
 )
 
 type bar struct {
@@ -90,7 +90,11 @@ func chart(bars []bar, title string, width time.Duration) template.HTML {
 			x+gap/2, base-h, max(bw-gap, 0.5), h, cls, html.EscapeString(label), b.articles)
 		// A day label under each day (hourly chart: at midnight).
 		if (width >= 24*time.Hour && (n <= 10 || i%5 == 0)) || (width < 24*time.Hour && b.start.UTC().Hour() == 0) {
-			fmt.Fprintf(&sb, `<text x="%.1f" y="%.1f" class="tick">%s</text>`, x, chartH-8, html.EscapeString(b.start.UTC().Format("2 Jan")))
+			lx, anchor := x, "start"
+			if lx > chartW-padR-48 {
+				lx, anchor = chartW-padR, "end" // keep the last label inside
+			}
+			fmt.Fprintf(&sb, `<text x="%.1f" y="%.1f" class="tick" text-anchor="%s">%s</text>`, lx, chartH-8, anchor, html.EscapeString(b.start.UTC().Format("2 Jan")))
 		}
 		if sp := b.spike; sp != nil {
 			cx := x + bw/2
