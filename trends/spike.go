@@ -32,9 +32,23 @@ type Params struct {
 	Threshold   float64
 }
 
-// ParamsOf converts a topic's spikes config.
+// ParamsOf converts a topic's spikes config; unset values take the
+// config's defaults (a topic made up on the command line has none).
 func ParamsOf(s config.Spikes) Params {
-	return Params{Window: max(int(s.Window/time.Hour), 1), MinArticles: s.MinArticles, MinSources: s.MinSources, Threshold: s.Threshold}
+	p := Params{Window: int(s.Window / time.Hour), MinArticles: s.MinArticles, MinSources: s.MinSources, Threshold: s.Threshold}
+	if p.Window <= 0 {
+		p.Window = 6
+	}
+	if p.MinArticles == 0 {
+		p.MinArticles = 5
+	}
+	if p.MinSources == 0 {
+		p.MinSources = 3
+	}
+	if p.Threshold == 0 {
+		p.Threshold = 5
+	}
+	return p
 }
 
 // Event is one report of a spike: the first (FollowUp 0) or a growth.
