@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ type Service struct {
 
 	cfg    atomic.Pointer[config.Config]
 	loaded atomic.Bool // the first pass of Watch is done
+	since  sync.Map    // topic → time.Time from its rebuild marker
 	spikes *spikeMetrics
 }
 
@@ -201,7 +203,9 @@ func (s *Service) Upkeep(ctx context.Context) error {
 			Description:   "per-topic series of every replica",
 			FilterSubject: s.b.Names.AlertSubject(">"),
 			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckPolicy:     jetstream.AckExplicitPolicy,
+			// One ack per batch, for the batch: acking every alert would
+			// cost the server as much as publishing it did.
+			AckPolicy:     jetstream.AckAllPolicy,
 			AckWait:       time.Minute,
 			MaxAckPending: 2000,
 		})
@@ -238,14 +242,17 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		// Finish what was fetched even when ctx ends meanwhile.
 		wctx := context.WithoutCancel(ctx)
 		if err := s.Apply(wctx, obs); err != nil {
-			s.log.Error("trends: count alerts", "alerts", len(msgs), "err", err)
-			for _, m := range msgs {
-				_ = m.NakWithDelay(5 * time.Second)
+			// Unacknowledged, the batch comes again after the ack wait.
+			s.log.Error("trends: count alerts; retrying", "alerts", len(msgs), "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
 			}
 			continue
 		}
-		for _, m := range msgs {
-			_ = m.Ack()
+		// Acking the last message acknowledges the batch (AckAll).
+		if err := msgs[len(msgs)-1].Ack(); err != nil {
+			s.log.Warn("trends: ack alerts", "err", err)
 		}
 	}
 	return nil
@@ -263,12 +270,16 @@ type built struct {
 // Since is when a topic's series starts to be known: the start of the
 // archive it was rebuilt from, else its first counted hour.
 func (s *Service) Since(ctx context.Context, topic string) (time.Time, bool) {
+	if v, ok := s.since.Load(topic); ok {
+		return v.(time.Time), true
+	}
 	if s.b.Store != nil {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
 		e, err := s.b.Store.Get(cctx, builtKey(topic))
 		cancel()
 		var b built
 		if err == nil && json.Unmarshal(e.Value(), &b) == nil && !b.Since.IsZero() {
+			s.since.Store(topic, b.Since) // a marker is written once
 			return b.Since, true
 		}
 	}

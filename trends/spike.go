@@ -95,9 +95,13 @@ func windows(hours []Hour, k int) []window {
 // from it; xs is reordered.
 func medianMAD(xs []float64) (med, mad float64) {
 	med = median(xs)
-	dev := make([]float64, len(xs))
-	for i, x := range xs {
-		dev[i] = math.Abs(x - med)
+	var buf [BaselineDays]float64
+	dev := buf[:0]
+	if len(xs) > len(buf) {
+		dev = make([]float64, 0, len(xs))
+	}
+	for _, x := range xs {
+		dev = append(dev, math.Abs(x-med))
 	}
 	return med, median(dev)
 }
@@ -122,26 +126,36 @@ func scale(med, mad float64) float64 {
 	return max(madScale*mad, math.Sqrt(med), 1)
 }
 
-// eval says whether the window ending at t is a spike.
+// eval says whether the window ending at t is a spike. Below the floors
+// nothing is a spike, so the baseline is computed only above them.
 func eval(ws []window, t int, p Params) (bool, news.Baseline) {
-	var as, ss []float64
+	w := ws[t]
+	if w.articles < p.MinArticles || w.sources < p.MinSources {
+		return false, news.Baseline{}
+	}
+	var as, ss [BaselineDays]float64
+	n := 0
 	for d := 1; d <= BaselineDays; d++ {
 		i := t - 24*d
 		if i-p.Window+1 < 0 {
 			break
 		}
-		as = append(as, float64(ws[i].articles))
-		ss = append(ss, float64(ws[i].sources))
+		as[n], ss[n] = float64(ws[i].articles), float64(ws[i].sources)
+		n++
 	}
-	b := news.Baseline{Days: len(as)}
-	if len(as) < MinBaselineDays {
+	b := news.Baseline{Days: n}
+	if n < MinBaselineDays {
 		return false, b
 	}
-	b.Articles, b.ArticlesMAD = medianMAD(as)
-	b.Sources, b.SourcesMAD = medianMAD(ss)
-	w := ws[t]
-	spike := w.articles >= p.MinArticles && w.sources >= p.MinSources &&
-		float64(w.articles) > b.Articles+p.Threshold*scale(b.Articles, b.ArticlesMAD) &&
+	// The median is at least the smallest value and the scale at least
+	// 1: a window that does not clear those is no spike, and most hours
+	// are decided here without sorting.
+	if float64(w.articles) <= slices.Min(as[:n])+p.Threshold || float64(w.sources) <= slices.Min(ss[:n])+p.Threshold {
+		return false, b
+	}
+	b.Articles, b.ArticlesMAD = medianMAD(as[:n])
+	b.Sources, b.SourcesMAD = medianMAD(ss[:n])
+	spike := float64(w.articles) > b.Articles+p.Threshold*scale(b.Articles, b.ArticlesMAD) &&
 		float64(w.sources) > b.Sources+p.Threshold*scale(b.Sources, b.SourcesMAD)
 	return spike, b
 }
