@@ -228,11 +228,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		var obs []Obs
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
-			var a news.Alert
-			if json.Unmarshal(m.Data(), &a) != nil {
-				continue
-			}
-			if o, ok := ObsFromAlert(&a); ok {
+			if o, ok := decodeObs(m.Data()); ok {
 				obs = append(obs, o)
 			}
 		}
@@ -256,6 +252,34 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// slimAlert is the part of an alert the series needs: decoding only it
+// skips the article's text, the bulk of every alert.
+type slimAlert struct {
+	Kind    string    `json:"kind"`
+	Topic   string    `json:"topic"`
+	Score   float64   `json:"score"`
+	Created time.Time `json:"created"`
+	Article struct {
+		ID        string    `json:"id"`
+		Source    string    `json:"source"`
+		URL       string    `json:"url"`
+		Title     string    `json:"title"`
+		Published time.Time `json:"published"`
+		Fetched   time.Time `json:"fetched"`
+	} `json:"article"`
+}
+
+func decodeObs(data []byte) (Obs, bool) {
+	var s slimAlert
+	if json.Unmarshal(data, &s) != nil {
+		return Obs{}, false
+	}
+	a := news.Alert{Kind: s.Kind, Topic: s.Topic, Score: s.Score, Created: s.Created, Article: news.Article{
+		ID: s.Article.ID, Source: s.Article.Source, URL: s.Article.URL, Title: s.Article.Title,
+		Published: s.Article.Published, Fetched: s.Article.Fetched}}
+	return ObsFromAlert(&a)
 }
 
 // builtKey is the store key saying a topic's series was rebuilt from
