@@ -73,3 +73,24 @@ func BenchmarkEntryAdd(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpkeep is the series' own cost per alert: alerts of a day
+// (40 sources, one topic) are on the stream, and the timer runs while a
+// fresh upkeep counts them all into the bucket.
+func BenchmarkUpkeep(b *testing.B) {
+	cfg := testConfig(b, config.Topic{ID: "wave", Query: "x"})
+	bs := openBus(b, cfg)
+	now := HourOf(time.Now())
+	obs := make([]Obs, b.N)
+	for i := range obs {
+		obs[i] = Obs{Topic: "wave", Hour: now - int64(i%24)*hourSec, ID: fmt.Sprintf("a%08d", i),
+			Source: fmt.Sprintf("s%d", i%40), Title: "A title of a usual length for a news article", URL: "https://example.org/x", Score: 1}
+	}
+	publishAlerts(b, bs, obs)
+	s := New(bs, cfg, discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ResetTimer()
+	go func() { _ = s.Upkeep(ctx) }()
+	waitFor(b, 5*time.Minute, func() bool { return consumerDone(bs) })
+}

@@ -127,17 +127,19 @@ func (s *Service) days(r *http.Request) (int, error) {
 }
 
 func (s *Service) apiSeries(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
 	days, err := s.days(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		return
 	}
 	doc, ok := s.Series(r.Context(), r.PathValue("id"), days)
 	if !ok {
-		http.Error(w, "unknown topic", http.StatusNotFound)
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "unknown topic"})
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
