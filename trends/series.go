@@ -106,6 +106,8 @@ type entry struct {
 	Sources map[string]int      `json:"sources"`         // source → articles
 	Extra   int                 `json:"extra,omitempty"` // articles past maxIDs
 	Top     []news.SpikeArticle `json:"top,omitempty"`   // highest scores first
+
+	have map[string]bool // IDs as a set, built on the first add
 }
 
 func decodeEntry(data []byte) (*entry, error) {
@@ -118,10 +120,13 @@ func decodeEntry(data []byte) (*entry, error) {
 
 // add counts the observations not yet in e; it reports whether e changed.
 func (e *entry) add(obs []Obs) bool {
-	have := make(map[string]bool, len(e.IDs)+len(obs))
-	for _, id := range e.IDs {
-		have[id] = true
+	if e.have == nil {
+		e.have = make(map[string]bool, len(e.IDs)+len(obs))
+		for _, id := range e.IDs {
+			e.have[id] = true
+		}
 	}
+	have := e.have
 	if e.Sources == nil {
 		e.Sources = map[string]int{}
 	}
@@ -169,8 +174,9 @@ type Hour struct {
 	Top      []news.SpikeArticle
 }
 
+// hour is the entry as the series reads it, sharing nothing with e.
 func (e *entry) hour() Hour {
-	return Hour{Articles: len(e.IDs) + e.Extra, Sources: e.Sources, Top: e.Top}
+	return Hour{Articles: len(e.IDs) + e.Extra, Sources: cloneCounts(e.Sources), Top: slices.Clone(e.Top)}
 }
 
 // Memory is the series of every topic in memory, as the trends bucket

@@ -34,7 +34,10 @@ type Service struct {
 	cfg    atomic.Pointer[config.Config]
 	loaded atomic.Bool // the first pass of Watch is done
 	since  sync.Map    // topic → time.Time from its rebuild marker
-	spikes *spikeMetrics
+
+	wmu     sync.Mutex
+	written map[string]written // see tryUpdate
+	spikes  *spikeMetrics
 }
 
 // New returns a service for cfg on an open bus.
@@ -157,21 +160,53 @@ func (s *Service) update(ctx context.Context, key string, obs []Obs) error {
 	}
 }
 
+// written is an entry as this process last wrote it, with its revision:
+// the next update of the key tries that revision without reading the
+// entry back (another writer's update makes it fail, and it is read then).
+type written struct {
+	rev uint64
+	e   *entry
+}
+
+// maxWritten bounds the entries kept; the live hours are few.
+const maxWritten = 1000
+
+func (s *Service) takeWritten(key string) (written, bool) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	w, ok := s.written[key]
+	delete(s.written, key) // one user at a time: it is changed in place
+	return w, ok
+}
+
+func (s *Service) putWritten(key string, w written) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.written == nil || len(s.written) >= maxWritten {
+		s.written = map[string]written{}
+	}
+	s.written[key] = w
+}
+
 func (s *Service) tryUpdate(ctx context.Context, key string, obs []Obs) error {
-	e := &entry{}
-	var rev uint64
-	got, err := s.b.Trends.Get(ctx, key)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-	case err != nil:
-		return err
-	default:
-		if e, err = decodeEntry(got.Value()); err != nil {
+	w, ok := s.takeWritten(key)
+	e, rev := w.e, w.rev
+	if !ok {
+		e = &entry{}
+		got, err := s.b.Trends.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
 			return err
+		default:
+			if e, err = decodeEntry(got.Value()); err != nil {
+				return err
+			}
+			rev = got.Revision()
 		}
-		rev = got.Revision()
 	}
 	if !e.add(obs) {
+		s.putWritten(key, written{rev, e})
 		return nil
 	}
 	data, err := json.Marshal(e)
@@ -179,13 +214,14 @@ func (s *Service) tryUpdate(ctx context.Context, key string, obs []Obs) error {
 		return err
 	}
 	if rev == 0 {
-		_, err = s.b.Trends.Create(ctx, key, data)
+		rev, err = s.b.Trends.Create(ctx, key, data)
 	} else {
-		_, err = s.b.Trends.Update(ctx, key, data, rev)
+		rev, err = s.b.Trends.Update(ctx, key, data, rev)
 	}
 	if err == nil {
 		topic, hour, _ := parseKey(key)
 		s.mem.Set(topic, hour, e.hour())
+		s.putWritten(key, written{rev, e})
 	}
 	return err
 }
