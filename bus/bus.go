@@ -33,6 +33,10 @@ type Bus struct {
 	State jetstream.KeyValue // per-source fetch state
 	Store jetstream.KeyValue // small durable notes (delivery attempts)
 
+	// Trends holds per topic and hour the matched articles and sources
+	// (package trends); nil on a bus from OpenClient of an older daemon.
+	Trends jetstream.KeyValue
+
 	// Health holds the faults that keep the pipeline from working while
 	// the connection is up (store write errors, data lost); never nil
 	// on a Bus from Open.
@@ -61,6 +65,7 @@ type Names struct {
 
 	FetchStream, ArticleStream, AlertStream, DeadStream string
 	SeenBucket, StateBucket, StoreBucket                string
+	TrendsBucket                                        string
 }
 
 // NamesFor derives every name from the subject prefix.
@@ -75,6 +80,7 @@ func NamesFor(prefix string) Names {
 		SeenBucket:    prefix + "-seen",
 		StateBucket:   prefix + "-sources",
 		StoreBucket:   prefix + "-store",
+		TrendsBucket:  prefix + "-trends",
 	}
 }
 
@@ -196,6 +202,10 @@ func (b *Bus) lookup(ctx context.Context) error {
 		}
 		*bk.kv = kv
 	}
+	// A daemon older than the trends bucket has none; commands do without.
+	if kv, err := b.JS.KeyValue(ctx, b.Names.TrendsBucket); err == nil {
+		b.Trends = kv
+	}
 	return nil
 }
 
@@ -312,6 +322,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		{&b.Seen, jetstream.KeyValueConfig{Bucket: n.SeenBucket, Description: "article ids already published", TTL: cfg.NATS.SeenTTL}},
 		{&b.State, jetstream.KeyValueConfig{Bucket: n.StateBucket, Description: "per-source fetch state"}},
 		{&b.Store, jetstream.KeyValueConfig{Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes"}},
+		{&b.Trends, jetstream.KeyValueConfig{Bucket: n.TrendsBucket, Description: "per topic and hour: matched articles and sources", TTL: cfg.Trends.Retention}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Storage = storageType(cfg.NATS)

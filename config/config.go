@@ -37,6 +37,7 @@ type Config struct {
 	Subscribers []Subscriber `yaml:"subscribers"`
 	SMTP        SMTP         `yaml:"smtp"`
 	WebSub      WebSub       `yaml:"websub"`
+	Trends      Trends       `yaml:"trends"`
 
 	path        string
 	src         []byte // the file as read, for positions inside values
@@ -225,6 +226,29 @@ type Topic struct {
 	// this window: each subscriber gets the first as an alert and later
 	// ones as follow-ups ("also reported by"). Unset: 24h; 0s: off.
 	StoryWindow *time.Duration `yaml:"story_window"`
+	// Spikes turns on coverage-spike alerts for the topic (docs/trends.md).
+	Spikes Spikes `yaml:"spikes"`
+}
+
+// Trends configures the per-topic volume series (docs/trends.md).
+type Trends struct {
+	// Retention is how long hourly buckets are kept; default 720h (30 days).
+	Retention time.Duration `yaml:"retention"`
+}
+
+// Spikes configures a topic's spike alerts: the last Window's articles
+// and distinct sources against the same hours of previous days.
+type Spikes struct {
+	Enabled bool `yaml:"enabled"`
+	// Window is the span counted, a whole number of hours; default 6h.
+	Window time.Duration `yaml:"window"`
+	// MinArticles and MinSources are floors below which nothing is a
+	// spike, whatever the baseline; defaults 5 and 3.
+	MinArticles int `yaml:"min_articles"`
+	MinSources  int `yaml:"min_sources"`
+	// Threshold is how many robust deviations (1.4826 × MAD) above the
+	// seasonal median a window must be; default 5.
+	Threshold float64 `yaml:"threshold"`
 }
 
 // Subscriber receives alerts of its topics.
@@ -341,6 +365,7 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 	def(&c.DataDir, "./data")
+	defDur(&c.Trends.Retention, 30*24*time.Hour)
 	def(&c.NATS.SubjectPrefix, "newswatch")
 	def(&c.NATS.Storage, "file")
 	defDur(&c.NATS.DedupWindow, 24*time.Hour)
@@ -368,6 +393,17 @@ func (c *Config) ApplyDefaults() {
 	}
 	for i := range c.Topics {
 		def(&c.Topics[i].Name, c.Topics[i].ID)
+		sp := &c.Topics[i].Spikes
+		defDur(&sp.Window, 6*time.Hour)
+		if sp.MinArticles == 0 {
+			sp.MinArticles = 5
+		}
+		if sp.MinSources == 0 {
+			sp.MinSources = 3
+		}
+		if sp.Threshold == 0 {
+			sp.Threshold = 5
+		}
 		if c.Topics[i].StoryWindow == nil {
 			w := 24 * time.Hour
 			c.Topics[i].StoryWindow = &w
@@ -597,6 +633,9 @@ func (c *Config) validate() Problems {
 		}
 	}
 
+	if c.Trends.Retention < 24*time.Hour {
+		add(fmt.Sprintf("retention %s must be at least 24h", c.Trends.Retention), "trends", "retention")
+	}
 	topics := map[string]bool{}
 	for i, t := range c.Topics {
 		if !idPattern.MatchString(t.ID) {
@@ -607,6 +646,12 @@ func (c *Config) validate() Problems {
 		topics[t.ID] = true
 		if strings.TrimSpace(t.Query) == "" {
 			add("query is empty", "topics", i, "query")
+		}
+		if sp := t.Spikes; sp.Window < time.Hour || sp.Window > 7*24*time.Hour || sp.Window%time.Hour != 0 {
+			add(fmt.Sprintf("window %s must be a whole number of hours between 1h and 168h", sp.Window), "topics", i, "spikes", "window")
+		}
+		if t.Spikes.MinArticles < 0 || t.Spikes.MinSources < 0 || t.Spikes.Threshold < 0 {
+			add("min_articles, min_sources and threshold must not be negative", "topics", i, "spikes")
 		}
 	}
 

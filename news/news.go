@@ -5,6 +5,7 @@
 package news
 
 import (
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -78,6 +79,12 @@ type Alert struct {
 	Topics    []AlertTopic `json:"topics,omitempty"`
 	Article   Article      `json:"article"`
 	Created   time.Time    `json:"created"`
+
+	// Kind is "" for an alert about one article, KindSpike for a
+	// coverage spike (Spike is then set, and Article is a headline that
+	// renders like an article: see docs/trends.md).
+	Kind  string `json:"kind,omitempty"`
+	Spike *Spike `json:"spike,omitempty"`
 }
 
 // AllTopics is the alert's Topics, or its own topic alone for an alert
@@ -87,6 +94,60 @@ func (a *Alert) AllTopics() []AlertTopic {
 		return a.Topics
 	}
 	return []AlertTopic{{ID: a.Topic, Name: a.TopicName, Score: a.Score, Matches: a.Matches}}
+}
+
+// KindSpike marks an alert that reports a jump in a topic's coverage.
+const KindSpike = "spike"
+
+// Spike is a topic's coverage jump: the window's articles and distinct
+// sources against the same hours of previous days.
+type Spike struct {
+	Start    time.Time `json:"start"`    // first hour of the window
+	End      time.Time `json:"end"`      // end of the window (exclusive)
+	Window   string    `json:"window"`   // e.g. "6h"
+	Bucket   time.Time `json:"bucket"`   // the hour the spike was first detected; with the topic, its identity
+	FollowUp int       `json:"followup"` // 0 for the first report, n for the n-th growth
+	Articles int       `json:"articles"`
+	Sources  int       `json:"sources"`
+	Baseline Baseline  `json:"baseline"`
+
+	TopArticles []SpikeArticle `json:"top_articles"`
+	TopSources  []SpikeSource  `json:"top_sources"`
+}
+
+// Baseline is the seasonal median and median absolute deviation of the
+// same window on previous days.
+type Baseline struct {
+	Days        int     `json:"days"`
+	Articles    float64 `json:"articles"`
+	ArticlesMAD float64 `json:"articles_mad"`
+	Sources     float64 `json:"sources"`
+	SourcesMAD  float64 `json:"sources_mad"`
+}
+
+// SpikeArticle is one of the highest-scoring articles of a spike.
+type SpikeArticle struct {
+	ID     string  `json:"id"`
+	Title  string  `json:"title"`
+	URL    string  `json:"url"`
+	Source string  `json:"source"`
+	Score  float64 `json:"score"`
+}
+
+// SpikeSource is one of the sources that wrote most in a spike.
+type SpikeSource struct {
+	Source   string `json:"source"`
+	Articles int    `json:"articles"`
+}
+
+// SpikeID is the id of a topic's spike first detected in the hour
+// starting at bucket; followUp > 0 is its n-th growth report.
+func SpikeID(topic string, bucket time.Time, followUp int) string {
+	id := "spike:" + topic + ":" + strconv.FormatInt(bucket.Unix(), 10)
+	if followUp > 0 {
+		id += ":" + strconv.Itoa(followUp)
+	}
+	return id
 }
 
 // AlertID is the id of the alert for topic on article; it doubles as the

@@ -461,7 +461,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	start := time.Now()
 	// Signal progress while the delivery runs.
 	stop := bus.InProgressEvery(msg, l.cc.AckWait/3)
-	if fs, ok := l.sink.(FollowUpSink); ok {
+	if fs, ok := l.sink.(FollowUpSink); ok && alert.Kind == "" { // a spike is no story
 		// A story is tracked per topic; the article joins the stories of
 		// each of the subscriber's topics it matched, and is a follow-up
 		// if it continues any of them.

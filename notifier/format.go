@@ -19,6 +19,13 @@ const EventAlert = "alert.created"
 // delivered (see Stories).
 const EventFollowUp = "alert.followup"
 
+// EventSpike and EventSpikeFollowUp are the "type" of a coverage spike
+// alert and of its growth reports (docs/trends.md).
+const (
+	EventSpike         = "spike.created"
+	EventSpikeFollowUp = "spike.followup"
+)
+
 // render turns an alert into a webhook body; st is set for a follow-up.
 type render func(a *news.Alert, st *Story) ([]byte, error)
 
@@ -75,6 +82,12 @@ func renderAlert(a *news.Alert, st *Story) ([]byte, error) {
 		p.Story = &storyPayload{ID: st.ID, Count: st.Count, Sources: st.Sources}
 		if p.Story.Sources == nil {
 			p.Story.Sources = []string{}
+		}
+	}
+	if a.Kind == news.KindSpike && a.Spike != nil {
+		p.Type, p.Story = EventSpike, nil
+		if a.Spike.FollowUp > 0 {
+			p.Type = EventSpikeFollowUp
 		}
 	}
 	if p.V == 0 {

@@ -29,6 +29,7 @@ import (
 	"newswatch/metrics"
 	"newswatch/news"
 	"newswatch/notifier"
+	"newswatch/trends"
 )
 
 // Roles are the stages a process runs.
@@ -74,6 +75,7 @@ type Pipeline struct {
 	cls   *classifyStage
 	disp  *notifier.Dispatcher
 	sched *scheduler
+	trend *trends.Service
 
 	mu     sync.Mutex
 	sinks  map[string]notifier.Sink
@@ -94,6 +96,12 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	p.disp = notifier.NewDispatcher(b, log, m)
 	p.disp.SetTopics(cfg.Topics)
 	p.sched = newScheduler(b, log, cfg.Fetch.Timeout)
+	p.trend = trends.New(b, cfg, log)
+	if m != nil {
+		if err := p.trend.Register(m.Registry); err != nil {
+			return nil, fmt.Errorf("trends metrics: %w", err)
+		}
+	}
 	if cfg.WebSub.CallbackURL != "" {
 		if err := p.setupWebSub(cfg); err != nil {
 			return nil, err
@@ -157,6 +165,9 @@ func (p *Pipeline) Config() *config.Config { return p.cfg.Load() }
 
 // Dispatcher is the notifier stage.
 func (p *Pipeline) Dispatcher() *notifier.Dispatcher { return p.disp }
+
+// Trends is the per-topic series and its spike alerts.
+func (p *Pipeline) Trends() *trends.Service { return p.trend }
 
 // Classifier is the topic matcher in force.
 func (p *Pipeline) Classifier() *classifier.Classifier { return p.cls.cls.Load() }
@@ -246,7 +257,7 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 		defer p.stopNotifier()
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 5)
 	start := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -258,6 +269,10 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	}
 	if roles.Classifier {
 		start(func() error { return p.cls.consume(ctx, 2) })
+		start(func() error { return p.trend.Run(ctx) })
+	}
+	if p.b.Trends != nil {
+		start(func() error { return p.trend.Watch(ctx) })
 	}
 	if roles.Fetcher {
 		start(func() error { return p.fetch.consume(ctx, cfg.Fetch.Workers, p.lookupSource) })
@@ -304,6 +319,7 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	old := p.cfg.Load()
 	p.cls.setTopics(cfg.Topics, c)
 	p.disp.SetTopics(cfg.Topics)
+	p.trend.SetConfig(cfg)
 	p.cfg.Store(cfg)
 	if !notifierRunning {
 		return nil

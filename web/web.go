@@ -80,6 +80,16 @@ func WithStatus(b Backend) Option {
 	}
 }
 
+// WithPages serves more read-only routes (pattern → handler), such as
+// the topic trends, scrubbed of secrets like the status page.
+func WithPages(routes map[string]http.Handler) Option {
+	return func(s *Server) {
+		for pattern, h := range routes {
+			s.mux.Handle(pattern, scrubbing(s.secretList, h))
+		}
+	}
+}
+
 // Reloader puts a changed config file in force; its error says why a new
 // config was rejected (the old one then keeps running).
 type Reloader func(ctx context.Context) error

@@ -158,6 +158,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		web.WithFaults(func() []web.Fault { return webFaults(b.Health.Faults()) }),
 		web.WithReload(reload),
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
+		web.WithPages(p.Trends().Routes()),
 	}
 	if prefix, h := p.WebSub(); h != nil {
 		opts = append(opts, web.WithOpen(prefix, h))

@@ -237,6 +237,11 @@ func TestOnceEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "2 of 4 archived articles") {
 		t.Errorf("backtest -query = %d %q", code, stdout)
 	}
+	// With -spikes it lists the spike alerts instead: none on four articles.
+	code, stdout, stderr = runCLI(t, "backtest", "-config", path, "-topic", "fentanyl", "-spikes")
+	if code != 0 || !strings.Contains(stdout, "topic fentanyl: 0 spike alerts would have been sent (threshold 5)") {
+		t.Errorf("backtest -spikes = %d %q %s", code, stdout, stderr)
+	}
 }
 
 func keys[V any](m map[string]V) []string {

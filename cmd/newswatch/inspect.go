@@ -24,6 +24,7 @@ import (
 	"newswatch/fetcher"
 	"newswatch/news"
 	"newswatch/pipeline"
+	"newswatch/trends"
 	"newswatch/web"
 )
 
@@ -442,6 +443,8 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	topic := fs.String("topic", "", "topic `ID` from the config (required unless -query is given)")
 	query := fs.String("query", "", "try this `QUERY` instead of the topic's")
 	examples := fs.Int("examples", 10, "how many matching articles to list")
+	spikes := fs.Bool("spikes", false, "list the spike alerts the topic's spikes settings would have sent")
+	threshold := fs.Float64("threshold", 0, "with -spikes: try this threshold instead of the topic's")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -483,6 +486,19 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		return exitFailure
 	}
 	defer b.Close()
+	if *spikes {
+		if *threshold > 0 {
+			t.Spikes.Threshold = *threshold
+		}
+		found, err := trends.BacktestSpikes(ctx, b, t, c, trends.BacktestOptions{})
+		if err != nil {
+			fmt.Fprintf(env.stderr, "newswatch backtest: %v\n", err)
+			return exitFailure
+		}
+		trends.WriteSpikes(env.stdout, found)
+		fmt.Fprintf(env.stdout, "topic %s: %d spike alerts would have been sent (threshold %g)\n", t.ID, len(found), trends.ParamsOf(t.Spikes).Threshold)
+		return exitOK
+	}
 	total, matched := 0, 0
 	err = eachMessage(ctx, b, b.Names.ArticleStream, b.Names.ArticleSubject(">"), func(m jetstream.Msg) bool {
 		var a news.Article
