@@ -31,6 +31,9 @@ type Bus struct {
 	Seen  jetstream.KeyValue // article ids already published
 	State jetstream.KeyValue // per-source fetch state
 	Store jetstream.KeyValue // small durable notes (delivery attempts)
+	// Feedback holds subscribers' relevant / not relevant labels; nil on
+	// a bus attached to a daemon that predates it.
+	Feedback jetstream.KeyValue
 
 	// Health holds the faults that keep the pipeline from working while
 	// the connection is up (store write errors, data lost); never nil
@@ -48,6 +51,7 @@ type Names struct {
 
 	FetchStream, ArticleStream, AlertStream, DeadStream string
 	SeenBucket, StateBucket, StoreBucket                string
+	FeedbackBucket                                      string
 }
 
 // NamesFor derives every name from the subject prefix.
@@ -62,6 +66,9 @@ func NamesFor(prefix string) Names {
 		SeenBucket:    prefix + "-seen",
 		StateBucket:   prefix + "-sources",
 		StoreBucket:   prefix + "-store",
+		// FeedbackBucket is kept apart from the store: labels are data
+		// to export, not notes.
+		FeedbackBucket: prefix + "-feedback",
 	}
 }
 
@@ -159,6 +166,9 @@ func (b *Bus) lookup(ctx context.Context) error {
 			return fmt.Errorf("bucket %s: %w", bk.name, err)
 		}
 		*bk.kv = kv
+	}
+	if kv, err := b.JS.KeyValue(ctx, b.Names.FeedbackBucket); err == nil {
+		b.Feedback = kv
 	}
 	return nil
 }
@@ -270,6 +280,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		{&b.Seen, jetstream.KeyValueConfig{Bucket: n.SeenBucket, Description: "article ids already published", TTL: cfg.NATS.SeenTTL}},
 		{&b.State, jetstream.KeyValueConfig{Bucket: n.StateBucket, Description: "per-source fetch state"}},
 		{&b.Store, jetstream.KeyValueConfig{Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes"}},
+		{&b.Feedback, jetstream.KeyValueConfig{Bucket: n.FeedbackBucket, Description: "subscribers' relevant / not relevant labels on alerts"}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Storage = storageType(cfg.NATS)

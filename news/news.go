@@ -78,6 +78,16 @@ type Alert struct {
 	Topics    []AlertTopic `json:"topics,omitempty"`
 	Article   Article      `json:"article"`
 	Created   time.Time    `json:"created"`
+	// Feedback holds a delivered alert's signed "relevant" / "not
+	// relevant" links for its subscriber; nil on the bus, and when
+	// http.public_url is unset.
+	Feedback *FeedbackLinks `json:"feedback,omitempty"`
+}
+
+// FeedbackLinks are the URLs a subscriber opens to judge an alert.
+type FeedbackLinks struct {
+	Relevant    string `json:"relevant"`
+	NotRelevant string `json:"not_relevant"`
 }
 
 // AllTopics is the alert's Topics, or its own topic alone for an alert

@@ -237,6 +237,7 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	wg.Wait()
+	feedbackDecorate(ctx, s.b, d.Topics, d.Alerts)
 	d.Attention.Subscribers = troubledSubscribers(d.Subscribers)
 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -296,6 +297,7 @@ func (s *status) apiTopics(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusInternalServerError, err)
 		return
 	}
+	feedbackDecorate(ctx, s.b, ts, nil)
 	writeJSON(w, http.StatusOK, map[string]any{"since": since, "topics": ts})
 }
 
@@ -323,6 +325,7 @@ func (s *status) apiAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusInternalServerError, err)
 		return
 	}
+	feedbackDecorate(ctx, s.b, nil, as)
 	out := map[string]any{"alerts": as}
 	if n := len(as); n == q.Limit && as[n-1].Seq > 1 {
 		out["next_before"] = as[n-1].Seq
