@@ -32,6 +32,9 @@ type Bus struct {
 	Seen  jetstream.KeyValue // article ids already published
 	State jetstream.KeyValue // per-source fetch state
 	Store jetstream.KeyValue // small durable notes (delivery attempts)
+	// Feedback holds subscribers' relevant / not relevant labels; nil on
+	// a bus attached to a daemon that predates it.
+	Feedback jetstream.KeyValue
 
 	// Trends holds per topic and hour the matched articles and sources
 	// (package trends); nil on a bus from OpenClient of an older daemon.
@@ -66,6 +69,7 @@ type Names struct {
 	FetchStream, ArticleStream, AlertStream, DeadStream string
 	SeenBucket, StateBucket, StoreBucket                string
 	TrendsBucket                                        string
+	FeedbackBucket                                      string
 }
 
 // NamesFor derives every name from the subject prefix.
@@ -81,6 +85,9 @@ func NamesFor(prefix string) Names {
 		StateBucket:   prefix + "-sources",
 		StoreBucket:   prefix + "-store",
 		TrendsBucket:  prefix + "-trends",
+		// FeedbackBucket is kept apart from the store: labels are data
+		// to export, not notes.
+		FeedbackBucket: prefix + "-feedback",
 	}
 }
 
@@ -206,6 +213,9 @@ func (b *Bus) lookup(ctx context.Context) error {
 	if kv, err := b.JS.KeyValue(ctx, b.Names.TrendsBucket); err == nil {
 		b.Trends = kv
 	}
+	if kv, err := b.JS.KeyValue(ctx, b.Names.FeedbackBucket); err == nil {
+		b.Feedback = kv
+	}
 	return nil
 }
 
@@ -323,6 +333,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		{&b.State, jetstream.KeyValueConfig{Bucket: n.StateBucket, Description: "per-source fetch state"}},
 		{&b.Store, jetstream.KeyValueConfig{Bucket: n.StoreBucket, Description: "delivery attempts and other small durable notes"}},
 		{&b.Trends, jetstream.KeyValueConfig{Bucket: n.TrendsBucket, Description: "per topic and hour: matched articles and sources", TTL: cfg.Trends.Retention}},
+		{&b.Feedback, jetstream.KeyValueConfig{Bucket: n.FeedbackBucket, Description: "subscribers' relevant / not relevant labels on alerts"}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Storage = storageType(cfg.NATS)

@@ -38,6 +38,7 @@ type Config struct {
 	SMTP        SMTP         `yaml:"smtp"`
 	WebSub      WebSub       `yaml:"websub"`
 	Trends      Trends       `yaml:"trends"`
+	Feedback    Feedback     `yaml:"feedback"`
 
 	path        string
 	src         []byte // the file as read, for positions inside values
@@ -116,6 +117,10 @@ type HTTP struct {
 	// a listener only a private network reaches (a Kubernetes Service, a
 	// container's published port bound to the host's loopback).
 	InsecureNoAuth bool `yaml:"insecure_no_auth"`
+	// PublicURL is where people reach this listener from outside, e.g.
+	// https://newswatch.example.org; alerts carry feedback links under
+	// it. Empty: alerts carry no feedback links.
+	PublicURL string `yaml:"public_url"`
 }
 
 // ExposedWithoutAuth reports whether the listener would answer other
@@ -335,6 +340,13 @@ type WebSub struct {
 	CallbackURL string `yaml:"callback_url"`
 	// Secret derives each subscription's signing secret (at least 16
 	// characters); empty: a random one kept in the bus.
+	Secret string `yaml:"secret"`
+}
+
+// Feedback configures the "relevant" / "not relevant" links of alerts.
+type Feedback struct {
+	// Secret signs the links (at least 16 characters); empty: a random
+	// key kept in the bus, made at first start and shared by replicas.
 	Secret string `yaml:"secret"`
 }
 
@@ -735,6 +747,15 @@ func (c *Config) validate() Problems {
 		if s := c.WebSub.Secret; s != "" && len(s) < 16 {
 			add("must be at least 16 characters", "websub", "secret")
 		}
+	}
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			add("is not an http(s) URL without query, e.g. https://newswatch.example.org", "http", "public_url")
+		}
+	}
+	if s := c.Feedback.Secret; s != "" && len(s) < 16 {
+		add("must be at least 16 characters", "feedback", "secret")
 	}
 	switch c.SMTP.TLS {
 	case "starttls", "tls", "none":

@@ -85,6 +85,16 @@ type Alert struct {
 	// renders like an article: see docs/trends.md).
 	Kind  string `json:"kind,omitempty"`
 	Spike *Spike `json:"spike,omitempty"`
+	// Feedback holds a delivered alert's signed "relevant" / "not
+	// relevant" links for its subscriber; nil on the bus, and when
+	// http.public_url is unset.
+	Feedback *FeedbackLinks `json:"feedback,omitempty"`
+}
+
+// FeedbackLinks are the URLs a subscriber opens to judge an alert.
+type FeedbackLinks struct {
+	Relevant    string `json:"relevant"`
+	NotRelevant string `json:"not_relevant"`
 }
 
 // AllTopics is the alert's Topics, or its own topic alone for an alert

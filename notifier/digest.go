@@ -136,6 +136,13 @@ func DigestMessageID(sub string, d Digest) string {
 // whether a failure is worth retrying; the caller keeps the alerts until
 // it succeeds.
 func (e *Email) NotifyDigest(ctx context.Context, alerts []*news.Alert) (bool, error) {
+	if e.links != nil {
+		linked := make([]*news.Alert, len(alerts))
+		for i, a := range alerts {
+			linked[i] = withLinks(e.links, a, e.sub)
+		}
+		alerts = linked
+	}
 	d, err := RenderDigest(alerts)
 	if err != nil {
 		return false, fmt.Errorf("email %s: %w", e.sub, err)

@@ -35,6 +35,7 @@ type Email struct {
 	implicitTLS bool
 	tlsConfig   *tls.Config // shared with client; tests add a RootCAs
 	idle        time.Duration
+	links       LinkFunc // feedback links; nil: none
 
 	mu      sync.Mutex
 	conn    *smtp.Client // nil when not connected
@@ -144,6 +145,7 @@ func MessageID(sub, alertID string) string { return deliveryKey(sub, alertID) + 
 
 // message builds the email for a; st is set for a follow-up.
 func (e *Email) message(a *news.Alert, st *Story) (*mail.Msg, error) {
+	a = withLinks(e.links, a, e.sub)
 	d := newMailData(a)
 	d.Story = st
 	subject, text, html, err := e.tmpl.render(d)

@@ -97,7 +97,9 @@ func TestPayloadMatchesSchema(t *testing.T) {
 		{ID: "fentanyl", Name: "Fentanyl and synthetic opioids", Score: 4.5, Matches: two.Matches},
 		{ID: "us-china", Score: 2, Matches: []news.Match{{Term: "china", Field: "title", Count: 1}}},
 	}
-	for name, a := range map[string]*news.Alert{"full": sampleAlert(), "minimal": minimal, "hostile": hostile, "two topics": two} {
+	linked := sampleAlert()
+	linked.Feedback = &news.FeedbackLinks{Relevant: "https://nw.example.org/feedback/?a=x&l=relevant", NotRelevant: "https://nw.example.org/feedback/?a=x&l=not_relevant"}
+	for name, a := range map[string]*news.Alert{"full": sampleAlert(), "minimal": minimal, "hostile": hostile, "two topics": two, "feedback": linked} {
 		t.Run(name, func(t *testing.T) {
 			body := deliveredBody(t, a)
 			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))

@@ -76,6 +76,10 @@ func loadTemplates(cfg config.Templates) (*mailTemplates, error) {
 	if _, _, _, err := t.render(d); err != nil {
 		return nil, err
 	}
+	d.Feedback = &news.FeedbackLinks{Relevant: "https://example.org/feedback/?l=relevant", NotRelevant: "https://example.org/feedback/?l=not_relevant"}
+	if _, _, _, err := t.render(d); err != nil {
+		return nil, err
+	}
 	d.Story = &Story{ID: d.Alert.ID, Started: d.Published, Count: 2, Sources: []string{"a", "b"}}
 	if _, _, _, err := t.render(d); err != nil {
 		return nil, err
@@ -126,6 +130,9 @@ type mailData struct {
 	Excerpt    string    // start of the summary (or content), one paragraph
 	Matches    []mailMatch
 	Story      *Story // set when this is a later report of a story
+	// Feedback holds the signed "relevant" / "not relevant" links; nil
+	// when http.public_url is unset.
+	Feedback *news.FeedbackLinks
 }
 
 // mailTopic is one topic the article matched, with its matches.
@@ -158,6 +165,7 @@ func newMailData(a *news.Alert) mailData {
 		Score:     formatScore(a.Score),
 		Published: a.Article.Published,
 		Excerpt:   excerpt(&a.Article, mailExcerpt),
+		Feedback:  a.Feedback,
 	}
 	d.Matches = newMailMatches(a.Matches)
 	d.TopicNames = topicNames(a)

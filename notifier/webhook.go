@@ -42,6 +42,7 @@ type Webhook struct {
 	timeout time.Duration
 	client  *http.Client
 	now     func() time.Time // injectable for tests
+	links   LinkFunc         // feedback links; nil: none
 }
 
 // NewWebhook returns the sink for a webhook subscriber. A nil client gets
@@ -162,6 +163,7 @@ func (w *Webhook) NotifyFollowUp(ctx context.Context, a *news.Alert, st Story) (
 }
 
 func (w *Webhook) post(ctx context.Context, a *news.Alert, st *Story) (bool, error) {
+	a = withLinks(w.links, a, w.sub)
 	body, err := w.render(a, st)
 	if err != nil {
 		return false, fmt.Errorf("webhook %s: render alert %s: %w", w.sub, a.ID, err)

@@ -25,6 +25,7 @@ import (
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
+	"newswatch/feedback"
 	"newswatch/fetcher"
 	"newswatch/metrics"
 	"newswatch/news"
@@ -80,6 +81,9 @@ type Pipeline struct {
 	mu     sync.Mutex
 	sinks  map[string]notifier.Sink
 	failed map[string]bool // subscribers whose last (re)start failed
+
+	fbSigner atomic.Pointer[feedback.Signer] // nil when the key could not be had
+	fbSecret string                          // feedback.secret the signer was made with
 }
 
 // New builds the stages for cfg on an open bus. m may be nil.
@@ -101,6 +105,9 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 		if err := p.trend.Register(m.Registry); err != nil {
 			return nil, fmt.Errorf("trends metrics: %w", err)
 		}
+	}
+	if err := p.setupFeedback(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.WebSub.CallbackURL != "" {
 		if err := p.setupWebSub(cfg); err != nil {
@@ -183,6 +190,53 @@ func (p *Pipeline) lookupSource(id string) (config.Source, bool) {
 	return config.Source{}, false
 }
 
+// setupFeedback makes the signer of feedback links from feedback.secret,
+// or from a random key kept in the store bucket. Without http.public_url
+// a missing key is only logged: no link needs it then.
+func (p *Pipeline) setupFeedback(cfg *config.Config) error {
+	if old := p.fbSigner.Load(); old != nil && p.fbSecret == cfg.Feedback.Secret {
+		p.fbSigner.Store(old.WithBase(cfg.HTTP.PublicURL))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, err := feedback.LoadKey(ctx, p.b.Store, cfg.Feedback.Secret)
+	if err != nil {
+		if cfg.HTTP.PublicURL != "" {
+			return err
+		}
+		p.log.Warn("feedback links disabled", "err", err)
+		return nil
+	}
+	p.fbSigner.Store(feedback.NewSigner(key, cfg.HTTP.PublicURL))
+	p.fbSecret = cfg.Feedback.Secret
+	return nil
+}
+
+// FeedbackSigner makes and checks feedback links; nil when unavailable.
+func (p *Pipeline) FeedbackSigner() *feedback.Signer { return p.fbSigner.Load() }
+
+// feedbackLinks are the links a sink adds to an alert for subscriber sub.
+func (p *Pipeline) feedbackLinks(a *news.Alert, sub string) *news.FeedbackLinks {
+	return p.fbSigner.Load().Links(a, sub)
+}
+
+// FeedbackHandler serves feedback.Path; nil when the bus has no feedback
+// bucket or no key could be had.
+func (p *Pipeline) FeedbackHandler() http.Handler {
+	if p.b.Feedback == nil || p.fbSigner.Load() == nil {
+		return nil
+	}
+	return &feedback.Handler{
+		Signer: p.FeedbackSigner,
+		Store:  feedback.NewStore(p.b.Feedback),
+		Find: func(ctx context.Context, id string, created time.Time) (*news.Alert, error) {
+			return feedback.FindAlert(ctx, p.b, id, created)
+		},
+		Log: p.log,
+	}
+}
+
 // NewSink builds the delivery sink of a subscriber.
 func NewSink(sub config.Subscriber, smtp config.SMTP) (notifier.Sink, error) {
 	switch sub.Type {
@@ -197,6 +251,7 @@ func NewSink(sub config.Subscriber, smtp config.SMTP) (notifier.Sink, error) {
 func (p *Pipeline) startSubscriber(ctx context.Context, sub config.Subscriber, smtp config.SMTP) error {
 	sink, err := NewSink(sub, smtp)
 	if err == nil {
+		notifier.SetFeedback(sink, p.feedbackLinks)
 		err = p.disp.Start(ctx, sub, sink)
 		if err != nil {
 			closeSink(sink)
@@ -317,6 +372,9 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 		return fmt.Errorf("topics: %w", err)
 	}
 	old := p.cfg.Load()
+	if err := p.setupFeedback(cfg); err != nil {
+		return fmt.Errorf("feedback: %w", err)
+	}
 	p.cls.setTopics(cfg.Topics, c)
 	p.disp.SetTopics(cfg.Topics)
 	p.trend.SetConfig(cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"newswatch/feedback"
 	"newswatch/news"
 	"newswatch/notifier"
 )
@@ -68,6 +69,9 @@ type Topic struct {
 	Query       string   `json:"query"`
 	Alerts24h   int64    `json:"alerts_24h"` // -1: unknown
 	Subscribers []string `json:"subscribers"`
+	// Feedback counts subscribers' labels on the topic's alerts; nil when
+	// the backend keeps none.
+	Feedback *feedback.Counts `json:"feedback,omitempty"`
 }
 
 // Subscriber is one subscriber and its delivery state.
@@ -112,6 +116,36 @@ type Alert struct {
 	Published time.Time    `json:"published,omitzero"`
 	Created   time.Time    `json:"created"`
 	Matches   []news.Match `json:"matches"`
+	// Feedback are the status page's signed buttons ("/feedback/?…").
+	Feedback *news.FeedbackLinks `json:"feedback,omitempty"`
+}
+
+// FeedbackBackend is a Backend that keeps subscribers' labels: the page
+// then shows them per topic, and buttons on each alert.
+type FeedbackBackend interface {
+	// FeedbackCounts counts labels per topic id.
+	FeedbackCounts(ctx context.Context) (map[string]feedback.Counts, error)
+	// FeedbackLinks are the page's links for an alert; nil: none.
+	FeedbackLinks(alertID string, created time.Time) *news.FeedbackLinks
+}
+
+// feedbackDecorate adds labels and buttons when b keeps them.
+func feedbackDecorate(ctx context.Context, b Backend, ts []Topic, as []Alert) {
+	fb, ok := b.(FeedbackBackend)
+	if !ok {
+		return
+	}
+	if len(ts) > 0 {
+		if counts, err := fb.FeedbackCounts(ctx); err == nil {
+			for i := range ts {
+				c := counts[ts[i].ID]
+				ts[i].Feedback = &c
+			}
+		}
+	}
+	for i := range as {
+		as[i].Feedback = fb.FeedbackLinks(as[i].ID, as[i].Created)
+	}
 }
 
 // DeadLetter is one delivery that gave up.

@@ -14,6 +14,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/feedback"
 	"newswatch/news"
 	"newswatch/notifier"
 	"newswatch/pipeline"
@@ -42,11 +43,48 @@ type PipelineBackend struct {
 	countsOf time.Time
 	secrets  []string
 	secretOf *config.Config
+	fbCounts map[string]feedback.Counts
+	fbAt     time.Time
 }
 
 // NewPipelineBackend reads from b and p.
 func NewPipelineBackend(b *bus.Bus, p *pipeline.Pipeline) *PipelineBackend {
 	return &PipelineBackend{b: b, p: p}
+}
+
+// statusSubscriber is the subscriber the status page's buttons record
+// labels as: not a valid subscriber id, so it never meets a real one.
+const statusSubscriber = "@status"
+
+// FeedbackCounts implements FeedbackBackend.
+func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedback.Counts, error) {
+	if pb.b.Feedback == nil {
+		return nil, errors.New("no feedback bucket")
+	}
+	pb.mu.Lock()
+	if pb.fbCounts != nil && time.Since(pb.fbAt) < countsTTL {
+		c := pb.fbCounts
+		pb.mu.Unlock()
+		return c, nil
+	}
+	pb.mu.Unlock()
+	rs, _, err := feedback.NewStore(pb.b.Feedback).List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := feedback.CountByTopic(rs)
+	pb.mu.Lock()
+	pb.fbCounts, pb.fbAt = c, time.Now()
+	pb.mu.Unlock()
+	return c, nil
+}
+
+// FeedbackLinks implements FeedbackBackend.
+func (pb *PipelineBackend) FeedbackLinks(alertID string, created time.Time) *news.FeedbackLinks {
+	if pb.b.Feedback == nil {
+		return nil
+	}
+	return pb.p.FeedbackSigner().PageLinks(alertID, statusSubscriber, created)
 }
 
 // Secrets implements Backend; the list follows config reloads.

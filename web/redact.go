@@ -120,7 +120,7 @@ func Secrets(cfg *config.Config) []string {
 		}
 	}
 	add(cfg.SMTP.Password, cfg.HTTP.Auth.Basic.Password, cfg.HTTP.Auth.BearerToken,
-		cfg.NATS.Password, cfg.NATS.Token, cfg.WebSub.Secret)
+		cfg.NATS.Password, cfg.NATS.Token, cfg.WebSub.Secret, cfg.Feedback.Secret)
 	add(cfg.Expanded()...)
 	for _, s := range strings.Split(cfg.NATS.URL, ",") {
 		addURL(strings.TrimSpace(s))

@@ -14,6 +14,7 @@ import (
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
+	"newswatch/feedback"
 	"newswatch/metrics"
 	"newswatch/pipeline"
 	"newswatch/web"
@@ -162,6 +163,10 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 	}
 	if prefix, h := p.WebSub(); h != nil {
 		opts = append(opts, web.WithOpen(prefix, h))
+	}
+	if h := p.FeedbackHandler(); h != nil {
+		// Signed links, opened from mail clients without a login.
+		opts = append(opts, web.WithOpen(feedback.Path, h))
 	}
 	srv := web.New(m, func(ctx context.Context) error {
 		if !b.Ready() {

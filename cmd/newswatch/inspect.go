@@ -181,6 +181,8 @@ field does not silently match nothing:
   categories  [string]  the feed's categories or tags
   url         string    the article's link
   source      string    the source id
+  topic       string    ignored (in 'newswatch feedback export' lines)
+  label       string    ignored (in 'newswatch feedback export' lines)
 
 Output: one line per input article, in order:
   {"id": "...", "topics": [{"id": "fentanyl", "score": 7.5, "matches": [...]}]}
@@ -189,7 +191,7 @@ stderr with its line number and skipped; the exit code is then 1.
 `
 
 // classifyFields are the fields of classifyInput, for error messages.
-const classifyFields = "id, title, summary, content, text, categories, url, source"
+const classifyFields = "id, title, summary, content, text, categories, url, source, topic, label"
 
 // classifyInput is one line of `newswatch classify` input.
 type classifyInput struct {
@@ -201,6 +203,10 @@ type classifyInput struct {
 	Categories []string `json:"categories"`
 	URL        string   `json:"url"`
 	Source     string   `json:"source"`
+	// Topic and Label are accepted so that exported feedback can be
+	// classified as it is; they do not change the verdict.
+	Topic string `json:"topic"`
+	Label string `json:"label"`
 }
 
 type classifyTopic struct {
@@ -500,10 +506,23 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		return exitOK
 	}
 	total, matched := 0, 0
+	// Labels on the topic: their articles' text comes with them, or from
+	// the archive when the label was kept without it.
+	labels := feedbackFor(ctx, env, b)
+	need := map[string]bool{}
+	for _, r := range labels {
+		if r.Topic == t.ID && r.Article == nil {
+			need[r.ArticleID] = true
+		}
+	}
+	archive := map[string]news.Article{}
 	err = eachMessage(ctx, b, b.Names.ArticleStream, b.Names.ArticleSubject(">"), func(m jetstream.Msg) bool {
 		var a news.Article
 		if json.Unmarshal(m.Data(), &a) != nil {
 			return true
+		}
+		if need[a.ID] {
+			archive[a.ID] = a
 		}
 		total++
 		if ms := c.Classify(&a); len(ms) > 0 {
@@ -523,6 +542,9 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		pct = 100 * float64(matched) / float64(total)
 	}
 	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
+	if b.Feedback != nil {
+		evalFeedback(c, t.ID, labels, archive).write(env.stdout, t.ID)
+	}
 	return exitOK
 }
 

@@ -1,0 +1,33 @@
+package notifier
+
+import "newswatch/news"
+
+// LinkFunc returns the signed feedback links of alert a for subscriber
+// sub, or nil when there are none (http.public_url unset).
+type LinkFunc func(a *news.Alert, sub string) *news.FeedbackLinks
+
+// SetFeedback makes sink s add feedback links to what it delivers, if it
+// is a sink that can carry them (webhook, email).
+func SetFeedback(s Sink, f LinkFunc) {
+	switch s := s.(type) {
+	case *Webhook:
+		s.links = f
+	case *Email:
+		s.links = f
+	}
+}
+
+// withLinks is a with its subscriber's feedback links; a itself is left
+// as it is (the dispatcher may deliver it again).
+func withLinks(f LinkFunc, a *news.Alert, sub string) *news.Alert {
+	if f == nil || a == nil {
+		return a
+	}
+	l := f(a, sub)
+	if l == nil {
+		return a
+	}
+	c := *a
+	c.Feedback = l
+	return &c
+}

@@ -1,0 +1,73 @@
+package web
+
+import (
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"newswatch/config"
+	"newswatch/feedback"
+)
+
+// The status page shows relevant / not relevant buttons on the latest
+// alerts and the labels per topic; the buttons post to the feedback path,
+// which answers without http.auth (its signature is the credential).
+func TestStatusPageFeedback(t *testing.T) {
+	d, _, _ := liveDaemon(t)
+	auth := func() config.HTTPAuth { return config.HTTPAuth{BearerToken: "status-token-1234"} }
+	serve := func() http.Handler {
+		return New(d.m, nil, discard(), WithStatus(NewPipelineBackend(d.b, d.p)), WithAuth(auth),
+			WithOpen(feedback.Path, d.p.FeedbackHandler())).Handler()
+	}
+	h := serve()
+	rec := get(t, h, "/", "Authorization", "Bearer status-token-1234")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET / = %d", rec.Code)
+	}
+	page := rec.Body.String()
+	forms := regexp.MustCompile(`<form method="post" action="(/feedback/\?[^"]+)"><button type="submit" class="fb-relevant">`).FindAllStringSubmatch(page, -1)
+	if len(forms) != 3 {
+		t.Fatalf("found %d relevant buttons, want one per alert (3)", len(forms))
+	}
+	if !strings.Contains(page, `<span class="fb-rel" title="relevant">0 relevant</span>`) {
+		t.Error("topics table lacks the feedback counts")
+	}
+	action := html.UnescapeString(forms[0][1])
+
+	// Without credentials the page is closed, the button's target open.
+	if rec := get(t, h, "/"); rec.Code != http.StatusUnauthorized {
+		t.Errorf("GET / without auth = %d", rec.Code)
+	}
+	req := httptest.NewRequest(http.MethodPost, action, nil)
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, req)
+	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "Recorded") {
+		t.Fatalf("POST %s = %d %s", action, rr.Code, rr.Body)
+	}
+
+	// A fresh backend (the counts are cached) shows the label.
+	rec = get(t, serve(), "/api/topics", "Authorization", "Bearer status-token-1234")
+	var body struct {
+		Topics []Topic `json:"topics"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, tp := range body.Topics {
+		if tp.Feedback == nil {
+			t.Fatalf("topic %s has no feedback counts", tp.ID)
+		}
+		total += tp.Feedback.Relevant
+		if tp.Feedback.NotRelevant != 0 {
+			t.Errorf("topic %s: %d not relevant", tp.ID, tp.Feedback.NotRelevant)
+		}
+	}
+	if total != 1 {
+		t.Errorf("relevant labels over all topics = %d, want 1: %s", total, rec.Body)
+	}
+}
