@@ -63,9 +63,13 @@ func lockDataDir(ctx context.Context, dir string, wait time.Duration) (*dirLock,
 	return l, nil
 }
 
+// write puts the holder's pid and mark in the lock file. It writes before
+// it truncates, so a process polling the file never reads it empty.
 func (l *dirLock) write(mark string) {
-	_ = l.f.Truncate(0)
-	_, _ = l.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+mark+"\n"), 0)
+	line := []byte(strconv.Itoa(os.Getpid()) + mark + "\n")
+	if _, err := l.f.WriteAt(line, 0); err == nil {
+		_ = l.f.Truncate(int64(len(line)))
+	}
 }
 
 // stopping tells processes that want the lock that it is about to be
