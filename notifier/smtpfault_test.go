@@ -411,3 +411,91 @@ func TestSMTPServerDown(t *testing.T) {
 		}
 	})
 }
+
+// TestSMTPFaultInBurst: the connection a burst of alerts shares is closed
+// mid-DATA on the second alert: it is retried on a new connection, and
+// every alert arrives once, in order, with its own Message-ID.
+func TestSMTPFaultInBurst(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	fs := startFaultSMTP(t, func(n int) smtpFault {
+		if n == 2 {
+			return faultCloseInData
+		}
+		return faultNone
+	})
+	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	defer d.Close()
+	startEmailSub(t, d, "desk", fs.host, fs.port, faultRetry)
+	ids := publishAlerts(t, b, "fentanyl", 3, 0)
+	waitFor(t, "every alert delivered", 15*time.Second, func() bool { return statusOf(d, "desk").Delivered == 3 })
+	tries, kept := fs.snapshot()
+	if len(tries) != 4 || len(kept) != 3 {
+		t.Fatalf("server saw %d tries and kept %d messages, want 4 and 3", len(tries), len(kept))
+	}
+	for i, m := range kept {
+		if got, want := headerOf(t, m, "Message-Id"), "<"+MessageID("desk", ids[i])+">"; got != want {
+			t.Errorf("email %d: Message-ID %q, want %q", i, got, want)
+		}
+	}
+	if got, want := headerOf(t, tries[1].data, "Message-Id"), "<"+MessageID("desk", ids[1])+">"; got != want {
+		t.Errorf("cut-off try: Message-ID %q, want %q", got, want)
+	}
+	if st := statusOf(d, "desk"); st.Failures != 1 || st.DeadLettered != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestSMTPServerSilent: a server that accepts the connection and then
+// answers nothing, before or after its greeting, is a server down: each
+// try ends at the SMTP timeout and is retried, and the client hangs up
+// rather than leave the connection open for the next try to add to.
+func TestSMTPServerSilent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		greet bool
+	}{{"before greeting", false}, {"after greeting", true}} {
+		t.Run(tc.name, func(t *testing.T) { testSMTPServerSilent(t, tc.greet) })
+	}
+}
+
+func testSMTPServerSilent(t *testing.T, greet bool) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	closed := make(chan struct{}, 100) // one per connection the client closed
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if greet {
+					_, _ = io.WriteString(c, "220 localhost ESMTP\r\n")
+				}
+				_, _ = io.Copy(io.Discard, c) // until the client closes it
+				closed <- struct{}{}
+			}()
+		}
+	}()
+	sub := config.Subscriber{ID: "desk", Type: "email", To: []string{"desk@example.org"}}
+	e, err := NewEmail(sub, config.SMTP{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: "none",
+		From: "alerts@example.org", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	retry, err := e.Notify(context.Background(), sampleAlert())
+	if err == nil || !retry {
+		t.Fatalf("Notify = %v, %v; want a retried error", retry, err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection to the silent server is still open after the try failed")
+	}
+}
