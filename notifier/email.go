@@ -235,7 +235,9 @@ func (e *Email) send(ctx context.Context, m *mail.Msg) (bool, error) {
 		if !reused {
 			c, err := e.client.DialToSMTPClientWithContext(ctx)
 			if err != nil {
-				e.raw = nil
+				// go-mail leaves the connection open when EHLO, STARTTLS
+				// or AUTH fails; every retry would add one.
+				e.dropLocked()
 				// A server down, a TLS or an auth failure concerns every
 				// message, not this one: retry, and the backlog follows
 				// once the operator has fixed it.

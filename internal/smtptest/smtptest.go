@@ -37,6 +37,7 @@ type Server struct {
 	rejectN  int // reject the next n messages with a 451
 	received chan struct{}
 	srv      *smtp.Server
+	ln       net.Listener // closed by Down itself: srv only knows it once Serve runs
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
@@ -74,7 +75,7 @@ func (s *Server) serve(ln net.Listener) {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -84,11 +85,14 @@ func (s *Server) serve(ln net.Listener) {
 // far are kept.
 func (s *Server) Down() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		// A Down right after Start or Up may come before Serve has
+		// registered the listener with srv.
+		_ = ln.Close()
 	}
 }
 

@@ -1,5 +1,0 @@
-//go:build !race
-
-package fetcher
-
-const raceEnabled = false
