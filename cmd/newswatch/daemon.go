@@ -147,6 +147,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 	web.RegisterBacklog(m, p)
 	opts := []web.Option{
 		web.WithStatus(web.NewPipelineBackend(b, p)),
+		web.WithPreview(web.NewPreviewer(web.BusArchive(b), func() []config.Topic { return p.Config().Topics })),
 		web.WithReload(reload),
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
 	}
