@@ -3,9 +3,9 @@ package classifier
 import (
 	"bufio"
 	"bytes"
-	"hash/fnv"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
