@@ -308,3 +308,49 @@ func BenchmarkBaselineLower(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClassifyDuringPreview is BenchmarkClassify/default-topics while
+// another goroutine runs the preview's path without pause: a freshly
+// compiled query scanning prepared articles (Prepare, MatchPrepared,
+// ExplainPrepared). The two share no lock and no scratch space (the
+// preview has its own classifier and pool), so cpu-MB/s should equal
+// BenchmarkClassify's; wall-clock MB/s also shows the CPU the preview
+// takes on a machine with fewer free cores than goroutines.
+func BenchmarkClassifyDuringPreview(b *testing.B) {
+	arts := benchArticles(b)
+	topics := loadTopics(b, defaultTopicsFile)
+	c := mustNew(b, topics...)
+	prepared := make([]*Prepared, len(arts))
+	for i := range arts {
+		prepared[i] = Prepare(&arts[i])
+	}
+	edited := append([]config.Topic(nil), topics...)
+	edited[0].Query += " OR precursor*"
+	pc := mustNew(b, edited...)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			for _, p := range prepared {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if ok, _ := pc.MatchPrepared(p, 0); ok {
+					pc.ExplainPrepared(p, topics[0].ID)
+				}
+			}
+		}
+	}()
+	ct := startCPU(b, articleBytes(arts))
+	for b.Loop() {
+		for i := range arts {
+			c.Classify(&arts[i])
+		}
+	}
+	ct.stop(b)
+	close(stop)
+	<-done
+}

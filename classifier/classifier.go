@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ type Classifier struct {
 	pats    []pattern
 	patTops [][]int32 // pattern -> topics that use it
 	pool    sync.Pool // *scratch
+	ppool   sync.Pool // *scratch for prepared articles, whose texts it only borrows
 }
 
 // pattern is a distinct searchable term: its folded bytes plus how its
@@ -64,26 +66,32 @@ type topic struct {
 	weights  [numFields]float64
 	terms    []scoreTerm // positive terms, for score and matches
 	always   bool        // may match an article with no hits at all
+	hasRefs  bool        // names other topics (topic:id)
 }
 
 // New compiles every topic's query into one matcher. A parse error names
 // the topic, the position and what was expected; several errors are
-// joined (errors.Join) and each is a *ParseError.
+// joined (errors.Join) and each is a *ParseError. A query may name other
+// topics (topic:id); an unknown id or a cycle of references is an error
+// at the position of the reference.
 func New(topics []config.Topic) (*Classifier, error) {
 	c := &Classifier{}
-	keys := map[string]int32{}
-	var keyList []string
-	patIDs := map[pattern]int32{}
 	var errs []error
-	for _, t := range topics {
+	// Parse every query first: a reference may name a topic further down.
+	trees := make([]*node, len(topics))
+	weights := make([][numFields]float64, len(topics))
+	index := make(map[string]int, len(topics))
+	for i, t := range topics {
+		if _, dup := index[t.ID]; !dup {
+			index[t.ID] = i
+		}
 		q, err := parse(t.ID, t.Query)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		tp := topic{id: t.ID, name: t.Name, query: q, minScore: t.MinScore}
+		trees[i] = q
 		for f := range numFields {
-			tp.weights[f] = defaultWeights[fieldNames[f]]
+			weights[i][f] = defaultWeights[fieldNames[f]]
 		}
 		for name, w := range t.Weights {
 			f, ok := fieldByName(name)
@@ -91,9 +99,24 @@ func New(topics []config.Topic) (*Classifier, error) {
 				errs = append(errs, &ParseError{Topic: t.ID, Msg: fmt.Sprintf("weights: %q is not a field or has a negative weight: expected title, lead, summary, content, category, url or source with a weight >= 0", name)})
 				continue
 			}
-			tp.weights[f] = w
+			weights[i][f] = w
 		}
-		ti := int32(len(c.topics))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if errs := resolveRefs(topics, trees, index); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	keys := map[string]int32{}
+	var keyList []string
+	patIDs := map[pattern]int32{}
+	for i, t := range topics {
+		q := trees[i]
+		tp := topic{id: t.ID, name: t.Name, query: q, minScore: t.MinScore}
+		tp.weights = weights[i]
+		ti := int32(i)
 		walk(q, func(n *node) {
 			if n.kind != kTerm {
 				return
@@ -126,11 +149,25 @@ func New(topics []config.Topic) (*Classifier, error) {
 				c.patTops[id] = append(tops, ti)
 			}
 		})
-		tp.terms = scoreTerms(positiveTerms(q, false, nil))
 		c.topics = append(c.topics, tp)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	// Terms and candidacy: a topic that names another counts the terms
+	// the other counts (unless it names it under NOT), and any term that
+	// can wake the other can wake it.
+	for i := range c.topics {
+		t := &c.topics[i]
+		t.terms = scoreTerms(positiveTerms(t.query, false, nil, trees))
+		for _, r := range reachable(t.query, trees) {
+			if r == i {
+				continue
+			}
+			c.topics[i].hasRefs = true
+			walk(trees[r], func(n *node) {
+				if n.kind == kTerm && !slices.Contains(c.patTops[n.pattern], int32(i)) {
+					c.patTops[n.pattern] = append(c.patTops[n.pattern], int32(i))
+				}
+			})
+		}
 	}
 	c.ac = newAutomaton(keyList)
 	empty := c.newScratch()
@@ -139,7 +176,114 @@ func New(topics []config.Topic) (*Classifier, error) {
 		t.always = t.minScore <= 0 && c.eval(t.query, empty)
 	}
 	c.pool.New = func() any { return c.newScratch() }
+	c.ppool.New = func() any { return c.newScratch() }
 	return c, nil
+}
+
+// resolveRefs points every topic:id at its topic and reports unknown ids
+// and cycles, each at the position of the reference.
+func resolveRefs(topics []config.Topic, trees []*node, index map[string]int) []error {
+	var errs []error
+	for i, q := range trees {
+		if q == nil {
+			continue
+		}
+		walk(q, func(n *node) {
+			if n.kind != kTopic {
+				return
+			}
+			r, ok := index[n.text]
+			if !ok {
+				ids := make([]string, len(topics))
+				for j, t := range topics {
+					ids[j] = t.ID
+				}
+				errs = append(errs, &ParseError{Topic: topics[i].ID, Pos: n.pos, Msg: fmt.Sprintf("unknown topic %q: expected one of %s", n.text, strings.Join(ids, ", "))})
+				return
+			}
+			n.ref = r
+		})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	// A depth-first search from each topic; a reference back to a topic
+	// on the current path closes a cycle. Each topic's own first cycle
+	// is reported once.
+	for i := range trees {
+		if trees[i] == nil {
+			continue
+		}
+		if ref, path := findCycle(i, trees, topics); ref != nil {
+			errs = append(errs, &ParseError{Topic: topics[i].ID, Pos: ref.pos, Msg: fmt.Sprintf("topic:%s makes a cycle of topic references (%s): a topic cannot depend on itself", ref.text, path)})
+		}
+	}
+	return errs
+}
+
+// findCycle returns the reference in topic start's own query that leads
+// back to start, with the cycle spelled out, or nil.
+func findCycle(start int, trees []*node, topics []config.Topic) (*node, string) {
+	var refs []*node
+	walk(trees[start], func(n *node) {
+		if n.kind == kTopic {
+			refs = append(refs, n)
+		}
+	})
+	for _, ref := range refs {
+		seen := map[int]bool{}
+		var path []int
+		var dfs func(int) bool
+		dfs = func(at int) bool {
+			path = append(path, at)
+			if at == start {
+				return true
+			}
+			if seen[at] || trees[at] == nil {
+				path = path[:len(path)-1]
+				return false
+			}
+			seen[at] = true
+			found := false
+			walk(trees[at], func(n *node) {
+				if !found && n.kind == kTopic && dfs(n.ref) {
+					found = true
+				}
+			})
+			if !found {
+				path = path[:len(path)-1]
+			}
+			return found
+		}
+		if dfs(ref.ref) {
+			var b strings.Builder
+			b.WriteString(topics[start].ID)
+			for _, p := range path {
+				b.WriteString(" -> ")
+				b.WriteString(topics[p].ID)
+			}
+			return ref, b.String()
+		}
+	}
+	return nil, ""
+}
+
+// reachable lists the topics q refers to, directly or through others.
+func reachable(q *node, trees []*node) []int {
+	var out []int
+	seen := map[int]bool{}
+	var visit func(*node)
+	visit = func(q *node) {
+		walk(q, func(n *node) {
+			if n.kind == kTopic && !seen[n.ref] {
+				seen[n.ref] = true
+				out = append(out, n.ref)
+				visit(trees[n.ref])
+			}
+		})
+	}
+	visit(q)
+	return out
 }
 
 func walk(n *node, fn func(*node)) {
@@ -150,18 +294,20 @@ func walk(n *node, fn func(*node)) {
 }
 
 // positiveTerms lists the leaves that count towards a match: all but those
-// under an odd number of NOTs.
-func positiveTerms(n *node, negated bool, acc []*node) []*node {
+// under an odd number of NOTs, with those of the topics n names.
+func positiveTerms(n *node, negated bool, acc []*node, trees []*node) []*node {
 	switch n.kind {
 	case kTerm:
 		if !negated {
 			acc = append(acc, n)
 		}
+	case kTopic:
+		acc = positiveTerms(trees[n.ref], negated, acc, trees)
 	case kNot:
-		acc = positiveTerms(n.kids[0], !negated, acc)
+		acc = positiveTerms(n.kids[0], !negated, acc, trees)
 	default:
 		for _, k := range n.kids {
-			acc = positiveTerms(k, negated, acc)
+			acc = positiveTerms(k, negated, acc, trees)
 		}
 	}
 	return acc
@@ -219,6 +365,10 @@ type scratch struct {
 	cand     []uint32
 	epoch    uint32
 	leadEnd  int // folded content offset where the lead ends
+	// memo holds, per topic, epoch<<1 | matched once a topic:id reference
+	// has evaluated it for this article, so a topic named by several
+	// others is evaluated once.
+	memo []uint64
 }
 
 func (c *Classifier) newScratch() *scratch {
@@ -227,6 +377,7 @@ func (c *Classifier) newScratch() *scratch {
 		first:    make([]int32, len(c.pats)*int(numFields)),
 		patCount: make([]int32, len(c.pats)),
 		cand:     make([]uint32, len(c.topics)),
+		memo:     make([]uint64, len(c.topics)),
 	}
 }
 
@@ -241,6 +392,7 @@ func (c *Classifier) scan(a *news.Article, sc *scratch) {
 	sc.epoch++
 	if sc.epoch == 0 { // wrapped: old stamps could look current
 		clear(sc.cand)
+		clear(sc.memo)
 		sc.epoch = 1
 	}
 
@@ -439,8 +591,28 @@ func (c *Classifier) eval(n *node, sc *scratch) bool {
 		return c.countSet(n.kids[0], sc) >= n.n
 	case kNear:
 		return c.near(n, sc)
+	case kTopic:
+		return c.topicMatches(n.ref, sc)
 	}
 	return false
+}
+
+// topicMatches reports whether topic i matches the scanned article: its
+// query holds and its score reaches its min_score.
+func (c *Classifier) topicMatches(i int, sc *scratch) bool {
+	stamp := uint64(sc.epoch) << 1
+	if sc.epoch != 0 && sc.memo[i]&^1 == stamp {
+		return sc.memo[i]&1 == 1
+	}
+	t := &c.topics[i]
+	ok := (t.always || sc.cand[i] == sc.epoch) && c.eval(t.query, sc) && c.score(t, sc) >= t.minScore
+	if sc.epoch != 0 {
+		sc.memo[i] = stamp
+		if ok {
+			sc.memo[i] |= 1
+		}
+	}
+	return ok
 }
 
 // inSet reports whether hit h belongs to term set n.

@@ -31,6 +31,11 @@ func (c *Classifier) Explain(a *news.Article, topic string) []Explanation {
 	sc := c.pool.Get().(*scratch)
 	defer c.pool.Put(sc)
 	c.scan(a, sc)
+	return c.explain(sc, topic)
+}
+
+// explain builds the explanations of the article scanned into sc.
+func (c *Classifier) explain(sc *scratch, topic string) []Explanation {
 	var out []Explanation
 	for i := range c.topics {
 		t := &c.topics[i]
@@ -98,6 +103,12 @@ func (c *Classifier) why(n *node, sc *scratch) string {
 			}
 		}
 		return fmt.Sprintf("%s: both found, never within %d words in one field", n, n.n)
+	case kTopic:
+		t := &c.topics[n.ref]
+		if w := c.why(t.query, sc); w != "" {
+			return fmt.Sprintf("%s did not match: %s", n, w)
+		}
+		return fmt.Sprintf("%s did not match: score %s is below its min_score %s", n, fmtNum(c.score(t, sc)), fmtNum(t.minScore))
 	}
 	return n.String()
 }

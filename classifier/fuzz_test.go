@@ -14,7 +14,7 @@ var fuzzQueries = []string{
 	"a NEAR/3 (b OR c) OR d ONEAR/2 e",
 	"ATLEAST/3 (fentanyl OR content:carfentanil) AND {US}^1.5",
 	"芬太尼 OR 美中 OR lead:中美",
-	"((", `"`, "{", "a^", "NEAR/1", "title:", "-", "a AND", "x:y",
+	"((", `"`, "{", "a^", "NEAR/1", "title:", "-", "a AND", "x:y", "topic:t", "topic:",
 }
 
 // FuzzParse checks that parsing never panics and that printing a parsed
@@ -59,6 +59,10 @@ func FuzzClassify(f *testing.F) {
 		}
 		if !got && ex[0].Failed == "" {
 			t.Fatalf("a miss without a reason: %+v", ex[0])
+		}
+		// The preview's path (normalise once, scan many times) agrees.
+		if pm, _ := c.MatchPrepared(Prepare(a), 0); pm != got {
+			t.Fatalf("Classify says %v, MatchPrepared says %v", got, pm)
 		}
 	})
 }

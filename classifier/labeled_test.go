@@ -2,8 +2,10 @@ package classifier
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,26 +39,40 @@ type labeled struct {
 	URL      string `json:"url"`
 	Fentanyl bool   `json:"fentanyl"`
 	USChina  bool   `json:"us_china"`
-	Note     string `json:"note"`
+	// USChinaFentanyl is labelled in dev2.jsonl and in testdata; absent
+	// (nil) in articles.jsonl, whose texts are then not counted for it.
+	USChinaFentanyl *bool  `json:"us_china_fentanyl"`
+	Note            string `json:"note"`
 }
 
 func (l *labeled) article() *news.Article {
 	return &news.Article{ID: l.ID, Title: l.Title, Content: l.Text, URL: l.URL}
 }
 
-func (l *labeled) label(topic string) bool {
+// label returns the label of l for topic and whether l has one.
+func (l *labeled) label(topic string) (bool, bool) {
 	switch topic {
 	case "fentanyl":
-		return l.Fentanyl
+		return l.Fentanyl, true
 	case "us-china":
-		return l.USChina
+		return l.USChina, true
+	case "us-china-fentanyl":
+		if l.USChinaFentanyl == nil {
+			return false, false
+		}
+		return *l.USChinaFentanyl, true
 	}
-	return false
+	return false, false
 }
 
+// loadLabeled reads the 61 labelled articles of articles.jsonl.
 func loadLabeled(t testing.TB) []labeled {
 	t.Helper()
-	path := fixture.Path(t, "labeled", "articles.jsonl")
+	return loadLabeledFile(t, fixture.Path(t, "labeled", "articles.jsonl"))
+}
+
+func loadLabeledFile(t testing.TB, path string) []labeled {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -66,9 +82,12 @@ func loadLabeled(t testing.TB) []labeled {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 4<<20)
 	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
 		var l labeled
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		out = append(out, l)
 	}
@@ -78,63 +97,123 @@ func loadLabeled(t testing.TB) []labeled {
 	return out
 }
 
+// tuneHalf puts a text in the half of dev2 the default queries were
+// tuned on; the other half was only measured. The split is fixed by a
+// hash of the id, so nobody can move a hard text to the easy side.
+func tuneHalf(id string) bool {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32()%2 == 0
+}
+
+// labeledSet is one evaluation set, with the floors the default topics
+// must stay above on it.
+type labeledSet struct {
+	name  string
+	texts []labeled
+	// floor: topic -> minimum precision and recall; topics not named
+	// are measured and logged only.
+	floor map[string][2]float64
+}
+
+// score counts the default topics' verdicts on a set.
+type score struct{ tp, fp, fn, tn int }
+
+func (s score) precision() float64 { return float64(s.tp) / float64(max(1, s.tp+s.fp)) }
+func (s score) recall() float64    { return float64(s.tp) / float64(max(1, s.tp+s.fn)) }
+
+func evaluate(t *testing.T, c *Classifier, topic string, texts []labeled, logErrors bool) score {
+	var s score
+	for i := range texts {
+		l := &texts[i]
+		want, ok := l.label(topic)
+		if !ok {
+			continue
+		}
+		got := false
+		for _, m := range c.Classify(l.article()) {
+			got = got || m.Topic == topic
+		}
+		switch {
+		case got && want:
+			s.tp++
+		case got && !want:
+			s.fp++
+			if logErrors {
+				t.Logf("%s false positive: %s %q (%s)", topic, l.ID, l.Title, l.Note)
+			}
+		case !got && want:
+			s.fn++
+			if logErrors {
+				t.Logf("%s false negative: %s %q (%s)\n%s", topic, l.ID, l.Title, l.Note, explainText(c, l.article()))
+			}
+		default:
+			s.tn++
+		}
+	}
+	return s
+}
+
 // TestDefaultTopicsOnLabeledSet measures the default topics against the
-// hand-labelled articles and fails if they fall below the reached quality.
+// hand-labelled texts (articles.jsonl, dev2.jsonl, and for the bilateral
+// fentanyl topic the examples in testdata) and fails if they fall below
+// the floors. dev2 is also measured in its two halves (tuneHalf): the
+// held-out half is the honest figure.
 //
 //	go test ./classifier/ -run TestDefaultTopicsOnLabeledSet -v
 func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	arts := loadLabeled(t)
+	dev2 := loadLabeledFile(t, fixture.Path(t, "labeled", "dev2.jsonl"))
+	own := loadLabeledFile(t, filepath.Join("testdata", "us-china-fentanyl.jsonl"))
+	var tune, held []labeled
+	for _, l := range dev2 {
+		if tuneHalf(l.ID) {
+			tune = append(tune, l)
+		} else {
+			held = append(held, l)
+		}
+	}
 	topicsPath := defaultTopicsFile
 	if p := os.Getenv("NEWSWATCH_TOPICS"); p != "" {
 		topicsPath = p // for tuning: try another topics file
 	}
 	topics := loadTopics(t, topicsPath)
 	c := mustNew(t, topics...)
-	// Thresholds reached by the topics of config.yaml; a change that
-	// lowers them must be a deliberate one.
-	minimum := map[string]struct{ p, r float64 }{
-		"fentanyl": {0.9, 0.9},
-		"us-china": {0.9, 0.9},
+	// The goal is 0.9 for both topics on every set. On dev2 the queries
+	// reach less (see docs/classifier.md); those floors are the figures
+	// reached, so that a change can only raise them.
+	goal := map[string][2]float64{"fentanyl": {0.9, 0.9}, "us-china": {0.9, 0.9}}
+	sets := []labeledSet{
+		{"articles", arts, goal},
+		{"dev2-tune", tune, nil},
+		{"dev2-held-out", held, map[string][2]float64{"fentanyl": {0.75, 0.9}, "us-china": {0.87, 0.87}}},
+		{"dev2", dev2, map[string][2]float64{"fentanyl": {0.8, 0.9}, "us-china": {0.87, 0.9}}},
+		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), map[string][2]float64{"us-china-fentanyl": {0.9, 0.9}}},
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-10s %4s %4s %4s %4s  %9s %6s %6s\n", "topic", "tp", "fp", "fn", "tn", "precision", "recall", "f1")
-	for _, tp := range topics {
-		var tpos, fpos, fneg, tneg int
-		for i := range arts {
-			l := &arts[i]
-			got := false
-			for _, m := range c.Classify(l.article()) {
-				got = got || m.Topic == tp.ID
+	fmt.Fprintf(&table, "%-18s %-18s %4s %4s %4s %4s  %9s %6s\n", "set", "topic", "tp", "fp", "fn", "tn", "precision", "recall")
+	for _, set := range sets {
+		for _, tp := range topics {
+			if set.name == "us-china-fentanyl" && tp.ID != "us-china-fentanyl" {
+				continue
 			}
-			want := l.label(tp.ID)
-			switch {
-			case got && want:
-				tpos++
-			case got && !want:
-				fpos++
-				t.Logf("%s false positive: %s %q (%s)", tp.ID, l.ID, l.Title, l.Note)
-			case !got && want:
-				fneg++
-				t.Logf("%s false negative: %s %q (%s)\n%s", tp.ID, l.ID, l.Title, l.Note, explainText(c, l.article()))
-			default:
-				tneg++
+			// Errors are listed for the sets the queries are tuned on, not
+			// for the held-out half of dev2, whose errors must not guide
+			// the next edit.
+			s := evaluate(t, c, tp.ID, set.texts, set.name == "articles" || set.name == "dev2-tune" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl"))
+			if s.tp+s.fp+s.fn+s.tn == 0 {
+				continue
 			}
-		}
-		p := float64(tpos) / float64(max(1, tpos+fpos))
-		r := float64(tpos) / float64(max(1, tpos+fneg))
-		f1 := 0.0
-		if p+r > 0 {
-			f1 = 2 * p * r / (p + r)
-		}
-		fmt.Fprintf(&table, "%-10s %4d %4d %4d %4d  %9.3f %6.3f %6.3f\n", tp.ID, tpos, fpos, fneg, tneg, p, r, f1)
-		if m, ok := minimum[tp.ID]; ok && topicsPath == defaultTopicsFile && (p < m.p || r < m.r) {
-			t.Errorf("%s: precision %.3f recall %.3f, want at least %.2f and %.2f", tp.ID, p, r, m.p, m.r)
+			fmt.Fprintf(&table, "%-18s %-18s %4d %4d %4d %4d  %9.3f %6.3f\n", set.name, tp.ID, s.tp, s.fp, s.fn, s.tn, s.precision(), s.recall())
+			if m, ok := set.floor[tp.ID]; ok && topicsPath == defaultTopicsFile && (s.precision() < m[0] || s.recall() < m[1]) {
+				t.Errorf("%s on %s: precision %.3f recall %.3f, want at least %.2f and %.2f", tp.ID, set.name, s.precision(), s.recall(), m[0], m[1])
+			}
 		}
 	}
-	t.Logf("%d labeled articles\n%s", len(arts), table.String())
+	t.Logf("%d + %d labelled texts (dev2: %d tune, %d held out), %d own examples\n%s", len(arts), len(dev2), len(tune), len(held), len(own), table.String())
 }
 
-// TestSeedArticle checks the seed article gets both default topics.
+// TestSeedArticle checks the seed article gets all three default topics.
 func TestSeedArticle(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "seed-article.txt"))
 	if err != nil {
@@ -145,8 +224,8 @@ func TestSeedArticle(t *testing.T) {
 	for _, m := range c.Classify(&news.Article{Content: string(data)}) {
 		got[m.Topic] = true
 	}
-	if !got["fentanyl"] || !got["us-china"] {
-		t.Errorf("seed article got %v, want fentanyl and us-china\n%s", got, explainText(c, &news.Article{Content: string(data)}))
+	if !got["fentanyl"] || !got["us-china"] || !got["us-china-fentanyl"] {
+		t.Errorf("seed article got %v, want fentanyl, us-china and us-china-fentanyl\n%s", got, explainText(c, &news.Article{Content: string(data)}))
 	}
 }
 
@@ -165,7 +244,7 @@ func TestDefaultTopicsPassingMentions(t *testing.T) {
 		{news.Article{Title: "US and China agree to resume trade talks", Content: "Washington and Beijing will resume talks on tariffs, the U.S. Trade Representative said."}, "us-china"},
 		{news.Article{Title: "Aseguran 300 kilos de fentanilo en Sinaloa", Content: "La Marina decomisó el cargamento en Culiacán."}, "fentanyl"},
 		{news.Article{Title: "中美贸易谈判重启", Content: "美国与中国就关税问题重启谈判。"}, "us-china"},
-		{news.Article{Title: "美國財政部制裁中國芬太尼前體供應商", Content: "美國財政部宣布制裁多家中國公司，指其向墨西哥販毒集團供應芬太尼前體化學品。芬太尼危機。"}, "fentanyl,us-china"},
+		{news.Article{Title: "美國財政部制裁中國芬太尼前體供應商", Content: "美國財政部宣布制裁多家中國公司，指其向墨西哥販毒集團供應芬太尼前體化學品。芬太尼危機。"}, "fentanyl,us-china,us-china-fentanyl"},
 	}
 	for _, tt := range tests {
 		var got []string

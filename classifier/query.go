@@ -68,6 +68,7 @@ const (
 	kNot                 // kids[0] absent
 	kNear                // kids[0] and kids[1] within n words (ordered: in that order)
 	kAtLeast             // kids[0]'s terms occur at least n times
+	kTopic               // another topic (text: its id) matches
 )
 
 // node is a parsed query.
@@ -83,6 +84,7 @@ type node struct {
 	scope   fieldSet // explicit field scope; 0: defaultFields
 	boost   float64  // ^n; 0 means 1
 	pattern int      // compiled pattern id
+	ref     int      // kTopic: index of the topic it names
 
 	// operators
 	kids    []*node
@@ -163,6 +165,10 @@ func (n *node) write(b *strings.Builder, nested bool, outer fieldSet) {
 			b.WriteString(strconv.FormatFloat(n.boost, 'g', -1, 64))
 		}
 		return
+	case kTopic:
+		b.WriteString("topic:")
+		b.WriteString(n.text)
+		return
 	case kNot:
 		b.WriteString("NOT ")
 		n.kids[0].write(b, true, outer)
@@ -220,6 +226,7 @@ const (
 	tONear
 	tAtLeast
 	tField // "title:" and the like
+	tTopic // "topic:id"
 )
 
 type token struct {
@@ -261,6 +268,8 @@ func (t token) String() string {
 		return fmt.Sprintf("ATLEAST/%d", t.n)
 	case tField:
 		return t.text + ":"
+	case tTopic:
+		return "topic:" + t.text
 	}
 	return "?"
 }
@@ -370,10 +379,29 @@ func (p *parser) next() {
 	}
 	word := s[start:end]
 	p.pos = end
+	if end < len(s) && s[end] == ':' && word == "topic" {
+		// topic:id names another topic; ids are words with '-', '_'
+		// and '.', so a bare word's delimiters end it.
+		idStart := end + 1
+		idEnd := idStart
+		for idEnd < len(s) {
+			r, size := utf8.DecodeRuneInString(s[idEnd:])
+			if isWordDelim(r) {
+				break
+			}
+			idEnd += size
+		}
+		if idEnd == idStart {
+			p.fail(start, "expected a topic id after \"topic:\"")
+		}
+		p.pos = idEnd
+		p.tok = token{kind: tTopic, pos: start, text: s[idStart:idEnd]}
+		return
+	}
 	if end < len(s) && s[end] == ':' {
 		f, ok := fieldByName(word)
 		if !ok {
-			p.fail(start, "unknown field %q: expected title, lead, summary, content, category, url or source", word)
+			p.fail(start, "unknown field %q: expected title, lead, summary, content, category, url, source or topic", word)
 		}
 		p.pos++
 		p.tok = token{kind: tField, pos: start, text: fieldNames[f]}
@@ -440,7 +468,7 @@ func parse(topic, src string) (*node, error) {
 		switch p.tok.kind {
 		case tRParen:
 			p.fail(p.tok.pos, "unbalanced ')': expected AND, OR, NEAR/n or end of query")
-		case tWord, tPhrase, tExact, tLParen, tField, tNot, tMinus, tAtLeast:
+		case tWord, tPhrase, tExact, tLParen, tField, tTopic, tNot, tMinus, tAtLeast:
 			hint := ""
 			if w := strings.ToUpper(p.tok.text); p.tok.kind == tWord && (w == "AND" || w == "OR" || w == "NOT" || w == "NEAR") {
 				hint = " (operators are written in upper case)"
@@ -549,10 +577,16 @@ func (p *parser) primary() *node {
 		}
 		p.next()
 		return n
+	case tTopic:
+		p.next()
+		return &node{kind: kTopic, pos: t.pos, text: t.text}
 	case tField:
 		p.next()
 		f, _ := fieldByName(t.text)
 		n := p.primary()
+		if p.err == nil && n.kind == kTopic {
+			p.fail(n.pos, "a field scope does not apply to topic:%s (the topic's own query says where to look)", n.text)
+		}
 		setScope(n, fieldSet(1<<f))
 		return n
 	case tWord, tPhrase, tExact:

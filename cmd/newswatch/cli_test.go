@@ -209,7 +209,7 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 		{[]string{"sources", "extra"}, `unexpected argument "extra"`},
 		{[]string{"help", "nosuch"}, `unknown command "nosuch"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"backtest", "-config", "../../config.yaml", "-topic", "nosuch"}, `unknown topic "nosuch" (the config has fentanyl, us-china)`},
+		{[]string{"backtest", "-config", "../../config.yaml", "-topic", "nosuch"}, `unknown topic "nosuch" (the config has fentanyl, us-china, us-china-fentanyl)`},
 		{[]string{"sources", "-nosuch"}, "flag provided but not defined: -nosuch"},
 	} {
 		code, _, errs := runCLI(t, tc.args...)

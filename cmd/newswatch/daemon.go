@@ -157,6 +157,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		// named there but does not: it cannot come back, and a replica
 		// that works must not be taken out of service for it.
 		web.WithFaults(func() []web.Fault { return webFaults(b.Health.Faults()) }),
+		web.WithPreview(web.NewPreviewer(web.BusArchive(b), func() []config.Topic { return p.Config().Topics })),
 		web.WithReload(reload),
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
 		web.WithPages(p.Trends().Routes()),

@@ -183,8 +183,8 @@ func TestOnceEndToEnd(t *testing.T) {
 		if a.Topic != "fentanyl" || a.Article.Title != "US and China fentanyl cooperation stalls" || len(a.Matches) == 0 {
 			t.Errorf("alert %s incomplete: %+v", a.ID, a)
 		}
-		if len(a.Topics) != 2 || a.Topics[0].ID != "fentanyl" || a.Topics[1].ID != "us-china" {
-			t.Errorf("alert %s topics = %+v, want fentanyl and us-china", a.ID, a.Topics)
+		if len(a.Topics) != 3 || a.Topics[0].ID != "fentanyl" || a.Topics[1].ID != "us-china" || a.Topics[2].ID != "us-china-fentanyl" {
+			t.Errorf("alert %s topics = %+v, want fentanyl, us-china and us-china-fentanyl", a.ID, a.Topics)
 		}
 		for _, at := range a.Topics {
 			for _, m := range at.Matches {

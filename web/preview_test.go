@@ -1,0 +1,234 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"newswatch/config"
+	"newswatch/news"
+)
+
+// sliceArchive is an archive held in memory, read the way the bus reader
+// reads the stream: by sequence, after a given one. It counts reads.
+type sliceArchive struct {
+	mu    sync.Mutex
+	arts  []news.Article
+	at    []time.Time
+	reads int // articles handed out
+}
+
+func (s *sliceArchive) add(a news.Article, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arts, s.at = append(s.arts, a), append(s.at, at)
+}
+
+func (s *sliceArchive) read(ctx context.Context, after uint64, f func(uint64, time.Time, *news.Article) bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := int(after); i < len(s.arts); i++ {
+		s.reads++
+		if !f(uint64(i+1), s.at[i], &s.arts[i]) {
+			return nil
+		}
+	}
+	return nil
+}
+
+var previewTopics = []config.Topic{
+	{ID: "fentanyl", Name: "Fentanyl", Query: "fentanyl*"},
+	{ID: "china", Name: "China", Query: "china OR beijing"},
+}
+
+func previewServer(t *testing.T, arch *sliceArchive) string {
+	t.Helper()
+	pv := NewPreviewer(arch.read, func() []config.Topic { return previewTopics })
+	s := New(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WithAuth(func() config.HTTPAuth { return config.HTTPAuth{BearerToken: "tok"} }), WithPreview(pv))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func postPreview(t *testing.T, base, auth string, req PreviewRequest) (int, *PreviewResult) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	r, _ := http.NewRequest("POST", base+"/api/preview", bytes.NewReader(body))
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res PreviewResult
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, &res
+}
+
+func testArchive() *sliceArchive {
+	arch := &sliceArchive{}
+	day := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	arch.add(news.Article{ID: "a1", Title: "Fentanyl seized at border", Content: "Agents seized fentanyl.", URL: "https://example.org/1"}, day)
+	arch.add(news.Article{ID: "a2", Title: "Beijing talks", Content: "China and fentanyl precursors.", URL: "https://example.org/2"}, day.Add(24*time.Hour))
+	arch.add(news.Article{ID: "a3", Title: "Weather", Content: "Sunny.", URL: "https://example.org/3"}, day.Add(24*time.Hour))
+	return arch
+}
+
+func TestPreviewAPI(t *testing.T) {
+	arch := testArchive()
+	base := previewServer(t, arch)
+	if code, _ := postPreview(t, base, "", PreviewRequest{Topic: "fentanyl", Query: "x"}); code != http.StatusUnauthorized {
+		t.Errorf("without auth: %d, want 401", code)
+	}
+	tests := []struct {
+		name        string
+		req         PreviewRequest
+		matched     int
+		saved       int
+		newN, lostN int
+		errPos      int // -1: no error
+		errMsg      string
+	}{
+		{"same as saved", PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"}, 2, 2, 0, 0, -1, ""},
+		{"narrower", PreviewRequest{Topic: "fentanyl", Query: "fentanyl* AND NOT china"}, 1, 2, 0, 1, -1, ""},
+		{"wider", PreviewRequest{Topic: "china", Query: "china OR beijing OR sunny"}, 2, 1, 1, 0, -1, ""},
+		{"topic reference", PreviewRequest{Topic: "both", Query: "topic:fentanyl AND topic:china"}, 1, -1, 0, 0, -1, ""},
+		{"syntax error", PreviewRequest{Topic: "fentanyl", Query: "fentanyl AND (china"}, 0, -1, 0, 0, 19, "expected ')'"},
+		{"unknown topic", PreviewRequest{Topic: "x", Query: "a OR topic:nope"}, 0, -1, 0, 0, 5, `unknown topic "nope"`},
+		{"cycle", PreviewRequest{Topic: "china", Query: "topic:china"}, 0, -1, 0, 0, 0, "cycle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, res := postPreview(t, base, "Bearer tok", tt.req)
+			if code != http.StatusOK {
+				t.Fatalf("status %d", code)
+			}
+			if tt.errPos >= 0 {
+				if len(res.Errors) == 0 || res.Errors[0].Pos != tt.errPos || !strings.Contains(res.Errors[0].Msg, tt.errMsg) {
+					t.Errorf("errors %+v, want %q at %d", res.Errors, tt.errMsg, tt.errPos)
+				}
+				return
+			}
+			if len(res.Errors) > 0 || res.Matched != tt.matched || res.SavedMatched != tt.saved || res.NewCount != tt.newN || res.LostCount != tt.lostN {
+				t.Errorf("got matched %d saved %d new %d lost %d errors %v; want %d %d %d %d", res.Matched, res.SavedMatched, res.NewCount, res.LostCount, res.Errors, tt.matched, tt.saved, tt.newN, tt.lostN)
+			}
+			if res.Archived != 3 || len(res.Days) != 2 || res.Days[0].Articles != 1 || res.Days[1].Articles != 2 {
+				t.Errorf("archive %d, days %+v", res.Archived, res.Days)
+			}
+			alerts := 0
+			for _, d := range res.Days {
+				alerts += d.Alerts
+			}
+			if alerts != tt.matched || len(res.Matches) != tt.matched {
+				t.Errorf("alerts per day sum to %d and %d listed, want %d", alerts, len(res.Matches), tt.matched)
+			}
+		})
+	}
+	// Highlights: the hit is marked in the snippets of a match.
+	_, res := postPreview(t, base, "Bearer tok", PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"})
+	if len(res.Matches) == 0 || res.Matches[0].ID != "a2" || !strings.Contains(fmt.Sprint(res.Matches[0].Matches), "«fentanyl»") {
+		t.Errorf("matches %+v, want a2 first with «fentanyl» marked", res.Matches)
+	}
+}
+
+// TestPreviewCacheIncremental checks that the cache reads only what was
+// archived since its last refresh.
+func TestPreviewCacheIncremental(t *testing.T) {
+	arch := testArchive()
+	pv := NewPreviewer(arch.read, func() []config.Topic { return previewTopics })
+	ctx := context.Background()
+	if _, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"}); err != nil {
+		t.Fatal(err)
+	}
+	arch.add(news.Article{ID: "a4", Title: "More fentanyl", URL: "https://example.org/4"}, time.Now())
+	pv.mu.Lock()
+	pv.loadedAt = time.Time{} // as if previewRefresh had passed
+	pv.mu.Unlock()
+	res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arch.reads != 4 || res.Archived != 4 || res.Matched != 3 {
+		t.Errorf("reads %d archived %d matched %d, want 4 4 3", arch.reads, res.Archived, res.Matched)
+	}
+}
+
+// benchArchive builds n archived articles from the labelled fixtures (or
+// the seed article), spread over 30 days.
+func benchArchive(b *testing.B, n int) *sliceArchive {
+	var texts []struct{ Title, Text string }
+	if f, err := os.Open(filepath.Join("..", "..", "shared", "fixtures", "labeled", "articles.jsonl")); err == nil {
+		dec := json.NewDecoder(f)
+		for {
+			var x struct{ Title, Text string }
+			if dec.Decode(&x) != nil {
+				break
+			}
+			texts = append(texts, x)
+		}
+		f.Close()
+	}
+	if len(texts) == 0 {
+		seed, err := os.ReadFile(filepath.Join("..", "classifier", "testdata", "seed-article.txt"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		texts = append(texts, struct{ Title, Text string }{"Seed", string(seed)})
+	}
+	arch := &sliceArchive{}
+	start := time.Now().Add(-30 * 24 * time.Hour)
+	for i := range n {
+		x := texts[i%len(texts)]
+		arch.add(news.Article{ID: fmt.Sprint(i), Title: x.Title, Content: x.Text, URL: fmt.Sprintf("https://example.org/%d", i)}, start.Add(time.Duration(i)*30*24*time.Hour/time.Duration(n)))
+	}
+	return arch
+}
+
+// BenchmarkPreview is one keystroke: compile the query and run it (and
+// the saved one) over 10,000 cached archived articles.
+//
+//	go test ./web/ -run '^$' -bench Preview -benchtime 10x
+func BenchmarkPreview(b *testing.B) {
+	arch := benchArchive(b, PreviewMaxArticles)
+	topics, err := config.Load(filepath.Join("..", "config.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pv := NewPreviewer(arch.read, func() []config.Topic { return topics.Topics })
+	ctx := context.Background()
+	if _, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "x"}); err != nil { // fill the cache
+		b.Fatal(err)
+	}
+	bytes := 0
+	for _, a := range arch.arts {
+		bytes += len(a.Title) + len(a.Content)
+	}
+	b.SetBytes(int64(bytes))
+	q := topics.Topics[0].Query + " OR precursor*"
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: q})
+		if err != nil || len(res.Errors) > 0 {
+			b.Fatal(err, res.Errors)
+		}
+	}
+	b.ReportMetric(float64(len(arch.arts)), "articles")
+}
