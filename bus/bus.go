@@ -240,7 +240,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		{
 			Name:        n.AlertStream,
 			Description: "alerts: one per topic and article",
-			Subjects:    []string{n.Prefix + ".alerts.>"},
+			Subjects:    []string{n.Prefix + ".alerts.>", n.EventSubject(">")},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      cfg.NATS.ArticleMaxAge,
 			Duplicates:  window,
