@@ -244,6 +244,7 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      cfg.NATS.ArticleMaxAge,
 			Duplicates:  window,
+			AllowMsgTTL: true, // heartbeat events expire (see Events)
 		},
 		{
 			Name:        n.DeadStream,

@@ -146,8 +146,16 @@ func (e *Events) publish(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
+		if ev.Event == "heartbeat" {
+			// A heartbeat is worth nothing once the next is due: it
+			// expires, so that months of them do not fill the alert
+			// stream, and one stuck behind a subscriber's failing
+			// delivery is not sent late (its absence is the news).
+			opts = append(opts, jetstream.WithMsgTTL(max(2*ev.Next.Sub(ev.At), time.Minute)))
+		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = e.b.JS.Publish(pctx, e.b.Names.EventSubject(ev.Event), data, jetstream.WithMsgID(ev.ID))
+		_, err = e.b.JS.Publish(pctx, e.b.Names.EventSubject(ev.Event), data, opts...)
 		cancel()
 		if err != nil {
 			return n, fmt.Errorf("publish event %s: %w", ev.ID, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/internal/smtptest"
 	"newswatch/metrics"
 	"newswatch/news"
 )
@@ -390,4 +391,24 @@ func hasSeries(t *testing.T, m *metrics.Metrics, name, source string) bool {
 		}
 	}
 	return false
+}
+
+// A digest subscriber holds its alerts, never its events.
+func TestDigestSubscriberGetsEventsAtOnce(t *testing.T) {
+	srv := smtptest.Start(t)
+	cfg := testConfig(t, func(c *config.Config) {
+		c.SMTP = config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "newswatch@example.org", Timeout: 5 * time.Second}
+		c.Subscribers = []config.Subscriber{{ID: "ops", Type: "email", To: []string{"ops@example.org"}, Digest: "24h",
+			Topics: []string{"fentanyl"}, Events: []string{"store.error"}}}
+	})
+	b := openBus(t, cfg)
+	runPipeline(t, newPipeline(t, cfg, b), Roles{Notifier: true})
+	b.Health.Report("store.write", "store.error", "write: no space left on device")
+	msgs := srv.Wait(1, 15*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("%d emails, want the event at once", len(msgs))
+	}
+	if !strings.Contains(string(msgs[0].Data), "Subject: [newswatch] store error: write: no space left on device") {
+		t.Errorf("email:\n%s", msgs[0].Data)
+	}
 }
