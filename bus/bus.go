@@ -303,10 +303,11 @@ func (b *Bus) ensure(ctx context.Context, cfg *config.Config) error {
 		{
 			Name:        n.AlertStream,
 			Description: "alerts: one per topic and article",
-			Subjects:    []string{n.Prefix + ".alerts.>"},
+			Subjects:    []string{n.Prefix + ".alerts.>", n.EventSubject(">")},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      cfg.NATS.ArticleMaxAge,
 			Duplicates:  window,
+			AllowMsgTTL: true, // heartbeat events expire (see Events)
 		},
 		{
 			Name:        n.DeadStream,

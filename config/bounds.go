@@ -37,6 +37,7 @@ const (
 	MaxRetryInitial = day
 	MaxRetryMax     = 7 * day
 	MaxStoryWindow  = 30 * day
+	MinHeartbeat    = 10 * time.Second
 	MaxWeight       = 1000
 	MaxMinScore     = 1e6
 )
@@ -119,6 +120,11 @@ func (c *Config) validateBounds() Problems {
 			dur(s.Retry.Max, MinRetryDelay, MaxRetryMax, "subscribers", i, "retry", "max")
 		}
 	}
+	if c.Events.SourceFailingAfter != nil {
+		num(int64(*c.Events.SourceFailingAfter), 0, MaxAttempts, "events", "source_failing_after")
+	}
+	zeroOr(c.Events.SourceStaleAfter, MinInterval, MaxInterval, "events", "source_stale_after")
+	dur(c.Events.Heartbeat, MinHeartbeat, MaxInterval, "events", "heartbeat")
 	num(int64(c.SMTP.Port), 1, 65535, "smtp", "port")
 	dur(c.SMTP.Timeout, MinTimeout, MaxTimeout, "smtp", "timeout")
 	return ps

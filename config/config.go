@@ -39,6 +39,9 @@ type Config struct {
 	WebSub      WebSub       `yaml:"websub"`
 	Trends      Trends       `yaml:"trends"`
 	Feedback    Feedback     `yaml:"feedback"`
+	// Events sets when operational events are raised; subscribers choose
+	// which they get with their own events key.
+	Events Events `yaml:"events"`
 
 	path        string
 	src         []byte // the file as read, for positions inside values
@@ -291,6 +294,48 @@ type Subscriber struct {
 	Templates Templates `yaml:"templates"`
 
 	Retry Retry `yaml:"retry"`
+
+	// Events are the operational events the subscriber is sent besides
+	// its alerts (see EventKinds); empty: none. A subscriber with events
+	// and no topics gets the events only.
+	Events []string `yaml:"events"`
+}
+
+// EventKinds are the operational events a subscriber may ask for.
+// source.failing brings source.recovered with it.
+var EventKinds = []string{"source.failing", "store.error", "data.lost", "deadletter", "heartbeat"}
+
+// Events sets when operational events are raised.
+type Events struct {
+	// SourceFailingAfter is how many failed fetches in a row make a
+	// source failing (default 3; 0: never by count).
+	SourceFailingAfter *int `yaml:"source_failing_after"`
+	// SourceStaleAfter makes a source whose last fetch failed failing
+	// when it has had no success for this long (0: off).
+	SourceStaleAfter time.Duration `yaml:"source_stale_after"`
+	// Heartbeat is the interval of heartbeat events (default 5m), sent
+	// while some subscriber asks for them.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// FailingAfter is SourceFailingAfter with its default applied.
+func (e Events) FailingAfter() int {
+	if e.SourceFailingAfter == nil {
+		return DefaultSourceFailingAfter
+	}
+	return *e.SourceFailingAfter
+}
+
+// DefaultSourceFailingAfter is events.source_failing_after when unset.
+const DefaultSourceFailingAfter = 3
+
+// WantsEvent reports whether the subscriber asked for events of kind
+// (source.recovered comes with source.failing).
+func (s Subscriber) WantsEvent(kind string) bool {
+	if kind == "source.recovered" {
+		kind = "source.failing"
+	}
+	return slices.Contains(s.Events, kind)
 }
 
 // Templates names template files that replace the built-in email
@@ -435,6 +480,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	def(&c.SMTP.TLS, "starttls")
 	defDur(&c.SMTP.Timeout, 30*time.Second)
+	defDur(&c.Events.Heartbeat, 5*time.Minute)
 }
 
 // Path is the file the config was loaded from, if any.
@@ -727,6 +773,11 @@ func (c *Config) validate() Problems {
 			}
 		default:
 			add(fmt.Sprintf("unknown type %q (webhook or email)", s.Type), "subscribers", i, "type")
+		}
+		for j, e := range s.Events {
+			if !slices.Contains(EventKinds, e) {
+				add(fmt.Sprintf("unknown event %q (%s)", e, strings.Join(EventKinds, ", ")), "subscribers", i, "events", j)
+			}
 		}
 		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= MaxAttempts && span > c.NATS.ArticleMaxAge {
 			add(fmt.Sprintf("the retry schedule spans up to %s, longer than nats.article_max_age (%s): alerts would expire before their last try", span.Round(time.Minute), c.NATS.ArticleMaxAge), "subscribers", i, "retry")

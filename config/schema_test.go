@@ -310,6 +310,7 @@ func TestSchemaBounds(t *testing.T) {
 		{[]string{"properties", "subscribers", "items", "properties", "retry", "properties", "attempts"}, MaxAttempts},
 		{[]string{"properties", "subscribers", "items", "properties", "max_per_hour"}, MaxPerHourCap},
 		{[]string{"properties", "smtp", "properties", "port"}, 65535},
+		{[]string{"properties", "events", "properties", "source_failing_after"}, MaxAttempts},
 	} {
 		if got := at(tt.path...)["maximum"]; got != tt.max {
 			t.Errorf("%s: maximum %v, want %v", strings.Join(tt.path, "."), got, tt.max)

@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,9 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	dead        *prometheus.CounterVec
 	setAside    *prometheus.CounterVec
+
+	srcMu   sync.Mutex
+	sources map[string]bool // sources with a last-success series
 }
 
 // New registers every collector, plus Go runtime, process and build info
@@ -31,6 +35,7 @@ func New() *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: r,
+		sources:  map[string]bool{},
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "newswatch_fetches_total", Help: "Fetches per source by outcome (ok, not_modified, error).",
 		}, []string{"source", "outcome"}),
@@ -75,7 +80,39 @@ func (m *Metrics) Fetched(source string, d time.Duration, outcome string) {
 	m.fetches.WithLabelValues(source, outcome).Inc()
 	m.fetchTime.WithLabelValues(source).Observe(d.Seconds())
 	if outcome != "error" {
+		m.srcMu.Lock()
 		m.lastSuccess.WithLabelValues(source).SetToCurrentTime()
+		m.sources[source] = true
+		m.srcMu.Unlock()
+	}
+}
+
+// Sources makes the last-success series those of exactly the given
+// sources: one that has none yet gets the time given (0 for a source
+// that never succeeded), so that an alert rule on the series fires for
+// a source that never worked too; a source not given loses its series.
+func (m *Metrics) Sources(last map[string]time.Time) {
+	if m == nil {
+		return
+	}
+	m.srcMu.Lock()
+	defer m.srcMu.Unlock()
+	for id := range m.sources {
+		if _, ok := last[id]; !ok {
+			m.lastSuccess.DeleteLabelValues(id)
+			delete(m.sources, id)
+		}
+	}
+	for id, t := range last {
+		if m.sources[id] {
+			continue
+		}
+		v := 0.0
+		if !t.IsZero() {
+			v = float64(t.UnixNano()) / 1e9
+		}
+		m.lastSuccess.WithLabelValues(id).Set(v)
+		m.sources[id] = true
 	}
 }
 

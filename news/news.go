@@ -70,8 +70,11 @@ type AlertTopic struct {
 // of several of them can be sent the article once, naming all of its
 // topics. A delivered alert's Topics holds only the subscriber's topics.
 type Alert struct {
-	V         int          `json:"v"`
-	ID        string       `json:"id"` // "<topic>:<article id>"
+	V  int    `json:"v"`
+	ID string `json:"id"` // "<topic>:<article id>"
+	// Type is empty for an alert on an article; "event.<kind>" for an
+	// operational event, which is then in Event (see Event).
+	Type      string       `json:"type,omitempty"`
 	Topic     string       `json:"topic"`
 	TopicName string       `json:"topic_name,omitempty"`
 	Score     float64      `json:"score"`
@@ -89,6 +92,7 @@ type Alert struct {
 	// relevant" links for its subscriber; nil on the bus, and when
 	// http.public_url is unset.
 	Feedback *FeedbackLinks `json:"feedback,omitempty"`
+	Event    *Event         `json:"event,omitempty"`
 }
 
 // FeedbackLinks are the URLs a subscriber opens to judge an alert.
@@ -205,4 +209,45 @@ func CutUTF8(s string, n int) string {
 		i--
 	}
 	return s[:i]
+}
+
+// Event is an operational event: something an operator must know about
+// newswatch itself (a source failing, the store refusing writes, data
+// lost, a delivery given up, or a heartbeat that says it still runs). It
+// travels on "<prefix>.events.<kind>" as JSON, and reaches a subscriber
+// that asked for its kind the way alerts do, inside an Alert whose Type
+// is "event.<kind>" (see EventAlert).
+type Event struct {
+	V  int    `json:"v"`
+	ID string `json:"id"` // de-duplication id: one per occurrence, whatever the replicas
+	// Event is the kind: source.failing, source.recovered, store.error,
+	// data.lost, deadletter or heartbeat.
+	Event   string    `json:"event"`
+	At      time.Time `json:"at"`
+	Summary string    `json:"summary"` // one line for people
+	Detail  string    `json:"detail,omitempty"`
+	// Source is set on source.* events.
+	Source string `json:"source,omitempty"`
+	// Failures is the number of failed fetches in a row (source.*).
+	Failures    int       `json:"failures,omitempty"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Since is when the problem began (source.*, store.error, data.lost).
+	Since time.Time `json:"since,omitzero"`
+	// Subscriber and Alert name the delivery given up (deadletter).
+	Subscriber string `json:"subscriber,omitempty"`
+	Alert      string `json:"alert,omitempty"`
+	// Next is when the next heartbeat is due at the latest (heartbeat):
+	// a receiver that has none by then may say newswatch is down.
+	Next time.Time `json:"next,omitzero"`
+	// Host is the process that raised the event.
+	Host string `json:"host,omitempty"`
+}
+
+// EventType is the Alert.Type (and webhook "type") of an event kind.
+func EventType(kind string) string { return "event." + kind }
+
+// EventAlert wraps an event for delivery: the id the sinks derive their
+// webhook-id and Message-ID from is "event:<event id>".
+func EventAlert(e *Event) *Alert {
+	return &Alert{V: Version, ID: "event:" + e.ID, Type: EventType(e.Event), Created: e.At, Event: e}
 }

@@ -2,7 +2,6 @@ package notifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -137,14 +136,20 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 			batch, err := l.cons.Fetch(min(500, maxDigest-len(held)), jetstream.FetchMaxWait(time.Second))
 			if err == nil {
 				for msg := range batch.Messages() {
-					var a news.Alert
 					seq := uint64(0)
 					if md, err := msg.Metadata(); err == nil {
 						seq = md.Sequence.Stream
 					}
-					if err := json.Unmarshal(msg.Data(), &a); err != nil {
+					a, err := d.decodeMsg(msg.Subject(), msg.Data())
+					if err != nil {
 						d.deadLetter(context.WithoutCancel(ctx), log, l, msg, seq, news.Alert{ID: msg.Headers().Get("Nats-Msg-Id")},
 							[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
+						continue
+					}
+					if a.Event != nil {
+						// Events are never held: sent at once.
+						d.handle(ctx, log, l, msg)
+						maxSettled = max(maxSettled, seq)
 						continue
 					}
 					mine, deliver := Fold(l.sub, &a)

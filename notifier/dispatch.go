@@ -47,6 +47,8 @@ type Dispatcher struct {
 	// subscribers enable`) changed its disabled state.
 	checkEvery time.Duration
 	ackWait    time.Duration // of an alert in flight; deliveryAckWait but in tests
+
+	events *bus.Events // raises deadletter events; nil: none
 }
 
 // deliveryAckWait is the ack wait of a subscriber's alert in flight.
@@ -178,12 +180,14 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		return fmt.Errorf("subscriber %s: the dispatcher is closed", sub.ID)
 	}
 	subjects := []string{d.b.Names.AlertSubject(">")}
-	if len(sub.Topics) > 0 {
+	if len(sub.Topics) > 0 || len(sub.Events) > 0 {
+		// With events and no topics: events only.
 		subjects = subjects[:0]
 		for _, t := range sub.Topics {
 			subjects = append(subjects, d.b.Names.AlertSubject(t))
 		}
 	}
+	subjects = append(subjects, eventSubjects(d.b.Names, sub.Events)...)
 	cc := jetstream.ConsumerConfig{
 		Durable:        ConsumerName(sub.ID),
 		Description:    "deliveries to subscriber " + sub.ID,
@@ -430,15 +434,27 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 	if md, err := msg.Metadata(); err == nil {
 		attempt, seq = md.NumDelivered, md.Sequence.Stream
 	}
-	var alert news.Alert
-	if err := json.Unmarshal(msg.Data(), &alert); err != nil {
+	alert, err := d.decodeMsg(msg.Subject(), msg.Data())
+	if err != nil {
 		d.deadLetter(ctx, log, l, msg, seq, news.Alert{ID: msg.Headers().Get("Nats-Msg-Id")},
 			[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
 		return false
 	}
 	log = log.With("alert", alert.ID)
 
-	mine, deliver := Fold(l.sub, &alert)
+	var mine []news.AlertTopic
+	deliver := true
+	switch {
+	case alert.Event == nil:
+		mine, deliver = Fold(l.sub, &alert)
+	case skipEvent(l.sub, alert.Event):
+		if err := msg.DoubleAck(ctx); err != nil {
+			log.Warn("ack event", "err", err)
+			return false
+		}
+		d.recordPosition(ctx, log, l, seq)
+		return false
+	}
 	if !deliver {
 		// The article goes out once, with the alert of the subscriber's
 		// first matching topic, which names this topic too.
@@ -452,16 +468,17 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		log.Debug("folded: the article is delivered with its alert of topic "+mine[0].ID, "topic", alert.Topic)
 		return false
 	}
-	alert.Topics = mine
-	log = log.With("topics", topicIDs(mine))
+	if alert.Event == nil {
+		alert.Topics = mine
+		log = log.With("topics", topicIDs(mine))
+	}
 
 	var retry bool
-	var err error
 	followUp := false
 	start := time.Now()
 	// Signal progress while the delivery runs.
 	stop := bus.InProgressEvery(msg, l.cc.AckWait/3)
-	if fs, ok := l.sink.(FollowUpSink); ok && alert.Kind == "" { // a spike is no story
+	if fs, ok := l.sink.(FollowUpSink); ok && alert.Kind == "" && alert.Event == nil { // spikes and events are no stories
 		// A story is tracked per topic; the article joins the stories of
 		// each of the subscriber's topics it matched, and is a follow-up
 		// if it continues any of them.
@@ -612,6 +629,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, log *slog.Logger, l *loop, 
 		d.recordPosition(ctx, log, l, seq)
 	}
 	d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+	d.deadLetterEvent(l.sub.ID, &alert, seq, reason)
 	l.set(func(s *SubscriberStatus) {
 		s.DeadLettered++
 		s.LastResult, s.NextRetry = "dead", time.Time{}

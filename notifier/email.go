@@ -213,6 +213,9 @@ func (e *Email) NotifyFollowUp(ctx context.Context, a *news.Alert, st Story) (bo
 }
 
 func (e *Email) notify(ctx context.Context, a *news.Alert, st *Story) (bool, error) {
+	if a.Event != nil {
+		return e.notifyEvent(ctx, a)
+	}
 	m, err := e.message(a, st)
 	if err != nil {
 		return false, fmt.Errorf("email %s: alert %s: %w", e.sub, a.ID, err)

@@ -37,6 +37,7 @@ type Webhook struct {
 	url     string
 	host    string // for errors: the URL itself may embed a token
 	render  render
+	format  string
 	headers http.Header
 	keys    [][]byte
 	timeout time.Duration
@@ -63,6 +64,7 @@ func NewWebhook(sub config.Subscriber, client *http.Client) (*Webhook, error) {
 		url:     sub.URL,
 		host:    u.Scheme + "://" + u.Host,
 		render:  render,
+		format:  sub.Format,
 		headers: http.Header{},
 		timeout: sub.Timeout,
 		client:  client,
@@ -163,8 +165,14 @@ func (w *Webhook) NotifyFollowUp(ctx context.Context, a *news.Alert, st Story) (
 }
 
 func (w *Webhook) post(ctx context.Context, a *news.Alert, st *Story) (bool, error) {
-	a = withLinks(w.links, a, w.sub)
-	body, err := w.render(a, st)
+	var body []byte
+	var err error
+	if a.Event != nil {
+		body, err = renderEvent(w.format, a.Event)
+	} else {
+		a = withLinks(w.links, a, w.sub)
+		body, err = w.render(a, st)
+	}
 	if err != nil {
 		return false, fmt.Errorf("webhook %s: render alert %s: %w", w.sub, a.ID, err)
 	}

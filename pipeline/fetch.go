@@ -61,6 +61,11 @@ type fetchStage struct {
 	mu   sync.Mutex
 	hold map[string]time.Time
 
+	// events raises source.failing and source.recovered with the
+	// thresholds of eventCfg.
+	events   *bus.Events
+	eventCfg func() config.Events
+
 	// ws subscribes to the hubs that feeds name, when websub is set up
 	// and this process runs as a daemon (subscribe).
 	ws        *fetcher.WebSub
@@ -211,6 +216,9 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 // clear marks a job whose store writes all went well, which ends a
 // store.write fault.
 func (s *fetchStage) save(ctx context.Context, log *slog.Logger, st SourceState, clear bool) error {
+	if ev := s.sourceEvent(&st); ev != nil {
+		defer s.events.Emit(*ev)
+	}
 	s.mu.Lock()
 	s.hold[st.ID] = st.NextDue
 	s.mu.Unlock()

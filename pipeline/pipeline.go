@@ -77,6 +77,11 @@ type Pipeline struct {
 	disp  *notifier.Dispatcher
 	sched *scheduler
 	trend *trends.Service
+	// events publishes operational events (see setupEvents).
+	events *bus.Events
+	// fetching is set while Run runs the fetcher role: its process
+	// exports the sources' metrics.
+	fetching atomic.Bool
 
 	mu     sync.Mutex
 	sinks  map[string]notifier.Sink
@@ -109,6 +114,7 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	if err := p.setupFeedback(cfg); err != nil {
 		return nil, err
 	}
+	p.setupEvents()
 	if cfg.WebSub.CallbackURL != "" {
 		if err := p.setupWebSub(cfg); err != nil {
 			return nil, err
@@ -322,6 +328,16 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 			}
 		}()
 	}
+	start(func() error { p.events.Run(ctx); return nil })
+	defer p.flushEvents(ctx)
+	if roles.Scheduler {
+		start(func() error { p.heartbeat(ctx); return nil })
+	}
+	if roles.Fetcher {
+		p.fetching.Store(true)
+		defer p.fetching.Store(false)
+		p.initSourceMetrics(ctx)
+	}
 	if roles.Classifier {
 		start(func() error { return p.cls.consume(ctx, 2) })
 		start(func() error { return p.trend.Run(ctx) })
@@ -363,6 +379,16 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	return err
 }
 
+// flushEvents publishes the events still queued when Run ends, for a
+// few seconds at most.
+func (p *Pipeline) flushEvents(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := p.events.Flush(ctx); err != nil {
+		p.log.Error("operational events lost at shutdown", "pending", p.events.Pending(), "err", err)
+	}
+}
+
 // Reload puts a new, valid config in force: topics are recompiled, sources
 // take effect at the next tick, and subscribers that were added or changed
 // are (re)started and removed ones stopped. On error the old config stays.
@@ -379,6 +405,9 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	p.disp.SetTopics(cfg.Topics)
 	p.trend.SetConfig(cfg)
 	p.cfg.Store(cfg)
+	if p.fetching.Load() {
+		p.initSourceMetrics(ctx)
+	}
 	if !notifierRunning {
 		return nil
 	}
@@ -500,6 +529,10 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	}
 	if fetchErr != nil && ctx.Err() == nil {
 		return sum, fetchErr
+	}
+	// Events the fetches raised go out with this pass's deliveries.
+	if err := p.events.Flush(ctx); err != nil {
+		p.log.Error("operational events not published", "pending", p.events.Pending(), "err", err)
 	}
 
 	// Wait for the classifier to take every article, then for every

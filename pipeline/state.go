@@ -26,6 +26,11 @@ type SourceState struct {
 	LastModified        string    `json:"last_modified,omitempty"`
 	ItemsSeen           int64     `json:"items_seen"`
 	NotModified         int64     `json:"not_modified"`
+	// FailingSince is when the current run of failures began;
+	// FailingEvent the id of the source.failing event raised for it
+	// (empty: none yet). See sourceEvent.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	FailingEvent string    `json:"failing_event,omitempty"`
 }
 
 // LoadState returns a source's state; a source never fetched is "pending".

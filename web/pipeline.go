@@ -318,8 +318,8 @@ func (pb *PipelineBackend) Alerts(ctx context.Context, q Query) ([]Alert, error)
 		want = pb.b.Names.AlertSubject(q.Topic)
 	}
 	err := pb.walkBack(ctx, pb.b.Names.AlertStream, q, func(m *jetstream.RawStreamMsg) bool {
-		if want != "" && m.Subject != want {
-			return false
+		if want != "" && m.Subject != want || !strings.HasPrefix(m.Subject, pb.b.Names.AlertSubject("")) {
+			return false // another topic, or an operational event
 		}
 		var a news.Alert
 		if json.Unmarshal(m.Data, &a) != nil {

@@ -171,8 +171,12 @@ func listDeadLetters(ctx context.Context, env *cliEnv, cfg *config.Config, sub s
 	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tSUBSCRIBER\tDEAD AT\tTRIES\tALERT\tTITLE\tPROBLEM")
 	for _, e := range entries {
+		title := e.Alert.Article.Title
+		if e.Alert.Event != nil {
+			title = e.Alert.Event.Summary
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Seq, e.Subscriber, e.DeadAt.Format(time.RFC3339), len(e.Attempts),
-			e.Alert.ID, oneLine(e.Alert.Article.Title, 50), deliveryProblem(e.Reason))
+			e.Alert.ID, oneLine(title, 50), deliveryProblem(e.Reason))
 	}
 	tw.Flush()
 	if verbose {
@@ -254,7 +258,7 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 	}()
 	ok, failed := 0, 0
 	for _, e := range entries {
-		if e.Alert.Topic == "" {
+		if e.Alert.Topic == "" && e.Alert.Event == nil {
 			fmt.Fprintf(env.stderr, "seq %d: the alert could not be decoded (%s); nothing to replay, drop it\n", e.Seq, e.Reason)
 			failed++
 			continue
