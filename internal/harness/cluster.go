@@ -20,6 +20,20 @@ type Cluster struct {
 // other so that the cluster survives the loss of any one node, and waits
 // until they elected a JetStream meta leader.
 func StartCluster(n int, dir string) (*Cluster, error) {
+	// Route ports are picked by listening and closing, so another
+	// process can take one before the node binds it; that node then
+	// never gets ready. A fresh set of ports settles it.
+	var err error
+	for attempt := range 3 {
+		var c *Cluster
+		if c, err = startCluster(n, filepath.Join(dir, fmt.Sprintf("try%d", attempt))); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
+func startCluster(n int, dir string) (*Cluster, error) {
 	// A clustered JetStream server needs its routes configured up front,
 	// so the route ports are picked first.
 	ports := make([]int, n)
