@@ -48,7 +48,16 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values, v an
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return c.do(ctx, http.MethodGet, u, path, v)
+}
+
+// post decodes the JSON answer of POST path (no body) into v.
+func (c *apiClient) post(ctx context.Context, path string, v any) error {
+	return c.do(ctx, http.MethodPost, c.base+path, path, v)
+}
+
+func (c *apiClient) do(ctx context.Context, method, u, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return err
 	}
@@ -65,13 +74,13 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values, v an
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("ask the running daemon: GET %s: %w", path, err)
+		return fmt.Errorf("ask the running daemon: %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ask the running daemon: GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("ask the running daemon: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("ask the running daemon: GET %s: %w", path, err)
+		return fmt.Errorf("ask the running daemon: %s %s: %w", method, path, err)
 	}
 	return nil
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/notifier"
 )
@@ -52,25 +56,70 @@ func cmdSubscribers(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "newswatch subscribers enable: no subscriber %q in %s\n", id, *cfgPath)
 		return exitFailure
 	}
-	b, ok := openBus(ctx, env, cfg)
+	b, api, ok := openInspect(ctx, env, cfg, "subscribers enable")
 	if !ok {
 		return exitFailure
 	}
-	defer b.Close()
-	dis, err := notifier.Disabled(ctx, b, id)
+	var res enableResult
+	var err error
+	if api != nil {
+		// The daemon holds data_dir: it enables the subscriber itself.
+		err = api.post(ctx, "/-/subscribers/"+url.PathEscape(id)+"/enable", &res)
+	} else {
+		defer b.Close()
+		res, err = enableSubscriber(ctx, b, id)
+	}
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch subscribers enable: %v\n", err)
 		return exitFailure
 	}
-	if dis == nil {
+	if !res.WasDisabled {
 		fmt.Fprintf(env.stdout, "subscriber %s is not disabled\n", id)
 		return exitOK
 	}
-	if _, err := notifier.Enable(ctx, b, id); err != nil {
-		fmt.Fprintf(env.stderr, "newswatch subscribers enable: %v\n", err)
-		return exitFailure
-	}
+	dis := res.Disabled
 	fmt.Fprintf(env.stdout, "enabled subscriber %s (disabled since %s: %s); its queued alerts will be delivered\n",
 		id, dis.At.Format("2006-01-02 15:04:05 MST"), dis.Reason)
 	return exitOK
+}
+
+// enableResult is what enabling a subscriber found and did; the daemon's
+// POST /-/subscribers/{id}/enable answers it as JSON.
+type enableResult struct {
+	WasDisabled bool                   `json:"was_disabled"`
+	Disabled    notifier.DisabledState `json:"disabled"`
+}
+
+func enableSubscriber(ctx context.Context, b *bus.Bus, id string) (enableResult, error) {
+	dis, err := notifier.Disabled(ctx, b, id)
+	if err != nil || dis == nil {
+		return enableResult{}, err
+	}
+	if _, err := notifier.Enable(ctx, b, id); err != nil {
+		return enableResult{}, err
+	}
+	return enableResult{WasDisabled: true, Disabled: *dis}, nil
+}
+
+// enableRoutes serves POST /-/subscribers/{id}/enable, so that
+// `newswatch subscribers enable` reaches a daemon that holds data_dir.
+func enableRoutes(b *bus.Bus, subscribers func() []config.Subscriber) map[string]http.Handler {
+	return map[string]http.Handler{
+		"POST /-/subscribers/{id}/enable": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.PathValue("id")
+			w.Header().Set("Content-Type", "application/json")
+			if !slices.ContainsFunc(subscribers(), func(s config.Subscriber) bool { return s.ID == id }) {
+				w.WriteHeader(http.StatusNotFound)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("no subscriber %q in the config", id)})
+				return
+			}
+			res, err := enableSubscriber(r.Context(), b, id)
+			if err != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+				return
+			}
+			_ = json.NewEncoder(w).Encode(res)
+		}),
+	}
 }
