@@ -163,7 +163,7 @@ func TestOneDeliveryPerArticle(t *testing.T) {
 	}{
 		{"both", []string{"fentanyl", "us-china"}},
 		{"both-reversed", []string{"fentanyl", "us-china"}}, // the config's topic order, not the subscriber's
-		{"every", []string{"fentanyl", "us-china"}},
+		{"every", []string{"fentanyl", "us-china", "us-china-fentanyl"}}, // the three default topics
 		{"china", []string{"us-china"}},
 		{"fent", []string{"fentanyl"}},
 	} {
@@ -199,7 +199,7 @@ func TestOneDeliveryPerArticle(t *testing.T) {
 		}
 	}
 	for _, st := range p.Dispatcher().Status() {
-		if want := map[string]int64{"both": 1, "both-reversed": 1, "every": 1}[st.ID]; st.Folded != want {
+		if want := map[string]int64{"both": 1, "both-reversed": 1, "every": 2}[st.ID]; st.Folded != want {
 			t.Errorf("%s: folded %d, want %d", st.ID, st.Folded, want)
 		}
 	}
