@@ -45,7 +45,7 @@ The binary is built from this module unless -bin names one.
 type onceOptions struct {
 	feeds, items, repeat int
 	bin, cfgPath         string
-	env                  []string // extra environment of the newswatch runs
+	verbose              bool
 }
 
 func onceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -61,13 +61,14 @@ func onceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.repeat, "repeat", 3, "runs of the 304 and empty cases")
 	fs.StringVar(&o.bin, "bin", "", "newswatch binary (default: go build newswatch/cmd/newswatch)")
 	fs.StringVar(&o.cfgPath, "config", "config.yaml", "config file whose topics are used")
+	fs.BoolVar(&o.verbose, "v", false, "copy newswatch's log (warnings and errors) to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if err := benchOnce(ctx, o, stdout); err != nil {
+	if err := benchOnce(ctx, o, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "newswatch-bench once: %v\n", err)
 		return 1
 	}
@@ -81,7 +82,7 @@ type onceRun struct {
 	summary   string
 }
 
-func benchOnce(ctx context.Context, o onceOptions, stdout io.Writer) error {
+func benchOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "newswatch-bench-once-")
 	if err != nil {
 		return err
@@ -152,7 +153,9 @@ func benchOnce(ctx context.Context, o onceOptions, stdout io.Writer) error {
 		// so newswatch is started from a small process of its own.
 		cmd := exec.CommandContext(ctx, self, "once", "child", usage, o.bin, "once", "-config", cfgPath)
 		cmd.Stdout, cmd.Stderr = &out, &errb
-		cmd.Env = append(os.Environ(), o.env...)
+		if o.verbose {
+			cmd.Stderr = io.MultiWriter(&errb, stderr)
+		}
 		err := cmd.Run()
 		r := onceRun{summary: strings.TrimSpace(out.String())}
 		if err != nil {
