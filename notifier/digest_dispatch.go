@@ -126,14 +126,14 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 		}
 		d.savePosition(context.WithoutCancel(ctx), log, l, floor)
 	}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && l.abort.Err() == nil {
 		d.check(ctx, log, l, false)
 		if l.disabled() {
 			sleep(ctx, min(d.checkEvery, time.Second))
 			continue
 		}
 		if len(held) < maxDigest {
-			batch, err := l.cons.Fetch(min(500, maxDigest-len(held)), jetstream.FetchMaxWait(time.Second))
+			batch, done, err := bus.Pull(l.abort, l.cons, min(500, maxDigest-len(held)), time.Second)
 			if err == nil {
 				for msg := range batch.Messages() {
 					seq := uint64(0)
@@ -189,12 +189,13 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 					seen[a.ID] = len(held)
 					setHeld(append(held, heldAlert{msg: msg, alert: &a, seq: seq}))
 				}
-				if err := batch.Error(); err != nil && ctx.Err() == nil &&
+				done()
+				if err := batch.Error(); err != nil && ctx.Err() == nil && l.abort.Err() == nil &&
 					!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
 					d.check(ctx, log, l, true)
 				}
 				savePos()
-			} else {
+			} else if l.abort.Err() == nil {
 				d.check(ctx, log, l, true)
 				sleep(ctx, time.Second)
 			}

@@ -48,7 +48,8 @@ type Dispatcher struct {
 	checkEvery time.Duration
 	ackWait    time.Duration // of an alert in flight; deliveryAckWait but in tests
 
-	events *bus.Events // raises deadletter events; nil: none
+	events   *bus.Events     // raises deadletter events; nil: none
+	endPulls context.Context // see EndPullsWhen; nil: pulls run to expiry
 }
 
 // deliveryAckWait is the ack wait of a subscriber's alert in flight.
@@ -109,6 +110,7 @@ type loop struct {
 	cc     jetstream.ConsumerConfig
 	cancel context.CancelFunc
 	done   chan struct{}
+	abort  context.Context // ends a waiting pull, and the loop (EndPullsWhen)
 
 	// Used by the loop's goroutine only.
 	position  uint64    // last position recorded in the store
@@ -244,7 +246,12 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	}
 	d.stop(sub.ID)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &loop{sub: sub, sink: sink, cons: cons, cc: cc, cancel: cancel, done: make(chan struct{}), position: pos}
+	l := &loop{sub: sub, sink: sink, cons: cons, cc: cc, cancel: cancel, done: make(chan struct{}), position: pos, abort: context.Background()}
+	d.mu.Lock()
+	if d.endPulls != nil {
+		l.abort = d.endPulls
+	}
+	d.mu.Unlock()
 	l.nextCheck = d.now().Add(d.checkEvery)
 	l.status.ID = sub.ID
 	l.status.Digest = policy != nil
@@ -296,6 +303,19 @@ func (d *Dispatcher) Disabled(id string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.status.Disabled
+}
+
+// EndPullsWhen makes the waiting pulls of subscribers started from now on
+// end as soon as ctx is done, rather than at their expiry, and their loops
+// stop then. It is for `newswatch once`, which ends ctx only after it saw
+// every queue empty, held in a digest or waiting for a retry past its
+// deadline: no alert is then on its way to a pull (one that were would
+// stay in flight until its ack wait ran out), and the pass need not wait
+// out the expiry on its way out.
+func (d *Dispatcher) EndPullsWhen(ctx context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.endPulls = ctx
 }
 
 // Stop stops a subscriber's deliveries; the alert in flight finishes
@@ -378,7 +398,7 @@ func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
 
 func (d *Dispatcher) run(ctx context.Context, l *loop) {
 	log := d.log.With("subscriber", l.sub.ID)
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && l.abort.Err() == nil {
 		d.check(ctx, log, l, false)
 		if l.disabled() {
 			// Deliveries stay stopped, the queue untouched, until the
@@ -390,9 +410,9 @@ func (d *Dispatcher) run(ctx context.Context, l *loop) {
 		// it brings is handled even during shutdown: a message left in
 		// the client when the process stops would stay "in flight" until
 		// its ack wait ran out, holding the whole queue (MaxAckPending 1).
-		batch, err := l.cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		batch, done, err := bus.Pull(l.abort, l.cons, 1, time.Second)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && l.abort.Err() == nil {
 				log.Warn("consume alerts", "err", err)
 				d.check(ctx, log, l, true)
 				sleep(ctx, time.Second)
@@ -402,7 +422,8 @@ func (d *Dispatcher) run(ctx context.Context, l *loop) {
 		for msg := range batch.Messages() {
 			d.handle(ctx, log, l, msg)
 		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil &&
+		done()
+		if err := batch.Error(); err != nil && ctx.Err() == nil && l.abort.Err() == nil &&
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
 			log.Warn("consume alerts", "err", err)
 			d.check(ctx, log, l, true)

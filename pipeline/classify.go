@@ -109,11 +109,16 @@ func (s *classifyStage) consumer(ctx context.Context) (jetstream.Consumer, error
 }
 
 func (s *classifyStage) consume(ctx context.Context, workers int) error {
+	return s.consumeUntil(ctx, context.Background(), workers)
+}
+
+// consumeUntil is consume whose waiting pull also ends when abort is done.
+func (s *classifyStage) consumeUntil(ctx, abort context.Context, workers int) error {
 	cons, err := s.consumer(ctx)
 	if err != nil {
 		return err
 	}
-	return consumeWith(ctx, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
+	return consumeUntil(ctx, abort, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
 		var a news.Article
 		if err := json.Unmarshal(msg.Data(), &a); err != nil {
 			s.log.Error("undecodable article", "subject", msg.Subject(), "err", err)

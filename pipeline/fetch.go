@@ -355,6 +355,12 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 // there are idle workers, so none waits in the client while its ack wait
 // runs out, and every message pulled is handled, even during shutdown.
 func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
+	return consumeUntil(ctx, context.Background(), log, cons, n, handle)
+}
+
+// consumeUntil is consumeWith whose outstanding pull also ends when abort
+// is done (see bus.Pull: only once the queue is known to be empty).
+func consumeUntil(ctx, abort context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
 	msgs := make(chan jetstream.Msg)
 	idle := make(chan struct{}, n)
 	for range n {
@@ -381,6 +387,8 @@ func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer,
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-abort.Done():
+			return nil
 		case <-idle:
 		}
 		free := 1
@@ -393,7 +401,7 @@ func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer,
 				break more
 			}
 		}
-		batch, err := cons.Fetch(free, jetstream.FetchMaxWait(time.Second))
+		batch, done, err := bus.Pull(abort, cons, free, time.Second)
 		got := 0
 		if err == nil {
 			for m := range batch.Messages() {
@@ -401,12 +409,13 @@ func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer,
 				msgs <- m
 			}
 			err = batch.Error()
+			done()
 		}
 		for range free - got {
 			idle <- struct{}{}
 		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) &&
-			!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && abort.Err() == nil {
 			log.Warn("consume", "err", err)
 			sleep(ctx, time.Second)
 		}

@@ -478,12 +478,19 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
+	// Once every queue below is seen empty (or parked), the waiting pulls
+	// of the classifier and the subscribers are ended at once: no message
+	// can be on its way to them then, and the pass need not wait out
+	// their expiry on its way out.
+	drained, endPulls := context.WithCancel(context.Background())
+	defer endPulls()
+	p.disp.EndPullsWhen(drained)
 	if err := p.startNotifier(bg); err != nil {
 		return Summary{}, err
 	}
 	defer p.stopNotifier()
 	clsDone := make(chan error, 1)
-	go func() { clsDone <- p.cls.consume(bg, 2) }()
+	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()
 
 	var sum Summary
@@ -579,6 +586,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		sleep(ctx, 20*time.Millisecond)
 	}
 	sum.TimedOut = ctx.Err() != nil
+	if !sum.TimedOut {
+		endPulls()
+	}
 	sum.Alerts = int(p.cls.alerts.Load())
 	for _, st := range p.disp.Status() {
 		sum.Delivered += st.Delivered

@@ -2,6 +2,12 @@
 //
 //	newswatch-bench fetch [-feeds 1000] [-workers 32] [-items 20]
 //
+//	newswatch-bench once [-feeds 1000] [-items 20] [-repeat 3]
+//
+// once runs the newswatch binary's `once` on a synthetic farm (a full
+// refresh, 304 rounds, and a config with no sources) and prints wall, CPU
+// and peak RSS of each run.
+//
 // fetch refreshes N synthetic feeds, served by a child process, through the
 // real fetch and publish path, twice (the second time every feed answers
 // 304), and times gofeed alone on the same bytes as the baseline.
@@ -72,8 +78,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 && args[0] == "fetch" {
 		return fetchCmd(ctx, args[1:], stdin, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "once" {
+		return onceCmd(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "e2e" {
-		fmt.Fprintln(stderr, "usage: newswatch-bench e2e|fetch [flags]  (newswatch-bench e2e -help, fetch -help for the flags)")
+		fmt.Fprintln(stderr, "usage: newswatch-bench e2e|fetch|once [flags]  (newswatch-bench e2e -help, fetch -help, once -help for the flags)")
 		return 2
 	}
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)

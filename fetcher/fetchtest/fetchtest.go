@@ -15,6 +15,7 @@ package fetchtest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -37,6 +38,12 @@ type Options struct {
 	OnTopic   float64 // fraction of on-topic items (default 0.05)
 	Templates int     // distinct bodies before splicing ids (default 64)
 	Seed      uint64  // for the filler text
+	// ItemBytesMax, when above ItemBytes, spreads item sizes evenly
+	// between ItemBytes and ItemBytesMax.
+	ItemBytesMax int
+	// Gzip compresses bodies for clients that accept it, as most
+	// servers do.
+	Gzip bool
 }
 
 // Server is a running synthetic feed server on 127.0.0.1.
@@ -144,6 +151,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
 	var b bytes.Buffer
 	s.write(&b, i)
+	if s.opt.Gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+		_, _ = zw.Write(b.Bytes())
+		_ = zw.Close()
+		b = z
+		w.Header().Set("Content-Encoding", "gzip")
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	n, _ := w.Write(b.Bytes())
 	s.bytes.Add(int64(n))
@@ -194,8 +209,11 @@ func template(opt Options, rng *rand.Rand) []byte {
 		fmt.Fprintf(&b, "<pubDate>%s</pubDate>\n", base.Add(-time.Duration(k)*time.Hour).Format(time.RFC1123Z))
 		b.WriteString("<dc:creator>Staff Reporter</dc:creator>\n<category>Local</category>\n")
 		b.WriteString("<description><![CDATA[")
-		start := b.Len()
-		for b.Len()-start < opt.ItemBytes {
+		start, size := b.Len(), opt.ItemBytes
+		if opt.ItemBytesMax > size {
+			size += rng.IntN(opt.ItemBytesMax - size + 1)
+		}
+		for b.Len()-start < size {
 			b.WriteString("<p>")
 			if topical && rng.IntN(3) == 0 {
 				b.WriteString(onTopic[rng.IntN(len(onTopic))] + " ")
