@@ -31,7 +31,7 @@ type Health struct {
 
 // Fault is one problem that lasts until it is cleared.
 type Fault struct {
-	Key    string    // what failed, e.g. "store.write" or "data.lost:NEWSWATCH_ALERTS"
+	Key    string    // what failed, e.g. "store.write.fetch" or "data.lost:NEWSWATCH_ALERTS"
 	Kind   string    // "store.error" or "data.lost"
 	Detail string    // the error in words
 	Since  time.Time // first seen
@@ -41,9 +41,9 @@ type Fault struct {
 
 // NewHealth returns an empty Health.
 func NewHealth() *Health {
-	// The store.write series exists from the start, so that a rule on it
+	// The store.write.* series exist from the start, so that a rule on it
 	// can fire the first time.
-	return &Health{faults: map[string]Fault{}, reports: map[string]int64{"store.write": 0}, lost: map[string]uint64{}}
+	return &Health{faults: map[string]Fault{}, reports: map[string]int64{"store.write.fetch": 0, "store.write.classify": 0}, lost: map[string]uint64{}}
 }
 
 // newHealth is NewHealth that logs each fault at ERROR when it appears

@@ -24,7 +24,7 @@ import (
 // JetStream, which reloads the streams from disk without the error.
 
 // storeFaultKey is the fault the watchdog reports for the store itself;
-// stages report theirs under their own keys ("store.write").
+// stages report theirs under their own keys ("store.write.fetch", "store.write.classify").
 const storeFaultKey = "store.jetstream"
 
 // Intervals of the store watchdog.

@@ -79,10 +79,10 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("publish alert %s: %w", alert.ID, err)
-			s.b.Health.Report("store.write", bus.KindStoreError, err.Error())
+			s.b.Health.Report(classifyWriteFault, bus.KindStoreError, err.Error())
 			return err
 		}
-		s.b.Health.Clear("store.write")
+		s.b.Health.Clear(classifyWriteFault)
 		if !ack.Duplicate {
 			s.alerts.Add(1)
 			s.m.Alerted(m.Topic)

@@ -207,7 +207,7 @@ func TestBusErrorIsSavedInTheSourceState(t *testing.T) {
 	if min := st.LastFetch.Add(3 * cfg.Sources[0].Interval / 4); st.NextDue.Before(min) {
 		t.Errorf("next due %s is sooner than the interval allows (%s)", st.NextDue, min)
 	}
-	if !hasFault(b, "store.write") {
+	if !hasFault(b, fetchWriteFault) {
 		t.Error("store write failure not reported to bus.Health")
 	}
 	if _, err := b.JS.CreateStream(ctx, sc); err != nil {
@@ -217,7 +217,7 @@ func TestBusErrorIsSavedInTheSourceState(t *testing.T) {
 	if err != nil || r.New != 1 {
 		t.Fatalf("fetch after the store came back: %v %+v", err, r)
 	}
-	if hasFault(b, "store.write") {
+	if hasFault(b, fetchWriteFault) {
 		t.Error("store write fault not cleared after a good write")
 	}
 }

@@ -211,24 +211,30 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 	return res, s.save(ctx, log, st, true)
 }
 
-// save writes a source's state within busTimeout. The next fetch of the
-// source in this process waits for st.NextDue even if the write fails.
+// save writes a source's state within busTimeout. If the write fails,
+// the next fetch of the source in this process still waits for
+// st.NextDue.
 // clear marks a job whose store writes all went well, which ends a
 // store.write fault.
 func (s *fetchStage) save(ctx context.Context, log *slog.Logger, st SourceState, clear bool) error {
 	if ev := s.sourceEvent(&st); ev != nil {
 		defer s.events.Emit(*ev)
 	}
-	s.mu.Lock()
-	s.hold[st.ID] = st.NextDue
-	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	if err := saveState(ctx, s.b.State, st); err != nil {
+		// The stored state is stale: hold the source here until NextDue.
+		s.mu.Lock()
+		s.hold[st.ID] = st.NextDue
+		s.mu.Unlock()
 		s.storeFailed(log, err)
 		return err
 	}
-	if clear && s.b.Health.Clear("store.write") {
+	// The stored state rules again (another replica may fetch sooner).
+	s.mu.Lock()
+	delete(s.hold, st.ID)
+	s.mu.Unlock()
+	if clear && s.b.Health.Clear(fetchWriteFault) {
 		log.Info("store writes work again")
 	}
 	return nil
@@ -245,8 +251,15 @@ func (s *fetchStage) heldUntil(source string) time.Time {
 // log line, and a store.write fault until a job's writes all succeed.
 func (s *fetchStage) storeFailed(log *slog.Logger, err error) {
 	log.Error("store write failed", "err", err)
-	s.b.Health.Report("store.write", "store.error", err.Error())
+	s.b.Health.Report(fetchWriteFault, bus.KindStoreError, err.Error())
 }
+
+// Each stage reports its store writes under a key of its own, so that a
+// stage whose writes work never clears the fault of one whose writes fail.
+const (
+	fetchWriteFault    = "store.write.fetch"
+	classifyWriteFault = "store.write.classify"
+)
 
 // pushedPollFactor is how many times less often a feed is polled while
 // its WebSub hub pushes.

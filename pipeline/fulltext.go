@@ -28,7 +28,17 @@ const (
 	// it is published on its teaser with FullTextError set.
 	fullTextAttempts = 4
 	fullTextRetryFor = 6 * time.Hour
+	// fullTextDeferMax bounds the items one job leaves for later because
+	// the job's cap or budget ran out (each is counted in the store, and
+	// after fullTextAttempts such jobs published on its teaser); the
+	// items beyond it are published on their teaser at once, so that a
+	// feed that grows faster than full text can follow loses no item.
+	fullTextDeferMax = 4 * fullTextPerJob
 )
+
+// errFullTextDeferred is the failure noted for an item whose page was not
+// fetched because its job's cap or budget ran out.
+var errFullTextDeferred = errors.New("full text not fetched: the fetch job's full-text cap or budget ran out")
 
 // ftRecord is what the store bucket keeps of an item whose full text failed.
 type ftRecord struct {
@@ -58,7 +68,10 @@ func (s *fetchStage) fullTexts(ctx context.Context, log *slog.Logger, src config
 	out := make([]outcome, len(fresh))
 	var wg sync.WaitGroup
 	asked := 0
-	for i, a := range fresh {
+	// Oldest first (feeds list the newest first): the items nearest to
+	// dropping off the feed get their pages before the others.
+	for i := len(fresh) - 1; i >= 0; i-- {
+		a := fresh[i]
 		if a.URL == "" || asked == fullTextPerJob {
 			continue
 		}
@@ -84,7 +97,19 @@ func (s *fetchStage) fullTexts(ctx context.Context, log *slog.Logger, src config
 		case a.URL == "":
 			ready = append(ready, a)
 		case !o.started:
-			deferred++
+			if deferred >= fullTextDeferMax {
+				a.FullTextError = errFullTextDeferred.Error()
+				ready = append(ready, a)
+				continue
+			}
+			rec := s.noteFullTextFailure(ctx, log, a.ID, errFullTextDeferred)
+			if rec.Attempts < fullTextAttempts && time.Since(rec.First) < fullTextRetryFor {
+				deferred++
+				continue
+			}
+			a.FullTextError = fmt.Sprintf("%s (%d times)", errFullTextDeferred, rec.Attempts)
+			s.forgetFullText(ctx, a.ID)
+			ready = append(ready, a)
 		case o.err == nil:
 			s.forgetFullText(ctx, a.ID)
 			ready = append(ready, a)
@@ -106,7 +131,7 @@ func (s *fetchStage) fullTexts(ctx context.Context, log *slog.Logger, src config
 		}
 	}
 	if deferred > 0 {
-		log.Info("items left for the next fetch", "deferred", deferred, "budget", budget)
+		log.Warn("items left for the next fetch", "deferred", deferred, "budget", budget)
 	}
 	return ready, deferred
 }

@@ -172,3 +172,45 @@ func TestFullTextTarpitStaysWithinTheBudget(t *testing.T) {
 		}
 	}
 }
+
+// Pages that never answer in time hold no item back for good: after
+// fullTextAttempts jobs, every item goes out on its teaser, saying why.
+func TestFullTextBudgetNeverHoldsAnItemForGood(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	const items = 30
+	base := storyFeed(t, items, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Fetch.Timeout = 2 * time.Second
+		c.Fetch.FullTextBudget = 300 * time.Millisecond
+		c.Fetch.FullTextWorkers = 2
+		c.Fetch.HostInterval = -1
+		c.Fetch.AllowPrivateNetworks = true
+		c.Sources = []config.Source{{ID: "tarpit", URL: base + "/feed.json", Interval: time.Minute, FullText: true}}
+	})
+	b := openBus(t, cfg)
+	p := newPipeline(t, cfg, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	published := 0
+	for range fullTextAttempts + 1 {
+		r, err := p.FetchNow(ctx, cfg.Sources[0])
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		published += r.New
+	}
+	if published != items {
+		t.Fatalf("published %d of %d items after %d fetches", published, items, fullTextAttempts+1)
+	}
+	for title, a := range articlesIn(t, b) {
+		if a.FullTextError == "" {
+			t.Errorf("%s: published on its teaser without full_text_error", title)
+		}
+	}
+}

@@ -589,6 +589,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	if !sum.TimedOut {
 		endPulls()
 	}
+	// Events raised while deliveries ran (dead letters, store faults) are
+	// stored, to go out with the next pass, not dropped with the process.
+	p.flushEvents(ctx)
 	sum.Alerts = int(p.cls.alerts.Load())
 	for _, st := range p.disp.Status() {
 		sum.Delivered += st.Delivered
