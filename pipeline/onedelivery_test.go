@@ -162,7 +162,7 @@ func TestOneDeliveryPerArticle(t *testing.T) {
 		topics []string
 	}{
 		{"both", []string{"fentanyl", "us-china"}},
-		{"both-reversed", []string{"fentanyl", "us-china"}}, // the config's topic order, not the subscriber's
+		{"both-reversed", []string{"fentanyl", "us-china"}},              // the config's topic order, not the subscriber's
 		{"every", []string{"fentanyl", "us-china", "us-china-fentanyl"}}, // the three default topics
 		{"china", []string{"us-china"}},
 		{"fent", []string{"fentanyl"}},
