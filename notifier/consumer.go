@@ -139,23 +139,32 @@ func (d *Dispatcher) savePosition(ctx context.Context, log *slog.Logger, l *loop
 }
 
 // startDisabled reads the subscriber's disabled state at start: a config
-// changed since the 410 enables it again; an unchanged one leaves it
-// disabled, and says how to enable it.
-func (d *Dispatcher) startDisabled(ctx context.Context, log *slog.Logger, sub config.Subscriber) (*DisabledState, error) {
-	dis, err := Disabled(ctx, d.b, sub.ID)
+// changed since the 410 enables it again (stale is then the record to
+// drop with dropDisabled, once the old loop has stopped: a loop still
+// running would take the missing record for an Enable and deliver to the
+// old receiver); an unchanged one leaves it disabled, and says how to
+// enable it.
+func (d *Dispatcher) startDisabled(ctx context.Context, log *slog.Logger, sub config.Subscriber) (dis, stale *DisabledState, err error) {
+	dis, err = Disabled(ctx, d.b, sub.ID)
 	if err != nil || dis == nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if dis.Config != configDigest(sub) {
-		if err := d.b.Store.Purge(ctx, disabledKey(sub.ID)); err != nil {
-			return nil, fmt.Errorf("subscriber %s: enable: %w", sub.ID, err)
-		}
-		log.Info("subscriber re-enabled: its config changed since it was disabled by 410 Gone; delivering its queued alerts",
-			"disabled_at", dis.At)
-		return nil, nil
+		return nil, dis, nil
 	}
 	log.Warn("subscriber stays disabled: "+EnableHint(sub.ID), "reason", dis.Reason, "disabled_at", dis.At)
-	return dis, nil
+	return dis, nil, nil
+}
+
+// dropDisabled removes the disabled record of a subscriber whose config
+// changed since the 410.
+func (d *Dispatcher) dropDisabled(ctx context.Context, log *slog.Logger, id string, stale *DisabledState) error {
+	if err := d.b.Store.Purge(ctx, disabledKey(id)); err != nil {
+		return fmt.Errorf("subscriber %s: enable: %w", id, err)
+	}
+	log.Info("subscriber re-enabled: its config changed since it was disabled by 410 Gone; delivering its queued alerts",
+		"disabled_at", stale.At)
+	return nil
 }
 
 // EnableHint says how to enable a subscriber disabled by 410 Gone.

@@ -235,7 +235,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		cc.MaxAckPending = maxDigest
 	}
 	log := d.log.With("subscriber", sub.ID)
-	dis, err := d.startDisabled(ctx, log, sub)
+	dis, stale, err := d.startDisabled(ctx, log, sub)
 	if err != nil {
 		return err
 	}
@@ -245,6 +245,11 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		return err
 	}
 	d.stop(sub.ID)
+	if stale != nil {
+		if err := d.dropDisabled(ctx, log, sub.ID, stale); err != nil {
+			return err
+		}
+	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &loop{sub: sub, sink: sink, cons: cons, cc: cc, cancel: cancel, done: make(chan struct{}), position: pos, abort: context.Background()}
 	d.mu.Lock()
