@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"newswatch/config"
+	"newswatch/internal/browser"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "also write the topic page screenshot to docs/trends.png")
@@ -123,23 +123,6 @@ func TestTopicPageEscapes(t *testing.T) {
 	}
 }
 
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but Chromium is not installed (apt-get install chromium)")
-	}
-	t.Skip("Chromium not installed; set CI=1 to make this a failure")
-	return ""
-}
-
 func artifacts(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("NEWSWATCH_ARTIFACTS")
@@ -156,17 +139,10 @@ func artifacts(t *testing.T) string {
 // phone screen: both charts are drawn and fit the screen, the wave is
 // marked, and its mark leads to the articles of that hour.
 func TestTopicPageInBrowser(t *testing.T) {
-	exe := chromium(t)
 	_, url, wave := serveWave(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(390, 844))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := browser.Start(ctx, t, 390, 844)
 	if err := chromedp.Do(bctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Navigate(url+"/topics/wave"),

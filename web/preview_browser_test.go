@@ -2,57 +2,24 @@ package web
 
 import (
 	"context"
+	"newswatch/internal/browser"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-
-	"newswatch/internal/fixture"
 )
 
 // TestPreviewInBrowser types a query into the preview page in headless
 // Chromium and checks that matches arrive with the hit highlighted and
 // the per-day chart drawn, then saves a screenshot.
 func TestPreviewInBrowser(t *testing.T) {
-	exe := os.Getenv("CHROMIUM")
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if exe != "" {
-			break
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			exe = p
-		}
-	}
-	if exe == "" {
-		fixture.Missing(t, "Chromium is not installed (apt-get install chromium, or set CHROMIUM)")
-	}
 	base := previewServer(t, testArchive())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// On a loaded machine, with other browser tests starting theirs, a
-	// browser can exit before it listens; a second start settles it.
-	var bctx context.Context
-	for attempt := 1; ; attempt++ {
-		actx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox,
-			chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.Flag("disable-dev-shm-usage", true),
-			chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900))
-		defer cancelAlloc()
-		c, cancelBrowser := chromedp.NewContext(actx)
-		defer cancelBrowser()
-		_, err := chromedp.Call(c, network.Enable, network.EnableParams{})
-		if err == nil {
-			bctx = c
-			break
-		}
-		if attempt == 3 {
-			t.Fatalf("start chromium: %v", err)
-		}
-		t.Logf("start chromium, attempt %d: %v", attempt, err)
-	}
+	bctx := browser.Start(ctx, t, 1100, 900)
 	if _, err := chromedp.Call(bctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 		Headers: network.Headers{"Authorization": "Bearer tok"},
 	}); err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,10 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"newswatch/internal/browser"
+	"newswatch/internal/harness"
+
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"newswatch/internal/fixture"
-	"newswatch/internal/harness"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "also write the status page screenshots to docs/status.png and docs/status-phone.png")
@@ -140,29 +140,13 @@ func basic() string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(opsUser+":"+opsPass))
 }
 
-// chromium finds the browser; the test skips without one, or fails when
-// CI is set.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	fixture.Missing(t, "Chromium is not installed (apt-get install chromium, or set CHROMIUM to the browser)")
-	return ""
-}
-
 // TestStatusPageInBrowser runs the daemon on real data (a feed with the
 // seed article, a feed that is gone, a webhook that receives alerts and
 // one that dead-letters), then loads the status page in headless
 // Chromium, through the auth, on a desktop and a phone screen. A dozen
 // sources with long URLs make the page as crowded as a real one.
 func TestStatusPageInBrowser(t *testing.T) {
-	exe := chromium(t)
+	browser.Exe(t)
 	feed := feedServer(t)
 	gone := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(gone.Close)
@@ -237,7 +221,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	desktop, phone := browse(t, exe, d.base+"/", urls)
+	desktop, phone := browse(t, d.base+"/", urls)
 	for name, shot := range map[string][]byte{"status.png": desktop, "status-phone.png": phone} {
 		path := filepath.Join(artifacts(t), name)
 		if err := os.WriteFile(path, shot, 0o644); err != nil {
@@ -286,31 +270,11 @@ func TestStatusPageInBrowser(t *testing.T) {
 // reader sees on a desktop and on a phone, and returns a full-page PNG of
 // the desktop and one of the phone's first screen. urls are the
 // configured sources' URLs by id.
-func browse(t *testing.T, exe, url string, urls map[string]string) (desktop, phone []byte) {
+func browse(t *testing.T, url string, urls map[string]string) (desktop, phone []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := browser.Start(ctx, t, 1280, 900)
 	if _, err := chromedp.Call(bctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 		Headers: network.Headers{"Authorization": basic()},
 	}); err != nil {
