@@ -16,8 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
@@ -516,9 +514,9 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		}
 	}
 	archive := map[string]news.Article{}
-	err = eachMessage(ctx, b, b.Names.ArticleStream, b.Names.ArticleSubject(">"), func(m jetstream.Msg) bool {
+	err = b.Walk(ctx, b.Names.ArticleStream, b.Names.ArticleSubject(">"), 0, func(m *bus.StoredMsg) bool {
 		var a news.Article
-		if json.Unmarshal(m.Data(), &a) != nil {
+		if json.Unmarshal(m.Data, &a) != nil {
 			return true
 		}
 		if need[a.ID] {
@@ -546,45 +544,4 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		evalFeedback(c, t.ID, labels, archive).write(env.stdout, t.ID)
 	}
 	return exitOK
-}
-
-// eachMessage reads a stream's messages on subject from the start with an
-// ephemeral ordered consumer, until f returns false or the end is reached.
-func eachMessage(ctx context.Context, b *bus.Bus, stream, subject string, f func(jetstream.Msg) bool) error {
-	s, err := b.JS.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	last := info.State.LastSeq
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		return err
-	}
-	for {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return err
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if !f(m) || (err == nil && md.Sequence.Stream >= last) {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return err
-		}
-		if n == 0 {
-			return nil // nothing more on this subject
-		}
-	}
 }
