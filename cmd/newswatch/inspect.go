@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -34,23 +33,13 @@ func readInput(ctx context.Context, env *cliEnv, cfg *config.Config, arg string)
 		body, err = io.ReadAll(io.LimitReader(env.stdin, limit))
 		return body, "", "", err
 	case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
-		ctx, cancel := context.WithTimeout(ctx, cfg.Fetch.Timeout)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, arg, nil)
+		// The operator's URL is trusted like a configured source's; the
+		// fetcher's guard (for redirects), gzip and body cap apply.
+		doc, err := fetcher.New(cfg.Fetch, nil).Get(ctx, arg)
 		if err != nil {
 			return nil, "", "", err
 		}
-		req.Header.Set("User-Agent", cfg.Fetch.UserAgent)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, "", "", err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return nil, "", "", fmt.Errorf("GET %s: %s", arg, resp.Status)
-		}
-		body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
-		return body, resp.Header.Get("Content-Type"), resp.Request.URL.String(), err
+		return doc.Body, doc.ContentType, doc.URL, nil
 	default:
 		f, err := os.Open(arg)
 		if err != nil {
