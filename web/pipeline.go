@@ -170,7 +170,7 @@ func SourceOf(src config.Source, st pipeline.SourceState) Source {
 		s.Status, s.Error, s.HTTPStatus, s.ConsecutiveFailures = "pending", "", 0, 0
 	}
 	if s.Status == "error" {
-		s.Problem = Problem(s.Error, s.HTTPStatus, s.ConsecutiveFailures)
+		s.Problem = ProblemOf(st.ErrorKind, s.Error, s.HTTPStatus, s.ConsecutiveFailures)
 	}
 	return s
 }
