@@ -146,7 +146,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 			return res, ctx.Err()
 		}
 		res.Err = ferr
-		st.Status, st.Error = "error", ferr.Error()
+		st.Status, st.Error, st.ErrorKind = "error", ferr.Error(), ErrorKindOf(ferr)
 		st.ConsecutiveFailures++
 		delay := fetcher.Backoff(st.ConsecutiveFailures, src.Interval)
 		var se *fetcher.StatusError
@@ -173,7 +173,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		// fetched again at once. Its validator is not advanced, so the
 		// items not stored come back with the next fetch.
 		s.storeFailed(log, perr)
-		st.Status, st.Error, st.HTTPStatus = "error", perr.Error(), r.Status
+		st.Status, st.Error, st.ErrorKind, st.HTTPStatus = "error", perr.Error(), "", r.Status
 		st.ConsecutiveFailures++
 		st.NextDue = st.LastFetch.Add(fetcher.Backoff(st.ConsecutiveFailures, src.Interval))
 		s.m.Fetched(src.ID, time.Since(start), "error")
@@ -183,7 +183,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		return res, perr
 	}
 	s.maybeSubscribe(log, src, r.Hub, r.Self)
-	st.Status, st.Error, st.HTTPStatus = "ok", "", r.Status
+	st.Status, st.Error, st.ErrorKind, st.HTTPStatus = "ok", "", "", r.Status
 	st.ConsecutiveFailures = 0
 	st.LastSuccess = st.LastFetch
 	if pr.Deferred == 0 {

@@ -8,16 +8,22 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/fetcher"
 )
 
 // SourceState is what newswatch knows about a source between fetches. It
 // lives in the sources KV bucket, shared by every replica.
 type SourceState struct {
-	ID                  string    `json:"id"`
-	URL                 string    `json:"url"`
-	Status              string    `json:"status"` // ok | error | pending
-	HTTPStatus          int       `json:"http_status,omitempty"`
-	Error               string    `json:"error,omitempty"`
+	ID         string `json:"id"`
+	URL        string `json:"url"`
+	Status     string `json:"status"` // ok | error | pending
+	HTTPStatus int    `json:"http_status,omitempty"`
+	Error      string `json:"error,omitempty"`
+	// ErrorKind names the class of Error (one of the ErrorKind
+	// constants), set where the error happens; "" for any other error
+	// and in states written before it existed.
+	ErrorKind           string    `json:"error_kind,omitempty"`
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 	LastFetch           time.Time `json:"last_fetch,omitzero"`
 	LastSuccess         time.Time `json:"last_success,omitzero"`
@@ -58,4 +64,28 @@ func saveState(ctx context.Context, kv jetstream.KeyValue, st SourceState) error
 		return fmt.Errorf("save state of %s: %w", st.ID, err)
 	}
 	return nil
+}
+
+// Error kinds of a source state, for those a reader words differently.
+const (
+	ErrorKindTimeout        = "timeout"
+	ErrorKindTooLarge       = "too_large"
+	ErrorKindPrivateNetwork = "private_network"
+	ErrorKindParse          = "parse"
+)
+
+// ErrorKindOf is the kind of a fetch error, from the fetcher's sentinel
+// errors; "" when none fits.
+func ErrorKindOf(err error) string {
+	switch {
+	case errors.Is(err, fetcher.ErrTimeout):
+		return ErrorKindTimeout
+	case errors.Is(err, fetcher.ErrTooLarge):
+		return ErrorKindTooLarge
+	case errors.Is(err, fetcher.ErrPrivateNetwork):
+		return ErrorKindPrivateNetwork
+	case errors.Is(err, fetcher.ErrParse), errors.Is(err, fetcher.ErrNotFeed):
+		return ErrorKindParse
+	}
+	return ""
 }

@@ -416,58 +416,21 @@ func (s *Service) Rebuild(ctx context.Context) error {
 // from (with the time it was stored), up to the last one stored when
 // the walk began.
 func WalkArticles(ctx context.Context, b *bus.Bus, from time.Time, f func(a *news.Article, stored time.Time) error) error {
-	cctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	st, err := b.JS.Stream(cctx, b.Names.ArticleStream)
+	var ferr error
+	err := b.WalkSince(ctx, b.Names.ArticleStream, b.Names.ArticleSubject(">"), from, func(m *bus.StoredMsg) bool {
+		var a news.Article
+		if json.Unmarshal(m.Data, &a) == nil {
+			ferr = f(&a, m.Time)
+		}
+		return ferr == nil
+	})
+	if ferr != nil {
+		return ferr
+	}
 	if err != nil {
 		return fmt.Errorf("article stream: %w", err)
 	}
-	info, err := st.Info(cctx)
-	if err != nil {
-		return fmt.Errorf("article stream: %w", err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	last := info.State.LastSeq
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.Names.ArticleSubject(">")}, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !from.IsZero() {
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cfg.OptStartTime = &from
-	}
-	cons, err := st.OrderedConsumer(cctx, cfg)
-	if err != nil {
-		return fmt.Errorf("article stream: %w", err)
-	}
-	for {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return fmt.Errorf("article stream: %w", err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			var a news.Article
-			if json.Unmarshal(m.Data(), &a) == nil {
-				if err := f(&a, md.Timestamp); err != nil {
-					return err
-				}
-			}
-			if md.Sequence.Stream >= last {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("article stream: %w", err)
-		}
-		if n == 0 {
-			return nil
-		}
-	}
+	return nil
 }
 
 // Run keeps the series and sends spike alerts until ctx ends: the work

@@ -170,7 +170,7 @@ func SourceOf(src config.Source, st pipeline.SourceState) Source {
 		s.Status, s.Error, s.HTTPStatus, s.ConsecutiveFailures = "pending", "", 0, 0
 	}
 	if s.Status == "error" {
-		s.Problem = Problem(s.Error, s.HTTPStatus, s.ConsecutiveFailures)
+		s.Problem = ProblemOf(st.ErrorKind, s.Error, s.HTTPStatus, s.ConsecutiveFailures)
 	}
 	return s
 }
@@ -278,55 +278,38 @@ func (pb *PipelineBackend) Subscribers(ctx context.Context) ([]Subscriber, error
 	return out, nil
 }
 
-// walkBack calls f on the messages of stream, newest first, below
-// q.Before, until f has accepted q.Limit of them or maxScanned were seen.
-func (pb *PipelineBackend) walkBack(ctx context.Context, stream string, q Query, f func(*jetstream.RawStreamMsg) bool) error {
-	str, err := pb.b.JS.Stream(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream, err)
-	}
-	info := str.CachedInfo()
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	hi := info.State.LastSeq
-	if q.Before != 0 && q.Before-1 < hi {
-		hi = q.Before - 1
-	}
+// walkBack calls f on the messages of stream on subject, newest first,
+// below q.Before, until f has accepted q.Limit of them or maxScanned were
+// read.
+func (pb *PipelineBackend) walkBack(ctx context.Context, stream, subject string, q Query, f func(*bus.StoredMsg) bool) error {
 	limit := max(q.Limit, 1)
 	got := 0
-	for seq, scanned := hi, 0; seq >= info.State.FirstSeq && seq > 0 && got < limit && scanned < maxScanned; seq, scanned = seq-1, scanned+1 {
-		m, err := str.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("stream %s: message %d: %w", stream, seq, err)
-		}
+	return pb.b.WalkBack(ctx, stream, subject, q.Before, maxScanned, func(m *bus.StoredMsg) bool {
 		if f(m) {
 			got++
 		}
-	}
-	return nil
+		return got < limit
+	})
 }
 
 // Alerts implements Backend.
 func (pb *PipelineBackend) Alerts(ctx context.Context, q Query) ([]Alert, error) {
 	out := []Alert{}
-	want := ""
+	// One topic, or every topic (without the operational events).
+	subject := pb.b.Names.AlertSubject(">")
 	if q.Topic != "" {
-		want = pb.b.Names.AlertSubject(q.Topic)
-	}
-	err := pb.walkBack(ctx, pb.b.Names.AlertStream, q, func(m *jetstream.RawStreamMsg) bool {
-		if want != "" && m.Subject != want || !strings.HasPrefix(m.Subject, pb.b.Names.AlertSubject("")) {
-			return false // another topic, or an operational event
+		if strings.ContainsAny(q.Topic, "*>") {
+			return out, nil // names no topic; not a pattern
 		}
+		subject = pb.b.Names.AlertSubject(q.Topic)
+	}
+	err := pb.walkBack(ctx, pb.b.Names.AlertStream, subject, q, func(m *bus.StoredMsg) bool {
 		var a news.Alert
 		if json.Unmarshal(m.Data, &a) != nil {
 			return false
 		}
 		out = append(out, Alert{
-			Seq: m.Sequence, ID: a.ID, Topic: a.Topic, TopicName: a.TopicName, Score: a.Score,
+			Seq: m.Seq, ID: a.ID, Topic: a.Topic, TopicName: a.TopicName, Score: a.Score,
 			Title: a.Article.Title, URL: a.Article.URL, Source: a.Article.Source,
 			Published: a.Article.Published, Created: a.Created, Matches: a.Matches,
 		})
@@ -338,20 +321,20 @@ func (pb *PipelineBackend) Alerts(ctx context.Context, q Query) ([]Alert, error)
 // DeadLetters implements Backend.
 func (pb *PipelineBackend) DeadLetters(ctx context.Context, q Query) ([]DeadLetter, error) {
 	out := []DeadLetter{}
-	want := ""
+	subject := ""
 	if q.Subscriber != "" {
-		want = pb.b.Names.DeadSubject(q.Subscriber)
-	}
-	err := pb.walkBack(ctx, pb.b.Names.DeadStream, q, func(m *jetstream.RawStreamMsg) bool {
-		if want != "" && m.Subject != want {
-			return false
+		if strings.ContainsAny(q.Subscriber, "*>") {
+			return out, nil // names no subscriber; not a pattern
 		}
+		subject = pb.b.Names.DeadSubject(q.Subscriber)
+	}
+	err := pb.walkBack(ctx, pb.b.Names.DeadStream, subject, q, func(m *bus.StoredMsg) bool {
 		var dl notifier.DeadLetter
 		if json.Unmarshal(m.Data, &dl) != nil {
 			return false
 		}
 		d := DeadLetter{
-			Seq: m.Sequence, Subscriber: dl.Subscriber, AlertID: dl.Alert.ID, Topic: dl.Alert.Topic,
+			Seq: m.Seq, Subscriber: dl.Subscriber, AlertID: dl.Alert.ID, Topic: dl.Alert.Topic,
 			Title: dl.Alert.Article.Title, URL: dl.Alert.Article.URL, Reason: dl.Reason,
 			Attempts: len(dl.Attempts), DeadAt: dl.DeadAt,
 		}

@@ -3,11 +3,8 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/bus"
 	"newswatch/news"
@@ -18,55 +15,26 @@ import (
 // PreviewMaxArticles, each fetch with a deadline.
 func BusArchive(b *bus.Bus) ArchiveReader {
 	return func(ctx context.Context, after uint64, f func(seq uint64, at time.Time, a *news.Article) bool) error {
-		str, err := b.JS.Stream(ctx, b.Names.ArticleStream)
+		// Only the newest PreviewMaxArticles: the last sequence is read
+		// first to know where they begin.
+		first, last, err := b.Span(ctx, b.Names.ArticleStream)
 		if err != nil {
-			return fmt.Errorf("stream %s: %w", b.Names.ArticleStream, err)
+			return err
 		}
-		info, err := str.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", b.Names.ArticleStream, err)
-		}
-		st := info.State
-		if st.Msgs == 0 || st.LastSeq <= after {
+		if last == 0 || last <= after {
 			return nil
 		}
-		start := max(after+1, st.FirstSeq)
-		if st.LastSeq >= PreviewMaxArticles && start < st.LastSeq-PreviewMaxArticles+1 {
-			start = st.LastSeq - PreviewMaxArticles + 1
+		start := max(after+1, first)
+		if last >= PreviewMaxArticles && start < last-PreviewMaxArticles+1 {
+			start = last - PreviewMaxArticles + 1
 		}
-		cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:   start,
+		err = b.Walk(ctx, b.Names.ArticleStream, "", start, func(m *bus.StoredMsg) bool {
+			var a news.Article
+			return json.Unmarshal(m.Data, &a) != nil || f(m.Seq, m.Time, &a)
 		})
 		if err != nil {
 			return fmt.Errorf("read %s: %w", b.Names.ArticleStream, err)
 		}
-		for {
-			batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
-			if err != nil {
-				return fmt.Errorf("read %s: %w", b.Names.ArticleStream, err)
-			}
-			n := 0
-			for m := range batch.Messages() {
-				n++
-				md, err := m.Metadata()
-				if err != nil {
-					continue
-				}
-				var a news.Article
-				if json.Unmarshal(m.Data(), &a) == nil && !f(md.Sequence.Stream, md.Timestamp, &a) {
-					return nil
-				}
-				if md.Sequence.Stream >= st.LastSeq {
-					return nil
-				}
-			}
-			if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-				return fmt.Errorf("read %s: %w", b.Names.ArticleStream, err)
-			}
-			if n == 0 {
-				return nil // the rest expired meanwhile
-			}
-		}
+		return nil
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"newswatch/pipeline"
 )
 
 // Page sizes: every list the page or the API serves is bounded.
@@ -430,12 +432,26 @@ func stamp(t time.Time) string {
 
 // Problem says a fetch error in words an operator can act on.
 func Problem(err string, httpStatus, failures int) string {
+	return ProblemOf("", err, httpStatus, failures)
+}
+
+// ProblemOf is Problem for an error of a known kind (pipeline.ErrorKind*);
+// without one (a state written before kinds were kept) the text decides.
+func ProblemOf(kind, err string, httpStatus, failures int) string {
 	if err == "" {
 		return ""
 	}
 	e := strings.ToLower(err)
 	var what string
 	switch {
+	case kind == pipeline.ErrorKindTimeout:
+		what = "the site did not answer in time"
+	case kind == pipeline.ErrorKindTooLarge:
+		what = "the response is larger than fetch.max_body_bytes"
+	case kind == pipeline.ErrorKindPrivateNetwork:
+		what = "the address is private and fetch.allow_private_networks is off"
+	case kind == pipeline.ErrorKindParse:
+		what = "the response is not a feed newswatch can read"
 	case httpStatus == http.StatusNotFound || httpStatus == http.StatusGone:
 		what = "the feed is gone (HTTP " + strconv.Itoa(httpStatus) + "): check the URL"
 	case httpStatus == http.StatusUnauthorized || httpStatus == http.StatusForbidden:

@@ -318,6 +318,26 @@ func TestNothingNeedsAttention(t *testing.T) {
 	}
 }
 
+// TestProblemOfKind: a stored error kind decides, not words in the
+// message (here a URL holding "limit" and "private"); without a kind, a
+// state written before kinds existed, the text still does.
+func TestProblemOfKind(t *testing.T) {
+	const msg = "fetch s https://example.org/private/limits.xml: fetcher: cannot parse"
+	for _, tc := range []struct {
+		kind, err, want string
+	}{
+		{pipeline.ErrorKindParse, msg, "the response is not a feed newswatch can read"},
+		{pipeline.ErrorKindTooLarge, "fetch s https://example.org/feed.xml: fetcher: body too large", "the response is larger than fetch.max_body_bytes"},
+		{pipeline.ErrorKindPrivateNetwork, "fetch s https://example.org/parse.xml: no", "the address is private and fetch.allow_private_networks is off"},
+		{pipeline.ErrorKindTimeout, "fetch s https://example.org/parse.xml: slow", "the site did not answer in time"},
+		{"", "fetch s https://example.org/feed.xml: fetcher: body too large", "the response is larger than fetch.max_body_bytes"},
+	} {
+		if got := ProblemOf(tc.kind, tc.err, 0, 1); got != tc.want {
+			t.Errorf("ProblemOf(%q, %q) = %q, want %q", tc.kind, tc.err, got, tc.want)
+		}
+	}
+}
+
 func TestProblemInWords(t *testing.T) {
 	for _, tc := range []struct {
 		err        string

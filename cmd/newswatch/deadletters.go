@@ -12,8 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/notifier"
@@ -33,12 +31,9 @@ func deadLetters(ctx context.Context, b *bus.Bus, subscriber string) ([]deadEntr
 		subject = b.Names.DeadSubject(subscriber)
 	}
 	var out []deadEntry
-	err := eachMessage(ctx, b, b.Names.DeadStream, subject, func(m jetstream.Msg) bool {
-		var e deadEntry
-		if json.Unmarshal(m.Data(), &e.DeadLetter) == nil {
-			if md, err := m.Metadata(); err == nil {
-				e.Seq = md.Sequence.Stream
-			}
+	err := b.Walk(ctx, b.Names.DeadStream, subject, 0, func(m *bus.StoredMsg) bool {
+		e := deadEntry{Seq: m.Seq}
+		if json.Unmarshal(m.Data, &e.DeadLetter) == nil {
 			out = append(out, e)
 		}
 		return true

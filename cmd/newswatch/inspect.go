@@ -9,14 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/bus"
 	"newswatch/classifier"
@@ -36,23 +33,13 @@ func readInput(ctx context.Context, env *cliEnv, cfg *config.Config, arg string)
 		body, err = io.ReadAll(io.LimitReader(env.stdin, limit))
 		return body, "", "", err
 	case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
-		ctx, cancel := context.WithTimeout(ctx, cfg.Fetch.Timeout)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, arg, nil)
+		// The operator's URL is trusted like a configured source's; the
+		// fetcher's guard (for redirects), gzip and body cap apply.
+		doc, err := fetcher.New(cfg.Fetch, nil).Get(ctx, arg)
 		if err != nil {
 			return nil, "", "", err
 		}
-		req.Header.Set("User-Agent", cfg.Fetch.UserAgent)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, "", "", err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return nil, "", "", fmt.Errorf("GET %s: %s", arg, resp.Status)
-		}
-		body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
-		return body, resp.Header.Get("Content-Type"), resp.Request.URL.String(), err
+		return doc.Body, doc.ContentType, doc.URL, nil
 	default:
 		f, err := os.Open(arg)
 		if err != nil {
@@ -516,9 +503,9 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		}
 	}
 	archive := map[string]news.Article{}
-	err = eachMessage(ctx, b, b.Names.ArticleStream, b.Names.ArticleSubject(">"), func(m jetstream.Msg) bool {
+	err = b.Walk(ctx, b.Names.ArticleStream, b.Names.ArticleSubject(">"), 0, func(m *bus.StoredMsg) bool {
 		var a news.Article
-		if json.Unmarshal(m.Data(), &a) != nil {
+		if json.Unmarshal(m.Data, &a) != nil {
 			return true
 		}
 		if need[a.ID] {
@@ -546,45 +533,4 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		evalFeedback(c, t.ID, labels, archive).write(env.stdout, t.ID)
 	}
 	return exitOK
-}
-
-// eachMessage reads a stream's messages on subject from the start with an
-// ephemeral ordered consumer, until f returns false or the end is reached.
-func eachMessage(ctx context.Context, b *bus.Bus, stream, subject string, f func(jetstream.Msg) bool) error {
-	s, err := b.JS.Stream(ctx, stream)
-	if err != nil {
-		return err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	last := info.State.LastSeq
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		return err
-	}
-	for {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return err
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if !f(m) || (err == nil && md.Sequence.Stream >= last) {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return err
-		}
-		if n == 0 {
-			return nil // nothing more on this subject
-		}
-	}
 }
