@@ -624,3 +624,16 @@ func hasWordRune(s string) bool {
 	}
 	return false
 }
+
+// Errors lists the errors New joined, one per problem, so that each can
+// be located on its own (a *ParseError names its topic and position).
+func Errors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Errors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

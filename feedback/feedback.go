@@ -318,23 +318,18 @@ func CountByTopic(rs []Record) map[string]Counts {
 // ExportLine is one line of `newswatch feedback export`: the input shape
 // of `newswatch classify` plus the topic and the label.
 type ExportLine struct {
-	ID         string   `json:"id"`
-	Title      string   `json:"title"`
-	Summary    string   `json:"summary,omitempty"`
-	Content    string   `json:"content,omitempty"`
-	Categories []string `json:"categories,omitempty"`
-	URL        string   `json:"url,omitempty"`
-	Source     string   `json:"source,omitempty"`
-	Topic      string   `json:"topic"`
-	Label      string   `json:"label"`
+	Article
+	Topic string `json:"topic"`
+	Label string `json:"label"`
 }
 
 // Export is the export line of r.
 func Export(r Record) ExportLine {
-	l := ExportLine{ID: r.ArticleID, Topic: r.Topic, Label: r.Label}
-	if a := r.Article; a != nil {
-		l.Title, l.Summary, l.Content, l.Categories, l.URL, l.Source = a.Title, a.Summary, a.Content, a.Categories, a.URL, a.Source
+	l := ExportLine{Topic: r.Topic, Label: r.Label}
+	if r.Article != nil {
+		l.Article = *r.Article
 	}
+	l.ID = r.ArticleID
 	return l
 }
 

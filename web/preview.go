@@ -211,7 +211,7 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 	}
 	c, err := classifier.New(tried)
 	if err != nil {
-		for _, e := range unjoin(err) {
+		for _, e := range classifier.Errors(err) {
 			var pe *classifier.ParseError
 			if errors.As(e, &pe) {
 				pErr := PreviewError{Pos: pe.Pos, Msg: pe.Msg}
@@ -323,17 +323,6 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 	}
 	res.TookMS = float64(time.Since(start).Microseconds()) / 1000
 	return res, nil
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unjoin(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // apiPreview serves POST /api/preview.

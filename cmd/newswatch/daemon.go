@@ -295,7 +295,7 @@ func topicProblems(cfg *config.Config) config.Problems {
 		return nil
 	}
 	var ps config.Problems
-	for _, e := range unjoin(err) {
+	for _, e := range classifier.Errors(err) {
 		var pe *classifier.ParseError
 		if errors.As(e, &pe) {
 			for i, t := range cfg.Topics {
@@ -308,15 +308,4 @@ func topicProblems(cfg *config.Config) config.Problems {
 		ps = append(ps, config.Problem{Msg: e.Error()})
 	}
 	return ps
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unjoin(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
