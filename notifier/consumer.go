@@ -86,10 +86,19 @@ func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force
 	l.nextCheck = now.Add(d.checkEvery)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if u := l.unstored; u != nil {
+		if _, err := setDisabled(cctx, d.b, l.sub, u.Reason, u.At); err != nil {
+			log.Warn("store disabled state", "err", err)
+		} else {
+			l.unstored = nil
+		}
+	}
 	dis, err := Disabled(cctx, d.b, l.sub.ID)
 	switch {
 	case err != nil:
 		log.Warn("check disabled state", "err", err)
+	case dis == nil && l.unstored != nil:
+		// Not stored yet: still disabled here.
 	case dis == nil && l.disabled():
 		log.Info("subscriber re-enabled; delivering its queued alerts")
 		l.set(func(s *SubscriberStatus) {

@@ -115,6 +115,9 @@ type loop struct {
 	// Used by the loop's goroutine only.
 	position  uint64    // last position recorded in the store
 	nextCheck time.Time // next consumer and disabled-state check
+	// unstored is a 410's disabled state the store did not take; the
+	// checks store it again instead of taking its absence for an Enable.
+	unstored *DisabledState
 
 	mu     sync.Mutex
 	status SubscriberStatus
@@ -561,7 +564,8 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		now := d.now()
 		dis, serr := setDisabled(ctx, d.b, l.sub, err.Error(), now)
 		if serr != nil {
-			log.Error("store disabled state; disabled in this process only", "err", serr)
+			log.Error("store disabled state; disabled in this process until the store takes it", "err", serr)
+			l.unstored = &dis
 		}
 		log.Error("subscriber answered 410 Gone: deliveries to it are disabled; "+EnableHint(l.sub.ID),
 			"outcome", "gone", "latency", latency, "err", err)
