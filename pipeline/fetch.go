@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -105,8 +106,17 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 		}
 		return FetchResult{Source: src.ID}, false, err
 	}
+	// A lease taken over by another job (this one stalled past its
+	// expiry) ends this fetch before it saves a state over the other's.
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
 	stop := bus.Heartbeat(leaseTTL/3, func() {
-		if err := l.renew(context.WithoutCancel(ctx)); err != nil {
+		err := l.renew(context.WithoutCancel(ctx))
+		switch {
+		case casConflict(err):
+			s.log.Error("fetch lease lost to another job; this fetch stops", "source", src.ID, "err", err)
+			lost(fmt.Errorf("fetch %s: lease lost: %w", src.ID, ErrSourceBusy))
+		case err != nil:
 			s.log.Warn("fetch lease", "source", src.ID, "err", err)
 		}
 	})
