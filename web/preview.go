@@ -85,8 +85,23 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 		pv.items = append(pv.items, it)
 		pv.bytes += it.size
 		pv.lastSeq = seq
+		if len(pv.items) > PreviewMaxArticles+PreviewMaxArticles/4 || pv.bytes > previewMaxBytes+previewMaxBytes/4 {
+			// Bounded while reading, not only after: a first read of a
+			// large archive never holds much more than the bounds.
+			pv.evict()
+		}
 		return ctx.Err() == nil
 	})
+	pv.evict()
+	if err != nil {
+		return pv.items, fmt.Errorf("read the archive: %w", err)
+	}
+	pv.loadedAt = time.Now()
+	return pv.items, nil
+}
+
+// evict drops the oldest articles beyond the bounds; pv.mu is held.
+func (pv *Previewer) evict() {
 	drop := 0
 	for len(pv.items)-drop > PreviewMaxArticles || (pv.bytes > previewMaxBytes && drop < len(pv.items)) {
 		pv.bytes -= pv.items[drop].size
@@ -96,11 +111,6 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 		// Copy, so that answers holding the old slice keep their view.
 		pv.items = append([]previewItem(nil), pv.items[drop:]...)
 	}
-	if err != nil {
-		return pv.items, fmt.Errorf("read the archive: %w", err)
-	}
-	pv.loadedAt = time.Now()
-	return pv.items, nil
 }
 
 // PreviewRequest is the body of POST /api/preview.

@@ -143,6 +143,14 @@ func Secrets(cfg *config.Config) []string {
 		if s.Type == "webhook" {
 			if u, err := url.Parse(s.URL); err == nil && (len(u.Path) > 1 || u.RawQuery != "") {
 				add(s.URL)
+				// Chat webhooks carry their credential in the path
+				// (/services/T…/B…/<token>): a token-like segment is a
+				// secret wherever it stands alone, a path like /news is not.
+				for _, seg := range strings.Split(u.Path, "/") {
+					if tokenLike(seg) {
+						add(seg)
+					}
+				}
 			}
 			addURL(s.URL)
 		}
@@ -150,6 +158,24 @@ func Secrets(cfg *config.Config) []string {
 	// Longest first, so that a secret containing another is replaced whole.
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return slices.Compact(out)
+}
+
+// tokenLike reports whether a URL path segment looks like a credential:
+// long, with letters and digits.
+func tokenLike(seg string) bool {
+	if len(seg) < 16 {
+		return false
+	}
+	letters, digits := false, false
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letters = true
+		}
+	}
+	return letters && digits
 }
 
 const redacted = "[redacted]"

@@ -81,6 +81,7 @@ subscribers:
   - {id: news, type: webhook, url: "http://127.0.0.1:8098/news", secret: whsecret-1}
   - {id: alerts, type: webhook, url: "http://127.0.0.1:8098/alerts", secret: whsecret-2}
   - {id: ft, type: webhook, url: "http://127.0.0.1:8098/ft", secret: whsecret-3, headers: {X-Tag: "${NW_SHORT}"}}
+  - {id: chat, type: webhook, format: slack, url: "http://127.0.0.1:8098/services/T0AAA1/B0BBB2/Xk3mQ9rT2vLp8wZs4nYc"}
 `), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,8 @@ subscribers:
 		{`GET http://127.0.0.1:8099/feed.xml?api_key=key-1a2b3c4d&page=2`, `GET http://127.0.0.1:8099/feed.xml?api_key=[redacted]&page=2`},
 		{`u=http%3A%2F%2Fx%2F%3Fapi_key%3Dkey-1a2b3c4d`, `u=http%3A%2F%2Fx%2F%3Fapi_key%3D[redacted]`},
 		{`"line\nkey-1a2b3c4d"`, `"line\n[redacted]"`},
+		{`404 no route POST /services/T0AAA1/B0BBB2/Xk3mQ9rT2vLp8wZs4nYc`, `404 no route POST /services/T0AAA1/B0BBB2/[redacted]`},
+		{`url=http://127.0.0.1:8099/services/feed.xml`, ""},
 	} {
 		want := tc.want
 		if want == "" {
