@@ -37,6 +37,14 @@ type Server struct {
 	open    []string // path prefixes served without auth
 	secrets func() []string
 	faults  func() []Fault // nil: no fault source
+	own     []string       // patterns of the routes the server answers itself
+}
+
+// route serves one of the server's own routes; config refuses a WebSub
+// callback under any of them (config.ReservedWebPath).
+func (s *Server) route(pattern string, h http.Handler) {
+	s.own = append(s.own, pattern)
+	s.mux.Handle(pattern, h)
 }
 
 // Option configures a Server.
@@ -67,7 +75,7 @@ func WithStatus(b Backend) Option {
 			}
 			return s.faults()
 		}}
-		s.mux.Handle("GET /{$}", scrubbing(s.secrets, http.HandlerFunc(st.page)))
+		s.route("GET /{$}", scrubbing(s.secrets, http.HandlerFunc(st.page)))
 		for path, h := range map[string]http.HandlerFunc{
 			"/api/sources":     st.apiSources,
 			"/api/topics":      st.apiTopics,
@@ -75,7 +83,7 @@ func WithStatus(b Backend) Option {
 			"/api/alerts":      st.apiAlerts,
 			"/api/deadletters": st.apiDeadLetters,
 		} {
-			s.mux.Handle("GET "+path, scrubbing(s.secrets, h))
+			s.route("GET "+path, scrubbing(s.secrets, h))
 		}
 	}
 }
@@ -97,7 +105,7 @@ type Reloader func(ctx context.Context) error
 // WithReload serves POST /-/reload, which does what SIGHUP does.
 func WithReload(reload Reloader) Option {
 	return func(s *Server) {
-		s.mux.Handle("POST /-/reload", scrubbing(func() []string { return s.secretList() }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.route("POST /-/reload", scrubbing(func() []string { return s.secretList() }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 			defer cancel()
@@ -122,11 +130,11 @@ func (s *Server) secretList() []string {
 func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) *Server {
 	mux := http.NewServeMux()
 	s := &Server{mux: mux, log: log}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /readyz", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	s.route("GET /readyz", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if ready != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -152,7 +160,7 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 		}
 	})))
 	if m != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+		s.route("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	}
 	for _, o := range opts {
 		o(s)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/metrics"
 	"newswatch/pipeline"
 )
 
@@ -355,6 +356,34 @@ func TestProblemInWords(t *testing.T) {
 	} {
 		if got := Problem(tc.err, tc.code, tc.fail); got != tc.want {
 			t.Errorf("Problem(%q, %d, %d) = %q, want %q", tc.err, tc.code, tc.fail, got, tc.want)
+		}
+	}
+}
+
+// ownRoutesBackend lets WithStatus register its routes; none is served.
+type ownRoutesBackend struct{ Backend }
+
+func (ownRoutesBackend) Secrets() []string { return nil }
+
+// The paths config refuses for a WebSub callback must cover every route
+// the server answers itself, or a callback could shadow one of them
+// (served without http.auth).
+func TestOwnRoutesReservedInConfig(t *testing.T) {
+	s := New(metrics.New(), nil, discard(), WithStatus(ownRoutesBackend{}),
+		WithReload(func(context.Context) error { return nil }))
+	if len(s.own) < 8 {
+		t.Fatalf("only %d own routes recorded: %q", len(s.own), s.own)
+	}
+	for _, pattern := range s.own {
+		_, path, _ := strings.Cut(pattern, " ")
+		path = strings.TrimSuffix(path, "{$}")
+		if !config.ReservedWebPath(path) {
+			t.Errorf("route %q is not reserved in config: a WebSub callback could be served there", pattern)
+		}
+	}
+	for _, free := range []string{"/websub/", "/hooks/websub", "/metrics-feed/"} {
+		if config.ReservedWebPath(free) {
+			t.Errorf("ReservedWebPath(%q) = true, want false", free)
 		}
 	}
 }
