@@ -93,7 +93,7 @@ func (pb *PipelineBackend) Secrets() []string {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if pb.secretOf != cfg {
-		pb.secrets, pb.secretOf = Secrets(cfg), cfg
+		pb.secrets, pb.secretOf = cfg.Secrets(), cfg
 	}
 	return pb.secrets
 }

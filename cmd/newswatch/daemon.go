@@ -42,7 +42,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		return exitFailure
 	}
 	// No log line holds a secret of the config in force.
-	redact := newRedactor(web.Secrets(cfg))
+	redact := newRedactor(cfg.Secrets())
 	log := slog.New(redact.handler(newLogger(env.stderr, cfg.Log).Handler()))
 	m := metrics.New()
 	b, p, err := open(ctx, cfg, log, m)
@@ -62,7 +62,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 			return errors.New("shutting down")
 		}
 		// Whatever part of a reload took effect, its secrets are redacted.
-		defer func() { redact.set(web.Secrets(p.Config())) }()
+		defer func() { redact.set(p.Config().Secrets()) }()
 		// A reload is not cut short by the request that asked for it.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), 2*time.Minute)
 		defer cancel()
@@ -240,7 +240,7 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	redact := newRedactor(web.Secrets(cfg))
+	redact := newRedactor(cfg.Secrets())
 	log := slog.New(redact.handler(newLogger(env.stderr, cfg.Log).Handler()))
 	b, p, err := open(ctx, cfg, log, nil)
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"newswatch/config"
 	"newswatch/notifier"
 	"newswatch/pipeline"
-	"newswatch/web"
 )
 
 type deadEntry struct {
@@ -149,7 +148,7 @@ func listDeadLetters(ctx context.Context, env *cliEnv, cfg *config.Config, sub s
 	} else {
 		entries, err = deadLetters(ctx, b, sub)
 		b.Close()
-		entries = scrubbed(entries, web.Secrets(cfg))
+		entries = scrubbed(entries, cfg.Secrets())
 	}
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)

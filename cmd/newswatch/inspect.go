@@ -318,7 +318,7 @@ func loadSources(ctx context.Context, env *cliEnv, cfg *config.Config) ([]web.So
 		}
 		out = append(out, web.SourceOf(src, st))
 	}
-	return scrubbed(out, web.Secrets(cfg)), true
+	return scrubbed(out, cfg.Secrets()), true
 }
 
 func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
