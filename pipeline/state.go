@@ -55,6 +55,35 @@ func LoadState(ctx context.Context, kv jetstream.KeyValue, id string) (SourceSta
 	return st, nil
 }
 
+// LoadStates reads every stored source state in one pass over the
+// bucket, by source id; an unreadable state is left out (it reads as
+// "pending", as LoadState has it).
+func LoadStates(ctx context.Context, kv jetstream.KeyValue) (map[string]SourceState, error) {
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read source states: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	states := map[string]SourceState{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read source states: %w", ctx.Err())
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("read source states: watcher closed")
+			}
+			if e == nil { // every current value has been delivered
+				return states, nil
+			}
+			var st SourceState
+			if json.Unmarshal(e.Value(), &st) == nil {
+				states[e.Key()] = st
+			}
+		}
+	}
+}
+
 func saveState(ctx context.Context, kv jetstream.KeyValue, st SourceState) error {
 	data, err := json.Marshal(st)
 	if err != nil {

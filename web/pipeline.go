@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -107,32 +106,14 @@ func (pb *PipelineBackend) loadStates(ctx context.Context) (map[string]pipeline.
 	}
 	pb.mu.Unlock()
 
-	w, err := pb.b.State.WatchAll(ctx, jetstream.IgnoreDeletes())
+	states, err := pipeline.LoadStates(ctx, pb.b.State)
 	if err != nil {
-		return nil, fmt.Errorf("read source states: %w", err)
+		return nil, err
 	}
-	defer func() { _ = w.Stop() }()
-	states := map[string]pipeline.SourceState{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("read source states: %w", ctx.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("read source states: watcher closed")
-			}
-			if e == nil { // every current value has been delivered
-				pb.mu.Lock()
-				pb.states, pb.statesAt = states, time.Now()
-				pb.mu.Unlock()
-				return states, nil
-			}
-			var st pipeline.SourceState
-			if json.Unmarshal(e.Value(), &st) == nil {
-				states[e.Key()] = st
-			}
-		}
-	}
+	pb.mu.Lock()
+	pb.states, pb.statesAt = states, time.Now()
+	pb.mu.Unlock()
+	return states, nil
 }
 
 // Sources implements Backend.
@@ -142,6 +123,13 @@ func (pb *PipelineBackend) Sources(ctx context.Context) ([]Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	return SourceRows(cfg, states), nil
+}
+
+// SourceRows are the configured sources with their stored fetch states
+// (by source id), in config order: the one read model of source state
+// behind the status page, the API and `newswatch sources`.
+func SourceRows(cfg *config.Config, states map[string]pipeline.SourceState) []Source {
 	out := make([]Source, 0, len(cfg.Sources))
 	for _, src := range cfg.Sources {
 		st, ok := states[src.ID]
@@ -150,7 +138,7 @@ func (pb *PipelineBackend) Sources(ctx context.Context) ([]Source, error) {
 		}
 		out = append(out, SourceOf(src, st))
 	}
-	return out, nil
+	return out
 }
 
 // SourceOf is a configured source with its stored fetch state, as the

@@ -309,16 +309,12 @@ func loadSources(ctx context.Context, env *cliEnv, cfg *config.Config) ([]web.So
 		return out, true
 	}
 	defer b.Close()
-	out := make([]web.Source, 0, len(cfg.Sources))
-	for _, src := range cfg.Sources {
-		st, err := pipeline.LoadState(ctx, b.State, src.ID)
-		if err != nil {
-			fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
-			return nil, false
-		}
-		out = append(out, web.SourceOf(src, st))
+	states, err := pipeline.LoadStates(ctx, b.State)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
+		return nil, false
 	}
-	return scrubbed(out, cfg.Secrets()), true
+	return scrubbed(web.SourceRows(cfg, states), cfg.Secrets()), true
 }
 
 func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
