@@ -45,39 +45,8 @@ const (
 // validateBounds checks every numeric and duration key against its
 // bounds, after defaults are applied (so an unset key is in bounds).
 func (c *Config) validateBounds() Problems {
-	var ps Problems
-	num := func(v, lo, hi int64, path ...any) {
-		switch {
-		case v < lo:
-			ps = append(ps, c.problem(fmt.Sprintf("%d is less than the minimum %d", v, lo), path...))
-		case v > hi:
-			ps = append(ps, c.problem(fmt.Sprintf("%d is more than the maximum %d", v, hi), path...))
-		}
-	}
-	dur := func(d, lo, hi time.Duration, path ...any) {
-		switch {
-		case d < lo:
-			ps = append(ps, c.problem(fmt.Sprintf("%s is less than the minimum %s", fmtDuration(d), fmtDuration(lo)), path...))
-		case d > hi:
-			ps = append(ps, c.problem(fmt.Sprintf("%s is more than the maximum %s", fmtDuration(d), fmtDuration(hi)), path...))
-		}
-	}
-	// zeroOr: zero keeps the built-in behaviour; anything else is bounded.
-	zeroOr := func(d, lo, hi time.Duration, path ...any) {
-		if d != 0 {
-			dur(d, lo, hi, path...)
-		}
-	}
-	float := func(v, lo, hi float64, path ...any) {
-		switch {
-		case math.IsNaN(v) || math.IsInf(v, 0):
-			ps = append(ps, c.problem(fmt.Sprintf("%v is not a number", v), path...))
-		case v < lo:
-			ps = append(ps, c.problem(fmt.Sprintf("%g is less than the minimum %g", v, lo), path...))
-		case v > hi:
-			ps = append(ps, c.problem(fmt.Sprintf("%g is more than the maximum %g", v, hi), path...))
-		}
-	}
+	p := &problems{c: c}
+	num, dur, zeroOr, float := p.num, p.dur, p.zeroOr, p.float
 
 	n := c.NATS
 	zeroOr(n.SyncInterval, MinSyncInterval, MaxSyncInterval, "nats", "sync_interval")
@@ -115,7 +84,7 @@ func (c *Config) validateBounds() Problems {
 		num(int64(s.Retry.Attempts), 1, MaxAttempts, "subscribers", i, "retry", "attempts")
 		dur(s.Retry.Initial, MinRetryDelay, MaxRetryInitial, "subscribers", i, "retry", "initial")
 		if s.Retry.Max < s.Retry.Initial {
-			ps = append(ps, c.problem(fmt.Sprintf("%s is less than retry.initial (%s)", fmtDuration(s.Retry.Max), fmtDuration(s.Retry.Initial)), "subscribers", i, "retry", "max"))
+			p.add(fmt.Sprintf("%s is less than retry.initial (%s)", fmtDuration(s.Retry.Max), fmtDuration(s.Retry.Initial)), "subscribers", i, "retry", "max")
 		} else {
 			dur(s.Retry.Max, MinRetryDelay, MaxRetryMax, "subscribers", i, "retry", "max")
 		}
@@ -127,7 +96,46 @@ func (c *Config) validateBounds() Problems {
 	dur(c.Events.Heartbeat, MinHeartbeat, MaxInterval, "events", "heartbeat")
 	num(int64(c.SMTP.Port), 1, 65535, "smtp", "port")
 	dur(c.SMTP.Timeout, MinTimeout, MaxTimeout, "smtp", "timeout")
-	return ps
+	return p.ps
+}
+
+// num checks an integer against its bounds.
+func (p *problems) num(v, lo, hi int64, path ...any) {
+	switch {
+	case v < lo:
+		p.add(fmt.Sprintf("%d is less than the minimum %d", v, lo), path...)
+	case v > hi:
+		p.add(fmt.Sprintf("%d is more than the maximum %d", v, hi), path...)
+	}
+}
+
+// dur checks a duration against its bounds.
+func (p *problems) dur(d, lo, hi time.Duration, path ...any) {
+	switch {
+	case d < lo:
+		p.add(fmt.Sprintf("%s is less than the minimum %s", fmtDuration(d), fmtDuration(lo)), path...)
+	case d > hi:
+		p.add(fmt.Sprintf("%s is more than the maximum %s", fmtDuration(d), fmtDuration(hi)), path...)
+	}
+}
+
+// zeroOr is dur for a key whose zero keeps the built-in behaviour.
+func (p *problems) zeroOr(d, lo, hi time.Duration, path ...any) {
+	if d != 0 {
+		p.dur(d, lo, hi, path...)
+	}
+}
+
+// float checks a number against its bounds.
+func (p *problems) float(v, lo, hi float64, path ...any) {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		p.add(fmt.Sprintf("%v is not a number", v), path...)
+	case v < lo:
+		p.add(fmt.Sprintf("%g is less than the minimum %g", v, lo), path...)
+	case v > hi:
+		p.add(fmt.Sprintf("%g is more than the maximum %g", v, hi), path...)
+	}
 }
 
 // fmtDuration writes a duration as people write it in the config: 10m,
