@@ -278,3 +278,41 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return max(t.Sub(now), 0), true
 }
+
+// webhookKind registers the webhook sink (see Kind).
+var webhookKind = Kind{
+	New: func(sub config.Subscriber, _ config.SMTP) (Sink, error) {
+		w, err := NewWebhook(sub, nil)
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
+	},
+	Target: func(sub config.Subscriber) string {
+		t := origin(sub.URL)
+		if sub.Format != "" {
+			t += " (" + sub.Format + ")"
+		}
+		return t
+	},
+	Secrets: webhookSecrets,
+}
+
+// webhookSecrets: a webhook's whole URL when it has a path or query
+// (chat webhooks carry their credential there: the URL is replaced where
+// it stands whole, never its path on its own), and its token-like path
+// segments (/services/T…/B…/<token>), secret wherever one stands alone;
+// a path like /news is not.
+func webhookSecrets(sub config.Subscriber) []string {
+	u, err := url.Parse(sub.URL)
+	if err != nil || (len(u.Path) <= 1 && u.RawQuery == "") {
+		return nil
+	}
+	out := []string{sub.URL}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if tokenLike(seg) {
+			out = append(out, seg)
+		}
+	}
+	return out
+}

@@ -243,19 +243,8 @@ func (p *Pipeline) FeedbackHandler() http.Handler {
 	}
 }
 
-// NewSink builds the delivery sink of a subscriber.
-func NewSink(sub config.Subscriber, smtp config.SMTP) (notifier.Sink, error) {
-	switch sub.Type {
-	case "webhook":
-		return notifier.NewWebhook(sub, nil)
-	case "email":
-		return notifier.NewEmail(sub, smtp)
-	}
-	return nil, fmt.Errorf("subscriber %s: unknown type %q", sub.ID, sub.Type)
-}
-
 func (p *Pipeline) startSubscriber(ctx context.Context, sub config.Subscriber, smtp config.SMTP) error {
-	sink, err := NewSink(sub, smtp)
+	sink, err := notifier.SinkFor(sub, smtp)
 	if err == nil {
 		notifier.SetFeedback(sink, p.feedbackLinks)
 		err = p.disp.Start(ctx, sub, sink)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"newswatch/config"
+	"newswatch/notifier"
 )
 
 // minSecretLen is the shortest value scrubbed from output: a shorter one
@@ -60,15 +61,6 @@ func RedactURL(raw string) string {
 		}
 	}
 	return scheme + "://" + path + "?" + strings.Join(params, "&")
-}
-
-// Origin is a URL's scheme and host only.
-func Origin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(unparsable URL)"
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // secretHeader reports whether a header of a subscriber carries a
@@ -140,42 +132,12 @@ func Secrets(cfg *config.Config) []string {
 				add(tok) // "Bearer <token>"
 			}
 		}
-		if s.Type == "webhook" {
-			if u, err := url.Parse(s.URL); err == nil && (len(u.Path) > 1 || u.RawQuery != "") {
-				add(s.URL)
-				// Chat webhooks carry their credential in the path
-				// (/services/T…/B…/<token>): a token-like segment is a
-				// secret wherever it stands alone, a path like /news is not.
-				for _, seg := range strings.Split(u.Path, "/") {
-					if tokenLike(seg) {
-						add(seg)
-					}
-				}
-			}
-			addURL(s.URL)
-		}
+		add(notifier.Secrets(s)...)
+		addURL(s.URL) // user info and secret parameters of a sink's URL
 	}
 	// Longest first, so that a secret containing another is replaced whole.
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return slices.Compact(out)
-}
-
-// tokenLike reports whether a URL path segment looks like a credential:
-// long, with letters and digits.
-func tokenLike(seg string) bool {
-	if len(seg) < 16 {
-		return false
-	}
-	letters, digits := false, false
-	for i := 0; i < len(seg); i++ {
-		switch c := seg[i]; {
-		case c >= '0' && c <= '9':
-			digits = true
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			letters = true
-		}
-	}
-	return letters && digits
 }
 
 const redacted = "[redacted]"

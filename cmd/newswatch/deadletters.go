@@ -15,7 +15,6 @@ import (
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/notifier"
-	"newswatch/pipeline"
 	"newswatch/web"
 )
 
@@ -266,7 +265,7 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 		}
 		sk, have := sinks[sub.ID]
 		if !have {
-			sk, err = pipeline.NewSink(sub, cfg.SMTP)
+			sk, err = notifier.SinkFor(sub, cfg.SMTP)
 			if err != nil {
 				fmt.Fprintf(env.stderr, "seq %d: %v\n", e.Seq, err)
 				failed++

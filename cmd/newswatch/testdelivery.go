@@ -12,7 +12,6 @@ import (
 	"newswatch/config"
 	"newswatch/news"
 	"newswatch/notifier"
-	"newswatch/pipeline"
 )
 
 // cmdTestDelivery sends one sample alert through a subscriber's real sink
@@ -56,7 +55,7 @@ func cmdTestDelivery(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: %v\n", err)
 		return exitUsage
 	}
-	sink, err := pipeline.NewSink(*sub, cfg.SMTP)
+	sink, err := notifier.SinkFor(*sub, cfg.SMTP)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: %v\n", err)
 		return exitFailure
