@@ -344,3 +344,5 @@ var emailKind = Kind{
 	Target:  func(sub config.Subscriber) string { return strings.Join(sub.To, ", ") },
 	Secrets: func(config.Subscriber) []string { return nil },
 }
+
+func (e *Email) setLinks(f LinkFunc) { e.links = f }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"time"
 
 	"newswatch/config"
 )
@@ -146,6 +147,53 @@ func (s *Subscribers) Sink(sub config.Subscriber, smtp config.SMTP) (Sink, error
 	s.sinks[sub.ID] = sink
 	s.applied[sub.ID] = applied{sub: sub, smtp: smtp}
 	return sink, nil
+}
+
+// Backlog is the state of the subscribers' queues at one moment, for a
+// single pass that waits for its deliveries (see Drained).
+type Backlog struct {
+	// Pending are the alerts not yet delivered (not counting the ones
+	// held for a subscriber's next digest).
+	Pending uint64
+	// Retrying are the subscribers whose queue waits for a retry due
+	// after the deadline.
+	Retrying int
+	// Done: nothing more will be delivered before the deadline; every
+	// queue is empty, held for a digest, disabled or waiting on a
+	// retry beyond the deadline.
+	Done bool
+}
+
+// Drained reports how far the running subscribers' queues are from
+// empty, given a pass that ends at deadline. A queue whose length could
+// not be read is not done.
+func (s *Subscribers) Drained(ctx context.Context, deadline time.Time) Backlog {
+	bl := Backlog{Done: true}
+	if s.d == nil {
+		return bl
+	}
+	for _, st := range s.d.Status() {
+		n, err := s.d.Backlog(ctx, st.ID)
+		if err != nil {
+			bl.Done = false // unknown is not done
+			continue
+		}
+		if n == 0 {
+			continue
+		}
+		if st.Digest && uint64(st.Held) >= n {
+			continue // every alert is in the subscriber's next digest
+		}
+		bl.Pending += n
+		switch {
+		case st.Disabled:
+		case !st.NextRetry.IsZero() && st.NextRetry.After(deadline):
+			bl.Retrying++
+		default:
+			bl.Done = false
+		}
+	}
+	return bl
 }
 
 // Close stops every subscriber and closes every sink; the next Apply

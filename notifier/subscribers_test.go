@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"newswatch/config"
 )
@@ -113,5 +115,47 @@ func TestSubscribersByHand(t *testing.T) {
 	}
 	if _, err := subs.Sink(config.Subscriber{ID: "x", Type: "pager"}, smtp); err == nil {
 		t.Error("unknown type should fail")
+	}
+}
+
+func TestSubscribersDrained(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	ok := newHookServer(t, nil)
+	later := newHookServer(t, func(n int, w http.ResponseWriter) bool {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return false
+	})
+	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	subs := NewSubscribers(d, nil, nil)
+	defer subs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(time.Minute)
+	if bl := subs.Drained(ctx, deadline); !bl.Done || bl.Pending != 0 {
+		t.Fatalf("no subscribers: %+v, want done", bl)
+	}
+	err := subs.Apply(ctx, []config.Subscriber{
+		dispatchSub("ok", ok.srv.URL, fastRetry), dispatchSub("later", later.srv.URL, fastRetry),
+	}, config.SMTP{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAlerts(t, b, "fentanyl", 2, 0)
+	var bl Backlog
+	for ctx.Err() == nil {
+		if bl = subs.Drained(ctx, deadline); bl.Done {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// "ok" took both alerts; "later" holds both behind a retry an hour
+	// away, beyond the deadline.
+	if !bl.Done || bl.Pending != 2 || bl.Retrying != 1 {
+		t.Errorf("Drained = %+v, want done with 2 pending and 1 retrying", bl)
+	}
+	if got := len(ok.wait(t, 2, 5*time.Second)); got != 2 {
+		t.Errorf("ok received %d, want 2", got)
 	}
 }

@@ -316,3 +316,5 @@ func webhookSecrets(sub config.Subscriber) []string {
 	}
 	return out
 }
+
+func (w *Webhook) setLinks(f LinkFunc) { w.links = f }

@@ -475,31 +475,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		sleep(ctx, 20*time.Millisecond)
 	}
 	for ctx.Err() == nil {
-		waiting := false
-		sum.Pending, sum.Retrying = 0, 0
-		status := p.disp.Status()
-		for _, st := range status {
-			n, err := p.disp.Backlog(ctx, st.ID)
-			if err != nil {
-				waiting = true // unknown is not done
-				continue
-			}
-			if n == 0 {
-				continue
-			}
-			if st.Digest && uint64(st.Held) >= n {
-				continue // every alert is in the subscriber's next digest
-			}
-			sum.Pending += n
-			switch {
-			case st.Disabled:
-			case !st.NextRetry.IsZero() && st.NextRetry.After(deadline):
-				sum.Retrying++
-			default:
-				waiting = true
-			}
-		}
-		if !waiting {
+		bl := p.subs.Drained(ctx, deadline)
+		sum.Pending, sum.Retrying = bl.Pending, bl.Retrying
+		if bl.Done {
 			break
 		}
 		sleep(ctx, 20*time.Millisecond)
