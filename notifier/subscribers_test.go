@@ -85,6 +85,17 @@ func TestSubscribersApply(t *testing.T) {
 		prev = cur
 	}
 
+	// A running subscriber's sink is not swapped for one built from
+	// another config behind the dispatcher's back.
+	other := a
+	other.Format = "slack"
+	if _, err := subs.Sink(other, smtp); err == nil || !strings.Contains(err.Error(), "another config") {
+		t.Errorf("Sink with another config of a running subscriber: err = %v", err)
+	}
+	if cur, _ := subs.Sink(a, smtp); cur != prev {
+		t.Error("the running sink of a was replaced")
+	}
+
 	subs.Close()
 	if d.Running("a") {
 		t.Error("a runs after Close")
