@@ -331,3 +331,17 @@ func (e *Email) Close() error {
 	e.quitLocked()
 	return nil
 }
+
+// emailKind registers the email sink (see Kind).
+var emailKind = Kind{
+	New: func(sub config.Subscriber, smtp config.SMTP) (Sink, error) {
+		e, err := NewEmail(sub, smtp)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	},
+	Target: func(sub config.Subscriber) string { return strings.Join(sub.To, ", ") },
+}
+
+func (e *Email) setLinks(f LinkFunc) { e.links = f }

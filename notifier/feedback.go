@@ -9,13 +9,13 @@ type LinkFunc func(a *news.Alert, sub string) *news.FeedbackLinks
 // SetFeedback makes sink s add feedback links to what it delivers, if it
 // is a sink that can carry them (webhook, email).
 func SetFeedback(s Sink, f LinkFunc) {
-	switch s := s.(type) {
-	case *Webhook:
-		s.links = f
-	case *Email:
-		s.links = f
+	if l, ok := s.(linker); ok {
+		l.setLinks(f)
 	}
 }
+
+// linker is a sink that can carry feedback links.
+type linker interface{ setLinks(LinkFunc) }
 
 // withLinks is a with its subscriber's feedback links; a itself is left
 // as it is (the dispatcher may deliver it again).

@@ -278,3 +278,23 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return max(t.Sub(now), 0), true
 }
+
+// webhookKind registers the webhook sink (see Kind).
+var webhookKind = Kind{
+	New: func(sub config.Subscriber, _ config.SMTP) (Sink, error) {
+		w, err := NewWebhook(sub, nil)
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
+	},
+	Target: func(sub config.Subscriber) string {
+		t := origin(sub.URL)
+		if sub.Format != "" {
+			t += " (" + sub.Format + ")"
+		}
+		return t
+	},
+}
+
+func (w *Webhook) setLinks(f LinkFunc) { w.links = f }

@@ -9,12 +9,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,9 +80,8 @@ type Pipeline struct {
 	// exports the sources' metrics.
 	fetching atomic.Bool
 
-	mu     sync.Mutex
-	sinks  map[string]notifier.Sink
-	failed map[string]bool // subscribers whose last (re)start failed
+	// subs builds, runs and closes the subscribers' sinks.
+	subs *notifier.Subscribers
 
 	fbSigner atomic.Pointer[feedback.Signer] // nil when the key could not be had
 	fbSecret string                          // feedback.secret the signer was made with
@@ -97,13 +93,14 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	if err != nil {
 		return nil, fmt.Errorf("topics: %w", err)
 	}
-	p := &Pipeline{b: b, log: log, m: m, sinks: map[string]notifier.Sink{}, failed: map[string]bool{}}
+	p := &Pipeline{b: b, log: log, m: m}
 	p.cfg.Store(cfg)
 	p.fetch = newFetchStage(b, cfg.Fetch, log, m, p.sources)
 	p.cls = &classifyStage{b: b, log: log, m: m}
 	p.cls.setTopics(cfg.Topics, c)
 	p.disp = notifier.NewDispatcher(b, log, m)
 	p.disp.SetTopics(cfg.Topics)
+	p.subs = notifier.NewSubscribers(p.disp, log, p.feedbackLinks)
 	p.sched = newScheduler(b, log, cfg.Fetch.Timeout)
 	p.trend = trends.New(b, cfg, log)
 	if m != nil {
@@ -243,65 +240,18 @@ func (p *Pipeline) FeedbackHandler() http.Handler {
 	}
 }
 
-// NewSink builds the delivery sink of a subscriber.
-func NewSink(sub config.Subscriber, smtp config.SMTP) (notifier.Sink, error) {
-	switch sub.Type {
-	case "webhook":
-		return notifier.NewWebhook(sub, nil)
-	case "email":
-		return notifier.NewEmail(sub, smtp)
-	}
-	return nil, fmt.Errorf("subscriber %s: unknown type %q", sub.ID, sub.Type)
-}
-
-func (p *Pipeline) startSubscriber(ctx context.Context, sub config.Subscriber, smtp config.SMTP) error {
-	sink, err := NewSink(sub, smtp)
-	if err == nil {
-		notifier.SetFeedback(sink, p.feedbackLinks)
-		err = p.disp.Start(ctx, sub, sink)
-		if err != nil {
-			closeSink(sink)
-		}
-	}
-	p.mu.Lock()
-	// A subscriber that failed to (re)start is tried again at the next
-	// reload, even if its config did not change.
-	p.failed[sub.ID] = err != nil
-	var old notifier.Sink
-	if err == nil {
-		old = p.sinks[sub.ID]
-		p.sinks[sub.ID] = sink
-	}
-	p.mu.Unlock()
-	closeSink(old)
-	return err
-}
-
+// startNotifier starts every subscriber of the config in force; on
+// error the ones started are stopped again.
 func (p *Pipeline) startNotifier(ctx context.Context) error {
 	cfg := p.cfg.Load()
-	for _, sub := range cfg.Subscribers {
-		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {
-			return err
-		}
+	if err := p.subs.Apply(ctx, cfg.Subscribers, cfg.SMTP); err != nil {
+		p.subs.Close()
+		return err
 	}
 	return nil
 }
 
-func (p *Pipeline) stopNotifier() {
-	p.disp.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for id, s := range p.sinks {
-		closeSink(s)
-		delete(p.sinks, id)
-	}
-}
-
-func closeSink(s notifier.Sink) {
-	if c, ok := s.(io.Closer); ok {
-		_ = c.Close()
-	}
-}
+func (p *Pipeline) stopNotifier() { p.subs.Close() }
 
 // Run runs the given roles until ctx ends, then finishes the work in
 // flight and returns.
@@ -397,7 +347,6 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	if err != nil {
 		return fmt.Errorf("topics: %w", err)
 	}
-	old := p.cfg.Load()
 	if err := p.setupFeedback(cfg); err != nil {
 		return fmt.Errorf("feedback: %w", err)
 	}
@@ -411,38 +360,8 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	if !notifierRunning {
 		return nil
 	}
-	var errs []error
-	for _, sub := range cfg.Subscribers {
-		i := slices.IndexFunc(old.Subscribers, func(o config.Subscriber) bool { return o.ID == sub.ID })
-		p.mu.Lock()
-		failed := p.failed[sub.ID]
-		p.mu.Unlock()
-		// A subscriber disabled by 410 Gone stays so until its config
-		// changes or it is enabled by command (see notifier.DisabledState).
-		if i >= 0 && equalSubscriber(old.Subscribers[i], sub) && old.SMTP == cfg.SMTP && !failed &&
-			(p.disp.Running(sub.ID) || p.disp.Disabled(sub.ID)) {
-			if p.disp.Disabled(sub.ID) {
-				p.log.Warn("subscriber stays disabled (410 Gone): "+notifier.EnableHint(sub.ID), "subscriber", sub.ID)
-			}
-			continue
-		}
-		if err := p.startSubscriber(ctx, sub, cfg.SMTP); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, o := range old.Subscribers {
-		if !slices.ContainsFunc(cfg.Subscribers, func(s config.Subscriber) bool { return s.ID == o.ID }) {
-			p.disp.Stop(o.ID)
-			p.mu.Lock()
-			closeSink(p.sinks[o.ID])
-			delete(p.sinks, o.ID)
-			p.mu.Unlock()
-		}
-	}
-	return errors.Join(errs...)
+	return p.subs.Apply(ctx, cfg.Subscribers, cfg.SMTP)
 }
-
-func equalSubscriber(a, b config.Subscriber) bool { return reflect.DeepEqual(a, b) }
 
 // Summary is the outcome of one pass.
 type Summary struct {
@@ -556,31 +475,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		sleep(ctx, 20*time.Millisecond)
 	}
 	for ctx.Err() == nil {
-		waiting := false
-		sum.Pending, sum.Retrying = 0, 0
-		status := p.disp.Status()
-		for _, st := range status {
-			n, err := p.disp.Backlog(ctx, st.ID)
-			if err != nil {
-				waiting = true // unknown is not done
-				continue
-			}
-			if n == 0 {
-				continue
-			}
-			if st.Digest && uint64(st.Held) >= n {
-				continue // every alert is in the subscriber's next digest
-			}
-			sum.Pending += n
-			switch {
-			case st.Disabled:
-			case !st.NextRetry.IsZero() && st.NextRetry.After(deadline):
-				sum.Retrying++
-			default:
-				waiting = true
-			}
-		}
-		if !waiting {
+		bl := p.subs.Drained(ctx, deadline)
+		sum.Pending, sum.Retrying = bl.Pending, bl.Retrying
+		if bl.Done {
 			break
 		}
 		sleep(ctx, 20*time.Millisecond)

@@ -242,15 +242,7 @@ func (pb *PipelineBackend) Subscribers(ctx context.Context) ([]Subscriber, error
 		if sub.Topics == nil {
 			sub.Topics = []string{}
 		}
-		switch s.Type {
-		case "webhook":
-			sub.Target = Origin(s.URL)
-			if s.Format != "" {
-				sub.Target += " (" + s.Format + ")"
-			}
-		case "email":
-			sub.Target = strings.Join(s.To, ", ")
-		}
+		sub.Target = notifier.Target(s)
 		if n, err := pb.p.Dispatcher().Backlog(ctx, s.ID); err == nil {
 			sub.Backlog = int64(n)
 		}

@@ -48,15 +48,6 @@ func RedactURL(raw string) string {
 	return scheme + "://" + path + "?" + strings.Join(params, "&")
 }
 
-// Origin is a URL's scheme and host only.
-func Origin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(unparsable URL)"
-	}
-	return u.Scheme + "://" + u.Host
-}
-
 const redacted = "[redacted]"
 
 // forms are the ways s may appear in output: as is, escaped by a

@@ -15,7 +15,6 @@ import (
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/notifier"
-	"newswatch/pipeline"
 )
 
 type deadEntry struct {
@@ -244,12 +243,8 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 	for _, sub := range cfg.Subscribers {
 		subs[sub.ID] = sub
 	}
-	sinks := map[string]notifier.Sink{}
-	defer func() {
-		for _, sk := range sinks {
-			closeSinkQuietly(sk)
-		}
-	}()
+	sinks := notifier.NewSubscribers(nil, nil, nil)
+	defer sinks.Close()
 	ok, failed := 0, 0
 	for _, e := range entries {
 		if e.Alert.Topic == "" && e.Alert.Event == nil {
@@ -263,18 +258,14 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 			failed++
 			continue
 		}
-		sk, have := sinks[sub.ID]
-		if !have {
-			sk, err = pipeline.NewSink(sub, cfg.SMTP)
-			if err != nil {
-				fmt.Fprintf(env.stderr, "seq %d: %v\n", e.Seq, err)
-				failed++
-				continue
-			}
-			sinks[sub.ID] = sk
+		sk, err := sinks.Sink(sub, cfg.SMTP)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "seq %d: %v\n", e.Seq, err)
+			failed++
+			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, sub.Timeout+30*time.Second)
-		_, err := sk.Notify(dctx, &e.Alert)
+		_, err = sk.Notify(dctx, &e.Alert)
 		cancel()
 		if err != nil {
 			fmt.Fprintf(env.stderr, "seq %d (%s → %s): %v; kept\n", e.Seq, e.Alert.ID, sub.ID, err)
@@ -291,12 +282,6 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 		return exitFailure
 	}
 	return exitOK
-}
-
-func closeSinkQuietly(s notifier.Sink) {
-	if c, ok := s.(interface{ Close() error }); ok {
-		_ = c.Close()
-	}
 }
 
 const deadLettersHelp = `Usage: newswatch deadletters list   [-config FILE] [-subscriber ID] [-seq N] [-json] [-v]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"newswatch/config"
 	"newswatch/news"
 	"newswatch/notifier"
-	"newswatch/pipeline"
 )
 
 // cmdTestDelivery sends one sample alert through a subscriber's real sink
@@ -56,13 +54,12 @@ func cmdTestDelivery(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: %v\n", err)
 		return exitUsage
 	}
-	sink, err := pipeline.NewSink(*sub, cfg.SMTP)
+	sinks := notifier.NewSubscribers(nil, nil, nil)
+	defer sinks.Close()
+	sink, err := sinks.Sink(*sub, cfg.SMTP)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: %v\n", err)
 		return exitFailure
-	}
-	if c, ok := sink.(io.Closer); ok {
-		defer c.Close()
 	}
 	nctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
