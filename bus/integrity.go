@@ -29,7 +29,8 @@ type streamMark struct {
 func (b *Bus) streamNames() []string {
 	n := b.Names
 	return []string{n.FetchStream, n.ArticleStream, n.AlertStream, n.DeadStream,
-		"KV_" + n.SeenBucket, "KV_" + n.StateBucket, "KV_" + n.StoreBucket}
+		"KV_" + n.SeenBucket, "KV_" + n.StateBucket, "KV_" + n.StoreBucket,
+		"KV_" + n.TrendsBucket, "KV_" + n.FeedbackBucket}
 }
 
 // checkStreams compares every stream with the record in data_dir and with

@@ -45,7 +45,9 @@ func (l *serverLog) Noticef(string, ...any) {}
 func (l *serverLog) Debugf(string, ...any)  {}
 func (l *serverLog) Tracef(string, ...any)  {}
 func (l *serverLog) Warnf(format string, v ...any) {
-	l.watch(fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	l.log.Warn("nats-server: " + msg)
+	l.watch(msg)
 }
 func (l *serverLog) Fatalf(format string, v ...any) { l.Errorf(format, v...) }
 func (l *serverLog) Errorf(format string, v ...any) {

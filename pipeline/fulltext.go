@@ -188,7 +188,9 @@ func (s *fetchStage) noteFullTextFailure(ctx context.Context, log *slog.Logger, 
 	defer cancel()
 	rec := ftRecord{First: time.Now().UTC()}
 	if e, err := s.b.Store.Get(ctx, ftKey(id)); err == nil {
-		_ = json.Unmarshal(e.Value(), &rec)
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			log.Warn("full-text attempts unreadable; counting from 1", "id", id, "err", err)
+		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		log.Error("full-text attempts", "id", id, "err", err)
 		return ftRecord{Attempts: fullTextAttempts, First: rec.First}
@@ -208,6 +210,8 @@ func (s *fetchStage) forgetFullText(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	if _, err := s.b.Store.Get(ctx, ftKey(id)); err == nil {
-		_ = s.b.Store.Purge(ctx, ftKey(id))
+		if err := s.b.Store.Purge(ctx, ftKey(id)); err != nil {
+			s.log.Warn("forget full-text attempts", "id", id, "err", err)
+		}
 	}
 }

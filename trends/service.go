@@ -273,14 +273,27 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		}
 		// Finish what was fetched even when ctx ends meanwhile.
 		wctx := context.WithoutCancel(ctx)
-		if err := s.Apply(wctx, obs); err != nil {
-			// Unacknowledged, the batch comes again after the ack wait.
+		// The same batch is applied again until it is counted: fetching on
+		// would let the next batch's ack (AckAll) acknowledge this one
+		// uncounted. Applying twice counts nothing twice (the article id
+		// is the key).
+		applied := false
+		for !applied {
+			err := s.Apply(wctx, obs)
+			if err == nil {
+				applied = true
+				break
+			}
 			s.log.Error("trends: count alerts; retrying", "alerts", len(msgs), "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(5 * time.Second):
+				continue
 			}
-			continue
+			break
+		}
+		if !applied {
+			return nil // unacknowledged: counted after the restart
 		}
 		// Acking the last message acknowledges the batch (AckAll).
 		if err := msgs[len(msgs)-1].Ack(); err != nil {
