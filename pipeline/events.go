@@ -17,6 +17,7 @@ import (
 // the bus's Health), and dead letters (notifier).
 func (p *Pipeline) setupEvents() {
 	p.events = bus.NewEvents(p.b, p.log)
+	p.m.RegisterEvents(p.events.Pending, p.events.Dropped)
 	p.fetch.events = p.events
 	p.fetch.eventCfg = func() config.Events { return p.cfg.Load().Events }
 	p.disp.SetEvents(p.events)
