@@ -1,84 +1,27 @@
-package fetcher
+// Package extract finds the main text of an article page with a
+// readability port (the algorithm of Firefox's reader view).
+package extract
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	readability "codeberg.org/readeck/go-readability/v2"
 
-	"newswatch/news"
+	"newswatch/internal/htmltext"
 )
+
+// ErrNoContent is the error for a page without article text.
+var ErrNoContent = errors.New("fetcher: no article text found")
 
 // maxElemsToParse bounds readability's work on a huge page.
 const maxElemsToParse = 100_000
 
-// FullText fetches a.URL and replaces a.Content and a.ContentHTML with the
-// main text of the page, found by a readability port (the algorithm of
-// Firefox's reader view). The URL comes from content, so it is untrusted:
-// it may not reach a loopback, private or link-local address unless
-// fetch.allow_private_networks is set. a is left unchanged on error.
-func (f *Fetcher) FullText(ctx context.Context, a *news.Article) error {
-	if err := f.fullText(ctx, a, false); err != nil {
-		return fmt.Errorf("full text %s: %w", a.URL, err)
-	}
-	return nil
-}
-
-// FullTextTrusted is FullText for a link the operator vouched for: one on
-// the scheme, host and port of a configured source, whose own host may be
-// on a private network as the source's may. A redirect to another host is
-// still checked.
-func (f *Fetcher) FullTextTrusted(ctx context.Context, a *news.Article) error {
-	if err := f.fullText(ctx, a, true); err != nil {
-		return fmt.Errorf("full text %s: %w", a.URL, err)
-	}
-	return nil
-}
-
-// Permanent reports whether a full-text error will not go away by itself
-// (a refused address, a page without article text, a 4xx other than 408
-// and 429), so that retrying it later is pointless.
-func Permanent(err error) bool {
-	var se *StatusError
-	switch {
-	case errors.Is(err, ErrPrivateNetwork), errors.Is(err, ErrNoContent), errors.Is(err, ErrTooLarge),
-		errors.Is(err, ErrTooManyRedirects):
-		return true
-	case errors.As(err, &se):
-		return se.Code >= 400 && se.Code < 500 && se.Code != 408 && se.Code != 429
-	}
-	return false
-}
-
-func (f *Fetcher) fullText(ctx context.Context, a *news.Article, trusted bool) error {
-	client := f.content
-	if trusted {
-		client = f.feeds
-	}
-	resp, err := f.get(ctx, client, a.URL, trusted, Validator{}, "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
-	if err != nil {
-		return err
-	}
-	ct := strings.ToLower(resp.header.Get("Content-Type"))
-	if ct != "" && !strings.Contains(ct, "html") && !strings.Contains(ct, "xml") && !strings.HasPrefix(ct, "text/") {
-		return fmt.Errorf("%w: page is %s", ErrNoContent, ct)
-	}
-	d := decodeHTML(resp.body, resp.header.Get("Content-Type"))
-	text, htm, err := extract(d.body, resp.url)
-	if err != nil {
-		return err
-	}
-	a.Content, a.ContentHTML = text, htm
-	return nil
-}
-
-// extract finds the main article of an HTML page: its clean text and its
-// cleaned-up HTML.
-func extract(body []byte, pageURL *url.URL) (text, htm string, err error) {
+// Extract finds the main article of a UTF-8 HTML page: its clean text and
+// its cleaned-up HTML. pageURL resolves relative links.
+func Extract(body []byte, pageURL *url.URL) (text, htm string, err error) {
 	defer func() {
 		// The port is large and runs on hostile pages; a bug in it must
 		// cost one article, not the process.
@@ -103,7 +46,7 @@ func extract(body []byte, pageURL *url.URL) (text, htm string, err error) {
 		return "", "", fmt.Errorf("%w: %v", ErrNoContent, err)
 	}
 	htm = b.String()
-	text = htmlToText(htm)
+	text = htmltext.Text(htm)
 	if text == "" {
 		return "", "", ErrNoContent
 	}

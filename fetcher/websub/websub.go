@@ -1,4 +1,6 @@
-package fetcher
+// Package websub subscribes to feeds at their WebSub hubs and turns the
+// hubs' signed content pushes into articles.
+package websub
 
 import (
 	"bytes"
@@ -22,10 +24,14 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/fetcher/charset"
+	"newswatch/fetcher/feed"
+	"newswatch/fetcher/httpc"
+	"newswatch/fetcher/internal/textutil"
 	"newswatch/news"
 )
 
-// WebSub subscriptions: a feed that names a hub (<link rel="hub">, or an
+// WebSub manages subscriptions: a feed that names a hub (<link rel="hub">, or an
 // HTTP Link header) can push its updates instead of waiting to be polled.
 // WebSub subscribes at the hub with a callback URL under the daemon's HTTP
 // listener, answers the hub's verification of intent, and turns each
@@ -34,7 +40,7 @@ import (
 // subscription is Active less often, and must poll at its normal interval
 // when the subscription lapses or the hub goes silent.
 type WebSub struct {
-	f        *Fetcher
+	client   *httpc.Client
 	callback *url.URL
 	key      []byte
 	deliver  func(ctx context.Context, src config.Source, arts []news.Article) error
@@ -71,13 +77,13 @@ type SubscriptionStatus struct {
 // DefaultLease is the lease asked of hubs; they may grant another.
 const DefaultLease = 7 * 24 * time.Hour
 
-// NewWebSub returns a WebSub whose callbacks live under callbackURL (e.g.
+// New returns a WebSub whose callbacks live under callbackURL (e.g.
 // https://newswatch.example.org/websub/; the source id is appended). key
 // derives each subscription's secret, so it must be secret and should be
 // stable across restarts (pushes signed with a secret derived from an old
 // key are ignored until the next renewal). deliver receives the articles
 // of each verified push; an error from it makes the hub retry.
-func NewWebSub(f *Fetcher, callbackURL string, key []byte, logger *slog.Logger,
+func New(client *httpc.Client, callbackURL string, key []byte, logger *slog.Logger,
 	deliver func(ctx context.Context, src config.Source, arts []news.Article) error) (*WebSub, error) {
 	u, err := url.Parse(callbackURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -93,7 +99,7 @@ func NewWebSub(f *Fetcher, callbackURL string, key []byte, logger *slog.Logger,
 		u.Path += "/"
 	}
 	return &WebSub{
-		f: f, callback: u, key: key, deliver: deliver, log: logger,
+		client: client, callback: u, key: key, deliver: deliver, log: logger,
 		lease: DefaultLease, now: time.Now, subs: map[string]*subscription{},
 	}, nil
 }
@@ -138,22 +144,12 @@ func (w *WebSub) request(ctx context.Context, mode string, s *subscription) erro
 		form.Set("hub.secret", s.secret)
 		form.Set("hub.lease_seconds", strconv.Itoa(int(w.lease/time.Second)))
 	}
-	ctx, cancel := context.WithTimeout(ctx, w.f.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.hub, strings.NewReader(form.Encode()))
+	status, msg, err := w.client.PostForm(ctx, s.hub, form)
 	if err != nil {
 		return fmt.Errorf("websub %s %s: %w", mode, s.hub, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", w.f.userAgent)
-	resp, err := w.f.content.Do(req)
-	if err != nil {
-		return fmt.Errorf("websub %s %s: %w", mode, s.hub, w.f.classify(ctx, err))
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("websub %s %s: hub answered %d: %s", mode, s.hub, resp.StatusCode, strings.TrimSpace(string(msg)))
+	if status < 200 || status > 299 {
+		return fmt.Errorf("websub %s %s: hub answered %d: %s", mode, s.hub, status, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }
@@ -249,7 +245,7 @@ func (w *WebSub) verify(rw http.ResponseWriter, r *http.Request, s *subscription
 		w.mu.Unlock()
 	case "denied":
 		w.mu.Lock()
-		s.verified, s.denied = false, firstNonEmpty(q.Get("hub.reason"), "denied")
+		s.verified, s.denied = false, textutil.FirstNonEmpty(q.Get("hub.reason"), "denied")
 		w.mu.Unlock()
 		w.log.Warn("websub subscription denied", "source", s.src.ID, "hub", s.hub, "reason", s.denied)
 		rw.WriteHeader(http.StatusOK)
@@ -266,12 +262,12 @@ func (w *WebSub) verify(rw http.ResponseWriter, r *http.Request, s *subscription
 // acknowledged and dropped, as the spec asks (so a forger learns nothing);
 // a valid one is parsed like a fetched feed and delivered.
 func (w *WebSub) receive(rw http.ResponseWriter, r *http.Request, s *subscription) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, w.f.maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, w.client.MaxBody()+1))
 	if err != nil {
 		http.Error(rw, "read error", http.StatusBadRequest)
 		return
 	}
-	if int64(len(body)) > w.f.maxBody {
+	if int64(len(body)) > w.client.MaxBody() {
 		http.Error(rw, "too large", http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -280,9 +276,9 @@ func (w *WebSub) receive(rw http.ResponseWriter, r *http.Request, s *subscriptio
 		rw.WriteHeader(http.StatusAccepted)
 		return
 	}
-	d := decodeXML(body, r.Header.Get("Content-Type"))
+	d := charset.DecodeXML(body, r.Header.Get("Content-Type"))
 	base, _ := url.Parse(s.topic)
-	arts, err := parseFeed(d.body, base, s.src.ID, w.f.now().UTC())
+	arts, err := feed.Parse(d.Body, base, s.src.ID, w.now().UTC())
 	if err != nil {
 		w.log.Warn("websub push not parsed", "source", s.src.ID, "error", err)
 		rw.WriteHeader(http.StatusAccepted) // a retry would not parse either
@@ -343,9 +339,9 @@ func (w *WebSub) callbackFor(sourceID string) string {
 var linkRe = regexp.MustCompile(`(?is)<(?:atom:)?link\s[^>]*>`)
 var attrRe = regexp.MustCompile(`(?is)\b(rel|href)\s*=\s*("[^"]*"|'[^']*')`)
 
-// discoverHub finds a feed's WebSub hub and self URL, in its HTTP Link
+// DiscoverHub finds a feed's WebSub hub and self URL, in its HTTP Link
 // header or in <link rel="hub"> / <atom:link rel="hub"> elements.
-func discoverHub(header http.Header, body []byte, base *url.URL) (hub, self string) {
+func DiscoverHub(header http.Header, body []byte, base *url.URL) (hub, self string) {
 	for _, v := range header.Values("Link") {
 		for _, part := range strings.Split(v, ",") {
 			target, params, ok := strings.Cut(part, ";")
@@ -356,13 +352,13 @@ func discoverHub(header http.Header, body []byte, base *url.URL) (hub, self stri
 			rel := strings.ToLower(params)
 			switch {
 			case strings.Contains(rel, `rel="hub"`) || strings.Contains(rel, "rel=hub"):
-				hub = firstNonEmpty(hub, resolveLink(base, target))
+				hub = textutil.FirstNonEmpty(hub, textutil.ResolveLink(base, target))
 			case strings.Contains(rel, `rel="self"`) || strings.Contains(rel, "rel=self"):
-				self = firstNonEmpty(self, resolveLink(base, target))
+				self = textutil.FirstNonEmpty(self, textutil.ResolveLink(base, target))
 			}
 		}
 	}
-	h := head(body, 64<<10)
+	h := textutil.Head(body, 64<<10)
 	if !bytes.Contains(h, []byte("hub")) {
 		return hub, self
 	}
@@ -378,9 +374,9 @@ func discoverHub(header http.Header, body []byte, base *url.URL) (hub, self stri
 		}
 		switch rel {
 		case "hub":
-			hub = firstNonEmpty(hub, resolveLink(base, href))
+			hub = textutil.FirstNonEmpty(hub, textutil.ResolveLink(base, href))
 		case "self":
-			self = firstNonEmpty(self, resolveLink(base, href))
+			self = textutil.FirstNonEmpty(self, textutil.ResolveLink(base, href))
 		}
 	}
 	return hub, self

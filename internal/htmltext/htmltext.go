@@ -1,4 +1,6 @@
-package fetcher
+// Package htmltext turns HTML into text: the fetcher's article text and
+// the classifier's cleaned text come from one tag scanner here.
+package htmltext
 
 import (
 	"strings"
@@ -28,7 +30,7 @@ var blockText = map[atom.Atom]bool{
 	atom.Address: true, atom.Caption: true, atom.Summary: true, atom.Details: true,
 }
 
-// htmlToText turns an HTML fragment (or plain text, which passes through
+// Text turns an HTML fragment (or plain text, which passes through
 // with entities decoded) into clean text: tags stripped, entities decoded,
 // scripts and styles dropped, runs of spaces collapsed, paragraphs kept as
 // single newlines. It never fails: any input is text or tags.
@@ -36,7 +38,7 @@ var blockText = map[atom.Atom]bool{
 // It is a single-pass scanner rather than the x/net/html tokenizer: it
 // runs on every summary and content of every item, and the tokenizer's
 // allocations made it a fifth of a refresh's CPU time.
-func htmlToText(s string) string {
+func Text(s string) string {
 	if s == "" {
 		return ""
 	}
@@ -204,9 +206,9 @@ func (w *textWriter) put() {
 	w.sp, w.nl = false, false
 }
 
-// collapseSpace collapses horizontal whitespace to one space and blank
+// CollapseSpace collapses horizontal whitespace to one space and blank
 // lines to one newline, and trims each line.
-func collapseSpace(s string) string {
+func CollapseSpace(s string) string {
 	var w textWriter
 	w.b.Grow(len(s))
 	for i := 0; i < len(s); {
@@ -222,12 +224,6 @@ func collapseSpace(s string) string {
 		i += j + 1
 	}
 	return w.b.String()
-}
-
-// looksLikeHTML reports whether text holds markup worth keeping as HTML.
-func looksLikeHTML(s string) bool {
-	i := strings.IndexByte(s, '<')
-	return i >= 0 && i+1 < len(s) && (s[i+1] == '/' || s[i+1] == '!' || isASCIILetter(s[i+1]))
 }
 
 func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
