@@ -17,6 +17,7 @@ import (
 
 	"newswatch/config"
 	"newswatch/internal/retryafter"
+	"newswatch/internal/whsec"
 	"newswatch/news"
 )
 
@@ -78,7 +79,7 @@ func NewWebhook(sub config.Subscriber, client *http.Client) (*Webhook, error) {
 		if s == "" {
 			continue
 		}
-		k, err := decodeSecret(s)
+		k, err := whsec.Decode(s)
 		if err != nil {
 			// The index, never the secret: errors end up in logs.
 			return nil, fmt.Errorf("webhook %s: secret %d: %w", sub.ID, i, err)
@@ -112,24 +113,6 @@ func NewWebhook(sub config.Subscriber, client *http.Client) (*Webhook, error) {
 		}
 	}
 	return w, nil
-}
-
-// decodeSecret turns a configured secret into an HMAC key: "whsec_" and
-// base64 as Standard Webhooks serialises secrets, or else the string's own
-// bytes (the "raw" format of the official libraries).
-func decodeSecret(s string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return []byte(s), nil
-	}
-	k, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errors.New("whsec_ secret is not valid base64")
-	}
-	if len(k) == 0 {
-		return nil, errors.New("whsec_ secret is empty")
-	}
-	return k, nil
 }
 
 // sign returns the webhook-signature header value: one "v1,<base64>"

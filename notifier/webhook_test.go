@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/internal/whsec"
 	"newswatch/news"
 )
 
@@ -35,7 +36,7 @@ const (
 )
 
 func TestSignMatchesReferenceVector(t *testing.T) {
-	k, err := decodeSecret(vecSecret)
+	k, err := whsec.Decode(vecSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
