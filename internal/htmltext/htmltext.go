@@ -1,39 +1,47 @@
-// Package htmltext turns HTML into text: the fetcher's article text and
-// the classifier's cleaned text come from one tag scanner here.
+// Package htmltext turns HTML into text. One scanner reads the markup in
+// two dialects: Text, the fetcher's article text (paragraphs kept,
+// spaces collapsed, publishing mistakes repaired), and Strip, the
+// classifier's raw material (every non-inline tag a word break, nothing
+// collapsed, no allocation).
 package htmltext
 
 import (
+	"html"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
 )
 
 // skipText are elements whose content is never article text.
-var skipText = map[atom.Atom]bool{
-	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Template: true,
-	atom.Iframe: true, atom.Object: true, atom.Svg: true, atom.Math: true,
-	atom.Head: true, atom.Select: true, atom.Button: true,
-}
+var skipText = names("script", "style", "noscript", "template", "iframe", "object", "svg", "math",
+	"head", "select", "button")
 
 // blockText are elements that separate text: their boundaries become a
 // newline so that "<p>a</p><p>b</p>" does not read "ab".
-var blockText = map[atom.Atom]bool{
-	atom.P: true, atom.Div: true, atom.Br: true, atom.Li: true, atom.Ul: true, atom.Ol: true,
-	atom.H1: true, atom.H2: true, atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true,
-	atom.Blockquote: true, atom.Pre: true, atom.Tr: true, atom.Td: true, atom.Th: true,
-	atom.Table: true, atom.Section: true, atom.Article: true, atom.Header: true,
-	atom.Footer: true, atom.Figure: true, atom.Figcaption: true, atom.Dd: true, atom.Dt: true,
-	atom.Dl: true, atom.Hr: true, atom.Aside: true, atom.Nav: true, atom.Main: true,
-	atom.Address: true, atom.Caption: true, atom.Summary: true, atom.Details: true,
+var blockText = names("p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+	"blockquote", "pre", "tr", "td", "th", "table", "section", "article", "header",
+	"footer", "figure", "figcaption", "dd", "dt", "dl", "hr", "aside", "nav", "main",
+	"address", "caption", "summary", "details")
+
+// inlineTags join the text on both sides in Strip; every other tag
+// separates words.
+var inlineTags = names("a", "b", "i", "u", "em", "strong", "span", "font", "sup", "sub", "abbr",
+	"small", "mark", "s", "code", "wbr")
+
+func names(ns ...string) map[string]bool {
+	m := make(map[string]bool, len(ns))
+	for _, n := range ns {
+		m[n] = true
+	}
+	return m
 }
 
-// Text turns an HTML fragment (or plain text, which passes through
-// with entities decoded) into clean text: tags stripped, entities decoded,
+// Text turns an HTML fragment (or plain text, which passes through with
+// entities decoded) into clean text: tags stripped, entities decoded,
 // scripts and styles dropped, runs of spaces collapsed, paragraphs kept as
-// single newlines. It never fails: any input is text or tags.
+// single newlines. It never fails: any input is text or tags. This is the
+// article text the fetcher stores.
 //
 // It is a single-pass scanner rather than the x/net/html tokenizer: it
 // runs on every summary and content of every item, and the tokenizer's
@@ -44,66 +52,199 @@ func Text(s string) string {
 	}
 	var w textWriter
 	w.b.Grow(len(s))
-	for i := 0; i < len(s); {
+	z := scanner{s: s, d: &articleDialect}
+	for {
+		switch kind, v := z.next(); kind {
+		case tokText:
+			w.text(v)
+		case tokTag:
+			if blockText[v] {
+				w.newline()
+			}
+		default:
+			return repairText(w.b.String())
+		}
+	}
+}
+
+// Strip appends s to dst without tags, comments, script/style bodies, and
+// with character references decoded; every tag but an inline one (<b>,
+// <a>, <span>...) becomes a space, and white space is left as it is. It
+// is deliberately forgiving: a '<' that does not open a tag is kept as
+// text. This is the classifier's view of a text, which it folds itself;
+// it does not allocate beyond dst.
+func Strip(dst []byte, s string) []byte {
+	z := scanner{s: s, d: &matchDialect}
+	for {
+		switch kind, v := z.next(); kind {
+		case tokText:
+			dst = appendDecoded(dst, v)
+		case tokTag:
+			if !inlineTags[v] && (len(dst) == 0 || dst[len(dst)-1] != ' ') {
+				dst = append(dst, ' ')
+			}
+		default:
+			return dst
+		}
+	}
+}
+
+// A dialect is how a scan reads markup.
+type dialect struct {
+	// loose: a '<' before a letter, '/', '!' or '?' opens a tag, which
+	// ends at the first '>'; declarations (<!DOCTYPE>, <?xml?>) are tags
+	// without a name; a skipped element's content runs to its end tag
+	// even when its start tag is self-closing, as browsers read
+	// <script/>. Otherwise only a '<' or "</" before a letter opens a
+	// tag, which ends at the first '>' outside quotes; declarations are
+	// dropped; a self-closing start tag has no content to skip.
+	loose bool
+	skip  map[string]bool // elements whose content is dropped
+}
+
+var (
+	articleDialect = dialect{skip: skipText}
+	matchDialect   = dialect{loose: true, skip: names("script", "style")}
+)
+
+type tokenKind int8
+
+const (
+	tokEnd  tokenKind = iota
+	tokText           // a run of text, character references not decoded
+	tokTag            // a start or end tag, by lower-case name
+)
+
+// scanner steps through markup one token at a time.
+type scanner struct {
+	s string
+	i int
+	d *dialect
+}
+
+// next returns the next run of text or the next tag; tokEnd at the end of
+// the input, or where an unfinished comment, tag or skipped element makes
+// the rest unreadable (it is dropped).
+func (z *scanner) next() (tokenKind, string) {
+	s := z.s
+	for z.i < len(s) {
+		i := z.i
 		j := strings.IndexByte(s[i:], '<')
 		if j < 0 {
-			w.text(s[i:])
-			break
+			z.i = len(s)
+			return tokText, s[i:]
 		}
-		w.text(s[i : i+j])
-		i += j
+		if j > 0 {
+			z.i = i + j
+			return tokText, s[i : i+j]
+		}
 		rest := s[i:]
+		if !z.opensTag(rest) {
+			z.i++
+			return tokText, "<" // a lone '<' is text
+		}
 		if strings.HasPrefix(rest, "<!--") {
 			end := strings.Index(rest[4:], "-->")
 			if end < 0 {
 				break
 			}
-			i += 4 + end + 3
+			z.i += 4 + end + 3
 			continue
 		}
-		if len(rest) > 1 && (rest[1] == '!' || rest[1] == '?') {
+		if z.d.loose {
 			end := strings.IndexByte(rest, '>')
 			if end < 0 {
 				break
 			}
-			i += end + 1
+			name := tagName(rest[1:end])
+			z.i += end + 1
+			if rest[1] != '/' && z.d.skip[name] {
+				k := indexEndTag(s[z.i:], name)
+				if k < 0 {
+					break
+				}
+				z.i += k + 2 + len(name)
+				if k = strings.IndexByte(s[z.i:], '>'); k < 0 {
+					break
+				}
+				z.i += k + 1
+				continue
+			}
+			return tokTag, name
+		}
+		if rest[1] == '!' || rest[1] == '?' {
+			end := strings.IndexByte(rest, '>')
+			if end < 0 {
+				break
+			}
+			z.i += end + 1
 			continue
 		}
-		closing := len(rest) > 1 && rest[1] == '/'
 		k := 1
-		if closing {
+		if rest[1] == '/' {
 			k = 2
 		}
-		n := k
-		for n < len(rest) && (isASCIILetter(rest[n]) || (n > k && rest[n] >= '0' && rest[n] <= '9')) {
+		n := k + 1
+		for n < len(rest) && (isASCIILetter(rest[n]) || (rest[n] >= '0' && rest[n] <= '9')) {
 			n++
-		}
-		if n == k {
-			w.text("<") // a lone '<' is text
-			i++
-			continue
 		}
 		end := tagEnd(rest, n)
 		if end < 0 {
 			break // an unfinished tag at the end: drop it
 		}
-		i += end + 1
-		a := atom.Lookup([]byte(strings.ToLower(rest[k:n])))
-		if !closing && skipText[a] && rest[end-1] != '/' {
-			// Skip to the matching end tag; the end tag itself is then
-			// read as a tag and ignored.
-			idx := indexEndTag(s[i:], rest[k:n])
+		z.i += end + 1
+		name := lowerASCII(rest[k:n])
+		if k == 1 && z.d.skip[name] && rest[end-1] != '/' {
+			// Skip to the matching end tag, which is then read as a tag.
+			idx := indexEndTag(s[z.i:], name)
 			if idx < 0 {
 				break
 			}
-			i += idx
+			z.i += idx
 			continue
 		}
-		if blockText[a] {
-			w.newline()
+		return tokTag, name
+	}
+	z.i = len(s)
+	return tokEnd, ""
+}
+
+// opensTag reports whether rest, which starts with '<', opens a tag, a
+// comment or a declaration in the scanner's dialect.
+func (z *scanner) opensTag(rest string) bool {
+	if len(rest) < 2 {
+		return false
+	}
+	c := rest[1]
+	switch {
+	case isASCIILetter(c) || c == '!' || c == '?':
+		return true
+	case c == '/':
+		return z.d.loose || len(rest) > 2 && isASCIILetter(rest[2])
+	}
+	return false
+}
+
+// tagName returns the lower-case element name of a tag body such as
+// "/P class=x" ("" for a declaration).
+func tagName(body string) string {
+	body = strings.TrimPrefix(body, "/")
+	n := 0
+	for n < len(body) && (isASCIILetter(body[n]) || (n > 0 && body[n] >= '0' && body[n] <= '9')) {
+		n++
+	}
+	return lowerASCII(body[:n])
+}
+
+// lowerASCII lower-cases a name of ASCII letters and digits, without
+// allocating when it is lower-case already.
+func lowerASCII(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 'A' && name[i] <= 'Z' {
+			return strings.ToLower(name)
 		}
 	}
-	return repairText(w.b.String())
+	return name
 }
 
 // tagEnd returns the index of the '>' that ends the tag starting at s[0],
@@ -139,6 +280,83 @@ func indexEndTag(s, name string) int {
 		}
 		i += 2
 	}
+}
+
+// appendDecoded appends s with its character references decoded.
+func appendDecoded(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], '&')
+		if j < 0 {
+			return append(dst, s[i:]...)
+		}
+		dst = append(dst, s[i:i+j]...)
+		i += j
+		r, n := decodeEntity(s[i:])
+		if n == 0 {
+			dst = append(dst, '&')
+			i++
+			continue
+		}
+		dst = utf8.AppendRune(dst, r)
+		i += n
+	}
+	return dst
+}
+
+// commonEntities are decoded without a map lookup in html's large table.
+var commonEntities = map[string]rune{
+	"amp": '&', "lt": '<', "gt": '>', "quot": '"', "apos": '\'', "nbsp": '\u00a0',
+	"ndash": '–', "mdash": '—', "lsquo": '‘', "rsquo": '’', "ldquo": '“', "rdquo": '”',
+	"hellip": '…', "eacute": 'é', "aacute": 'á', "iacute": 'í', "oacute": 'ó', "uacute": 'ú',
+	"ntilde": 'ñ', "uuml": 'ü', "ouml": 'ö', "auml": 'ä', "szlig": 'ß', "ccedil": 'ç',
+	"egrave": 'è', "agrave": 'à', "middot": '·', "laquo": '«', "raquo": '»', "copy": '©',
+}
+
+// decodeEntity decodes the character reference at the start of s, which
+// begins with '&', and returns the rune and its length; n == 0 means s
+// does not start with a reference and the '&' is literal. Only references
+// closed by ';' count.
+func decodeEntity(s string) (r rune, n int) {
+	end := strings.IndexByte(s[:min(len(s), 34)], ';')
+	if end < 2 {
+		return 0, 0
+	}
+	body := s[1:end]
+	if body[0] == '#' {
+		var v uint64
+		var err error
+		if len(body) > 1 && (body[1] == 'x' || body[1] == 'X') {
+			v, err = strconv.ParseUint(body[2:], 16, 32)
+		} else {
+			v, err = strconv.ParseUint(body[1:], 10, 32)
+		}
+		if err != nil {
+			return 0, 0
+		}
+		r = rune(v)
+		if !utf8.ValidRune(r) || r == 0 {
+			r = utf8.RuneError
+		}
+		return r, end + 1
+	}
+	if r, ok := commonEntities[body]; ok {
+		return r, end + 1
+	}
+	for _, c := range []byte(body) {
+		if !isASCIILetter(c) && !(c >= '0' && c <= '9') {
+			return 0, 0
+		}
+	}
+	// Rare named references: let the standard library decode them.
+	dec := html.UnescapeString(s[:end+1])
+	if dec == s[:end+1] {
+		return 0, 0
+	}
+	r, size := utf8.DecodeRuneInString(dec)
+	if size != len(dec) {
+		return 0, 0 // multi-rune references are not worth the trouble
+	}
+	return r, end + 1
 }
 
 // textWriter appends text with entities decoded and whitespace collapsed:

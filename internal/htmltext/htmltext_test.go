@@ -40,3 +40,43 @@ func FuzzHTMLToText(f *testing.F) {
 		}
 	})
 }
+
+func TestStrip(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain &amp; simple", "plain & simple"},
+		{"U.S.–China <b>fentanyl</b> talks", "U.S.–China fentanyl talks"},
+		{"one<p>two</p>three", "one two three"},
+		{"a<br><br>b", "a b"},
+		{"a<img src=x>b", "a b"},
+		{"keep  spaces\n\there", "keep  spaces\n\there"},
+		{"a<script>var x = '<p>no</p>';</script>b<style>p{}</style>c", "abc"},
+		{"a<SCRIPT/>hidden</script >b", "ab"},
+		{"<!doctype html>x<!-- c -->y<?pi?>z", " xy z"},
+		{"a < b &lt; c", "a < b < c"},
+		{"&amp no semicolon, &#8217; &#x2019; &hellip; &eacute;", "&amp no semicolon, ’ ’ … é"},
+		{"&#0; &#xD800;", "\uFFFD \uFFFD"},
+		{"a<b x='>'>c", "a'>c"},
+		{"a<p unterminated", "a"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := string(Strip([]byte("·"), tt.in)); got != "·"+tt.want {
+			t.Errorf("Strip(%q) = %q, want %q", tt.in, got[len("·"):], tt.want)
+		}
+	}
+}
+
+func FuzzStrip(f *testing.F) {
+	for _, s := range []string{"<p>a</p>", "&#226;&#128;&#166;", "<script>x", "a<b", "\x80\xff", "&#x110000;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Strip([]byte("x"), s)
+		if len(out) == 0 || out[0] != 'x' {
+			t.Fatalf("dst not kept: %q", out)
+		}
+		if utf8.ValidString(s) && !utf8.Valid(out) {
+			t.Fatalf("invalid UTF-8 out of valid input: %q", out)
+		}
+	})
+}
