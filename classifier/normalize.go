@@ -1,22 +1,23 @@
 package classifier
 
 import (
-	"html"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/text/unicode/norm"
+
+	"newswatch/internal/htmltext"
 )
 
 // Text goes through two stages before it is scanned:
 //
-//  1. clean: HTML tags stripped, entities decoded, Unicode NFKC. The result
-//     keeps its case and is what snippets are cut from. Plain NFKC text
-//     (the common case) passes through without a copy.
+//  1. clean: HTML tags stripped, entities decoded (htmltext.Strip),
+//     Unicode NFKC. The result keeps its case and is what snippets are cut
+//     from. Plain NFKC text (the common case) passes through without a
+//     copy.
 //  2. fold: case folded, curly quotes and dashes folded, hyphens and runs of
 //     white space made one space, Traditional Chinese characters mapped to
 //     Simplified, and dotted initialisms (U.S., U.K.) written without dots.
@@ -34,7 +35,7 @@ type shift struct{ f, d int32 }
 func cleanText(s string, buf []byte) (string, []byte) {
 	inBuf := false
 	if strings.IndexByte(s, '<') >= 0 || strings.IndexByte(s, '&') >= 0 {
-		buf = stripHTML(buf[:0], s)
+		buf = htmltext.Strip(buf[:0], s)
 		s = unsafeString(buf)
 		inBuf = true
 	}
@@ -85,152 +86,6 @@ func isNFKC(s string) bool {
 		i = j
 	}
 	return true
-}
-
-// inlineTags join the text on both sides; every other tag separates words.
-var inlineTags = map[string]bool{
-	"a": true, "b": true, "i": true, "u": true, "em": true, "strong": true,
-	"span": true, "font": true, "sup": true, "sub": true, "abbr": true,
-	"small": true, "mark": true, "s": true, "code": true, "wbr": true,
-}
-
-// stripHTML appends s to dst without tags, comments, script/style bodies,
-// and with character references decoded. It is deliberately forgiving: a
-// '<' that does not open a tag is kept as text.
-func stripHTML(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '<' && i+1 < len(s) && (isASCIILetter(s[i+1]) || s[i+1] == '/' || s[i+1] == '!' || s[i+1] == '?'):
-			if strings.HasPrefix(s[i:], "<!--") {
-				end := strings.Index(s[i+4:], "-->")
-				if end < 0 {
-					return dst
-				}
-				i += 4 + end + 3
-				continue
-			}
-			end := strings.IndexByte(s[i:], '>')
-			if end < 0 {
-				return dst // an unterminated tag swallows the rest
-			}
-			name := tagName(s[i+1 : i+end])
-			opening := s[i+1] != '/'
-			i += end + 1
-			if opening && (name == "script" || name == "style") {
-				closing := "</" + name
-				j := indexFold(s[i:], closing)
-				if j < 0 {
-					return dst
-				}
-				i += j + len(closing)
-				if k := strings.IndexByte(s[i:], '>'); k >= 0 {
-					i += k + 1
-				} else {
-					return dst
-				}
-				continue
-			}
-			if !inlineTags[name] && (len(dst) == 0 || dst[len(dst)-1] != ' ') {
-				dst = append(dst, ' ')
-			}
-		case c == '&':
-			r, n := decodeEntity(s[i:])
-			if n == 0 {
-				dst = append(dst, c)
-				i++
-				continue
-			}
-			dst = utf8.AppendRune(dst, r)
-			i += n
-		default:
-			dst = append(dst, c)
-			i++
-		}
-	}
-	return dst
-}
-
-// tagName returns the lower-case element name of a tag body such as
-// "/P class=x"; lower-casing only ASCII letters keeps it allocation-free for
-// the names that matter.
-func tagName(body string) string {
-	body = strings.TrimPrefix(body, "/")
-	n := 0
-	for n < len(body) && (isASCIILetter(body[n]) || (n > 0 && body[n] >= '0' && body[n] <= '9')) {
-		n++
-	}
-	name := body[:n]
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 'A' && name[i] <= 'Z' {
-			return strings.ToLower(name)
-		}
-	}
-	return name
-}
-
-func indexFold(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return i
-		}
-	}
-	return -1
-}
-
-// commonEntities are decoded without a map lookup in html's large table.
-var commonEntities = map[string]rune{
-	"amp": '&', "lt": '<', "gt": '>', "quot": '"', "apos": '\'', "nbsp": '\u00a0',
-	"ndash": '–', "mdash": '—', "lsquo": '‘', "rsquo": '’', "ldquo": '“', "rdquo": '”',
-	"hellip": '…', "eacute": 'é', "aacute": 'á', "iacute": 'í', "oacute": 'ó', "uacute": 'ú',
-	"ntilde": 'ñ', "uuml": 'ü', "ouml": 'ö', "auml": 'ä', "szlig": 'ß', "ccedil": 'ç',
-	"egrave": 'è', "agrave": 'à', "middot": '·', "laquo": '«', "raquo": '»', "copy": '©',
-}
-
-// decodeEntity decodes the character reference at the start of s, which
-// begins with '&', and returns the rune and its length; n == 0 means s
-// does not start with a reference and the '&' is literal.
-func decodeEntity(s string) (r rune, n int) {
-	end := strings.IndexByte(s[:min(len(s), 34)], ';')
-	if end < 2 {
-		return 0, 0
-	}
-	body := s[1:end]
-	if body[0] == '#' {
-		var v uint64
-		var err error
-		if len(body) > 1 && (body[1] == 'x' || body[1] == 'X') {
-			v, err = strconv.ParseUint(body[2:], 16, 32)
-		} else {
-			v, err = strconv.ParseUint(body[1:], 10, 32)
-		}
-		if err != nil {
-			return 0, 0
-		}
-		r = rune(v)
-		if !utf8.ValidRune(r) || r == 0 {
-			r = utf8.RuneError
-		}
-		return r, end + 1
-	}
-	if r, ok := commonEntities[body]; ok {
-		return r, end + 1
-	}
-	for _, c := range []byte(body) {
-		if !isASCIILetter(c) && !(c >= '0' && c <= '9') {
-			return 0, 0
-		}
-	}
-	// Rare named references: let the standard library decode them.
-	dec := html.UnescapeString(s[:end+1])
-	if dec == s[:end+1] {
-		return 0, 0
-	}
-	r, size := utf8.DecodeRuneInString(dec)
-	if size != len(dec) {
-		return 0, 0 // multi-rune references are not worth the trouble
-	}
-	return r, end + 1
 }
 
 func isASCIILetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
-	"github.com/PuerkitoBio/goquery"
-
+	"newswatch/fetcher/charset"
+	"newswatch/fetcher/extract"
+	"newswatch/fetcher/feed"
+	"newswatch/fetcher/internal/textutil"
+	"newswatch/fetcher/page"
 	"newswatch/news"
 )
 
@@ -19,8 +21,8 @@ func ParseFeed(body []byte, contentType, base, sourceID string) ([]news.Article,
 	if u == nil {
 		u = &url.URL{}
 	}
-	d := decodeXML(body, contentType)
-	return parseFeed(d.body, u, sourceID, time.Now().UTC())
+	d := charset.DecodeXML(body, contentType)
+	return feed.Parse(d.Body, u, sourceID, time.Now().UTC())
 }
 
 // ExtractArticle turns an HTML article page into one article holding its
@@ -30,13 +32,13 @@ func ExtractArticle(body []byte, contentType, pageURL string) (news.Article, err
 	if u == nil {
 		u = &url.URL{}
 	}
-	d := decodeHTML(body, contentType)
-	text, htm, err := extract(d.body, u)
+	d := charset.DecodeHTML(body, contentType)
+	text, htm, err := extract.Extract(d.Body, u)
 	if err != nil {
 		return news.Article{}, fmt.Errorf("extract %s: %w", pageURL, err)
 	}
 	a := news.Article{V: news.Version, URL: pageURL, Content: text, ContentHTML: htm, Fetched: time.Now().UTC()}
-	a.Title = pageTitle(d.body)
+	a.Title = page.Title(d.Body)
 	a.ID = news.ArticleID("", pageURL)
 	return a, nil
 }
@@ -44,7 +46,7 @@ func ExtractArticle(body []byte, contentType, pageURL string) (news.Article, err
 // LooksLikeFeed tells a feed document from an HTML page or plain text by
 // its first bytes.
 func LooksLikeFeed(body []byte) bool {
-	h := bytes.ToLower(head(bytes.TrimLeft(body, "\xef\xbb\xbf \t\r\n"), 512))
+	h := bytes.ToLower(textutil.Head(bytes.TrimLeft(body, "\xef\xbb\xbf \t\r\n"), 512))
 	if bytes.HasPrefix(h, []byte("{")) {
 		return bytes.Contains(h, []byte("jsonfeed.org"))
 	}
@@ -53,18 +55,6 @@ func LooksLikeFeed(body []byte) bool {
 
 // LooksLikeHTML tells an HTML page from plain text.
 func LooksLikeHTML(body []byte) bool {
-	h := bytes.ToLower(head(bytes.TrimLeft(body, "\xef\xbb\xbf \t\r\n"), 1024))
+	h := bytes.ToLower(textutil.Head(bytes.TrimLeft(body, "\xef\xbb\xbf \t\r\n"), 1024))
 	return bytes.HasPrefix(h, []byte("<!doctype html")) || bytes.Contains(h, []byte("<html")) || bytes.Contains(h, []byte("<body"))
-}
-
-// pageTitle is a page's og:title, else its <title>.
-func pageTitle(body []byte) string {
-	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
-	if err != nil {
-		return ""
-	}
-	if t, ok := doc.Find(`meta[property="og:title"]`).Attr("content"); ok && strings.TrimSpace(t) != "" {
-		return collapseSpace(t)
-	}
-	return collapseSpace(doc.Find("title").First().Text())
 }

@@ -17,12 +17,11 @@ import (
 	"unicode/utf8"
 
 	"newswatch/config"
+	"newswatch/fetcher/charset"
 	"newswatch/internal/fixture"
+	"newswatch/internal/htmltext"
 	"newswatch/news"
 )
-
-// fixtures is the shared fixture tree; in CI the repo is cloned next to it.
-var fixtures = fixture.Dir()
 
 var (
 	headerLineRe = regexp.MustCompile(`(?m)^Header:\s*(.+?)\s*$`)
@@ -78,7 +77,7 @@ func TestFeedparserFixtures(t *testing.T) {
 		}
 		// The comment block is in the file's own encoding (some are
 		// UTF-16/32); read it through the same decoder the fetcher uses.
-		meta := string(decodeXML(data, "").body)
+		meta := string(charset.DecodeXML(data, "").Body)
 		current, headers = data, nil
 		for _, m := range headerLineRe.FindAllStringSubmatch(meta, -1) {
 			if k, v, ok := strings.Cut(m[1], ":"); ok {
@@ -145,7 +144,7 @@ func TestFeedparserFixtures(t *testing.T) {
 			// the file holds in the charset named by the expectation.
 			isItem := strings.Contains(meta, "<item")
 			if strings.HasPrefix(rel, "illformed/chardet/") && isItem {
-				enc, _ := lookupCharset(m[1])
+				enc, _ := charset.Lookup(m[1])
 				raw, _ := enc.NewDecoder().Bytes(data)
 				tm := titleRe.FindSubmatch(raw[bytes.Index(raw, []byte("<item")):])
 				if tm == nil {
@@ -194,7 +193,7 @@ func articleHas(arts []news.Article, field, want string) bool {
 	for _, c := range cands {
 		// feedparser rewrites entities in the HTML it returns; the text
 		// of that HTML must equal ours.
-		if strings.TrimSpace(c) == strings.TrimSpace(want) || c == htmlToText(want) {
+		if strings.TrimSpace(c) == strings.TrimSpace(want) || c == htmltext.Text(want) {
 			return true
 		}
 	}
@@ -230,7 +229,7 @@ func sameCharset(want, got string) (string, bool) {
 			return w, true
 		}
 	}
-	if _, canon := lookupCharset(w); canon != "" {
+	if _, canon := charset.Lookup(w); canon != "" {
 		w = canon
 	}
 	return w, got == w

@@ -15,16 +15,12 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/fetcher/fetchtest"
 	"newswatch/news"
 )
 
-const rssFeed = `<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>T</title><link>https://news.example/</link>
-<item><title>Fentanyl &amp; precursors</title><link>/story/1?utm_source=rss</link><guid>g1</guid>
-<description>&lt;p&gt;Seized &lt;b&gt;500 kg&lt;/b&gt; &amp;amp; more&lt;/p&gt;</description>
-<pubDate>Mon, 02 Jan 2026 15:04:05 +0000</pubDate><category>Drugs</category></item>
-<item><title>Second</title><link>https://news.example/story/2</link><guid>g2</guid></item>
-</channel></rss>`
+// rssFeed is the feed most tests serve.
+const rssFeed = fetchtest.RSS
 
 func testFetcher(t testing.TB, mod func(*config.Fetch)) *Fetcher {
 	t.Helper()
@@ -353,24 +349,6 @@ func TestPrivateNetworkGuard(t *testing.T) {
 	}
 }
 
-func TestPublicAddr(t *testing.T) {
-	tests := []struct {
-		addr string
-		want bool
-	}{
-		{"8.8.8.8", true}, {"2606:4700::1111", true},
-		{"127.0.0.1", false}, {"10.1.2.3", false}, {"172.16.0.1", false}, {"192.168.1.1", false},
-		{"169.254.169.254", false}, {"100.64.0.1", false}, {"0.0.0.0", false}, {"::1", false},
-		{"fe80::1", false}, {"fd00::1", false}, {"::ffff:127.0.0.1", false}, {"::ffff:10.0.0.1", false},
-		{"64:ff9b::a00:1", false}, {"224.0.0.1", false},
-	}
-	for _, tt := range tests {
-		if got := publicAddr(mustAddr(t, tt.addr)); got != tt.want {
-			t.Errorf("publicAddr(%s) = %v, want %v", tt.addr, got, tt.want)
-		}
-	}
-}
-
 func TestHostLimits(t *testing.T) {
 	var inFlight, peak atomic.Int32
 	var mu sync.Mutex
@@ -410,31 +388,5 @@ func TestHostLimits(t *testing.T) {
 	// gap, but not the span of the whole run.
 	if span := starts[len(starts)-1].Sub(starts[0]); span < 110*time.Millisecond {
 		t.Errorf("8 requests started within %s, want >= 7 x 20ms", span)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	iv := 10 * time.Minute
-	prevMax := time.Duration(0)
-	for n := 1; n <= 20; n++ {
-		d := Backoff(n, iv)
-		ideal := min(iv<<min(n-1, 30), MaxBackoff)
-		if d > ideal || d < ideal*3/4 {
-			t.Errorf("Backoff(%d) = %s, want in [%s, %s]", n, d, ideal*3/4, ideal)
-		}
-		prevMax = max(prevMax, d)
-	}
-	if prevMax > MaxBackoff || Backoff(1000, iv) <= 0 {
-		t.Errorf("not capped or disabled: %s", prevMax)
-	}
-	if d := Backoff(3, 24*time.Hour); d > 24*time.Hour || d < 18*time.Hour {
-		t.Errorf("long interval: %s", d)
-	}
-	seen := map[time.Duration]bool{}
-	for i := 0; i < 20; i++ {
-		seen[Backoff(5, iv)] = true
-	}
-	if len(seen) < 2 {
-		t.Error("no jitter")
 	}
 }

@@ -1,20 +1,15 @@
 package fetcher
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
-	readability "codeberg.org/readeck/go-readability/v2"
-
+	"newswatch/fetcher/charset"
+	"newswatch/fetcher/extract"
 	"newswatch/news"
 )
-
-// maxElemsToParse bounds readability's work on a huge page.
-const maxElemsToParse = 100_000
 
 // FullText fetches a.URL and replaces a.Content and a.ContentHTML with the
 // main text of the page, found by a readability port (the algorithm of
@@ -55,57 +50,19 @@ func Permanent(err error) bool {
 }
 
 func (f *Fetcher) fullText(ctx context.Context, a *news.Article, trusted bool) error {
-	client := f.content
-	if trusted {
-		client = f.feeds
-	}
-	resp, err := f.get(ctx, client, a.URL, trusted, Validator{}, "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
+	resp, err := f.client.Get(ctx, a.URL, trusted, Validator{}, "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
 	if err != nil {
 		return err
 	}
-	ct := strings.ToLower(resp.header.Get("Content-Type"))
+	ct := strings.ToLower(resp.Header.Get("Content-Type"))
 	if ct != "" && !strings.Contains(ct, "html") && !strings.Contains(ct, "xml") && !strings.HasPrefix(ct, "text/") {
 		return fmt.Errorf("%w: page is %s", ErrNoContent, ct)
 	}
-	d := decodeHTML(resp.body, resp.header.Get("Content-Type"))
-	text, htm, err := extract(d.body, resp.url)
+	d := charset.DecodeHTML(resp.Body, resp.Header.Get("Content-Type"))
+	text, htm, err := extract.Extract(d.Body, resp.URL)
 	if err != nil {
 		return err
 	}
 	a.Content, a.ContentHTML = text, htm
 	return nil
-}
-
-// extract finds the main article of an HTML page: its clean text and its
-// cleaned-up HTML.
-func extract(body []byte, pageURL *url.URL) (text, htm string, err error) {
-	defer func() {
-		// The port is large and runs on hostile pages; a bug in it must
-		// cost one article, not the process.
-		if r := recover(); r != nil {
-			text, htm, err = "", "", fmt.Errorf("%w: extractor failed: %v", ErrNoContent, r)
-		}
-	}()
-	p := readability.NewParser()
-	p.MaxElemsToParse = maxElemsToParse
-	art, err := p.Parse(bytes.NewReader(body), pageURL)
-	if err != nil {
-		if errors.Is(err, ErrNoContent) {
-			return "", "", err
-		}
-		return "", "", fmt.Errorf("%w: %v", ErrNoContent, err)
-	}
-	if art.Node == nil {
-		return "", "", ErrNoContent
-	}
-	var b bytes.Buffer
-	if err := art.RenderHTML(&b); err != nil {
-		return "", "", fmt.Errorf("%w: %v", ErrNoContent, err)
-	}
-	htm = b.String()
-	text = htmlToText(htm)
-	if text == "" {
-		return "", "", ErrNoContent
-	}
-	return text, htm, nil
 }

@@ -13,7 +13,9 @@ import (
 	"unicode"
 
 	"newswatch/config"
+	"newswatch/fetcher/charset"
 	"newswatch/internal/fixture"
+	"newswatch/internal/htmltext"
 	"newswatch/news"
 )
 
@@ -58,13 +60,13 @@ func TestReadabilityFixtures(t *testing.T) {
 			t.Errorf("%s: %v", e.Name(), err)
 			continue
 		}
-		p, r := overlap(words(a.Content), words(htmlToText(string(exp))))
+		p, r := overlap(words(a.Content), words(htmltext.Text(string(exp))))
 		f1 := 0.0
 		if p+r > 0 {
 			f1 = 2 * p * r / (p + r)
 		}
 		// Baseline: all the text of the page, as if nothing were extracted.
-		bp, br := overlap(words(htmlToText(string(decodeHTML(src, "text/html").body))), words(htmlToText(string(exp))))
+		bp, br := overlap(words(htmltext.Text(string(charset.DecodeHTML(src, "text/html").Body))), words(htmltext.Text(string(exp))))
 		baseF1 := 0.0
 		if bp+br > 0 {
 			baseF1 = 2 * bp * br / (bp + br)

@@ -18,9 +18,9 @@ type Document struct {
 // body cap; an answer other than 2xx is a *StatusError.
 func (f *Fetcher) Get(ctx context.Context, rawURL string) (*Document, error) {
 	const accept = "application/rss+xml, application/atom+xml, application/feed+json, text/html, application/xhtml+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
-	resp, err := f.get(ctx, f.feeds, rawURL, true, Validator{}, accept)
+	resp, err := f.client.Get(ctx, rawURL, true, Validator{}, accept)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", rawURL, err)
 	}
-	return &Document{Body: resp.body, ContentType: resp.header.Get("Content-Type"), URL: resp.url.String()}, nil
+	return &Document{Body: resp.Body, ContentType: resp.Header.Get("Content-Type"), URL: resp.URL.String()}, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"newswatch/fetcher/feed"
 )
 
 // craftedFeed builds an RSS document just under size bytes whose item
@@ -77,7 +79,7 @@ var hostileFeeds = map[string]func(size int) []byte{
 	},
 	// Items as large as one may be, each parsed on its own.
 	"large-items": func(size int) []byte {
-		return craftedFeed(size, `</item><item>`+strings.Repeat(`<x:a b="" c=""/>`, maxPartElements-2), "", false)
+		return craftedFeed(size, `</item><item>`+strings.Repeat(`<x:a b="" c=""/>`, feed.MaxPartElements-2), "", false)
 	},
 	// Nesting just under the depth limit, over and over.
 	"deep-blocks": func(size int) []byte {

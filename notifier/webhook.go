@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/internal/retryafter"
+	"newswatch/internal/whsec"
 	"newswatch/news"
 )
 
@@ -77,7 +79,7 @@ func NewWebhook(sub config.Subscriber, client *http.Client) (*Webhook, error) {
 		if s == "" {
 			continue
 		}
-		k, err := decodeSecret(s)
+		k, err := whsec.Decode(s)
 		if err != nil {
 			// The index, never the secret: errors end up in logs.
 			return nil, fmt.Errorf("webhook %s: secret %d: %w", sub.ID, i, err)
@@ -111,24 +113,6 @@ func NewWebhook(sub config.Subscriber, client *http.Client) (*Webhook, error) {
 		}
 	}
 	return w, nil
-}
-
-// decodeSecret turns a configured secret into an HMAC key: "whsec_" and
-// base64 as Standard Webhooks serialises secrets, or else the string's own
-// bytes (the "raw" format of the official libraries).
-func decodeSecret(s string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return []byte(s), nil
-	}
-	k, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errors.New("whsec_ secret is not valid base64")
-	}
-	if len(k) == 0 {
-		return nil, errors.New("whsec_ secret is empty")
-	}
-	return k, nil
 }
 
 // sign returns the webhook-signature header value: one "v1,<base64>"
@@ -234,7 +218,7 @@ func classify(resp *http.Response, body []byte, now time.Time) (bool, error) {
 	case code == http.StatusGone:
 		return false, fmt.Errorf("%w: %v", ErrGone, err)
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+		if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), now, maxRetryAfter); ok {
 			return true, &RetryAfterError{After: d, Err: err}
 		}
 		return true, err
@@ -257,27 +241,9 @@ func bodyHint(b []byte) string {
 	return ": " + strconv.Quote(s)
 }
 
-// parseRetryAfter reads Retry-After as delta-seconds or an HTTP date
-// (RFC 9110 10.2.3). Fractional seconds are accepted, as some chat
-// services send them.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || secs != secs { // negative or NaN
-			return 0, false
-		}
-		secs = min(secs, 1e9) // ~31 years; keeps the Duration from overflowing
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
-}
+// maxRetryAfter bounds the delay a receiver may ask for (~31 years), so
+// that the Duration cannot overflow; the dispatcher caps it further.
+const maxRetryAfter = 1e9 * time.Second
 
 // webhookKind registers the webhook sink (see Kind).
 var webhookKind = Kind{

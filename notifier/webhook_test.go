@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/internal/whsec"
 	"newswatch/news"
 )
 
@@ -35,7 +36,7 @@ const (
 )
 
 func TestSignMatchesReferenceVector(t *testing.T) {
-	k, err := decodeSecret(vecSecret)
+	k, err := whsec.Decode(vecSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,32 +372,6 @@ func TestNewWebhookRejects(t *testing.T) {
 	s.Secret, s.Secrets, s.Format = "", nil, "slack"
 	if _, err := NewWebhook(s, nil); err != nil {
 		t.Fatalf("unsigned slack preset rejected: %v", err)
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cases := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"0", 0, true},
-		{" 30 ", 30 * time.Second, true},
-		{"1.5", 1500 * time.Millisecond, true},
-		{"Thu, 01 Jan 2026 00:02:00 GMT", 2 * time.Minute, true},
-		{"Wed, 31 Dec 2025 23:00:00 GMT", 0, true}, // in the past: now
-		{"-5", 0, false},
-		{"NaN", 0, false},
-		{"", 0, false},
-		{"tomorrow", 0, false},
-		{"99999999999999999999", 1e9 * time.Second, true},
-	}
-	for _, tc := range cases {
-		got, ok := parseRetryAfter(tc.in, now)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tc.in, got, ok, tc.want, tc.ok)
-		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"newswatch/internal/whsec"
 	"newswatch/news"
 )
 
@@ -50,9 +51,9 @@ type Webhook struct {
 // StartWebhook listens on a loopback port. secret is the subscriber's
 // signing secret (whsec_<base64> or raw).
 func StartWebhook(secret string) (*Webhook, error) {
-	key, err := decodeSecret(secret)
+	key, err := whsec.Decode(secret)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook secret: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,18 +62,6 @@ func StartWebhook(secret string) (*Webhook, error) {
 	w := &Webhook{addr: ln.Addr().String(), key: key, arrived: make(chan struct{}, 1)}
 	w.serve(ln)
 	return w, nil
-}
-
-func decodeSecret(s string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return []byte(s), nil
-	}
-	k, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("webhook secret: %w", err)
-	}
-	return k, nil
 }
 
 func (w *Webhook) serve(ln net.Listener) {

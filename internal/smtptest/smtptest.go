@@ -3,10 +3,13 @@
 package smtptest
 
 import (
-	"errors"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -22,6 +25,21 @@ type Message struct {
 	To   []string
 	Data []byte
 	At   time.Time // when the server accepted it
+	TLS  bool      // it came over TLS (implicit or STARTTLS)
+	User string    // the user who logged in, if any
+}
+
+// Options shape a server started with StartWith.
+type Options struct {
+	// TLS is "" (plain, AUTH allowed without TLS), "starttls" (STARTTLS
+	// offered, AUTH only after it) or "tls" (implicit TLS). The
+	// certificate is for 127.0.0.1; Server.Roots trusts it.
+	TLS string
+	// Username and Password, when set, are required with AUTH PLAIN.
+	Username, Password string
+	// Rcpt, when set, is asked for every RCPT TO; an error from it is the
+	// server's answer (an *smtp.SMTPError keeps its code).
+	Rcpt func(to string) error
 }
 
 // Server is a running SMTP server.
@@ -32,7 +50,14 @@ type Server struct {
 	// Username and Password, when set, are required with AUTH PLAIN.
 	Username, Password string
 
+	// Roots trusts the server's certificate (TLS modes only).
+	Roots *x509.CertPool
+
+	opt      Options
+	tlsCfg   *tls.Config
 	mu       sync.Mutex
+	accepted int        // TCP connections accepted
+	conns    []net.Conn // open server-side connections
 	msgs     []Message
 	rejectN  int // reject the next n messages with a 451
 	received chan struct{}
@@ -40,10 +65,18 @@ type Server struct {
 	ln       net.Listener // closed by Down itself: srv only knows it once Serve runs
 }
 
-// Start starts a server on 127.0.0.1 and stops it when the test ends.
+// Start starts a plain server on 127.0.0.1 and stops it when the test
+// ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := Listen()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts a server shaped by o on 127.0.0.1 and stops it when the
+// test ends.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	s, err := listen(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +84,20 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// Listen starts a server on 127.0.0.1 outside a test (a benchmark, say);
-// Close stops it.
-func Listen() (*Server, error) {
-	s := &Server{received: make(chan struct{}, 1024)}
+// Listen starts a plain server on 127.0.0.1 outside a test (a benchmark,
+// say); Close stops it.
+func Listen() (*Server, error) { return listen(Options{}) }
+
+func listen(o Options) (*Server, error) {
+	s := &Server{Username: o.Username, Password: o.Password, opt: o, received: make(chan struct{}, 1024)}
+	if o.TLS != "" {
+		// httptest's built-in certificate covers 127.0.0.1.
+		ts := httptest.NewTLSServer(http.NotFoundHandler())
+		ts.Close()
+		s.Roots = x509.NewCertPool()
+		s.Roots.AddCert(ts.Certificate())
+		s.tlsCfg = &tls.Config{Certificates: ts.TLS.Certificates}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("smtptest: listen: %w", err)
@@ -68,12 +111,20 @@ func Listen() (*Server, error) {
 // Close stops the server for good.
 func (s *Server) Close() { s.Down() }
 
-func (s *Server) serve(ln net.Listener) {
+func (s *Server) serve(l net.Listener) {
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
+	srv.AllowInsecureAuth = s.opt.TLS == ""
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
+	srv.MaxMessageBytes = 4 << 20
+	var ln net.Listener = &countingListener{Listener: l, s: s}
+	switch s.opt.TLS {
+	case "starttls":
+		srv.TLSConfig = s.tlsCfg
+	case "tls":
+		ln = tls.NewListener(ln, s.tlsCfg)
+	}
 	s.mu.Lock()
 	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
@@ -108,6 +159,40 @@ func (s *Server) Up() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("smtptest: listen again on %s: %w", s.Addr(), err)
+}
+
+// Accepted is the number of TCP connections accepted so far.
+func (s *Server) Accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// DropConnections closes every open connection from the server side, as
+// a server does with idle clients; the server keeps listening.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
+type countingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.s.mu.Lock()
+		l.s.accepted++
+		l.s.conns = append(l.s.conns, c)
+		l.s.mu.Unlock()
+	}
+	return c, err
 }
 
 // Addr is host:port.
@@ -145,13 +230,16 @@ func (s *Server) Wait(n int, d time.Duration) []Message {
 
 type backend struct{ s *Server }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: b.s}, nil }
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: b.s, conn: c}, nil
+}
 
 type session struct {
 	s    *Server
+	conn *smtp.Conn
 	from string
 	to   []string
-	auth bool
+	user string // logged in as
 }
 
 func (ss *session) AuthMechanisms() []string {
@@ -164,15 +252,15 @@ func (ss *session) AuthMechanisms() []string {
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		if username != ss.s.Username || password != ss.s.Password {
-			return errors.New("invalid credentials")
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
 		}
-		ss.auth = true
+		ss.user = username
 		return nil
 	}), nil
 }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	if ss.s.Username != "" && !ss.auth {
+	if ss.s.Username != "" && ss.user == "" {
 		return smtp.ErrAuthRequired
 	}
 	ss.from = from
@@ -180,6 +268,11 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.s.opt.Rcpt != nil {
+		if err := ss.s.opt.Rcpt(to); err != nil {
+			return err
+		}
+	}
 	ss.to = append(ss.to, to)
 	return nil
 }
@@ -195,7 +288,8 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.rejectN--
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
-	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, At: time.Now()})
+	_, isTLS := ss.conn.TLSConnectionState()
+	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, At: time.Now(), TLS: isTLS, User: ss.user})
 	select {
 	case ss.s.received <- struct{}{}:
 	default:

@@ -1,4 +1,4 @@
-package fetcher
+package httpc
 
 import (
 	"context"

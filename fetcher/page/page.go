@@ -1,4 +1,6 @@
-package fetcher
+// Package page scrapes an HTML index page into articles with a source's
+// CSS selectors (goquery), and reads a page's title.
+package page
 
 import (
 	"bytes"
@@ -12,24 +14,27 @@ import (
 	"github.com/itlightning/dateparse"
 
 	"newswatch/config"
+	"newswatch/fetcher/feed"
+	"newswatch/fetcher/internal/textutil"
+	"newswatch/internal/htmltext"
 	"newswatch/news"
 )
 
 // maxPageItems bounds the articles taken from one index page.
 const maxPageItems = 500
 
-// parsePage turns an HTML index page into articles with the source's CSS
+// Parse turns an HTML index page into articles with the source's CSS
 // selectors: Items selects each item; Title, Link, Summary and Published
 // select inside it. Without a Link selector the item's own href, or its
 // first link, is used; without a Title selector, that link's text.
-func parsePage(body []byte, pageURL *url.URL, src config.Source, now time.Time) ([]news.Article, error) {
+func Parse(body []byte, pageURL *url.URL, src config.Source, now time.Time) ([]news.Article, error) {
 	sel := src.Selectors
 	if sel == nil || strings.TrimSpace(sel.Items) == "" {
 		return nil, fmt.Errorf("page source has no selectors.items")
 	}
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+		return nil, fmt.Errorf("%w: %v", feed.ErrParse, err)
 	}
 	base := pageURL
 	if href, ok := doc.Find("base[href]").First().Attr("href"); ok {
@@ -50,21 +55,21 @@ func parsePage(body []byte, pageURL *url.URL, src config.Source, now time.Time) 
 		item := items.Eq(i)
 		link := pageItemLink(item, sel.Link)
 		a := news.Article{V: news.Version, Source: src.ID, Fetched: now}
-		a.URL = resolveLink(base, link)
+		a.URL = textutil.ResolveLink(base, link)
 		if sel.Title != "" {
 			a.Title = selText(item, sel.Title)
 		} else if l := linkSel(item); l != nil {
-			a.Title = collapseSpace(l.Text())
+			a.Title = htmltext.CollapseSpace(l.Text())
 		}
 		if a.Title == "" {
-			a.Title = collapseSpace(item.Text())
+			a.Title = htmltext.CollapseSpace(item.Text())
 		}
-		a.Title = truncate(a.Title, maxTitleBytes)
+		a.Title = textutil.Truncate(a.Title, feed.MaxTitleBytes)
 		if sel.Summary != "" {
 			if s, err := safeFind(item, sel.Summary); err == nil && s.Length() > 0 {
 				a.SummaryHTML, _ = s.First().Html()
 				a.SummaryHTML = strings.TrimSpace(a.SummaryHTML)
-				a.Summary = htmlToText(a.SummaryHTML)
+				a.Summary = htmltext.Text(a.SummaryHTML)
 			}
 		}
 		if sel.Published != "" {
@@ -102,7 +107,7 @@ func selText(item *goquery.Selection, selector string) string {
 	if err != nil || s.Length() == 0 {
 		return ""
 	}
-	return collapseSpace(s.First().Text())
+	return htmltext.CollapseSpace(s.First().Text())
 }
 
 func linkSel(item *goquery.Selection) *goquery.Selection {
@@ -179,4 +184,16 @@ func parseDate(s string) (t time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	return t.UTC(), true
+}
+
+// Title is a page's og:title, else its <title>.
+func Title(body []byte) string {
+	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	if t, ok := doc.Find(`meta[property="og:title"]`).Attr("content"); ok && strings.TrimSpace(t) != "" {
+		return htmltext.CollapseSpace(t)
+	}
+	return htmltext.CollapseSpace(doc.Find("title").First().Text())
 }

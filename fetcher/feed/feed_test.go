@@ -1,20 +1,24 @@
-package fetcher
+package feed
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"newswatch/fetcher/charset"
+	"newswatch/fetcher/fetchtest"
+	"newswatch/internal/fixture"
 )
 
 // fragmentedFeed is the gofeed v1.4.2 extension trap: a <dc:subject>
@@ -33,17 +37,13 @@ func TestFragmentedExtensionText(t *testing.T) {
 	if len(body) < 550_000 {
 		t.Fatalf("trap feed is %d bytes", len(body))
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, body)
-	}))
-	defer srv.Close()
-	f := testFetcher(t, nil)
+	base, _ := url.Parse("https://news.example/feed.xml")
 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	res, err := f.Fetch(context.Background(), feedSource(srv.URL), Validator{})
+	arts, err := Parse([]byte(body), base, "src", time.Now().UTC())
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if err != nil {
@@ -58,10 +58,10 @@ func TestFragmentedExtensionText(t *testing.T) {
 	if elapsed > 3*time.Second {
 		t.Errorf("took %s", elapsed)
 	}
-	if len(res.Articles) != 1 {
-		t.Fatalf("%d articles", len(res.Articles))
+	if len(arts) != 1 {
+		t.Fatalf("%d articles", len(arts))
 	}
-	cats := res.Articles[0].Categories
+	cats := arts[0].Categories
 	if len(cats) != 1 || len(cats[0]) < 250 || !strings.HasPrefix(cats[0], "ababab") {
 		t.Errorf("subject not kept: %d categories, first %.40q", len(cats), cats)
 	}
@@ -172,8 +172,8 @@ func TestFeedBounds(t *testing.T) {
 		want            int
 	}{
 		{"windows", items(3*windowElements, ""), "", 3 * windowElements},
-		{"item too large", items(2, strings.Repeat(`<x:a/>`, maxPartElements)), "item of more than", 0},
-		{"outside items", `<rss xmlns:x="urn:x"><channel>` + strings.Repeat(`<x:a/>`, maxPartElements+1) + `<item><link>/a</link></item>` + strings.Repeat(`<item/>`, windowElements) + `</channel></rss>`, "outside its items", 0},
+		{"item too large", items(2, strings.Repeat(`<x:a/>`, MaxPartElements)), "item of more than", 0},
+		{"outside items", `<rss xmlns:x="urn:x"><channel>` + strings.Repeat(`<x:a/>`, MaxPartElements+1) + `<item><link>/a</link></item>` + strings.Repeat(`<item/>`, windowElements) + `</channel></rss>`, "outside its items", 0},
 		{"attributes", `<rss xmlns:x="urn:x"><channel><item><x:a` + strings.Repeat(` b=""`, maxPartAttrs+windowAttrs) + `/></item></channel></rss>`, "attributes", 0},
 		{"flat extensions", `<rss xmlns:x="urn:x"><channel><item>` + strings.Repeat(`<x:a/>`, 100_000) + `</item></channel></rss>`, "item of more than", 0},
 		{"json objects", `{"version":"https://jsonfeed.org/version/1.1","items":[` + strings.Repeat(`{},`, maxJSONObjects) + `{}]}`, "JSON feed has more than", 0},
@@ -181,7 +181,7 @@ func TestFeedBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			arts, err := parseFeed([]byte(tt.body), base, "s", time.Unix(0, 0))
+			arts, err := Parse([]byte(tt.body), base, "s", time.Unix(0, 0))
 			if tt.err != "" {
 				if !errors.Is(err, ErrParse) || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want ErrParse with %q", err, tt.err)
@@ -277,6 +277,62 @@ func FuzzScanXML(f *testing.F) {
 		}
 		if st.depth < maxD || st.elements < elems {
 			t.Fatalf("scan: depth %d, %d elements; encoding/xml: depth %d, %d elements", st.depth, st.elements, maxD, elems)
+		}
+	})
+}
+
+// addFixtureSeeds adds a few files of the feedparser suite (if present)
+// to a fuzz corpus.
+func addFixtureSeeds(f *testing.F, pattern string) {
+	files, _ := filepath.Glob(filepath.Join(fixture.Dir(), pattern))
+	for i, p := range files {
+		if i >= 40 {
+			break
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b, "")
+		}
+	}
+}
+
+func FuzzParseFeed(f *testing.F) {
+	f.Add([]byte(fetchtest.RSS), "application/rss+xml")
+	f.Add([]byte(fragmentedFeed(300)), "")
+	f.Add([]byte(`{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"1","url":"/a","content_html":"<p>x</p>"}]}`), "application/feed+json")
+	f.Add([]byte(`<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>x</id><title type="html">&lt;b&gt;t</title><link href="a"/></entry></feed>`), "")
+	addFixtureSeeds(f, "feeds/feedparser/encoding/*.xml")
+	addFixtureSeeds(f, "feeds/feedparser/illformed/*.xml")
+	base, _ := url.Parse("https://news.example/feed.xml")
+	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
+		d := charset.DecodeXML(body, contentType)
+		if !utf8.Valid(d.Body) {
+			t.Fatalf("decoded body is not UTF-8 (%s from %s)", d.Charset, d.From)
+		}
+		arts, err := Parse(d.Body, base, "fuzz", time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		for _, a := range arts {
+			if a.ID == "" || !utf8.ValidString(a.Title) || !utf8.ValidString(a.Summary) || !utf8.ValidString(a.Content) {
+				t.Fatalf("bad article %+v", a)
+			}
+			if a.URL != "" && !strings.HasPrefix(a.URL, "http://") && !strings.HasPrefix(a.URL, "https://") {
+				t.Fatalf("non-http link %q", a.URL)
+			}
+		}
+	})
+}
+
+func FuzzGuardXML(f *testing.F) {
+	f.Add([]byte(fragmentedFeed(maxTextFragments + 2)))
+	f.Add([]byte(`<a><![CDATA[x]]><!-- c --><?pi?>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := guardXML(b)
+		if err != nil {
+			return
+		}
+		if frags, _ := xmlShape(out); frags > maxTextFragments {
+			t.Fatalf("still %d fragments after guard", frags)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package fetcher
+package feed
 
 import (
 	"bytes"
@@ -22,9 +22,9 @@ const (
 	// feed or of a run of items.
 	windowElements = 4 << 10
 	windowAttrs    = 16 << 10
-	// maxPartElements and maxPartAttrs bound what is parsed at once when
+	// MaxPartElements and maxPartAttrs bound what is parsed at once when
 	// it cannot be split: one item, or a feed's elements outside its items.
-	maxPartElements = 8 << 10
+	MaxPartElements = 8 << 10
 	maxPartAttrs    = 32 << 10
 	// maxItems bounds the articles one feed yields (about 300 bytes
 	// each, with their text).
@@ -40,14 +40,14 @@ func parseWindows(body []byte, st xmlStats, base *url.URL, sourceID string, now 
 	}
 	metaElems, metaAttrs := st.elements, st.attrs
 	for _, it := range st.items {
-		if it.elements > maxPartElements || it.attrs > maxPartAttrs {
-			return nil, fmt.Errorf("%w: feed has an item of more than %d elements or %d attributes", ErrParse, maxPartElements, maxPartAttrs)
+		if it.elements > MaxPartElements || it.attrs > maxPartAttrs {
+			return nil, fmt.Errorf("%w: feed has an item of more than %d elements or %d attributes", ErrParse, MaxPartElements, maxPartAttrs)
 		}
 		metaElems -= it.elements
 		metaAttrs -= it.attrs
 	}
-	if metaElems > maxPartElements || metaAttrs > maxPartAttrs {
-		return nil, fmt.Errorf("%w: feed has more than %d elements or %d attributes outside its items", ErrParse, maxPartElements, maxPartAttrs)
+	if metaElems > MaxPartElements || metaAttrs > maxPartAttrs {
+		return nil, fmt.Errorf("%w: feed has more than %d elements or %d attributes outside its items", ErrParse, MaxPartElements, maxPartAttrs)
 	}
 
 	// The feed without its items.

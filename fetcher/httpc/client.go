@@ -1,4 +1,4 @@
-package fetcher
+package httpc
 
 import (
 	"compress/flate"
@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -177,26 +176,6 @@ func readBody(resp *http.Response, max int64) ([]byte, error) {
 			return nil, fmt.Errorf("read body: %w", err)
 		}
 	}
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an
-// HTTP-date. The result is clamped to [0, 24h] so that a hostile server
-// cannot park a source forever.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs > 86400 {
-			secs = 86400
-		}
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), 24*time.Hour)
 }
 
 // isTimeout reports whether err is a deadline or network timeout, so the

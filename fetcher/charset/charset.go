@@ -1,4 +1,8 @@
-package fetcher
+// Package charset converts fetched feeds and pages to UTF-8. The charset
+// comes from a byte-order mark, the UTF-16/32 layout of "<?", the HTTP
+// Content-Type, the XML declaration, <meta>, valid UTF-8 or, last, a
+// statistical guess; many Chinese sites serve GBK, GB2312 or Big5.
+package charset
 
 import (
 	"bytes"
@@ -14,15 +18,21 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/encoding/unicode/utf32"
+
+	"newswatch/fetcher/internal/textutil"
 )
 
-// decoded is a body converted to UTF-8, with the name of the charset it was
+// Decoded is a body converted to UTF-8, with the name of the charset it was
 // read as and where that came from (for logs and tests).
-type decoded struct {
-	body    []byte
-	charset string // canonical lower-case name, e.g. "utf-8", "gb18030"
-	from    string // bom, pattern, header, xml, meta, utf-8, guess, default
+type Decoded struct {
+	Body    []byte
+	Charset string // canonical lower-case name, e.g. "utf-8", "gb18030"
+	From    string // bom, pattern, header, xml, meta, utf-8, guess, default
 }
+
+// Guessed reports whether the charset was guessed rather than declared:
+// the first thing to check when a source's text looks wrong.
+func (d Decoded) Guessed() bool { return d.From == "guess" || d.From == "default" }
 
 // xmlDeclRe matches an XML declaration at the very start of a document
 // (after decoding); its encoding attribute no longer holds once the body is
@@ -37,32 +47,32 @@ var xmlEncodingRe = regexp.MustCompile(`^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Z
 // content="text/html; charset=x"> in the head of a page.
 var metaCharsetRe = regexp.MustCompile(`(?i)<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)`)
 
-// decodeXML converts a feed body to UTF-8. The charset comes from, in order:
+// DecodeXML converts a feed body to UTF-8. The charset comes from, in order:
 // a byte-order mark; the UTF-16/32 pattern of "<?" (feeds without a BOM);
 // the HTTP Content-Type charset (it overrides the XML declaration, as RFC
 // 7303 says); the XML declaration; <meta> for HTML served as a feed; valid
 // UTF-8; a statistical guess. The XML declaration is rewritten to say utf-8
 // so that the XML decoder does not convert a second time, invalid UTF-8 is
 // replaced with U+FFFD so that one bad byte does not lose the whole feed.
-func decodeXML(body []byte, contentType string) decoded {
+func DecodeXML(body []byte, contentType string) Decoded {
 	d := detect(body, contentType, true)
-	out := d.body
+	out := d.Body
 	if m := xmlDeclRe.FindIndex(out); m != nil {
 		// Drop the declaration: it has done its job, and a stale encoding
 		// attribute would make the XML decoder convert the text again.
 		out = out[m[1]:]
 	}
-	d.body = out
+	d.Body = out
 	return d
 }
 
-// decodeHTML converts an HTML page to UTF-8 (BOM, Content-Type, <meta>,
+// DecodeHTML converts an HTML page to UTF-8 (BOM, Content-Type, <meta>,
 // valid UTF-8, statistical guess).
-func decodeHTML(body []byte, contentType string) decoded {
+func DecodeHTML(body []byte, contentType string) Decoded {
 	return detect(body, contentType, false)
 }
 
-func detect(body []byte, contentType string, isXML bool) decoded {
+func detect(body []byte, contentType string, isXML bool) Decoded {
 	if enc, name, n := bomEncoding(body); enc != nil {
 		return convert(body[n:], enc, name, "bom")
 	}
@@ -70,7 +80,7 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 		return convert(body, enc, name, "pattern")
 	}
 	var lying encoding.Encoding // a charset=utf-8 header on a non-UTF-8 body
-	if enc, name := lookupCharset(headerCharset(contentType)); enc != nil {
+	if enc, name := Lookup(headerCharset(contentType)); enc != nil {
 		// Many servers add charset=utf-8 to everything. When the body is
 		// not UTF-8, a declaration in the document is the better witness;
 		// without one, the header still wins (and bad bytes are replaced).
@@ -80,8 +90,8 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 		lying = enc
 	}
 	if isXML {
-		if m := xmlEncodingRe.FindSubmatch(head(body, 512)); m != nil {
-			if enc, name := lookupCharset(string(m[1])); enc != nil {
+		if m := xmlEncodingRe.FindSubmatch(textutil.Head(body, 512)); m != nil {
+			if enc, name := Lookup(string(m[1])); enc != nil {
 				if name != "utf-8" && isMultibyteUTF8(body) {
 					return convert(body, unicode.UTF8, "utf-8", "utf-8")
 				}
@@ -91,8 +101,8 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 	}
 	// <meta charset> or http-equiv: also found in RSS served by CMSes
 	// that template their feeds like pages, so it is checked for both.
-	if m := metaCharsetRe.FindSubmatch(head(body, 2048)); m != nil {
-		if enc, name := lookupCharset(string(m[1])); enc != nil {
+	if m := metaCharsetRe.FindSubmatch(textutil.Head(body, 2048)); m != nil {
+		if enc, name := Lookup(string(m[1])); enc != nil {
 			if name != "utf-8" && isMultibyteUTF8(body) {
 				return convert(body, unicode.UTF8, "utf-8", "utf-8")
 			}
@@ -103,7 +113,7 @@ func detect(body []byte, contentType string, isXML bool) decoded {
 		return convert(body, lying, "utf-8", "header")
 	}
 	if utf8.Valid(body) {
-		return decoded{body: body, charset: "utf-8", from: "utf-8"}
+		return Decoded{Body: body, Charset: "utf-8", From: "utf-8"}
 	}
 	if enc, name := guessCharset(body); enc != nil {
 		return convert(body, enc, name, "guess")
@@ -126,20 +136,13 @@ func isMultibyteUTF8(b []byte) bool {
 	return high && utf8.Valid(b)
 }
 
-func head(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
-}
-
 // convert decodes body with enc; UTF-8 is only repaired.
-func convert(body []byte, enc encoding.Encoding, name, from string) decoded {
+func convert(body []byte, enc encoding.Encoding, name, from string) Decoded {
 	if name == "utf-8" {
 		if !utf8.Valid(body) {
 			body = bytes.ToValidUTF8(body, []byte("\uFFFD"))
 		}
-		return decoded{body: body, charset: name, from: from}
+		return Decoded{Body: body, Charset: name, From: from}
 	}
 	out, err := enc.NewDecoder().Bytes(body)
 	if err != nil {
@@ -150,7 +153,7 @@ func convert(body []byte, enc encoding.Encoding, name, from string) decoded {
 	if !utf8.Valid(out) {
 		out = bytes.ToValidUTF8(out, []byte("\uFFFD"))
 	}
-	return decoded{body: out, charset: name, from: from}
+	return Decoded{Body: out, Charset: name, From: from}
 }
 
 func bomEncoding(b []byte) (encoding.Encoding, string, int) {
@@ -204,12 +207,12 @@ func headerCharset(contentType string) string {
 	return ""
 }
 
-// lookupCharset maps a charset label to a decoder and a canonical name.
+// Lookup maps a charset label to a decoder and a canonical name.
 // GB2312 and GBK labels decode as GB18030, their superset: sites that
 // declare gb2312 routinely use characters outside it. Labels for 8-bit
 // Latin charsets follow the WHATWG table (iso-8859-1 and us-ascii read as
 // windows-1252), which is what browsers, and so publishers, expect.
-func lookupCharset(label string) (encoding.Encoding, string) {
+func Lookup(label string) (encoding.Encoding, string) {
 	l := strings.ToLower(strings.TrimSpace(label))
 	switch l {
 	case "":
@@ -251,9 +254,9 @@ func lookupCharset(label string) (encoding.Encoding, string) {
 // guessCharset runs a statistical detector on a body that declared nothing
 // and is not UTF-8: the undeclared GBK, Big5, Shift-JIS or KOI8-R feed.
 func guessCharset(body []byte) (encoding.Encoding, string) {
-	r, err := chardet.NewTextDetector().DetectBest(head(body, 64<<10))
+	r, err := chardet.NewTextDetector().DetectBest(textutil.Head(body, 64<<10))
 	if err != nil || r == nil {
 		return nil, ""
 	}
-	return lookupCharset(r.Charset)
+	return Lookup(r.Charset)
 }

@@ -1,15 +1,20 @@
-package fetcher
+package page_test
 
 import (
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"newswatch/config"
+	"newswatch/fetcher"
+	"newswatch/fetcher/charset"
+	"newswatch/fetcher/page"
 	"newswatch/news"
 )
 
@@ -61,7 +66,7 @@ func TestPageSource(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := config.Source{ID: "idx", Type: "page", URL: srv.URL + "/news/", Selectors: &tt.sel}
-			res, err := testFetcher(t, nil).Fetch(context.Background(), src, Validator{})
+			res, err := testFetcher().Fetch(context.Background(), src, fetcher.Validator{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,8 +111,33 @@ func TestPageBadSelector(t *testing.T) {
 	}))
 	defer srv.Close()
 	src := config.Source{ID: "idx", Type: "page", URL: srv.URL, Selectors: &config.PageSelectors{Items: "li[[["}}
-	_, err := testFetcher(t, nil).Fetch(context.Background(), src, Validator{})
+	_, err := testFetcher().Fetch(context.Background(), src, fetcher.Validator{})
 	if err == nil || !strings.Contains(err.Error(), "selector") {
 		t.Fatalf("err = %v, want a bad selector error", err)
 	}
+}
+
+// testFetcher is a fetcher without host limits, for loopback servers.
+func testFetcher() *fetcher.Fetcher {
+	return fetcher.New(config.Fetch{Timeout: 5 * time.Second, HostInterval: -1, PerHost: 8}, nil)
+}
+
+func FuzzParsePage(f *testing.F) {
+	f.Add([]byte(indexPage), "text/html")
+	f.Add([]byte(`<li class="story"><a href="javascript:alert(1)">x</a><time datetime="99999-99-99">`), "")
+	base, _ := url.Parse("https://news.example/index.html")
+	src := config.Source{ID: "fuzz", Type: "page", Selectors: &config.PageSelectors{
+		Items: "li.story", Title: "h2", Link: "a", Summary: "p", Published: "time"}}
+	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
+		d := charset.DecodeHTML(body, contentType)
+		arts, err := page.Parse(d.Body, base, src, time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		for _, a := range arts {
+			if a.ID == "" || !utf8.ValidString(a.Title) {
+				t.Fatalf("bad article %+v", a)
+			}
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package fetcher
+package websub
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/fetcher/fetchtest"
+	"newswatch/fetcher/httpc"
 	"newswatch/news"
 )
 
@@ -89,16 +91,29 @@ func (h *testHub) publish(body string, secret string) int {
 	return resp.StatusCode
 }
 
+// testClient is a client without host limits, for loopback servers.
+func testClient(allowPrivate bool) *httpc.Client {
+	return httpc.New(httpc.Options{UserAgent: "newswatch-test", Timeout: 5 * time.Second, MaxBody: 10 << 20,
+		PerHost: 8, HostInterval: -1, AllowPrivateNetworks: allowPrivate})
+}
+
+// noProxy clears proxy settings, which turn the private-network guard off.
+func noProxy(t *testing.T) {
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		t.Setenv(k, "")
+	}
+}
+
 func TestWebSub(t *testing.T) {
 	hub := newTestHub(t)
 	var mu sync.Mutex
 	var got []news.Article
-	f := testFetcher(t, func(c *config.Fetch) { c.AllowPrivateNetworks = true })
+	f := testClient(true)
 
 	mux := http.NewServeMux()
 	subscriber := httptest.NewServer(mux)
 	defer subscriber.Close()
-	ws, err := NewWebSub(f, subscriber.URL+"/websub", []byte("0123456789abcdef-key"), nil,
+	ws, err := New(f, subscriber.URL+"/websub", []byte("0123456789abcdef-key"), nil,
 		func(ctx context.Context, src config.Source, arts []news.Article) error {
 			mu.Lock()
 			got = append(got, arts...)
@@ -131,13 +146,13 @@ func TestWebSub(t *testing.T) {
 	}
 
 	// A push signed with the wrong secret is acknowledged and dropped.
-	if code := hub.publish(rssFeed, "wrong secret"); code != http.StatusAccepted {
+	if code := hub.publish(fetchtest.RSS, "wrong secret"); code != http.StatusAccepted {
 		t.Errorf("forged push answered %d", code)
 	}
 	if len(got) != 0 {
 		t.Fatalf("forged push delivered %d articles", len(got))
 	}
-	if code := hub.publish(rssFeed, hub.secret); code != http.StatusNoContent {
+	if code := hub.publish(fetchtest.RSS, hub.secret); code != http.StatusNoContent {
 		t.Errorf("push answered %d", code)
 	}
 	if len(got) != 2 || got[0].Source != "pushy" || got[0].Title != "Fentanyl & precursors" {
@@ -176,7 +191,7 @@ func TestWebSub(t *testing.T) {
 func TestWebSubGuardsHub(t *testing.T) {
 	noProxy(t)
 	hub := newTestHub(t)
-	ws, err := NewWebSub(testFetcher(t, nil), "https://newswatch.example/websub/", []byte("0123456789abcdef"), nil,
+	ws, err := New(testClient(false), "https://newswatch.example/websub/", []byte("0123456789abcdef"), nil,
 		func(context.Context, config.Source, []news.Article) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +217,7 @@ func TestDiscoverHub(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hub, self := discoverHub(tt.header, []byte(tt.body), base)
+			hub, self := DiscoverHub(tt.header, []byte(tt.body), base)
 			if hub != tt.hub || self != tt.self {
 				t.Errorf("got %q %q, want %q %q", hub, self, tt.hub, tt.self)
 			}

@@ -1,4 +1,9 @@
-package fetcher
+// Package feed parses RSS (0.9x, 1.0, 2.0), Atom and JSON Feed documents,
+// already decoded to UTF-8, into articles. gofeed does the parsing; a
+// linear scan of the body first refuses or reshapes what would make it
+// build far more than it reads (xmlscan.go, guard.go), and a large feed is
+// parsed a window of items at a time (feedwindow.go).
+package feed
 
 import (
 	"bytes"
@@ -12,20 +17,28 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"newswatch/fetcher/internal/textutil"
+	"newswatch/internal/htmltext"
 	"newswatch/news"
+)
+
+// Errors a parse can be classified by with errors.Is.
+var (
+	ErrNotFeed = errors.New("fetcher: not a feed")
+	ErrParse   = errors.New("fetcher: cannot parse")
 )
 
 // Caps on what one item may carry into an article; feeds are untrusted.
 const (
-	maxTitleBytes = 2 << 10
+	MaxTitleBytes = 2 << 10 // also for titles scraped from pages
 	maxCategories = 64
 	maxAuthors    = 32
 )
 
-// parseFeed parses a UTF-8 feed body (RSS, Atom or JSON Feed) into
+// Parse parses a UTF-8 feed body (RSS, Atom or JSON Feed) into
 // articles. base is the URL the feed was fetched from, against which
 // relative item links are resolved.
-func parseFeed(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
+func Parse(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
 	if isJSON(body) {
 		if err := checkJSONFeed(body); err != nil {
 			return nil, err
@@ -101,18 +114,18 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 		V:           news.Version,
 		Source:      sourceID,
 		GUID:        strings.TrimSpace(it.GUID),
-		Title:       truncate(htmlToText(it.Title), maxTitleBytes),
+		Title:       textutil.Truncate(htmltext.Text(it.Title), MaxTitleBytes),
 		SummaryHTML: strings.TrimSpace(it.Description),
 		ContentHTML: strings.TrimSpace(it.Content),
 		Fetched:     now,
 	}
-	a.Summary = htmlToText(a.SummaryHTML)
-	a.Content = htmlToText(a.ContentHTML)
+	a.Summary = htmltext.Text(a.SummaryHTML)
+	a.Content = htmltext.Text(a.ContentHTML)
 	a.URL = itemLink(it, base)
 	if a.Title == "" {
 		// Title-less items (microblogs, some JSON feeds) still need a
 		// headline for alerts: the start of the text.
-		a.Title = truncate(firstLine(firstNonEmpty(a.Summary, a.Content)), 200)
+		a.Title = textutil.Truncate(textutil.FirstLine(textutil.FirstNonEmpty(a.Summary, a.Content)), 200)
 	}
 	if it.PublishedParsed != nil {
 		a.Published = it.PublishedParsed.UTC()
@@ -129,7 +142,7 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 		if p == nil {
 			continue
 		}
-		authors = append(authors, firstNonEmpty(p.Name, p.Email))
+		authors = append(authors, textutil.FirstNonEmpty(p.Name, p.Email))
 	}
 	a.Authors = cleanList(authors, maxAuthors)
 	return a, setArticleID(&a, stableGUID, sourceID)
@@ -148,7 +161,7 @@ func setArticleID(a *news.Article, stableGUID bool, sourceID string) bool {
 	case a.Title != "" || a.SummaryHTML != "" || a.ContentHTML != "":
 		// Neither GUID nor link: identify by what is left, so a repeat of
 		// the same item is still recognised.
-		a.ID = news.ArticleID("text:"+sourceID+"\n"+a.Title+"\n"+truncate(firstNonEmpty(a.SummaryHTML, a.ContentHTML), 500), "")
+		a.ID = news.ArticleID("text:"+sourceID+"\n"+a.Title+"\n"+textutil.Truncate(textutil.FirstNonEmpty(a.SummaryHTML, a.ContentHTML), 500), "")
 	default:
 		return false
 	}
@@ -216,36 +229,17 @@ func itemLink(it *gofeed.Item, base *url.URL) string {
 		if i == len(cands)-1 && !strings.Contains(c, "://") {
 			break // a GUID that is not a URL is no link
 		}
-		if u := resolveLink(base, c); u != "" {
+		if u := textutil.ResolveLink(base, c); u != "" {
 			return u
 		}
 	}
 	return ""
 }
 
-// resolveLink resolves ref against base and keeps it only if it is http(s).
-func resolveLink(base *url.URL, ref string) string {
-	ref = strings.TrimSpace(ref)
-	if ref == "" {
-		return ""
-	}
-	u, err := url.Parse(ref)
-	if err != nil {
-		return ""
-	}
-	if base != nil {
-		u = base.ResolveReference(u)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ""
-	}
-	return u.String()
-}
-
 // notFeedError explains a body gofeed could not recognise: an HTML page
 // (naming the feed it advertises, if any), or something else.
 func notFeedError(body []byte, base *url.URL) error {
-	h := bytes.ToLower(head(bytes.TrimSpace(body), 2048))
+	h := bytes.ToLower(textutil.Head(bytes.TrimSpace(body), 2048))
 	if len(h) == 0 {
 		return fmt.Errorf("%w: empty body", ErrNotFeed)
 	}
@@ -255,7 +249,7 @@ func notFeedError(body []byte, base *url.URL) error {
 		}
 		return fmt.Errorf("%w: got an HTML page, not RSS, Atom or JSON Feed", ErrNotFeed)
 	}
-	return fmt.Errorf("%w: not RSS, Atom or JSON Feed (starts %q)", ErrNotFeed, truncate(string(head(body, 40)), 40))
+	return fmt.Errorf("%w: not RSS, Atom or JSON Feed (starts %q)", ErrNotFeed, textutil.Truncate(string(textutil.Head(body, 40)), 40))
 }
 
 // feedLinkInHTML finds <link rel="alternate" type="application/rss+xml"
@@ -290,7 +284,7 @@ func feedLinkInHTML(body []byte, base *url.URL) string {
 				}
 			}
 			if strings.Contains(rel, "alternate") && (strings.Contains(typ, "rss") || strings.Contains(typ, "atom") || strings.Contains(typ, "feed+json")) {
-				if u := resolveLink(base, href); u != "" {
+				if u := textutil.ResolveLink(base, href); u != "" {
 					return u
 				}
 			}
@@ -305,7 +299,7 @@ func cleanList(in []string, limit int) []string {
 	out := make([]string, 0, min(len(in), limit))
 	seen := make(map[string]bool, len(in))
 	for _, s := range in {
-		s = truncate(htmlToText(s), 256)
+		s = textutil.Truncate(htmltext.Text(s), 256)
 		if s == "" || seen[strings.ToLower(s)] {
 			continue
 		}
@@ -320,33 +314,3 @@ func cleanList(in []string, limit int) []string {
 	}
 	return out
 }
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !isRuneStart(s[i]) {
-		i--
-	}
-	return strings.TrimSpace(s[:i]) + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

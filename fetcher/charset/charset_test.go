@@ -1,4 +1,4 @@
-package fetcher
+package charset_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
@@ -14,6 +15,10 @@ import (
 	"golang.org/x/text/encoding/traditionalchinese"
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/encoding/unicode/utf32"
+
+	"newswatch/config"
+	"newswatch/fetcher"
+	"newswatch/fetcher/charset"
 )
 
 func encodeWith(t *testing.T, enc encoding.Encoding, s string) []byte {
@@ -78,7 +83,8 @@ func TestCharsets(t *testing.T) {
 				w.Write(tt.body)
 			}))
 			defer srv.Close()
-			res, err := testFetcher(t, nil).Fetch(context.Background(), feedSource(srv.URL), Validator{})
+			f := fetcher.New(config.Fetch{Timeout: 5 * time.Second, HostInterval: -1, PerHost: 8}, nil)
+			res, err := f.Fetch(context.Background(), config.Source{ID: "src", Type: "feed", URL: srv.URL, Interval: time.Minute}, fetcher.Validator{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,31 +113,10 @@ func TestDecodeHTMLMeta(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := decodeHTML(tt.body, tt.ctype)
-			if !strings.Contains(string(d.body), zh) {
-				t.Errorf("decoded as %s (%s): %q", d.charset, d.from, d.body)
+			d := charset.DecodeHTML(tt.body, tt.ctype)
+			if !strings.Contains(string(d.Body), zh) {
+				t.Errorf("decoded as %s (%s): %q", d.Charset, d.From, d.Body)
 			}
 		})
-	}
-}
-
-func TestHTMLToText(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"plain &amp; simple", "plain & simple"},
-		{"<p>One</p><p>Two &lt;3</p>", "One\nTwo <3"},
-		{"a<script>var x = '<p>no</p>';</script>b<style>p{}</style>c", "abc"},
-		{"  lots   of\t\tspace \n\n\n here ", "lots of space\nhere"},
-		{"line<br>break", "line\nbreak"},
-		{"don&#146;t", "don’t"},
-		{"&#226;&#128;&#166;", "…"},
-		{"caf\u00e9 cr\u00e8me", "café crème"},
-		{"<b>unclosed <i>tags", "unclosed tags"},
-		{"&nbsp;nbsp&nbsp;", "nbsp"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := htmlToText(tt.in); got != tt.want {
-			t.Errorf("htmlToText(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
