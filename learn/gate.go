@@ -185,6 +185,6 @@ func (g *Gate) Vetoes(a *news.Article) (bool, float64) {
 	if !g.Active() {
 		return false, 1
 	}
-	s := g.Model.Score(Features(a))
+	s := g.Model.ScoreArticle(a)
 	return s < g.Config.Threshold, s
 }

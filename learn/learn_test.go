@@ -2,6 +2,7 @@ package learn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -143,5 +144,17 @@ func TestGate(t *testing.T) {
 				t.Error("a veto lists no terms")
 			}
 		})
+	}
+}
+
+// TestScoreArticleIsScore: the scoring shortcut agrees with the features.
+func TestScoreArticleIsScore(t *testing.T) {
+	es, arts := toySet(60, 12)
+	m := Train(es)
+	extra := []news.Article{{Title: "U.S. fentanyl verdict", Content: "<p>Jury &amp; border</p> patch patch", Categories: []string{"Drugs", "Courts"}}, {}}
+	for _, a := range append(arts, extra...) {
+		if s1, s2 := m.Score(Features(&a)), m.ScoreArticle(&a); math.Abs(s1-s2) > 1e-12 {
+			t.Errorf("%q: Score %v, ScoreArticle %v", a.Title, s1, s2)
+		}
 	}
 }

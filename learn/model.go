@@ -8,6 +8,7 @@ package learn
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -41,6 +42,19 @@ const (
 // categories ("b:" prefix), as the classifier normalises them; sorted.
 func Features(a *news.Article) []string {
 	set := map[string]struct{}{}
+	eachFeature(a, func(f []byte) { set[string(f)] = struct{}{} })
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// eachFeature calls emit with every feature of a, repeats included; f is
+// valid only during the call.
+func eachFeature(a *news.Article, emit func(f []byte)) {
+	var buf []byte
 	add := func(prefix, text string, max int) {
 		prev := ""
 		classifier.Words(text, max, func(w string) {
@@ -48,9 +62,11 @@ func Features(a *news.Article) []string {
 				prev = "" // a lone letter or digit carries little
 				return
 			}
-			set[prefix+w] = struct{}{}
+			buf = append(append(buf[:0], prefix...), w...)
+			emit(buf)
 			if prev != "" {
-				set[prefix+prev+" "+w] = struct{}{}
+				buf = append(append(append(append(buf[:0], prefix...), prev...), ' '), w...)
+				emit(buf)
 			}
 			prev = w
 		})
@@ -58,12 +74,6 @@ func Features(a *news.Article) []string {
 	add("t:", a.Title, maxTitleWords)
 	body := a.Summary + "\n" + a.Content + "\n" + strings.Join(a.Categories, "\n")
 	add("b:", body, maxBodyWords)
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Example is one labelled article.
@@ -98,6 +108,23 @@ func (m *Model) vector(features []string) sparse {
 			v.idx = append(v.idx, i)
 		}
 	}
+	if len(v.idx) > 0 {
+		v.val = 1 / math.Sqrt(float64(len(v.idx)))
+	}
+	return v
+}
+
+// vectorOf is vector(Features(a)) without building the features: only
+// those the model knows are looked up.
+func (m *Model) vectorOf(a *news.Article) sparse {
+	var v sparse
+	eachFeature(a, func(f []byte) {
+		if i, ok := m.vocab[string(f)]; ok {
+			v.idx = append(v.idx, i)
+		}
+	})
+	sort.Ints(v.idx)
+	v.idx = slices.Compact(v.idx)
 	if len(v.idx) > 0 {
 		v.val = 1 / math.Sqrt(float64(len(v.idx)))
 	}
@@ -196,6 +223,14 @@ func (m *Model) Score(features []string) float64 {
 		return 1
 	}
 	return sigmoid(m.margin(m.vector(features)))
+}
+
+// ScoreArticle is Score(Features(a)), cheaper.
+func (m *Model) ScoreArticle(a *news.Article) float64 {
+	if m == nil {
+		return 1
+	}
+	return sigmoid(m.margin(m.vectorOf(a)))
 }
 
 // Contribution is one feature's part in a score.
