@@ -35,7 +35,6 @@ func (p *Pipeline) trainLearned(ctx context.Context) {
 	}
 }
 
-
 // veto drops the matches the topics' learned stages veto: it can only
 // take matches away, never add one.
 func (s *classifyStage) veto(a *news.Article, matches []news.TopicMatch) []news.TopicMatch {
