@@ -22,6 +22,28 @@ type Explanation struct {
 	// Failed says, for a miss, which clause failed and why (or that the
 	// score stayed below MinScore).
 	Failed string `json:"failed,omitempty"`
+	// Learned is the topic's learned second stage on a match, when it
+	// is enabled (filled in by the caller: see package learn).
+	Learned *Learned `json:"learned,omitempty"`
+}
+
+// Learned is a learned second stage's verdict on a match of the query.
+type Learned struct {
+	// Active says the stage may act: its cross-validation allowed it.
+	Active    bool    `json:"active"`
+	Score     float64 `json:"score,omitempty"` // probability of relevant
+	Threshold float64 `json:"threshold"`
+	// Vetoed: the score is below the threshold, so no alert is sent.
+	Vetoed bool          `json:"vetoed"`
+	Terms  []LearnedTerm `json:"terms,omitempty"` // the strongest contributions
+	Reason string        `json:"reason,omitempty"`
+}
+
+// LearnedTerm is one word or word pair's part in a learned score.
+type LearnedTerm struct {
+	Term   string  `json:"term"`
+	Field  string  `json:"field"`  // title or body
+	Weight float64 `json:"weight"` // added to the log-odds of relevant
 }
 
 // Explain returns, for every topic (or only the one whose id is topic, if
@@ -126,6 +148,9 @@ func WriteExplanation(w io.Writer, ex []Explanation) error {
 		verdict := "no match"
 		if e.Matched {
 			verdict = "MATCH"
+			if e.Learned != nil && e.Learned.Vetoed {
+				verdict = "MATCH, vetoed by learned stage"
+			}
 		}
 		name := ""
 		if e.Name != "" && e.Name != e.Topic {
@@ -140,6 +165,9 @@ func WriteExplanation(w io.Writer, ex []Explanation) error {
 		if e.Failed != "" {
 			fmt.Fprintf(bw, "  failed: %s\n", e.Failed)
 		}
+		if l := e.Learned; l != nil {
+			writeLearned(bw, l)
+		}
 		for _, m := range e.Matches {
 			fmt.Fprintf(bw, "  %-9s %s ×%d", m.Field, m.Term, m.Count)
 			if m.Snippet != "" {
@@ -153,4 +181,22 @@ func WriteExplanation(w io.Writer, ex []Explanation) error {
 
 func round2(v float64) float64 {
 	return float64(int64(v*100+0.5)) / 100
+}
+
+func writeLearned(w io.Writer, l *Learned) {
+	switch {
+	case !l.Active:
+		fmt.Fprintf(w, "  learned stage: not acting: %s\n", l.Reason)
+		return
+	case l.Vetoed:
+		fmt.Fprintf(w, "  learned stage: vetoed by learned stage: score %.3f is below threshold %s\n", l.Score, fmtNum(l.Threshold))
+	default:
+		fmt.Fprintf(w, "  learned stage: kept: score %.3f, threshold %s\n", l.Score, fmtNum(l.Threshold))
+	}
+	if l.Reason != "" {
+		fmt.Fprintf(w, "    (%s)\n", l.Reason)
+	}
+	for _, t := range l.Terms {
+		fmt.Fprintf(w, "    %+.3f  %-5s %s\n", t.Weight, t.Field, t.Term)
+	}
 }

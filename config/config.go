@@ -234,6 +234,26 @@ type Topic struct {
 	StoryWindow *time.Duration `yaml:"story_window"`
 	// Spikes turns on coverage-spike alerts for the topic (docs/trends.md).
 	Spikes Spikes `yaml:"spikes"`
+	// Learned is the topic's learned second stage, off by default
+	// (docs/feedback.md).
+	Learned Learned `yaml:"learned"`
+}
+
+// Learned configures a topic's learned second stage: a model trained on
+// the topic's feedback labels that may veto a match of the query whose
+// probability of being relevant is below Threshold. It never adds a
+// match, and acts only when cross-validation on the labels says it helps.
+type Learned struct {
+	Enabled bool `yaml:"enabled"`
+	// Threshold is the probability of "relevant" below which a match is
+	// vetoed; default 0.2.
+	Threshold float64 `yaml:"threshold"`
+	// MinLabels is how many labels of each kind (relevant, not relevant)
+	// are needed before the stage may act; default 20.
+	MinLabels int `yaml:"min_labels"`
+	// MaxRecallLoss is how much cross-validated recall the stage may
+	// lose against the query alone; default 0.05.
+	MaxRecallLoss float64 `yaml:"max_recall_loss"`
 }
 
 // Trends configures the per-topic volume series (docs/trends.md).
@@ -458,6 +478,16 @@ func (c *Config) ApplyDefaults() {
 		}
 		if sp.Threshold == 0 {
 			sp.Threshold = 5
+		}
+		l := &c.Topics[i].Learned
+		if l.Threshold == 0 {
+			l.Threshold = 0.2
+		}
+		if l.MinLabels == 0 {
+			l.MinLabels = 20
+		}
+		if l.MaxRecallLoss == 0 {
+			l.MaxRecallLoss = 0.05
 		}
 		if c.Topics[i].StoryWindow == nil {
 			w := 24 * time.Hour

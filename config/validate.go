@@ -183,6 +183,9 @@ func (c *Config) validateTopics() Problems {
 		if t.Spikes.MinArticles < 0 || t.Spikes.MinSources < 0 || t.Spikes.Threshold < 0 {
 			p.add("min_articles, min_sources and threshold must not be negative", "topics", i, "spikes")
 		}
+		if l := t.Learned; l.Threshold <= 0 || l.Threshold >= 1 || l.MinLabels < 1 || l.MaxRecallLoss < 0 || l.MaxRecallLoss > 1 {
+			p.add("threshold must be between 0 and 1 (exclusive), min_labels at least 1, max_recall_loss between 0 and 1", "topics", i, "learned")
+		}
 	}
 	return p.ps
 }

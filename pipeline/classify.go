@@ -13,6 +13,7 @@ import (
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
+	"newswatch/learn"
 	"newswatch/metrics"
 	"newswatch/news"
 )
@@ -27,6 +28,9 @@ type classifyStage struct {
 	cls    atomic.Pointer[classifier.Classifier]
 	names  atomic.Pointer[map[string]string] // topic id → name
 	alerts atomic.Int64                      // new alerts published by this process
+
+	learned *learn.Stages // topics' learned second stages (learned.go)
+	lm      *learn.Metrics
 }
 
 func (s *classifyStage) setTopics(topics []config.Topic, c *classifier.Classifier) {
@@ -44,7 +48,7 @@ const publishTimeout = 10 * time.Second
 // classify publishes the alerts of one article and waits for the stream to
 // accept them; only then may the article be acknowledged.
 func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
-	matches := s.cls.Load().Classify(a)
+	matches := s.veto(a, s.cls.Load().Classify(a))
 	names := *s.names.Load()
 	// Every alert of the article names all its topics: a subscriber of
 	// several is sent the article once (see notifier.Fold).

@@ -24,6 +24,7 @@ import (
 	"newswatch/config"
 	"newswatch/feedback"
 	"newswatch/fetcher"
+	"newswatch/learn"
 	"newswatch/metrics"
 	"newswatch/news"
 	"newswatch/notifier"
@@ -82,6 +83,8 @@ type Pipeline struct {
 
 	// subs builds, runs and closes the subscribers' sinks.
 	subs *notifier.Subscribers
+	// learner trains the topics' learned second stages (learned.go).
+	learner *learn.Trainer
 
 	fbSigner atomic.Pointer[feedback.Signer] // nil when the key could not be had
 	fbSecret string                          // feedback.secret the signer was made with
@@ -98,6 +101,9 @@ func New(cfg *config.Config, b *bus.Bus, log *slog.Logger, m *metrics.Metrics) (
 	p.fetch = newFetchStage(b, cfg.Fetch, log, m, p.sources)
 	p.cls = &classifyStage{b: b, log: log, m: m}
 	p.cls.setTopics(cfg.Topics, c)
+	if err := p.setupLearned(cfg, c); err != nil {
+		return nil, fmt.Errorf("learned stage: %w", err)
+	}
 	p.disp = notifier.NewDispatcher(b, log, m)
 	p.disp.SetTopics(cfg.Topics)
 	p.subs = notifier.NewSubscribers(p.disp, log, p.feedbackLinks)
@@ -289,6 +295,8 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 		p.initSourceMetrics(ctx)
 	}
 	if roles.Classifier {
+		p.trainLearned(ctx)
+		start(func() error { p.learner.Run(ctx); return nil })
 		start(func() error { return p.cls.consume(ctx, 2) })
 		start(func() error { return p.trend.Run(ctx) })
 	}
@@ -351,6 +359,7 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 		return fmt.Errorf("feedback: %w", err)
 	}
 	p.cls.setTopics(cfg.Topics, c)
+	p.learner.SetTopics(cfg.Topics, c)
 	p.disp.SetTopics(cfg.Topics)
 	p.trend.SetConfig(cfg)
 	p.cfg.Store(cfg)
@@ -408,6 +417,7 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		return Summary{}, err
 	}
 	defer p.stopNotifier()
+	p.trainLearned(ctx)
 	clsDone := make(chan error, 1)
 	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()

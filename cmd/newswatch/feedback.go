@@ -15,7 +15,7 @@ import (
 	"newswatch/news"
 )
 
-const feedbackHelp = `
+var feedbackHelp = `
 
 list or export subscribers' relevant / not relevant labels on alerts
 
@@ -25,7 +25,7 @@ list or export subscribers' relevant / not relevant labels on alerts
           summary, content, categories, url, source) plus "topic" and
           "label" (relevant | not_relevant); one line per topic and
           article, the latest label winning when subscribers disagree
-
+` + learnedUsage + `
 Flags:
 `
 
@@ -34,23 +34,23 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 	topic := fs.String("topic", "", "only this topic's labels (`ID` from the config)")
 	asJSON := fs.Bool("json", false, "list: print the records as JSON Lines")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: newswatch feedback list|export "+flagList(fs)+feedbackHelp)
+		fmt.Fprint(fs.Output(), "Usage: newswatch feedback list|export|model "+flagList(fs)+feedbackHelp)
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 {
-		fmt.Fprint(env.stderr, "newswatch feedback: missing subcommand: list or export\n\n")
+		fmt.Fprint(env.stderr, "newswatch feedback: missing subcommand: list, export or model\n\n")
 		fs.Usage()
 		return exitUsage
 	}
 	action := args[0]
 	switch action {
-	case "list", "export":
+	case "list", "export", "model":
 	case "-h", "-help", "--help", "help":
 		fs.SetOutput(env.stdout)
 		fs.Usage()
 		return exitOK
 	default:
-		fmt.Fprintf(env.stderr, "newswatch feedback: unknown subcommand %q (list or export; flags go after it)\n", action)
+		fmt.Fprintf(env.stderr, "newswatch feedback: unknown subcommand %q (list, export or model; flags go after it)\n", action)
 		return exitUsage
 	}
 	if code, done := parseFlags(fs, args[1:]); done {
@@ -73,6 +73,13 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch feedback: %v\n", err)
 		return exitFailure
+	}
+	if action == "model" {
+		if err := learnedModel(env.stdout, cfg, recs, *topic); err != nil {
+			fmt.Fprintf(env.stderr, "newswatch feedback: %v\n", err)
+			return exitUsage
+		}
+		return exitOK
 	}
 	if action == "export" {
 		enc := json.NewEncoder(env.stdout)

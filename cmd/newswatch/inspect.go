@@ -19,6 +19,7 @@ import (
 	"newswatch/classifier"
 	"newswatch/config"
 	"newswatch/fetcher"
+	"newswatch/learn"
 	"newswatch/news"
 	"newswatch/pipeline"
 	"newswatch/trends"
@@ -111,10 +112,14 @@ func cmdExplain(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "newswatch explain: %v\n", err)
 		return exitFailure
 	}
+	learned := learnedExplainer(ctx, env, cfg, c, *topic)
 	enc := json.NewEncoder(env.stdout)
 	for i := range arts {
 		a := &arts[i]
 		ex := c.Explain(a, *topic)
+		if learned != nil {
+			learned(a, ex)
+		}
 		if *asJSON {
 			_ = enc.Encode(struct {
 				ID     string                   `json:"id,omitempty"`
@@ -527,6 +532,9 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
 	if b.Feedback != nil {
 		evalFeedback(c, t.ID, labels, archive).write(env.stdout, t.ID)
+		if t.Learned.Enabled {
+			writeLearnedReport(env.stdout, t, learn.Build(t.ID, t.Learned, learn.Examples(c, t.ID, labels)))
+		}
 	}
 	return exitOK
 }
