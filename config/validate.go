@@ -187,93 +187,6 @@ func (c *Config) validateTopics() Problems {
 	return p.ps
 }
 
-func (c *Config) validateSubscribers() Problems {
-	p := &problems{c: c}
-	topics := map[string]bool{}
-	for _, t := range c.Topics {
-		topics[t.ID] = true
-	}
-	seen := map[string]bool{}
-	for i, s := range c.Subscribers {
-		if !idPattern.MatchString(s.ID) {
-			p.add(fmt.Sprintf("id %q must match [a-z0-9-]+", s.ID), "subscribers", i, "id")
-		} else if seen[s.ID] {
-			p.add(fmt.Sprintf("duplicate subscriber id %q", s.ID), "subscribers", i, "id")
-		}
-		seen[s.ID] = true
-		for j, t := range s.Topics {
-			if !topics[t] {
-				p.add(fmt.Sprintf("unknown topic %q", t), "subscribers", i, "topics", j)
-			}
-		}
-		switch s.Type {
-		case "webhook":
-			c.validateWebhook(p, i, s)
-		case "email":
-			c.validateEmail(p, i, s)
-		default:
-			p.add(fmt.Sprintf("unknown type %q (webhook or email)", s.Type), "subscribers", i, "type")
-		}
-		for j, e := range s.Events {
-			if !slices.Contains(EventKinds, e) {
-				p.add(fmt.Sprintf("unknown event %q (%s)", e, strings.Join(EventKinds, ", ")), "subscribers", i, "events", j)
-			}
-		}
-		if span := s.Retry.Span(); s.Retry.Initial > 0 && s.Retry.Attempts <= MaxAttempts && span > c.NATS.ArticleMaxAge {
-			p.add(fmt.Sprintf("the retry schedule spans up to %s, longer than nats.article_max_age (%s): alerts would expire before their last try", span.Round(time.Minute), c.NATS.ArticleMaxAge), "subscribers", i, "retry")
-		}
-	}
-	return p.ps
-}
-
-// validateWebhook checks the webhook keys of subscribers[i].
-func (c *Config) validateWebhook(p *problems, i int, s Subscriber) {
-	// The URL is not echoed: webhook URLs often embed a token.
-	if _, ok := httpURL(s.URL); !ok {
-		p.add("is not an http(s) URL", "subscribers", i, "url")
-	}
-	switch s.Format {
-	case "":
-		if s.Secret == "" {
-			p.add("a webhook needs a secret to sign its requests (whsec_<base64> or raw)", "subscribers", i, "secret")
-		}
-	case "slack", "discord", "teams":
-		// The URL is the credential of a chat webhook.
-	default:
-		p.add(fmt.Sprintf("unknown format %q (slack, discord, teams, or empty for newswatch JSON)", s.Format), "subscribers", i, "format")
-	}
-	if s.Digest != "" {
-		p.add("digest is for email subscribers", "subscribers", i, "digest")
-	}
-	if s.QuietHours != "" || s.MaxPerHour != 0 {
-		p.add("quiet_hours and max_per_hour are for email subscribers (they fold alerts into a digest)", "subscribers", i, "type")
-	}
-}
-
-// validateEmail checks the email keys of subscribers[i].
-func (c *Config) validateEmail(p *problems, i int, s Subscriber) {
-	if len(s.To) == 0 {
-		p.add("an email subscriber needs at least one address in to", "subscribers", i, "to")
-	}
-	if s.Digest != "" {
-		if sch, err := ParseSchedule(s.Digest); err != nil {
-			p.add(err.Error(), "subscribers", i, "digest")
-		} else if iv, ok := sch.(every); ok && time.Duration(iv) > c.NATS.ArticleMaxAge {
-			p.add(fmt.Sprintf("a digest every %s holds alerts longer than nats.article_max_age (%s) keeps them", time.Duration(iv), c.NATS.ArticleMaxAge), "subscribers", i, "digest")
-		}
-	}
-	if s.QuietHours != "" {
-		if _, err := ParseQuietHours(s.QuietHours); err != nil {
-			p.add(err.Error(), "subscribers", i, "quiet_hours")
-		}
-	}
-	for j, addr := range s.To {
-		if !strings.Contains(addr, "@") || strings.ContainsAny(addr, "\r\n") {
-			p.add(fmt.Sprintf("%q is not an email address", addr), "subscribers", i, "to", j)
-		}
-	}
-}
-
 // reservedWebPaths are the paths the web server answers itself, without
 // their leading '/': one ending in '/' is a whole tree. web keeps them in
 // step with its routes (web.TestOwnRoutesReservedInConfig).
@@ -333,7 +246,10 @@ func (c *Config) validateSMTP() Problems {
 	default:
 		p.add(fmt.Sprintf("unknown tls mode %q (starttls, tls or none)", c.SMTP.TLS), "smtp", "tls")
 	}
-	needSMTP := slices.ContainsFunc(c.Subscribers, func(s Subscriber) bool { return s.Type == "email" })
+	needSMTP := slices.ContainsFunc(c.Subscribers, func(s Subscriber) bool {
+		k, _ := sinkKindOf(s.Type)
+		return k.needsSMTP
+	})
 	if needSMTP {
 		if c.SMTP.Host == "" {
 			p.add("email subscribers need smtp.host", "smtp", "host")
