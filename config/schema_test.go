@@ -102,8 +102,7 @@ func checkSchema(t *testing.T, path string, typ reflect.Type, node map[string]an
 		}
 		props, _ := node["properties"].(map[string]any)
 		seen := map[string]bool{}
-		for i := range typ.NumField() {
-			f := typ.Field(i)
+		for _, f := range inlined(typ) {
 			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
 			if !f.IsExported() || tag == "" || tag == "-" {
 				continue
@@ -145,6 +144,21 @@ func checkSchema(t *testing.T, path string, typ reflect.Type, node map[string]an
 		}
 		checkSchemaElem(t, path+".*", typ.Elem(), ap)
 	}
+}
+
+// inlined lists the fields of a struct with those of its inlined
+// structs (`yaml:",inline"`) in their place, as YAML sees them.
+func inlined(typ reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Anonymous && f.Tag.Get("yaml") == ",inline" {
+			out = append(out, inlined(f.Type)...)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // checkSchemaElem checks a list item or map value, which need no

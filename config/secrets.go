@@ -37,9 +37,9 @@ func secretHeader(name string) bool {
 // Secrets lists the values of c that must never be shown: passwords,
 // tokens, signing secrets, credential header values, the password of a
 // URL's user info (or its user name when that is the token), the values
-// of secret-looking query parameters, a webhook's whole URL (chat
-// webhooks carry their credential in the path: the URL is replaced where
-// it stands whole, never its path on its own), and every value the
+// of secret-looking query parameters, the secrets of each sink kind's
+// keys (sinkKind.secrets: a webhook's signing secrets and its whole URL),
+// and every value the
 // config took from the environment or a file (${VAR}, ${file:PATH}),
 // since that is where secrets are meant to live. Values shorter than
 // minSecretLen are left out.
@@ -52,63 +52,47 @@ func (c *Config) Secrets() []string {
 			}
 		}
 	}
-	addURL := func(raw string) {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return
-		}
-		if u.User != nil {
-			p, _ := u.User.Password()
-			add(p)
-			if p == "" {
-				add(u.User.Username()) // a token given as user name
-			}
-		}
-		for k, vs := range u.Query() {
-			if IsSecretParam(k) {
-				add(vs...)
-			}
-		}
-	}
 	add(c.SMTP.Password, c.HTTP.Auth.Basic.Password, c.HTTP.Auth.BearerToken,
 		c.NATS.Password, c.NATS.Token, c.WebSub.Secret, c.Feedback.Secret)
 	add(c.Expanded()...)
 	for _, s := range strings.Split(c.NATS.URL, ",") {
-		addURL(strings.TrimSpace(s))
+		add(urlSecrets(strings.TrimSpace(s))...)
 	}
 	for _, s := range c.Sources {
-		addURL(s.URL)
+		add(urlSecrets(s.URL)...)
 	}
 	for _, s := range c.Subscribers {
-		add(s.Secret)
-		add(s.Secrets...)
-		for k, v := range s.Headers {
-			if !secretHeader(k) {
-				continue
-			}
-			add(v)
-			if _, tok, ok := strings.Cut(v, " "); ok {
-				add(tok) // "Bearer <token>"
-			}
-		}
-		if s.Type == "webhook" {
-			if u, err := url.Parse(s.URL); err == nil && (len(u.Path) > 1 || u.RawQuery != "") {
-				add(s.URL)
-				// Chat webhooks carry their credential in the path
-				// (/services/T…/B…/<token>): a token-like segment is a
-				// secret wherever it stands alone, a path like /news is not.
-				for _, seg := range strings.Split(u.Path, "/") {
-					if tokenLike(seg) {
-						add(seg)
-					}
-				}
-			}
-			addURL(s.URL)
+		for _, k := range sinkKinds {
+			add(k.secrets(s)...)
 		}
 	}
 	// Longest first, so that a secret containing another is replaced whole.
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return slices.Compact(out)
+}
+
+// urlSecrets are the credentials in a URL: the password of its user info
+// (or its user name when that is the token) and the values of
+// secret-looking query parameters.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		p, _ := u.User.Password()
+		out = append(out, p)
+		if p == "" {
+			out = append(out, u.User.Username()) // a token given as user name
+		}
+	}
+	for k, vs := range u.Query() {
+		if IsSecretParam(k) {
+			out = append(out, vs...)
+		}
+	}
+	return out
 }
 
 // tokenLike reports whether a URL path segment looks like a credential:

@@ -33,3 +33,27 @@ subscribers:
 		}
 	}
 }
+
+// TestSecretsWhateverTheType: a secret written under a subscriber of
+// another type (a webhook's keys on an email subscriber) is scrubbed all
+// the same.
+func TestSecretsWhateverTheType(t *testing.T) {
+	cfg, err := Parse([]byte(`
+topics: [{id: t, query: x}]
+smtp: {host: mail.example.org, from: nw@example.org}
+subscribers:
+  - {id: desk, type: email, to: [desk@example.org], secret: stray-secret, headers: {X-Api-Key: stray-key-value}}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Secrets()
+	for _, want := range []string{"stray-secret", "stray-key-value"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("Secrets lacks %q: %q", want, got)
+		}
+	}
+	if slices.Contains(got, "desk@example.org") {
+		t.Errorf("Secrets holds the address: %q", got)
+	}
+}

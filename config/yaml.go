@@ -173,15 +173,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 		if n.Kind != yaml.MappingNode {
 			return nil // a type error, reported by Decode
 		}
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if tag == "" || tag == "-" || !f.IsExported() {
-				continue
-			}
-			fields[tag] = f.Type
-		}
+		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := k.Value
@@ -208,6 +200,27 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 		}
 	}
 	return ps
+}
+
+// yamlFields maps the keys of struct type t to their types, the keys of
+// its inlined structs (`yaml:",inline"`) included.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.Anonymous && tag == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for k, ft := range yamlFields(f.Type) {
+				fields[k] = ft
+			}
+			continue
+		}
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		fields[tag] = f.Type
+	}
+	return fields
 }
 
 // nearest returns the known key closest to k, if it is close enough to be

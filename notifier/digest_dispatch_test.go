@@ -50,8 +50,8 @@ func TestDigestSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	mail := smtptest.Start(t)
 	smtp := config.SMTP{Host: mail.Host, Port: mail.Port, TLS: "none", From: "alerts@example.org", Timeout: 5 * time.Second}
-	sub := config.Subscriber{ID: "morning", Type: "email", To: []string{"desk@example.org"}, Topics: []string{"fentanyl"},
-		Digest: "1h", Timeout: 5 * time.Second, Retry: fastRetry}
+	sub := config.Subscriber{ID: "morning", Type: "email", EmailSink: config.EmailSink{To: []string{"desk@example.org"}, Digest: "1h"}, Topics: []string{"fentanyl"},
+		Timeout: 5 * time.Second, Retry: fastRetry}
 	clock := &fakeClock{}
 
 	b := openBus(t, dir)
@@ -135,14 +135,14 @@ func TestRateCapAndQuietHoursFoldIntoDigest(t *testing.T) {
 		}
 	}
 	// Capped at 2 an hour.
-	start(config.Subscriber{ID: "capped", Type: "email", To: []string{"capped@example.org"}, Topics: []string{"fentanyl"},
-		MaxPerHour: 2, Timeout: 5 * time.Second, Retry: fastRetry})
+	start(config.Subscriber{ID: "capped", Type: "email", EmailSink: config.EmailSink{To: []string{"capped@example.org"}, MaxPerHour: 2}, Topics: []string{"fentanyl"},
+		Timeout: 5 * time.Second, Retry: fastRetry})
 	// Quiet for the hour around the (fake) time now.
 	q := clock.now()
 	window := fmt.Sprintf("%02d:%02d-%02d:%02d", q.Add(-30*time.Minute).Hour(), q.Add(-30*time.Minute).Minute(),
 		q.Add(30*time.Minute).Hour(), q.Add(30*time.Minute).Minute())
-	start(config.Subscriber{ID: "sleeper", Type: "email", To: []string{"sleeper@example.org"}, Topics: []string{"fentanyl"},
-		QuietHours: window, Timeout: 5 * time.Second, Retry: fastRetry})
+	start(config.Subscriber{ID: "sleeper", Type: "email", EmailSink: config.EmailSink{To: []string{"sleeper@example.org"}, QuietHours: window}, Topics: []string{"fentanyl"},
+		Timeout: 5 * time.Second, Retry: fastRetry})
 
 	publishAlerts(t, b, "fentanyl", 5, 0)
 	waitStatus(t, d, "capped", func(s SubscriberStatus) bool { return s.Delivered == 2 && s.Held == 3 })
@@ -226,8 +226,8 @@ func (s *slowDigest) NotifyDigest(ctx context.Context, as []*news.Alert) (bool, 
 func TestDigestHeldAlertsSurviveSlowFailedSend(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{}
-	sub := config.Subscriber{ID: "morning", Type: "email", To: []string{"x@example.org"}, Topics: []string{"fentanyl"},
-		Digest: "1h", Timeout: 5 * time.Second, Retry: config.Retry{Attempts: 5, Initial: time.Hour, Max: time.Hour}}
+	sub := config.Subscriber{ID: "morning", Type: "email", EmailSink: config.EmailSink{To: []string{"x@example.org"}, Digest: "1h"}, Topics: []string{"fentanyl"},
+		Timeout: 5 * time.Second, Retry: config.Retry{Attempts: 5, Initial: time.Hour, Max: time.Hour}}
 	b := openBus(t, dir)
 	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	d.now = clock.now

@@ -111,7 +111,7 @@ func (h *hookServer) wait(t testing.TB, n int, d time.Duration) []string {
 }
 
 func dispatchSub(id, url string, r config.Retry) config.Subscriber {
-	return config.Subscriber{ID: id, Type: "webhook", URL: url, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	return config.Subscriber{ID: id, Type: "webhook", WebhookSink: config.WebhookSink{URL: url, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
 		Topics: []string{"fentanyl"}, Timeout: 2 * time.Second, Retry: r}
 }
 

@@ -23,7 +23,7 @@ import (
 )
 
 func emailSub() config.Subscriber {
-	return config.Subscriber{ID: "analyst", Type: "email", To: []string{"analyst@example.org", "Desk <desk@example.org>"}}
+	return config.Subscriber{ID: "analyst", Type: "email", EmailSink: config.EmailSink{To: []string{"analyst@example.org", "Desk <desk@example.org>"}}}
 }
 
 func newTestEmail(t *testing.T, ts *testSMTP, mode string, sub config.Subscriber) *Email {
@@ -410,8 +410,8 @@ func TestNewEmailRejects(t *testing.T) {
 		smtp config.SMTP
 	}{
 		"no recipients":  {config.Subscriber{ID: "x"}, ok},
-		"bad recipient":  {config.Subscriber{ID: "x", To: []string{"not an address"}}, ok},
-		"crlf recipient": {config.Subscriber{ID: "x", To: []string{"a@example.org\r\nBcc: b@example.org"}}, ok},
+		"bad recipient":  {config.Subscriber{ID: "x", EmailSink: config.EmailSink{To: []string{"not an address"}}}, ok},
+		"crlf recipient": {config.Subscriber{ID: "x", EmailSink: config.EmailSink{To: []string{"a@example.org\r\nBcc: b@example.org"}}}, ok},
 		"bad from":       {emailSub(), config.SMTP{Host: "h", From: "nobody", TLS: "none"}},
 		"bad tls mode":   {emailSub(), config.SMTP{Host: "h", From: "a@example.org", TLS: "ssl"}},
 		"no host":        {emailSub(), config.SMTP{From: "a@example.org", TLS: "none"}},

@@ -94,7 +94,7 @@ func mustJSON(t *testing.T, v any) string {
 // An event email is plain text, with the summary in the subject.
 func TestEventEmail(t *testing.T) {
 	srv := smtptest.Start(t)
-	sub := config.Subscriber{ID: "ops", Type: "email", To: []string{"ops@example.org"}}
+	sub := config.Subscriber{ID: "ops", Type: "email", EmailSink: config.EmailSink{To: []string{"ops@example.org"}}}
 	e, err := NewEmail(sub, config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "newswatch@example.org", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ func TestFeedbackLinksOnlyWithPublicURL(t *testing.T) {
 			wantRel := signer.URL(a.ID, "hook", feedback.Relevant, a.Created)
 
 			srv, got := receiver(t, nil)
-			w, err := NewWebhook(config.Subscriber{ID: "hook", Type: "webhook", URL: srv.URL, Secret: "raw-secret"}, nil)
+			w, err := NewWebhook(config.Subscriber{ID: "hook", Type: "webhook", WebhookSink: config.WebhookSink{URL: srv.URL, Secret: "raw-secret"}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

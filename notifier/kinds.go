@@ -9,10 +9,12 @@ import (
 )
 
 // Kind is one type of sink: how a subscriber of that type is built and
-// where its deliveries go (as shown to an operator). Which of its values
-// are secrets is config's to say (config.Secrets), so that logs are
-// scrubbed without the notifier. Each kind lives in its own file beside its sink;
-// adding a type means adding it to kinds.
+// where its deliveries go (as shown to an operator). Its keys, their
+// checks and which of them are secrets are config's (config.SinkKinds,
+// one entry per type beside its struct, e.g. config.WebhookSink), so
+// that a config is checked and logs are scrubbed without the notifier.
+// Each kind lives in its own file beside its sink; adding a type is one
+// entry in kinds and one in config's table (TestKindsMatchConfig).
 type Kind struct {
 	// New builds the subscriber's sink; smtp is the mail server in force.
 	New func(sub config.Subscriber, smtp config.SMTP) (Sink, error)

@@ -20,15 +20,15 @@ func TestKinds(t *testing.T) {
 		wantErr    string
 		wantTarget string
 	}{
-		{name: "webhook", sub: config.Subscriber{ID: "a", Type: "webhook", Secret: "s3cret-value", URL: "https://hooks.example.org/news"},
+		{name: "webhook", sub: config.Subscriber{ID: "a", Type: "webhook", WebhookSink: config.WebhookSink{Secret: "s3cret-value", URL: "https://hooks.example.org/news"}},
 			wantTarget: "https://hooks.example.org"},
-		{name: "webhook format and token", sub: config.Subscriber{ID: "a", Type: "webhook", Format: "slack", URL: "https://hooks.example.org/services/" + token},
+		{name: "webhook format and token", sub: config.Subscriber{ID: "a", Type: "webhook", WebhookSink: config.WebhookSink{Format: "slack", URL: "https://hooks.example.org/services/" + token}},
 			wantTarget: "https://hooks.example.org (slack)"},
-		{name: "webhook bare host", sub: config.Subscriber{ID: "a", Type: "webhook", Secret: "s3cret-value", URL: "https://hooks.example.org/"},
+		{name: "webhook bare host", sub: config.Subscriber{ID: "a", Type: "webhook", WebhookSink: config.WebhookSink{Secret: "s3cret-value", URL: "https://hooks.example.org/"}},
 			wantTarget: "https://hooks.example.org"},
-		{name: "webhook bad url", sub: config.Subscriber{ID: "a", Type: "webhook", URL: "ftp://x"},
+		{name: "webhook bad url", sub: config.Subscriber{ID: "a", Type: "webhook", WebhookSink: config.WebhookSink{URL: "ftp://x"}},
 			wantErr: "not an http(s) URL", wantTarget: "ftp://x"},
-		{name: "email", sub: config.Subscriber{ID: "b", Type: "email", To: []string{"a@example.org", "b@example.org"}},
+		{name: "email", sub: config.Subscriber{ID: "b", Type: "email", EmailSink: config.EmailSink{To: []string{"a@example.org", "b@example.org"}}},
 			wantTarget: "a@example.org, b@example.org"},
 		{name: "email no recipients", sub: config.Subscriber{ID: "b", Type: "email"}, wantErr: "no recipients"},
 		{name: "unknown", sub: config.Subscriber{ID: "c", Type: "pager"}, wantErr: `unknown type "pager"`},
@@ -50,5 +50,15 @@ func TestKinds(t *testing.T) {
 				t.Errorf("Target = %q, want %q", got, tt.wantTarget)
 			}
 		})
+	}
+}
+
+// TestKindsMatchConfig keeps the two tables of sink types in step: a
+// type config accepts must have a sink here, and a sink here must be a
+// type config accepts.
+func TestKindsMatchConfig(t *testing.T) {
+	cfgKinds := slices.Sorted(slices.Values(config.SinkKinds()))
+	if got := Kinds(); !slices.Equal(got, cfgKinds) {
+		t.Fatalf("notifier kinds %v, config kinds %v: add the type to both tables", got, cfgKinds)
 	}
 }

@@ -162,7 +162,7 @@ func headerOf(t *testing.T, data []byte, key string) string {
 // sending through host:port without TLS.
 func startEmailSub(t *testing.T, d *Dispatcher, id, host string, port int, r config.Retry) {
 	t.Helper()
-	sub := config.Subscriber{ID: id, Type: "email", To: []string{"desk@example.org"}, Topics: []string{"fentanyl"},
+	sub := config.Subscriber{ID: id, Type: "email", EmailSink: config.EmailSink{To: []string{"desk@example.org"}}, Topics: []string{"fentanyl"},
 		Timeout: 2 * time.Second, Retry: r}
 	sink, err := NewEmail(sub, config.SMTP{Host: host, Port: port, TLS: "none", From: "alerts@example.org", Timeout: 2 * time.Second})
 	if err != nil {
@@ -482,7 +482,7 @@ func testSMTPServerSilent(t *testing.T, greet bool) {
 			}()
 		}
 	}()
-	sub := config.Subscriber{ID: "desk", Type: "email", To: []string{"desk@example.org"}}
+	sub := config.Subscriber{ID: "desk", Type: "email", EmailSink: config.EmailSink{To: []string{"desk@example.org"}}}
 	e, err := NewEmail(sub, config.SMTP{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: "none",
 		From: "alerts@example.org", Timeout: 300 * time.Millisecond})
 	if err != nil {

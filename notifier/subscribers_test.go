@@ -54,9 +54,9 @@ func TestSubscribersApply(t *testing.T) {
 			running: []string{"a", "c"}},
 		{name: "removed is stopped", subs: []config.Subscriber{a}, smtp: smtp,
 			running: []string{"a"}, stopped: []string{"c"}},
-		{name: "bad one fails, others run", subs: []config.Subscriber{a, {ID: "bad", Type: "webhook", URL: "ftp://x"}}, smtp: smtp,
+		{name: "bad one fails, others run", subs: []config.Subscriber{a, {ID: "bad", Type: "webhook", WebhookSink: config.WebhookSink{URL: "ftp://x"}}}, smtp: smtp,
 			wantErr: "not an http(s) URL", running: []string{"a"}, stopped: []string{"bad"}, sameSinkA: true},
-		{name: "failed one is tried again unchanged", subs: []config.Subscriber{a, {ID: "bad", Type: "webhook", URL: "ftp://x"}}, smtp: smtp,
+		{name: "failed one is tried again unchanged", subs: []config.Subscriber{a, {ID: "bad", Type: "webhook", WebhookSink: config.WebhookSink{URL: "ftp://x"}}}, smtp: smtp,
 			wantErr: "not an http(s) URL", running: []string{"a"}, sameSinkA: true},
 	}
 	prev := first

@@ -137,10 +137,10 @@ func receiver(t *testing.T, handle func(w http.ResponseWriter, r *http.Request))
 
 func testWebhookSub(url string) config.Subscriber {
 	return config.Subscriber{
-		ID: "desk", Type: "webhook", URL: url,
-		Secret:  "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
-		Secrets: []string{"previous-raw-secret"},
-		Headers: map[string]string{"Authorization": "Bearer t0k", "x-team": "desk"},
+		ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: url,
+			Secret:  "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
+			Secrets: []string{"previous-raw-secret"},
+			Headers: map[string]string{"Authorization": "Bearer t0k", "x-team": "desk"}},
 		Timeout: 10 * time.Second,
 	}
 }

@@ -93,7 +93,7 @@ func (h *hook) count(typ string) int {
 }
 
 func (h *hook) sub(id string, topics, events []string) config.Subscriber {
-	return config.Subscriber{ID: id, Type: "webhook", URL: h.srv.URL, Secret: "s3cret", Topics: topics, Events: events,
+	return config.Subscriber{ID: id, Type: "webhook", WebhookSink: config.WebhookSink{URL: h.srv.URL, Secret: "s3cret"}, Topics: topics, Events: events,
 		Retry: config.Retry{Attempts: 2, Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond}}
 }
 
@@ -398,7 +398,7 @@ func TestDigestSubscriberGetsEventsAtOnce(t *testing.T) {
 	srv := smtptest.Start(t)
 	cfg := testConfig(t, func(c *config.Config) {
 		c.SMTP = config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "newswatch@example.org", Timeout: 5 * time.Second}
-		c.Subscribers = []config.Subscriber{{ID: "ops", Type: "email", To: []string{"ops@example.org"}, Digest: "24h",
+		c.Subscribers = []config.Subscriber{{ID: "ops", Type: "email", EmailSink: config.EmailSink{To: []string{"ops@example.org"}, Digest: "24h"},
 			Topics: []string{"fentanyl"}, Events: []string{"store.error"}}}
 	})
 	b := openBus(t, cfg)

@@ -33,7 +33,7 @@ func TestOnceLeavesNothingInFlight(t *testing.T) {
 	defer hook.Close()
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
-		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", URL: hook.URL, Secret: "s3cret"}}
+		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
 	})
 	b := openBus(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -96,7 +96,7 @@ func TestOneDeliveryPerArticle(t *testing.T) {
 	secret := []byte("a raw signing secret")
 	hooks := newSignedHooks(t, secret)
 	sub := func(id string, topics ...string) config.Subscriber {
-		return config.Subscriber{ID: id, Type: "webhook", URL: hooks.srv.URL + "/" + id, Secret: string(secret), Topics: topics}
+		return config.Subscriber{ID: id, Type: "webhook", WebhookSink: config.WebhookSink{URL: hooks.srv.URL + "/" + id, Secret: string(secret)}, Topics: topics}
 	}
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Topics = defaults.Topics

@@ -246,7 +246,7 @@ func TestRunDeliversItemsAsTheyAppear(t *testing.T) {
 	defer hook.Close()
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL, Interval: time.Second}}
-		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", URL: hook.URL, Secret: "s3cret"}}
+		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
 	})
 	b := openBus(t, cfg)
 	m := metrics.New()

@@ -77,7 +77,7 @@ func TestWebSubPushReachesSubscribers(t *testing.T) {
 		c.WebSub.CallbackURL = callbacks.URL + "/websub/"
 		c.Fetch.AllowPrivateNetworks = true // the hub is on loopback
 		c.Sources = []config.Source{{ID: "wire", URL: feed.URL, Interval: time.Hour}}
-		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", URL: hook.URL, Secret: "s3cret"}}
+		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
 	})
 	b := openBus(t, cfg)
 	p, err := New(cfg, b, discard(), nil)

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Topic is a named query.
+type Topic struct {
+	ID    string `yaml:"id"`
+	Name  string `yaml:"name"`
+	Query string `yaml:"query"`
+	// MinScore is the score an article must reach, on top of satisfying
+	// Query, to match; zero accepts any article that satisfies Query.
+	// See docs/queries.md for how the score is computed.
+	MinScore float64 `yaml:"min_score"`
+	// Weights gives each field's weight in the score (title, summary,
+	// content, category, url, source); absent fields keep their defaults.
+	Weights map[string]float64 `yaml:"weights"`
+	// StoryWindow groups alerts whose titles tell the same story within
+	// this window: each subscriber gets the first as an alert and later
+	// ones as follow-ups ("also reported by"). Unset: 24h; 0s: off.
+	StoryWindow *time.Duration `yaml:"story_window"`
+	// Spikes turns on coverage-spike alerts for the topic (docs/trends.md).
+	Spikes Spikes `yaml:"spikes"`
+	// Learned is the topic's learned second stage, off by default
+	// (docs/feedback.md).
+	Learned Learned `yaml:"learned"`
+}
+
+// Learned configures a topic's learned second stage: a model trained on
+// the topic's feedback labels that may veto a match of the query whose
+// probability of being relevant is below Threshold. It never adds a
+// match, and acts only when cross-validation on the labels says it helps.
+type Learned struct {
+	Enabled bool `yaml:"enabled"`
+	// Threshold is the probability of "relevant" below which a match is
+	// vetoed; default 0.2.
+	Threshold float64 `yaml:"threshold"`
+	// MinLabels is how many labels of each kind (relevant, not relevant)
+	// are needed before the stage may act; default 20.
+	MinLabels int `yaml:"min_labels"`
+	// MaxRecallLoss is how much cross-validated recall the stage may
+	// lose against the query alone; default 0.05.
+	MaxRecallLoss float64 `yaml:"max_recall_loss"`
+}
+
+// Trends configures the per-topic volume series (docs/trends.md).
+type Trends struct {
+	// Retention is how long hourly buckets are kept; default 720h (30 days).
+	Retention time.Duration `yaml:"retention"`
+}
+
+// Spikes configures a topic's spike alerts: the last Window's articles
+// and distinct sources against the same hours of previous days.
+type Spikes struct {
+	Enabled bool `yaml:"enabled"`
+	// Window is the span counted, a whole number of hours; default 6h.
+	Window time.Duration `yaml:"window"`
+	// MinArticles and MinSources are floors below which nothing is a
+	// spike, whatever the baseline; defaults 5 and 3.
+	MinArticles int `yaml:"min_articles"`
+	MinSources  int `yaml:"min_sources"`
+	// Threshold is how many robust deviations (1.4826 × MAD) above the
+	// seasonal median a window must be; default 5.
+	Threshold float64 `yaml:"threshold"`
+}
+
+func (c *Config) validateTrends() Problems {
+	p := &problems{c: c}
+	if c.Trends.Retention < 24*time.Hour {
+		p.add(fmt.Sprintf("retention %s must be at least 24h", c.Trends.Retention), "trends", "retention")
+	}
+	return p.ps
+}
+
+func (c *Config) validateTopics() Problems {
+	p := &problems{c: c}
+	seen := map[string]bool{}
+	for i, t := range c.Topics {
+		if !idPattern.MatchString(t.ID) {
+			p.add(fmt.Sprintf("id %q must match [a-z0-9-]+", t.ID), "topics", i, "id")
+		} else if seen[t.ID] {
+			p.add(fmt.Sprintf("duplicate topic id %q", t.ID), "topics", i, "id")
+		}
+		seen[t.ID] = true
+		if strings.TrimSpace(t.Query) == "" {
+			p.add("query is empty", "topics", i, "query")
+		}
+		if sp := t.Spikes; sp.Window < time.Hour || sp.Window > 7*24*time.Hour || sp.Window%time.Hour != 0 {
+			p.add(fmt.Sprintf("window %s must be a whole number of hours between 1h and 168h", sp.Window), "topics", i, "spikes", "window")
+		}
+		if t.Spikes.MinArticles < 0 || t.Spikes.MinSources < 0 || t.Spikes.Threshold < 0 {
+			p.add("min_articles, min_sources and threshold must not be negative", "topics", i, "spikes")
+		}
+		if l := t.Learned; l.Threshold <= 0 || l.Threshold >= 1 || l.MinLabels < 1 || l.MaxRecallLoss < 0 || l.MaxRecallLoss > 1 {
+			p.add("threshold must be between 0 and 1 (exclusive), min_labels at least 1, max_recall_loss between 0 and 1", "topics", i, "learned")
+		}
+	}
+	return p.ps
+}
