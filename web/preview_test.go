@@ -232,3 +232,54 @@ func BenchmarkPreview(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(arch.arts)), "articles")
 }
+
+// TestPreviewSavedFollowsConfig checks that the saved query's cached
+// verdicts are dropped when the config in force changes.
+func TestPreviewSavedFollowsConfig(t *testing.T) {
+	arch := testArchive()
+	var mu sync.Mutex
+	topics := previewTopics
+	pv := NewPreviewer(arch.read, func() []config.Topic {
+		mu.Lock()
+		defer mu.Unlock()
+		return topics
+	})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		saved     string
+		wantSaved int
+	}{
+		{"fentanyl*", 2},
+		{"fentanyl* AND title:border", 1},
+		{"sunny OR fentanyl*", 3},
+	} {
+		mu.Lock()
+		topics = []config.Topic{{ID: "fentanyl", Query: tt.saved}, previewTopics[1]}
+		mu.Unlock()
+		res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SavedMatched != tt.wantSaved || res.Matched != 2 {
+			t.Errorf("saved %q: saved_matched %d matched %d, want %d and 2", tt.saved, res.SavedMatched, res.Matched, tt.wantSaved)
+		}
+	}
+}
+
+// TestPreviewCancelled checks that a request whose context is done (the
+// page aborted it for a newer keystroke) stops with the context's error.
+func TestPreviewCancelled(t *testing.T) {
+	arch := &sliceArchive{}
+	for i := range 1000 {
+		arch.add(news.Article{ID: fmt.Sprint(i), Title: "Fentanyl", URL: fmt.Sprintf("https://example.org/%d", i)}, time.Now())
+	}
+	pv := NewPreviewer(arch.read, func() []config.Topic { return previewTopics })
+	if _, err := pv.Preview(context.Background(), PreviewRequest{Topic: "fentanyl", Query: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"}); err == nil {
+		t.Errorf("cancelled preview answered %d matches, want an error", res.Matched)
+	}
+}
