@@ -38,8 +38,11 @@ const (
 type ArchiveReader func(ctx context.Context, after uint64, f func(seq uint64, at time.Time, a *news.Article) bool) error
 
 // Previewer runs queries over an in-memory cache of the newest archived
-// articles, each normalised once (classifier.Prepare) when it enters the
-// cache, so a keystroke costs one automaton pass over the cached text.
+// articles, each normalised once (classifier.Prepare) and its words
+// numbered once (classifier.Vocab) when it enters the cache, so a
+// keystroke costs one automaton pass over the cached articles that have
+// the words its query needs, and no pass for the saved query, whose
+// verdicts are kept until the config changes.
 // The cache is refreshed incrementally (only messages it has not seen
 // are read) and bounded in articles and bytes; one preview runs at a
 // time, so previews cannot pile up on the CPU the pipeline needs.
@@ -52,6 +55,9 @@ type Previewer struct {
 	bytes    int
 	lastSeq  uint64
 	loadedAt time.Time
+	// vocab numbers the cached articles' words, so that a query skips,
+	// without scanning, the articles that name none of its terms.
+	vocab *classifier.Vocab
 
 	run chan struct{} // one preview at a time
 
@@ -78,13 +84,18 @@ type previewItem struct {
 	url       string
 	source    string
 	p         *classifier.Prepared
+	words     []uint32 // distinct word ids in vocab
 	size      int
 }
+
+// previewMaxVocab bounds the vocabulary, which only grows as articles
+// come and go: past it, the cached articles are numbered afresh.
+const previewMaxVocab = 1 << 21
 
 // NewPreviewer previews over the archive read reads, with the topics in
 // force from topics.
 func NewPreviewer(read ArchiveReader, topics func() []config.Topic) *Previewer {
-	return &Previewer{read: read, topics: topics, run: make(chan struct{}, 1)}
+	return &Previewer{read: read, topics: topics, run: make(chan struct{}, 1), vocab: classifier.NewVocab()}
 }
 
 // refresh adds the articles archived since the last refresh, at most
@@ -97,7 +108,8 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 	}
 	err := pv.read(ctx, pv.lastSeq, func(seq uint64, at time.Time, a *news.Article) bool {
 		p := classifier.Prepare(a)
-		it := previewItem{seq: seq, at: at, published: a.Published, id: a.ID, url: a.URL, source: a.Source, p: p, size: p.Size() + len(a.ID) + len(a.URL) + len(a.Source)}
+		words := pv.vocab.Words(p)
+		it := previewItem{seq: seq, at: at, published: a.Published, id: a.ID, url: a.URL, source: a.Source, p: p, words: words, size: p.Size() + 4*len(words) + len(a.ID) + len(a.URL) + len(a.Source)}
 		pv.items = append(pv.items, it)
 		pv.bytes += it.size
 		pv.lastSeq = seq
@@ -109,6 +121,12 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 		return ctx.Err() == nil
 	})
 	pv.evict()
+	if pv.vocab.Len() > previewMaxVocab {
+		pv.vocab = classifier.NewVocab()
+		for i := range pv.items {
+			pv.items[i].words = pv.vocab.Words(pv.items[i].p)
+		}
+	}
 	if err != nil {
 		return pv.items, fmt.Errorf("read the archive: %w", err)
 	}
@@ -269,6 +287,9 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 		res.Error = rerr.Error()
 	}
 	ti := c.TopicIndex(id)
+	pv.mu.Lock()
+	wf := c.Filter(ti, pv.vocab) // nil: every article may match
+	pv.mu.Unlock()
 	if saved != nil && len(pv.savedVerdicts) > 2*len(items)+1024 {
 		// Evicted articles' verdicts: drop them now and then.
 		keep := make(map[uint64]verdict, len(items))
@@ -311,7 +332,10 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 		it := &items[i]
 		d := day(it.at)
 		d.Articles++
-		ok, score := c.MatchPrepared(it.p, ti)
+		ok, score := false, 0.0
+		if wf.May(it.words) {
+			ok, score = c.MatchPrepared(it.p, ti)
+		}
 		was := false
 		if si >= 0 {
 			v, known := pv.savedVerdicts[it.seq]
