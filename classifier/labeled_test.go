@@ -276,6 +276,11 @@ func TestDefaultTopicsPassingMentions(t *testing.T) {
 		{news.Article{Title: "Chinatown festival draws crowds", Content: "The bus took us to Chinatown."}, ""},
 		{news.Article{Title: "Weather", Content: "Sunny in China today, said the US embassy."}, ""},
 		{news.Article{Title: "US and China agree to resume trade talks", Content: "Washington and Beijing will resume talks on tariffs, the U.S. Trade Representative said."}, "us-china"},
+		// The edges issue 13 names: a pharma verdict that mentions
+		// fentanyl patches, a sentencing-reform interview with one
+		// fentanyl clause.
+		{news.Article{Title: "Jury finds drugmakers liable in opioid trial", Content: "A jury found three drug companies liable for fuelling the opioid epidemic. The verdict covers sales of prescription painkillers, including oxycodone pills and fentanyl patches, from 2006 to 2014. The companies said they would appeal."}, ""},
+		{news.Article{Title: "Senator on the sentencing bill", Content: "In an interview the senator said the bill would shorten mandatory minimums for nonviolent offenders and expand early release. Asked about drugs, she said penalties for fentanyl dealers would stay. Most of the bill concerns prison programmes and judges' discretion."}, ""},
 		{news.Article{Title: "Aseguran 300 kilos de fentanilo en Sinaloa", Content: "La Marina decomisó el cargamento en Culiacán."}, "fentanyl"},
 		{news.Article{Title: "中美贸易谈判重启", Content: "美国与中国就关税问题重启谈判。"}, "us-china"},
 		{news.Article{Title: "美國財政部制裁中國芬太尼前體供應商", Content: "美國財政部宣布制裁多家中國公司，指其向墨西哥販毒集團供應芬太尼前體化學品。芬太尼危機。"}, "fentanyl,us-china,us-china-fentanyl"},
