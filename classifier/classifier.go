@@ -43,6 +43,7 @@ const maxHits = 1 << 14
 type Classifier struct {
 	topics  []topic
 	ac      *automaton
+	keys    []string  // key -> its folded bytes
 	keyLeft []bool    // key -> needs a word boundary before it
 	keyPats [][]int32 // key -> patterns sharing its bytes
 	pats    []pattern
@@ -170,6 +171,7 @@ func New(topics []config.Topic) (*Classifier, error) {
 		}
 	}
 	c.ac = newAutomaton(keyList)
+	c.keys = keyList
 	empty := c.newScratch()
 	for i := range c.topics {
 		t := &c.topics[i]

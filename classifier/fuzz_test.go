@@ -61,8 +61,14 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("a miss without a reason: %+v", ex[0])
 		}
 		// The preview's path (normalise once, scan many times) agrees.
-		if pm, _ := c.MatchPrepared(Prepare(a), 0); pm != got {
+		p := Prepare(a)
+		if pm, _ := c.MatchPrepared(p, 0); pm != got {
 			t.Fatalf("Classify says %v, MatchPrepared says %v", got, pm)
+		}
+		// The preview's word filter never rules out a match.
+		v := NewVocab()
+		if ids := v.Words(p); got && !c.Filter(0, v).May(ids) {
+			t.Fatalf("matched, but the word filter rules it out (words %v)", v.words)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,9 +98,19 @@ func loadLabeledFile(t testing.TB, path string) []labeled {
 	return out
 }
 
-// tuneHalf puts a text in the half of dev2 the default queries were
-// tuned on; the other half was only measured. The split is fixed by a
-// hash of the id, so nobody can move a hard text to the easy side.
+// tuneHalf puts a text of dev2 in the half the default queries may be
+// tuned on; the other half is held out. The rule: FNV-1a (32 bit) of the
+// text's id, even: tune, odd: held out (66 and 51 texts). Fixed by a hash
+// so that nobody can move a hard text to the easy side, and never
+// changed since it was set: a new split after looking at errors would
+// be a choice made with the held-out texts in view.
+//
+// Held out means: the test prints the held-out half's figures but never
+// its errors (evaluate's list is for tune sets only), and a query change
+// is judged on articles.jsonl and the tune half only. See
+// docs/classifier.md for the history: before this rule was kept, the
+// whole of dev2 had once been used for tuning, so its held-out figures
+// are an upper bound, not a clean test.
 func tuneHalf(id string) bool {
 	h := fnv.New32a()
 	h.Write([]byte(id))
@@ -111,8 +122,13 @@ func tuneHalf(id string) bool {
 type labeledSet struct {
 	name  string
 	texts []labeled
-	// floor: topic -> minimum precision and recall; topics not named
-	// are measured and logged only.
+	// tune: a set the queries may be tuned on, whose errors are listed;
+	// the held-out half's are not.
+	tune bool
+	// goal: topics whose precision and recall must reach 0.9 here.
+	goal []string
+	// floor: for a set where the goal is not reached, topic -> the
+	// precision and recall reached, which a change may only raise.
 	floor map[string][2]float64
 }
 
@@ -179,40 +195,56 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	}
 	topics := loadTopics(t, topicsPath)
 	c := mustNew(t, topics...)
-	// The goal is 0.9 for both topics on every set. The floors below are
-	// the figures reached (see docs/classifier.md), so that a change can
-	// only raise them; fentanyl precision on dev2 is still under the goal.
-	goal := map[string][2]float64{"fentanyl": {0.9, 0.9}, "us-china": {0.9, 0.9}}
+	// The goal: precision and recall of at least 0.9 for fentanyl and
+	// us-china. Asserted on the tune sets and on the whole labelled set
+	// (articles+dev2). Where it is not reached — dev2 alone and its
+	// held-out half, by fentanyl's two false positives there, which were
+	// not tuned away because they are held out — the figures are
+	// printed with a "below the 0.9 goal" line and held to what was
+	// reached (README and docs/classifier.md say so).
+	goal := []string{"fentanyl", "us-china"}
 	both := append(append([]labeled(nil), arts...), dev2...)
 	sets := []labeledSet{
-		{"articles", arts, goal},
-		{"dev2-tune", tune, map[string][2]float64{"fentanyl": {0.9, 1}, "us-china": {0.9, 0.9}}},
-		{"dev2-held-out", held, map[string][2]float64{"fentanyl": {0.75, 1}, "us-china": {0.93, 0.87}}},
-		{"dev2", dev2, map[string][2]float64{"fentanyl": {0.85, 1}, "us-china": {0.97, 0.9}}},
-		{"articles+dev2", both, map[string][2]float64{"fentanyl": {0.87, 1}, "us-china": {0.98, 0.93}}},
-		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), map[string][2]float64{"us-china-fentanyl": {1, 1}}},
+		{"articles", arts, true, goal, nil},
+		{"dev2-tune", tune, true, goal, nil},
+		{"dev2-held-out", held, false, nil, map[string][2]float64{"fentanyl": {0.75, 1}, "us-china": {0.93, 0.87}}},
+		{"dev2", dev2, false, []string{"us-china"}, map[string][2]float64{"fentanyl": {0.85, 1}}},
+		{"articles+dev2", both, false, goal, nil},
+		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), false, nil, nil},
 	}
-	var table strings.Builder
+	var table, below strings.Builder
 	fmt.Fprintf(&table, "%-18s %-18s %4s %4s %4s %4s  %9s %6s\n", "set", "topic", "tp", "fp", "fn", "tn", "precision", "recall")
 	for _, set := range sets {
 		for _, tp := range topics {
 			if set.name == "us-china-fentanyl" && tp.ID != "us-china-fentanyl" {
 				continue
 			}
-			// The held-out half of dev2 has been measured and then used for
-			// tuning too (docs/classifier.md), so errors are listed for
-			// every set but the combined one, which repeats them.
-			s := evaluate(t, c, tp.ID, set.texts, set.name != "articles+dev2" && (set.name != "us-china-fentanyl" || tp.ID == "us-china-fentanyl"))
+			s := evaluate(t, c, tp.ID, set.texts, set.tune || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl"))
 			if s.tp+s.fp+s.fn+s.tn == 0 {
 				continue
 			}
 			fmt.Fprintf(&table, "%-18s %-18s %4d %4d %4d %4d  %9.3f %6.3f\n", set.name, tp.ID, s.tp, s.fp, s.fn, s.tn, s.precision(), s.recall())
-			if m, ok := set.floor[tp.ID]; ok && topicsPath == defaultTopicsFile && (s.precision() < m[0] || s.recall() < m[1]) {
-				t.Errorf("%s on %s: precision %.3f recall %.3f, want at least %.2f and %.2f", tp.ID, set.name, s.precision(), s.recall(), m[0], m[1])
+			met := s.precision() >= 0.9 && s.recall() >= 0.9
+			if !met && (tp.ID == "fentanyl" || tp.ID == "us-china") {
+				fmt.Fprintf(&below, "%s on %s: precision %.3f recall %.3f, below the 0.9 goal\n", tp.ID, set.name, s.precision(), s.recall())
+			}
+			if topicsPath != defaultTopicsFile {
+				continue
+			}
+			if !met && slices.Contains(set.goal, tp.ID) {
+				t.Errorf("%s on %s: precision %.3f recall %.3f, want at least 0.9 and 0.9", tp.ID, set.name, s.precision(), s.recall())
+			}
+			if f, ok := set.floor[tp.ID]; ok && (s.precision() < f[0] || s.recall() < f[1]) {
+				t.Errorf("%s on %s: precision %.3f recall %.3f, fell below %.2f and %.2f", tp.ID, set.name, s.precision(), s.recall(), f[0], f[1])
 			}
 		}
 	}
-	t.Logf("%d + %d labelled texts (dev2: %d tune, %d held out), %d own examples\n%s", len(arts), len(dev2), len(tune), len(held), len(own), table.String())
+	if own := sets[len(sets)-1]; topicsPath == defaultTopicsFile {
+		if s := evaluate(t, c, "us-china-fentanyl", own.texts, false); s.precision() < 1 || s.recall() < 1 {
+			t.Errorf("us-china-fentanyl on dev2 and own examples: precision %.3f recall %.3f, want 1 and 1", s.precision(), s.recall())
+		}
+	}
+	t.Logf("%d + %d labelled texts (dev2: %d tune, %d held out), %d own examples\n%s%s", len(arts), len(dev2), len(tune), len(held), len(own), table.String(), below.String())
 }
 
 // TestSeedArticle checks the seed article gets all three default topics.
@@ -244,6 +276,11 @@ func TestDefaultTopicsPassingMentions(t *testing.T) {
 		{news.Article{Title: "Chinatown festival draws crowds", Content: "The bus took us to Chinatown."}, ""},
 		{news.Article{Title: "Weather", Content: "Sunny in China today, said the US embassy."}, ""},
 		{news.Article{Title: "US and China agree to resume trade talks", Content: "Washington and Beijing will resume talks on tariffs, the U.S. Trade Representative said."}, "us-china"},
+		// The edges issue 13 names: a pharma verdict that mentions
+		// fentanyl patches, a sentencing-reform interview with one
+		// fentanyl clause.
+		{news.Article{Title: "Jury finds drugmakers liable in opioid trial", Content: "A jury found three drug companies liable for fuelling the opioid epidemic. The verdict covers sales of prescription painkillers, including oxycodone pills and fentanyl patches, from 2006 to 2014. The companies said they would appeal."}, ""},
+		{news.Article{Title: "Senator on the sentencing bill", Content: "In an interview the senator said the bill would shorten mandatory minimums for nonviolent offenders and expand early release. Asked about drugs, she said penalties for fentanyl dealers would stay. Most of the bill concerns prison programmes and judges' discretion."}, ""},
 		{news.Article{Title: "Aseguran 300 kilos de fentanilo en Sinaloa", Content: "La Marina decomisó el cargamento en Culiacán."}, "fentanyl"},
 		{news.Article{Title: "中美贸易谈判重启", Content: "美国与中国就关税问题重启谈判。"}, "us-china"},
 		{news.Article{Title: "美國財政部制裁中國芬太尼前體供應商", Content: "美國財政部宣布制裁多家中國公司，指其向墨西哥販毒集團供應芬太尼前體化學品。芬太尼危機。"}, "fentanyl,us-china,us-china-fentanyl"},

@@ -144,3 +144,26 @@ func (c *Classifier) ExplainPrepared(p *Prepared, topic string) []Explanation {
 
 // Title is the clean title of p, as snippets and highlights show it.
 func (p *Prepared) Title() string { return p.clean[fTitle] }
+
+// Needs returns the id of topic i (see TopicIndex) and of every topic its
+// query names through topic:id, directly or through others, in config
+// order: the topics a classifier must hold to decide topic i. The query
+// preview compiles only those, since the scan's cost grows with the
+// number of terms the automaton holds.
+func (c *Classifier) Needs(i int) []string {
+	trees := make([]*node, len(c.topics))
+	for j := range c.topics {
+		trees[j] = c.topics[j].query
+	}
+	need := map[int]bool{i: true}
+	for _, r := range reachable(trees[i], trees) {
+		need[r] = true
+	}
+	var out []string
+	for j := range c.topics {
+		if need[j] {
+			out = append(out, c.topics[j].id)
+		}
+	}
+	return out
+}

@@ -109,3 +109,22 @@ func TestTopicReferencePrintRoundTrip(t *testing.T) {
 		t.Errorf("printed %q", got)
 	}
 }
+
+func TestNeeds(t *testing.T) {
+	c := mustNew(t,
+		config.Topic{ID: "both", Query: "topic:drug AND topic:place"},
+		config.Topic{ID: "drug", Query: "fentanyl OR heroin"},
+		config.Topic{ID: "place", Query: "china"},
+		config.Topic{ID: "nested", Query: "topic:both AND NOT topic:other"},
+		config.Topic{ID: "other", Query: "taiwan"},
+	)
+	for id, want := range map[string]string{
+		"drug":   "drug",
+		"both":   "both,drug,place",
+		"nested": "both,drug,place,nested,other",
+	} {
+		if got := strings.Join(c.Needs(c.TopicIndex(id)), ","); got != want {
+			t.Errorf("Needs(%s) = %s, want %s", id, got, want)
+		}
+	}
+}

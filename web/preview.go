@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,8 +38,11 @@ const (
 type ArchiveReader func(ctx context.Context, after uint64, f func(seq uint64, at time.Time, a *news.Article) bool) error
 
 // Previewer runs queries over an in-memory cache of the newest archived
-// articles, each normalised once (classifier.Prepare) when it enters the
-// cache, so a keystroke costs one automaton pass over the cached text.
+// articles, each normalised once (classifier.Prepare) and its words
+// numbered once (classifier.Vocab) when it enters the cache, so a
+// keystroke costs one automaton pass over the cached articles that have
+// the words its query needs, and no pass for the saved query, whose
+// verdicts are kept until the config changes.
 // The cache is refreshed incrementally (only messages it has not seen
 // are read) and bounded in articles and bytes; one preview runs at a
 // time, so previews cannot pile up on the CPU the pipeline needs.
@@ -50,8 +55,25 @@ type Previewer struct {
 	bytes    int
 	lastSeq  uint64
 	loadedAt time.Time
+	// vocab numbers the cached articles' words, so that a query skips,
+	// without scanning, the articles that name none of its terms.
+	vocab *classifier.Vocab
 
 	run chan struct{} // one preview at a time
+
+	// The saved query's verdicts per archived article: they change only
+	// when the config does, so a keystroke scans the archive once (for
+	// the edited query), not twice. Guarded by run.
+	savedKey      string
+	saved         *classifier.Classifier // the saved topic and those it names
+	savedIdx      int
+	savedVerdicts map[uint64]verdict // by archive sequence
+}
+
+// verdict is one topic's decision on one article.
+type verdict struct {
+	ok    bool
+	score float64
 }
 
 type previewItem struct {
@@ -62,13 +84,18 @@ type previewItem struct {
 	url       string
 	source    string
 	p         *classifier.Prepared
+	words     []uint32 // distinct word ids in vocab
 	size      int
 }
+
+// previewMaxVocab bounds the vocabulary, which only grows as articles
+// come and go: past it, the cached articles are numbered afresh.
+const previewMaxVocab = 1 << 21
 
 // NewPreviewer previews over the archive read reads, with the topics in
 // force from topics.
 func NewPreviewer(read ArchiveReader, topics func() []config.Topic) *Previewer {
-	return &Previewer{read: read, topics: topics, run: make(chan struct{}, 1)}
+	return &Previewer{read: read, topics: topics, run: make(chan struct{}, 1), vocab: classifier.NewVocab()}
 }
 
 // refresh adds the articles archived since the last refresh, at most
@@ -81,7 +108,8 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 	}
 	err := pv.read(ctx, pv.lastSeq, func(seq uint64, at time.Time, a *news.Article) bool {
 		p := classifier.Prepare(a)
-		it := previewItem{seq: seq, at: at, published: a.Published, id: a.ID, url: a.URL, source: a.Source, p: p, size: p.Size() + len(a.ID) + len(a.URL) + len(a.Source)}
+		words := pv.vocab.Words(p)
+		it := previewItem{seq: seq, at: at, published: a.Published, id: a.ID, url: a.URL, source: a.Source, p: p, words: words, size: p.Size() + 4*len(words) + len(a.ID) + len(a.URL) + len(a.Source)}
 		pv.items = append(pv.items, it)
 		pv.bytes += it.size
 		pv.lastSeq = seq
@@ -93,6 +121,12 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 		return ctx.Err() == nil
 	})
 	pv.evict()
+	if pv.vocab.Len() > previewMaxVocab {
+		pv.vocab = classifier.NewVocab()
+		for i := range pv.items {
+			pv.items[i].words = pv.vocab.Words(pv.items[i].p)
+		}
+	}
 	if err != nil {
 		return pv.items, fmt.Errorf("read the archive: %w", err)
 	}
@@ -235,19 +269,36 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 		}
 		return res, nil
 	}
+	// The scan costs per byte and per term the automaton holds: compile
+	// only the edited topic and the topics it names, not every topic.
+	if sub, err := classifier.New(needed(tried, c.Needs(c.TopicIndex(id)))); err == nil {
+		c = sub
+	}
 	var saved *classifier.Classifier
+	si := -1
 	if savedIdx >= 0 {
-		saved, _ = classifier.New(topics) // the config in force compiled
+		saved, si = pv.savedFor(topics, id)
+		if saved != nil {
+			res.SavedMatched = 0
+		}
 	}
 	items, rerr := pv.refresh(ctx)
 	if rerr != nil {
 		res.Error = rerr.Error()
 	}
 	ti := c.TopicIndex(id)
-	si := -1
-	if saved != nil {
-		si = saved.TopicIndex(id)
-		res.SavedMatched = 0
+	pv.mu.Lock()
+	wf := c.Filter(ti, pv.vocab) // nil: every article may match
+	pv.mu.Unlock()
+	if saved != nil && len(pv.savedVerdicts) > 2*len(items)+1024 {
+		// Evicted articles' verdicts: drop them now and then.
+		keep := make(map[uint64]verdict, len(items))
+		for i := range items {
+			if v, ok := pv.savedVerdicts[items[i].seq]; ok {
+				keep[items[i].seq] = v
+			}
+		}
+		pv.savedVerdicts = keep
 	}
 	res.Archived = len(items)
 	if len(items) > 0 {
@@ -269,16 +320,30 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 	}
 	var hits, added, lost []hit
 	for i := range items {
-		if i%256 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if i%256 == 255 {
+			// A superseded request (the page aborts it, or the client
+			// went away) stops here; and the pipeline's goroutines get
+			// the processor between batches.
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			runtime.Gosched()
 		}
 		it := &items[i]
 		d := day(it.at)
 		d.Articles++
-		ok, score := c.MatchPrepared(it.p, ti)
+		ok, score := false, 0.0
+		if wf.May(it.words) {
+			ok, score = c.MatchPrepared(it.p, ti)
+		}
 		was := false
 		if si >= 0 {
-			was, _ = saved.MatchPrepared(it.p, si)
+			v, known := pv.savedVerdicts[it.seq]
+			if !known {
+				v.ok, v.score = saved.MatchPrepared(it.p, si)
+				pv.savedVerdicts[it.seq] = v
+			}
+			was = v.ok
 		}
 		if ok {
 			res.Matched++
@@ -333,6 +398,41 @@ func (pv *Previewer) Preview(ctx context.Context, req PreviewRequest) (*PreviewR
 	}
 	res.TookMS = float64(time.Since(start).Microseconds()) / 1000
 	return res, nil
+}
+
+// needed returns the topics of all whose ids are in ids, in order.
+func needed(all []config.Topic, ids []string) []config.Topic {
+	var out []config.Topic
+	for _, t := range all {
+		if slices.Contains(ids, t.ID) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// savedFor returns the saved topic id compiled from topics (with the
+// topics it names), and its index, reusing the last one and its cached
+// verdicts while the config is the same. pv.run is held.
+func (pv *Previewer) savedFor(topics []config.Topic, id string) (*classifier.Classifier, int) {
+	key, err := json.Marshal(struct {
+		ID     string
+		Topics []config.Topic
+	}{id, topics})
+	if err == nil && string(key) == pv.savedKey && pv.saved != nil {
+		return pv.saved, pv.savedIdx
+	}
+	pv.savedKey, pv.saved, pv.savedVerdicts = "", nil, map[uint64]verdict{}
+	all, err := classifier.New(topics) // the config in force
+	if err != nil {
+		return nil, -1
+	}
+	c, err := classifier.New(needed(topics, all.Needs(all.TopicIndex(id))))
+	if err != nil {
+		return nil, -1
+	}
+	pv.savedKey, pv.saved, pv.savedIdx = string(key), c, c.TopicIndex(id)
+	return pv.saved, pv.savedIdx
 }
 
 // apiPreview serves POST /api/preview.

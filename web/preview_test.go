@@ -11,11 +11,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"newswatch/classifier"
 	"newswatch/config"
 	"newswatch/news"
 )
@@ -223,12 +226,159 @@ func BenchmarkPreview(b *testing.B) {
 	}
 	b.SetBytes(int64(bytes))
 	q := topics.Topics[0].Query + " OR precursor*"
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.ResetTimer()
+	cpu := threadCPU()
 	for b.Loop() {
 		res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: q})
 		if err != nil || len(res.Errors) > 0 {
 			b.Fatal(err, res.Errors)
 		}
 	}
+	b.ReportMetric((threadCPU()-cpu).Seconds()*1e3/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(len(arch.arts)), "articles")
+}
+
+// TestPreviewSavedFollowsConfig checks that the saved query's cached
+// verdicts are dropped when the config in force changes.
+func TestPreviewSavedFollowsConfig(t *testing.T) {
+	arch := testArchive()
+	var mu sync.Mutex
+	topics := previewTopics
+	pv := NewPreviewer(arch.read, func() []config.Topic {
+		mu.Lock()
+		defer mu.Unlock()
+		return topics
+	})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		saved     string
+		wantSaved int
+	}{
+		{"fentanyl*", 2},
+		{"fentanyl* AND title:border", 1},
+		{"sunny OR fentanyl*", 3},
+	} {
+		mu.Lock()
+		topics = []config.Topic{{ID: "fentanyl", Query: tt.saved}, previewTopics[1]}
+		mu.Unlock()
+		res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SavedMatched != tt.wantSaved || res.Matched != 2 {
+			t.Errorf("saved %q: saved_matched %d matched %d, want %d and 2", tt.saved, res.SavedMatched, res.Matched, tt.wantSaved)
+		}
+	}
+}
+
+// TestPreviewCancelled checks that a request whose context is done (the
+// page aborted it for a newer keystroke) stops with the context's error.
+func TestPreviewCancelled(t *testing.T) {
+	arch := &sliceArchive{}
+	for i := range 1000 {
+		arch.add(news.Article{ID: fmt.Sprint(i), Title: "Fentanyl", URL: fmt.Sprintf("https://example.org/%d", i)}, time.Now())
+	}
+	pv := NewPreviewer(arch.read, func() []config.Topic { return previewTopics })
+	if _, err := pv.Preview(context.Background(), PreviewRequest{Topic: "fentanyl", Query: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if res, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "fentanyl*"}); err == nil {
+		t.Errorf("cancelled preview answered %d matches, want an error", res.Matched)
+	}
+}
+
+// typing is what a person typing "OR precursor*" after the saved
+// fentanyl query sends, one debounced request per few letters.
+func typing(saved string) []string {
+	var qs []string
+	for _, w := range []string{"p", "pre", "precu", "precurs", "precursor"} {
+		qs = append(qs, saved+" OR "+w+"*")
+	}
+	return qs
+}
+
+// BenchmarkClassifyDuringPreview measures the classify stage (the default
+// topics over 500 archived articles, one goroutine, as one classifier
+// worker) alone, while a person types in the preview (a request every
+// 250 ms, the page's debounce), and while previews run back to back
+// without pause (the most a single person can cause: one preview runs
+// at a time). The MB/s of the three, in the same run, give the cost:
+// cpu-MB/s is the classify goroutine's own CPU time (what the preview
+// costs it through shared caches and the garbage collector), MB/s the
+// wall clock (which also counts waiting for a core).
+//
+//	go test ./web/ -run '^$' -bench ClassifyDuringPreview -benchtime 3s
+func BenchmarkClassifyDuringPreview(b *testing.B) {
+	arch := benchArchive(b, PreviewMaxArticles)
+	cfg, err := config.Load(filepath.Join("..", "config.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := classifier.New(cfg.Topics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pv := NewPreviewer(arch.read, func() []config.Topic { return cfg.Topics })
+	ctx := context.Background()
+	if _, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: "x"}); err != nil { // fill the cache
+		b.Fatal(err)
+	}
+	arts := arch.arts[:500]
+	bytes := 0
+	for _, a := range arts {
+		bytes += len(a.Title) + len(a.Content)
+	}
+	qs := typing(cfg.Topics[0].Query)
+	for _, mode := range []struct {
+		name  string
+		pause time.Duration // between previews; <0: none run
+	}{{"alone", -1}, {"typing-250ms", 250 * time.Millisecond}, {"back-to-back", 0}} {
+		b.Run(mode.name, func(b *testing.B) {
+			stop, done := make(chan struct{}), make(chan struct{})
+			previews := 0
+			go func() {
+				defer close(done)
+				for i := 0; mode.pause >= 0; i++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(mode.pause):
+					}
+					if _, err := pv.Preview(ctx, PreviewRequest{Topic: "fentanyl", Query: qs[i%len(qs)]}); err != nil {
+						b.Error(err)
+						return
+					}
+					previews++
+				}
+			}()
+			b.SetBytes(int64(bytes))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			start, cpu := time.Now(), threadCPU()
+			for b.Loop() {
+				for i := range arts {
+					c.Classify(&arts[i])
+				}
+			}
+			took, used := time.Since(start), threadCPU()-cpu
+			close(stop)
+			<-done
+			b.ReportMetric(float64(bytes)*float64(b.N)/used.Seconds()/1e6, "cpu-MB/s")
+			b.ReportMetric(float64(previews)/took.Seconds(), "previews/s")
+		})
+	}
+}
+
+// threadCPU is the CPU time of the calling thread, which, unlike wall
+// time, a busy shared machine does not inflate (Linux).
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
