@@ -505,13 +505,6 @@ func (b *Bus) shutdownServer() {
 	}
 }
 
-// InProgressEvery tells the server, every period until stop is called,
-// that msg is still being worked on, so that its ack wait starts again
-// and no other consumer is handed it meanwhile.
-func InProgressEvery(msg jetstream.Msg, period time.Duration) (stop func()) {
-	return Heartbeat(period, func() { _ = msg.InProgress() })
-}
-
 // Heartbeat calls beat every period until stop is called; stop returns
 // once no beat runs any more.
 func Heartbeat(period time.Duration, beat func()) (stop func()) {

@@ -449,8 +449,10 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for _, src := range cfg.Sources {
+			wg.Add(1)
 			sem <- struct{}{}
-			wg.Go(func() {
+			go func() {
+				defer wg.Done()
 				defer func() { <-sem }()
 				r, err := p.fetch.fetchSource(ctx, src)
 				if errors.Is(err, ErrSourceBusy) {
@@ -466,7 +468,7 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 					}
 				}
 				results <- r
-			})
+			}()
 		}
 		wg.Wait()
 		close(results)
