@@ -327,11 +327,12 @@ func (g *digestLoop) sent(ctx context.Context, now time.Time, held []heldAlert, 
 	}
 	g.d.m.Delivered(g.l.sub.ID, "ok")
 	g.log.Info("digest sent", "outcome", "ok", "alerts", len(held), "attempt", g.attempt+1, "latency", latency)
+	g.done(ctx, now)
 	g.l.set(func(s *SubscriberStatus) {
 		s.Delivered += int64(len(held))
 		s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", now, time.Time{}
+		s.Held, s.NextDigest = 0, g.next
 	})
-	g.done(ctx, now)
 }
 
 // gaveUp moves the alerts of a digest that failed for good to the
@@ -344,11 +345,16 @@ func (g *digestLoop) gaveUp(ctx context.Context, now time.Time, held []heldAlert
 		_ = g.lp.Settle(ctx, h.msg, g.d.deadLetter(g.log, g.l, h.seq, *h.alert, attempts, reason))
 		g.maxSettled = max(g.maxSettled, h.seq)
 	}
-	g.l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), now })
 	g.done(ctx, now)
+	g.l.set(func(s *SubscriberStatus) {
+		s.Failures++
+		s.LastError, s.LastAt = err.Error(), now
+		s.Held, s.NextDigest = 0, g.next
+	})
 }
 
-// done starts afresh after a digest was settled.
+// done starts afresh after a digest was settled; the caller's status
+// update says so.
 func (g *digestLoop) done(ctx context.Context, now time.Time) {
 	g.held.clear()
 	g.attempt = 0
