@@ -240,8 +240,9 @@ func (g *digestLoop) handle(ctx context.Context, m bus.Msg) bus.Result {
 	return bus.Hold()
 }
 
-// settles notes seq as settled once r's settle succeeded (a hold or a
-// retry leaves it unsettled, a failed dead letter runs no Then).
+// settles notes seq as settled once r is carried out (a hold or a retry
+// leaves it unsettled; a dead letter that could not be stored runs no
+// Then).
 func (g *digestLoop) settles(r bus.Result, seq uint64) bus.Result {
 	if o := r.Outcome(); o == bus.OutcomeHold || o == bus.OutcomeRetry {
 		return r
