@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/config"
+	"newswatch/internal/clock"
 )
 
 // Bus is a live connection to NATS with JetStream and newswatch's streams.
@@ -406,22 +407,14 @@ func (b *Bus) createPause(ctx context.Context) error {
 	if b.Embedded() {
 		return nil
 	}
-	return sleepCtx(ctx, jitter(createJitter))
+	if !clock.Sleep(ctx, jitter(createJitter)) {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // jitter is a random duration in [0, d).
 func jitter(d time.Duration) time.Duration { return rand.N(d) }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // PublishAsyncTimeout is the deadline of every async publish's ack.
 const PublishAsyncTimeout = 30 * time.Second
@@ -510,13 +503,6 @@ func (b *Bus) shutdownServer() {
 		b.lock.release()
 		b.lock = nil
 	}
-}
-
-// InProgressEvery tells the server, every period until stop is called,
-// that msg is still being worked on, so that its ack wait starts again
-// and no other consumer is handed it meanwhile.
-func InProgressEvery(msg jetstream.Msg, period time.Duration) (stop func()) {
-	return Heartbeat(period, func() { _ = msg.InProgress() })
 }
 
 // Heartbeat calls beat every period until stop is called; stop returns

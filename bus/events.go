@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"newswatch/internal/clock"
 	"newswatch/news"
 )
 
@@ -107,7 +108,7 @@ func (e *Events) Run(ctx context.Context) {
 				e.log.Error("publish operational event; it stays queued and is retried", "pending", e.Pending(), "err", err)
 			}
 			failing = true
-			sleepCtx(ctx, wait)
+			clock.Sleep(ctx, wait)
 			wait = min(2*wait, 30*time.Second)
 			continue
 		case n > 0 && failing:

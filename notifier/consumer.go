@@ -2,13 +2,12 @@ package notifier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/config"
 )
 
@@ -21,8 +20,8 @@ import (
 // lost to an operator's mistake or a damaged store skips nothing that was
 // queued; that is logged at ERROR. With no position recorded, the
 // subscriber is new and starts with the alerts raised from now on.
-func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, cc jetstream.ConsumerConfig) (jetstream.Consumer, uint64, error) {
-	id := cc.Durable[len("notify-"):]
+func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec bus.ConsumerSpec) (*bus.Consumer, uint64, error) {
+	id := strings.TrimPrefix(spec.Durable, "notify-")
 	var lastErr error
 	// Twice: another replica may create the consumer between our look
 	// and our create, and then ours must follow its place.
@@ -33,45 +32,42 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, cc je
 			// "from now on", skipping its queue: better not start.
 			return nil, 0, err
 		}
-		cfg := cc
-		existing, err := d.b.JS.Consumer(ctx, d.b.Names.AlertStream, cc.Durable)
+		s := spec
+		st, found, err := d.b.LookupConsumer(ctx, d.b.Names.AlertStream, spec.Durable)
 		switch {
-		case err == nil:
-			info := existing.CachedInfo()
-			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime =
-				info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
-			if !recorded {
-				// Consumers made before positions were recorded: start
-				// recording from where this one stands.
-				pos = info.AckFloor.Stream
-				if err := setPosition(ctx, d.b, id, pos); err != nil {
-					log.Warn("record delivery position", "err", err)
-				}
+		case err != nil:
+			return nil, 0, fmt.Errorf("subscriber %s: %w", id, err)
+		case found && !recorded:
+			// Consumers made before positions were recorded: start
+			// recording from where this one stands.
+			pos = st.AckFloor
+			if err := setPosition(ctx, d.b, id, pos); err != nil {
+				log.Warn("record delivery position", "err", err)
 			}
-		case errors.Is(err, jetstream.ErrConsumerNotFound) && recorded:
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
+		case found:
+			// It keeps its place (see EnsureConsumer).
+		case recorded:
+			s.StartSeq = pos + 1
 			log.Error("the subscriber's consumer was lost; recreating it from its last delivered position, so no queued alert is skipped",
-				"consumer", cc.Durable, "from_seq", pos+1)
-		case errors.Is(err, jetstream.ErrConsumerNotFound):
-			info, err := d.b.JS.Stream(ctx, d.b.Names.AlertStream)
+				"consumer", spec.Durable, "from_seq", pos+1)
+		default:
+			last, err := d.b.StreamLastSeq(ctx, d.b.Names.AlertStream)
 			if err != nil {
 				return nil, 0, fmt.Errorf("subscriber %s: alert stream: %w", id, err)
 			}
-			pos = info.CachedInfo().State.LastSeq
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos+1
+			pos = last
+			s.StartSeq = pos + 1
 			if err := setPosition(ctx, d.b, id, pos); err != nil {
 				return nil, 0, err
 			}
-		default:
-			return nil, 0, fmt.Errorf("subscriber %s: look up consumer: %w", id, err)
 		}
-		cons, err := d.b.JS.CreateOrUpdateConsumer(ctx, d.b.Names.AlertStream, cfg)
+		cons, err := d.b.EnsureConsumer(ctx, d.b.Names.AlertStream, s)
 		if err == nil {
 			return cons, pos, nil
 		}
 		lastErr = err
 	}
-	return nil, 0, fmt.Errorf("subscriber %s: create consumer: %w", id, lastErr)
+	return nil, 0, fmt.Errorf("subscriber %s: %w", id, lastErr)
 }
 
 // check runs between deliveries, every checkEvery: it recreates the
@@ -113,8 +109,8 @@ func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force
 			s.Disabled, s.DisabledReason, s.DisabledAt, s.LastResult = true, dis.Reason, dis.At, "gone"
 		})
 	}
-	if _, err := d.b.JS.Consumer(cctx, d.b.Names.AlertStream, l.cc.Durable); errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, pos, err := d.createConsumer(cctx, log, l.cc)
+	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); err == nil && !found {
+		cons, pos, err := d.createConsumer(cctx, log, l.spec)
 		if err != nil {
 			log.Error("recreate lost consumer", "err", err)
 			l.nextCheck = now.Add(time.Second)
@@ -128,7 +124,7 @@ func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force
 // stream sequence seq (for a loop with one alert in flight, the one just
 // settled), so a lost consumer is recreated after it.
 func (d *Dispatcher) recordPosition(ctx context.Context, log *slog.Logger, l *loop, seq uint64) {
-	if l.cc.MaxAckPending != 1 {
+	if l.spec.MaxAckPending != 1 {
 		// A holding loop has alerts held below the ones it settles:
 		// runHolding records its floor itself.
 		return
@@ -168,7 +164,7 @@ func (d *Dispatcher) startDisabled(ctx context.Context, log *slog.Logger, sub co
 // dropDisabled removes the disabled record of a subscriber whose config
 // changed since the 410.
 func (d *Dispatcher) dropDisabled(ctx context.Context, log *slog.Logger, id string, stale *DisabledState) error {
-	if err := d.b.Store.Purge(ctx, disabledKey(id)); err != nil {
+	if err := d.b.ForgetNote(ctx, disabledKey(id)); err != nil {
 		return fmt.Errorf("subscriber %s: enable: %w", id, err)
 	}
 	log.Info("subscriber re-enabled: its config changed since it was disabled by 410 Gone; delivering its queued alerts",

@@ -81,20 +81,9 @@ func RenderDigest(alerts []*news.Alert) (Digest, error) {
 		return strings.Compare(x.ID, y.ID)
 	})
 
-	text, err := texttemplate.ParseFS(builtinTemplates, "templates/digest.txt.tmpl")
+	tb, hb, err := executeDigest(d)
 	if err != nil {
-		return Digest{}, fmt.Errorf("digest text template: %w", err)
-	}
-	html, err := htmltemplate.ParseFS(builtinTemplates, "templates/digest.html.tmpl")
-	if err != nil {
-		return Digest{}, fmt.Errorf("digest html template: %w", err)
-	}
-	var tb, hb bytes.Buffer
-	if err := text.Execute(&tb, d); err != nil {
-		return Digest{}, fmt.Errorf("digest text template: %w", err)
-	}
-	if err := html.Execute(&hb, d); err != nil {
-		return Digest{}, fmt.Errorf("digest html template: %w", err)
+		return Digest{}, err
 	}
 	// Every topic the digest's articles matched, those it is grouped by
 	// first.
@@ -119,10 +108,30 @@ func RenderDigest(alerts []*news.Alert) (Digest, error) {
 	slices.Sort(ids)
 	return Digest{
 		Subject:  headerSafe(fmt.Sprintf("[newswatch] Digest: %d alert%s, %s", d.Count, plural, strings.Join(names, ", ")), mailSubject),
-		Text:     tb.String(),
-		HTML:     hb.String(),
+		Text:     tb,
+		HTML:     hb,
 		AlertIDs: ids,
 	}, nil
+}
+
+// executeDigest renders a digest's text and HTML bodies.
+func executeDigest(d digestData) (text, html string, _ error) {
+	tt, err := texttemplate.ParseFS(builtinTemplates, "templates/digest.txt.tmpl")
+	if err != nil {
+		return "", "", fmt.Errorf("digest text template: %w", err)
+	}
+	ht, err := htmltemplate.ParseFS(builtinTemplates, "templates/digest.html.tmpl")
+	if err != nil {
+		return "", "", fmt.Errorf("digest html template: %w", err)
+	}
+	var tb, hb bytes.Buffer
+	if err := tt.Execute(&tb, d); err != nil {
+		return "", "", fmt.Errorf("digest text template: %w", err)
+	}
+	if err := ht.Execute(&hb, d); err != nil {
+		return "", "", fmt.Errorf("digest html template: %w", err)
+	}
+	return tb.String(), hb.String(), nil
 }
 
 // DigestMessageID is the Message-ID of a digest to subscriber sub: a hash

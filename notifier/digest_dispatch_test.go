@@ -252,3 +252,62 @@ func TestDigestHeldAlertsSurviveSlowFailedSend(t *testing.T) {
 		t.Errorf("after the restart %d alerts are left, want 3: held alerts were lost", n)
 	}
 }
+
+// failingDigest fails every digest with an error worth retrying.
+type failingDigest struct{ calls atomic.Int32 }
+
+func (f *failingDigest) Notify(context.Context, *news.Alert) (bool, error) {
+	return true, errors.New("smtp: 451 try later")
+}
+
+func (f *failingDigest) NotifyDigest(context.Context, []*news.Alert) (bool, error) {
+	f.calls.Add(1)
+	return true, errors.New("smtp: 451 try later")
+}
+
+// A digest's failed tries are kept in the store like an alert's: a
+// restart does not give a failing digest its tries afresh, and its dead
+// letters list every try.
+func TestDigestTriesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{}
+	sub := config.Subscriber{ID: "morning", Type: "email", EmailSink: config.EmailSink{To: []string{"x@example.org"}, Digest: "1h"}, Topics: []string{"fentanyl"},
+		Timeout: 5 * time.Second, Retry: config.Retry{Attempts: 3, Initial: time.Hour, Max: time.Hour}}
+	start := func() (*Dispatcher, *failingDigest) {
+		b := openBus(t, dir)
+		d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		d.now = clock.now
+		d.digestAckWait = 2 * time.Second // how soon held alerts return after the restart
+		sink := &failingDigest{}
+		if err := d.Start(context.Background(), sub, sink); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close(); b.Close() })
+		return d, sink
+	}
+	d, sink := start()
+	publishAlerts(t, d.b, "fentanyl", 2, 0)
+	waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.Held == 2 })
+	for try := int64(1); try <= 2; try++ {
+		clock.advance(3 * time.Hour) // past the digest, then past the retry
+		waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.Failures == try })
+	}
+	if st := digestStatus(d, "morning"); st.DeadLettered != 0 || st.LastResult != "retry" {
+		t.Fatalf("after two of three tries: %+v, want a retry pending", st)
+	}
+	d.Close()
+	d.b.Close()
+
+	d, sink = start()
+	waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.Held == 2 })
+	clock.advance(3 * time.Hour)
+	st := waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.Failures > 0 })
+	if sink.calls.Load() != 1 || st.DeadLettered != 2 {
+		t.Fatalf("the third try after the restart: %d sends, status %+v; want one send and both alerts dead-lettered", sink.calls.Load(), st)
+	}
+	for _, dl := range deadLetters(t, d.b, "morning") {
+		if len(dl.Attempts) != 3 || !strings.Contains(dl.Reason, "after 3 tries") {
+			t.Errorf("dead letter of %s: %d attempts, reason %q; want 3 tries", dl.Alert.ID, len(dl.Attempts), dl.Reason)
+		}
+	}
+}

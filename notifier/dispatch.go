@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/metrics"
@@ -106,8 +104,9 @@ type SubscriberStatus struct {
 type loop struct {
 	sub    config.Subscriber
 	sink   Sink
-	cons   jetstream.Consumer // replaced when a lost consumer is recreated
-	cc     jetstream.ConsumerConfig
+	cons   *bus.Consumer // replaced when a lost consumer is recreated
+	spec   bus.ConsumerSpec
+	ctx    context.Context // the loop's own: ends with Stop or Close
 	cancel context.CancelFunc
 	done   chan struct{}
 	abort  context.Context // ends a waiting pull, and the loop (EndPullsWhen)
@@ -184,65 +183,24 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	if d.closed {
 		return fmt.Errorf("subscriber %s: the dispatcher is closed", sub.ID)
 	}
-	subjects := []string{d.b.Names.AlertSubject(">")}
-	if len(sub.Topics) > 0 || len(sub.Events) > 0 {
-		// With events and no topics: events only.
-		subjects = subjects[:0]
-		for _, t := range sub.Topics {
-			subjects = append(subjects, d.b.Names.AlertSubject(t))
-		}
+	spec := d.consumerSpec(sub)
+	policy, err := holdPolicyOf(sub, sink)
+	if err != nil {
+		return err
 	}
-	subjects = append(subjects, eventSubjects(d.b.Names, sub.Events)...)
-	cc := jetstream.ConsumerConfig{
-		Durable:        ConsumerName(sub.ID),
-		Description:    "deliveries to subscriber " + sub.ID,
-		FilterSubjects: subjects,
-		// Where it starts is set by createConsumer: new subscribers with
-		// alerts raised from now on, not with the whole archive.
-		AckPolicy: jetstream.AckExplicitPolicy,
-		// The dispatcher signals progress while a delivery runs, so an
-		// alert in flight is not handed out twice; a crashed process's
-		// alert is redelivered this soon.
-		AckWait: d.ackWait,
-		// One alert at a time: a subscriber gets its alerts in order, and
-		// one waiting for a retry holds back only its own queue.
-		MaxAckPending: 1,
-		MaxDeliver:    -1,
-	}
-	var policy holdPolicy
-	if sub.Digest != "" || sub.QuietHours != "" || sub.MaxPerHour > 0 {
-		if _, ok := sink.(DigestSink); !ok {
-			return fmt.Errorf("subscriber %s: digest, quiet_hours and max_per_hour need an email subscriber", sub.ID)
-		}
-		if sub.Digest != "" {
-			schedule, err := config.ParseSchedule(sub.Digest)
-			if err != nil {
-				return fmt.Errorf("subscriber %s: %w", sub.ID, err)
-			}
-			policy = schedulePolicy{schedule}
-		} else {
-			fp := &foldPolicy{maxPerHour: sub.MaxPerHour}
-			if sub.QuietHours != "" {
-				q, err := config.ParseQuietHours(sub.QuietHours)
-				if err != nil {
-					return fmt.Errorf("subscriber %s: %w", sub.ID, err)
-				}
-				fp.quiet = &q
-			}
-			policy = fp
-		}
+	if policy != nil {
 		// A digest holds its alerts unacknowledged until it is sent,
 		// renewing them (InProgress) so they stay its own; after a crash
 		// they come back after the ack wait and go into the next digest.
-		cc.AckWait = d.digestAckWait
-		cc.MaxAckPending = maxDigest
+		spec.AckWait = d.digestAckWait
+		spec.MaxAckPending = maxDigest
 	}
 	log := d.log.With("subscriber", sub.ID)
 	dis, stale, err := d.startDisabled(ctx, log, sub)
 	if err != nil {
 		return err
 	}
-	cons, pos, err := d.createConsumer(ctx, log, cc)
+	cons, pos, err := d.createConsumer(ctx, log, spec)
 	if err != nil {
 		// The subscriber's running loop, if any, goes on as it was.
 		return err
@@ -253,8 +211,85 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 			return err
 		}
 	}
+	l := d.newLoop(ctx, sub, sink, cons, spec, pos, dis)
+	l.status.Digest = policy != nil
+	d.mu.Lock()
+	d.loops[sub.ID] = l
+	d.mu.Unlock()
+	d.wg.Go(func() {
+		defer close(l.done)
+		if policy != nil {
+			d.runHolding(l.ctx, l, policy)
+			return
+		}
+		d.run(l.ctx, l)
+	})
+	return nil
+}
+
+// consumerSpec is the durable consumer of a subscriber that gets its
+// alerts one at a time.
+func (d *Dispatcher) consumerSpec(sub config.Subscriber) bus.ConsumerSpec {
+	subjects := []string{d.b.Names.AlertSubject(">")}
+	if len(sub.Topics) > 0 || len(sub.Events) > 0 {
+		// With events and no topics: events only.
+		subjects = subjects[:0]
+		for _, t := range sub.Topics {
+			subjects = append(subjects, d.b.Names.AlertSubject(t))
+		}
+	}
+	subjects = append(subjects, eventSubjects(d.b.Names, sub.Events)...)
+	return bus.ConsumerSpec{
+		Durable:     ConsumerName(sub.ID),
+		Description: "deliveries to subscriber " + sub.ID,
+		Subjects:    subjects,
+		// Where it starts is set by createConsumer: new subscribers with
+		// alerts raised from now on, not with the whole archive.
+		//
+		// The dispatcher signals progress while a delivery runs, so an
+		// alert in flight is not handed out twice; a crashed process's
+		// alert is redelivered this soon.
+		AckWait: d.ackWait,
+		// One alert at a time: a subscriber gets its alerts in order, and
+		// one waiting for a retry holds back only its own queue.
+		MaxAckPending: 1,
+		MaxDeliver:    -1,
+	}
+}
+
+// holdPolicyOf is the hold policy of a subscriber whose alerts may be
+// held for a digest (digest, quiet_hours, max_per_hour), or nil.
+func holdPolicyOf(sub config.Subscriber, sink Sink) (holdPolicy, error) {
+	if sub.Digest == "" && sub.QuietHours == "" && sub.MaxPerHour <= 0 {
+		return nil, nil
+	}
+	if _, ok := sink.(DigestSink); !ok {
+		return nil, fmt.Errorf("subscriber %s: digest, quiet_hours and max_per_hour need an email subscriber", sub.ID)
+	}
+	if sub.Digest != "" {
+		schedule, err := config.ParseSchedule(sub.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("subscriber %s: %w", sub.ID, err)
+		}
+		return schedulePolicy{schedule}, nil
+	}
+	fp := &foldPolicy{maxPerHour: sub.MaxPerHour}
+	if sub.QuietHours != "" {
+		q, err := config.ParseQuietHours(sub.QuietHours)
+		if err != nil {
+			return nil, fmt.Errorf("subscriber %s: %w", sub.ID, err)
+		}
+		fp.quiet = &q
+	}
+	return fp, nil
+}
+
+// newLoop is a subscriber's loop, not started yet; dis is its disabled
+// state at start.
+func (d *Dispatcher) newLoop(ctx context.Context, sub config.Subscriber, sink Sink, cons *bus.Consumer, spec bus.ConsumerSpec, pos uint64, dis *DisabledState) *loop {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &loop{sub: sub, sink: sink, cons: cons, cc: cc, cancel: cancel, done: make(chan struct{}), position: pos, abort: context.Background()}
+	l := &loop{sub: sub, sink: sink, cons: cons, spec: spec, ctx: lctx, cancel: cancel, done: make(chan struct{}),
+		position: pos, abort: context.Background()}
 	d.mu.Lock()
 	if d.endPulls != nil {
 		l.abort = d.endPulls
@@ -262,24 +297,10 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	d.mu.Unlock()
 	l.nextCheck = d.now().Add(d.checkEvery)
 	l.status.ID = sub.ID
-	l.status.Digest = policy != nil
 	if dis != nil {
 		l.status.Disabled, l.status.DisabledReason, l.status.DisabledAt, l.status.LastResult = true, dis.Reason, dis.At, "gone"
 	}
-	d.mu.Lock()
-	d.loops[sub.ID] = l
-	d.mu.Unlock()
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		defer close(l.done)
-		if policy != nil {
-			d.runHolding(lctx, l, policy)
-			return
-		}
-		d.run(lctx, l)
-	}()
-	return nil
+	return l
 }
 
 // Running reports whether a subscriber's deliveries run: false when it
@@ -350,12 +371,11 @@ func (d *Dispatcher) stop(id string) {
 // subscriber of that id added later starts afresh.
 func (d *Dispatcher) Remove(ctx context.Context, id string) error {
 	d.Stop(id)
-	err := d.b.JS.DeleteConsumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("subscriber %s: delete consumer: %w", id, err)
+	if err := d.b.DeleteConsumer(ctx, d.b.Names.AlertStream, ConsumerName(id)); err != nil {
+		return fmt.Errorf("subscriber %s: %w", id, err)
 	}
-	for _, k := range []string{positionKey(id), disabledKey(id)} {
-		if err := d.b.Store.Purge(ctx, k); err != nil {
+	for _, k := range []string{positionKey(id), disabledKey(id), attemptsKey(id, digestAttempts)} {
+		if err := d.b.ForgetNote(ctx, k); err != nil {
 			return fmt.Errorf("subscriber %s: forget %s: %w", id, k, err)
 		}
 	}
@@ -393,51 +413,57 @@ func (d *Dispatcher) Status() []SubscriberStatus {
 // Backlog is the number of alerts waiting for a subscriber, including the
 // one in flight.
 func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
-	cons, err := d.b.JS.Consumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
+	st, found, err := d.b.LookupConsumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
+	if err == nil && !found {
+		err = errors.New("no consumer")
+	}
 	if err != nil {
 		return 0, fmt.Errorf("subscriber %s: %w", id, err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("subscriber %s: %w", id, err)
-	}
-	return info.NumPending + uint64(info.NumAckPending), nil
+	return st.Backlog(), nil
 }
 
-func (d *Dispatcher) run(ctx context.Context, l *loop) {
-	log := d.log.With("subscriber", l.sub.ID)
-	for ctx.Err() == nil && l.abort.Err() == nil {
-		d.check(ctx, log, l, false)
-		if l.disabled() {
-			// Deliveries stay stopped, the queue untouched, until the
-			// disabled state is cleared (see check).
-			sleep(ctx, min(d.checkEvery, time.Second))
-			continue
-		}
+// consumeLoop is the bus loop of a subscriber: one alert at a time, in
+// order, with the checks between alerts (see check), nothing pulled while
+// it is disabled, and failed dead letters retried after the first retry
+// delay.
+func (d *Dispatcher) consumeLoop(log *slog.Logger, l *loop) *bus.Loop {
+	return &bus.Loop{
+		Log:       log,
+		Heartbeat: l.spec.AckWait / 3,
+		Abort:     l.abort,
 		// One short pull per alert, never cancelled midway, and whatever
 		// it brings is handled even during shutdown: a message left in
 		// the client when the process stops would stay "in flight" until
 		// its ack wait ran out, holding the whole queue (MaxAckPending 1).
-		batch, done, err := bus.Pull(l.abort, l.cons, 1, time.Second)
-		if err != nil {
-			if ctx.Err() == nil && l.abort.Err() == nil {
-				log.Warn("consume alerts", "err", err)
-				d.check(ctx, log, l, true)
-				sleep(ctx, time.Second)
+		Room: func(ctx context.Context) int {
+			d.check(ctx, log, l, false)
+			if l.disabled() {
+				// Deliveries stay stopped, the queue untouched, until the
+				// disabled state is cleared (see check).
+				return 0
 			}
-			continue
-		}
-		for msg := range batch.Messages() {
-			d.handle(ctx, log, l, msg)
-		}
-		done()
-		if err := batch.Error(); err != nil && ctx.Err() == nil && l.abort.Err() == nil &&
-			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
-			log.Warn("consume alerts", "err", err)
-			d.check(ctx, log, l, true)
-			sleep(ctx, time.Second)
-		}
+			return 1
+		},
+		Pause:           min(d.checkEvery, time.Second),
+		PullFailed:      func(ctx context.Context, _ error) { d.check(ctx, log, l, true) },
+		DeadLetter:      d.publishDeadLetter(log, l),
+		DeadLetterRetry: l.sub.Retry.Initial,
 	}
+}
+
+// source pulls from the loop's consumer, the one check last recreated.
+func (l *loop) source() bus.Source {
+	return bus.SourceFunc(func(abort context.Context, n int, wait time.Duration, each func(bus.Msg)) error {
+		return l.cons.Pull(abort, n, wait, each)
+	})
+}
+
+func (d *Dispatcher) run(ctx context.Context, l *loop) {
+	log := d.log.With("subscriber", l.sub.ID)
+	_ = d.consumeLoop(log, l).Run(ctx, l.source(), func(ctx context.Context, m bus.Msg) bus.Result {
+		return d.handle(ctx, log, l, m)
+	})
 }
 
 // topicIDs lists topic ids for a log line.
@@ -449,64 +475,93 @@ func topicIDs(ts []news.AlertTopic) string {
 	return strings.Join(ids, ",")
 }
 
-// handle delivers one alert and settles its message. It reports whether
-// the subscriber is gone (410): it is then disabled, and the alert stays
-// queued.
-func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg jetstream.Msg) (gone bool) {
-	// Once an alert is taken it is delivered and settled to the end, even
-	// when the subscriber is being stopped: an ack lost to a cancelled
-	// context would hold the queue until the ack wait ran out, and cause
-	// a duplicate. The sink's own timeout bounds the delivery.
-	ctx = context.WithoutCancel(ctx)
-	attempt := uint64(1)
-	seq := uint64(0)
-	if md, err := msg.Metadata(); err == nil {
-		attempt, seq = md.NumDelivered, md.Sequence.Stream
+// delivery is where a message stands: its delivery count (1 for the
+// first) and stream sequence, 1 and 0 when unknown.
+func delivery(m bus.Msg) (attempt, seq uint64) {
+	if md, err := m.Meta(); err == nil {
+		return md.Delivered, md.Seq
 	}
-	alert, err := d.decodeMsg(msg.Subject(), msg.Data())
+	return 1, 0
+}
+
+// handle delivers one alert and says how to settle its message. A
+// subscriber gone (410) is disabled, and the alert stays queued.
+func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, m bus.Msg) bus.Result {
+	attempt, seq := delivery(m)
+	alert, err := d.decodeMsg(m.Subject(), m.Data())
 	if err != nil {
-		d.deadLetter(ctx, log, l, msg, seq, news.Alert{ID: msg.Headers().Get("Nats-Msg-Id")},
-			[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
-		return false
+		return d.undecodable(log, l, m, seq, err)
 	}
 	log = log.With("alert", alert.ID)
-
 	var mine []news.AlertTopic
-	deliver := true
 	switch {
 	case alert.Event == nil:
-		mine, deliver = Fold(l.sub, &alert)
-	case skipEvent(l.sub, alert.Event):
-		if err := msg.DoubleAck(ctx); err != nil {
-			log.Warn("ack event", "err", err)
-			return false
+		var deliver bool
+		if mine, deliver = Fold(l.sub, &alert); !deliver {
+			return d.folded(log, l, seq, mine[0].ID, alert.Topic)
 		}
-		d.recordPosition(ctx, log, l, seq)
-		return false
-	}
-	if !deliver {
-		// The article goes out once, with the alert of the subscriber's
-		// first matching topic, which names this topic too.
-		if err := msg.DoubleAck(ctx); err != nil {
-			log.Warn("ack folded alert", "err", err)
-			return false
-		}
-		d.recordPosition(ctx, log, l, seq)
-		l.set(func(s *SubscriberStatus) { s.Folded++ })
-		d.m.Delivered(l.sub.ID, "folded")
-		log.Debug("folded: the article is delivered with its alert of topic "+mine[0].ID, "topic", alert.Topic)
-		return false
-	}
-	if alert.Event == nil {
 		alert.Topics = mine
 		log = log.With("topics", topicIDs(mine))
+	case skipEvent(l.sub, alert.Event):
+		return d.settled(log, l, seq, "ack event")
 	}
-
-	var retry bool
-	followUp := false
 	start := time.Now()
-	// Signal progress while the delivery runs.
-	stop := bus.InProgressEvery(msg, l.cc.AckWait/3)
+	followUp, retry, err := d.deliver(ctx, l, &alert, mine)
+	latency := time.Since(start)
+	if err == nil {
+		return d.delivered(log, l, seq, alert.ID, attempt, followUp, latency)
+	}
+	attempts := d.recordAttempt(ctx, log, l.sub.ID, alert.ID, err)
+	l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), d.now() })
+	switch {
+	case errors.Is(err, ErrGone):
+		return d.gone(ctx, log, l, latency, err)
+	case !retry:
+		log.Error("delivery failed for good", "outcome", "dead", "attempt", attempt, "latency", latency, "err", err)
+		d.m.Delivered(l.sub.ID, "dead")
+		return d.deadLetter(log, l, seq, alert, attempts, "final: "+err.Error())
+	case attempt >= uint64(l.sub.Retry.Attempts):
+		log.Error("delivery failed, no tries left", "outcome", "dead", "attempt", attempt, "latency", latency, "err", err)
+		d.m.Delivered(l.sub.ID, "dead")
+		return d.deadLetter(log, l, seq, alert, attempts, fmt.Sprintf("gave up after %d tries: %v", attempt, err))
+	}
+	return d.retryLater(log, l, attempt, latency, err)
+}
+
+// undecodable dead-letters a message that holds no alert.
+func (d *Dispatcher) undecodable(log *slog.Logger, l *loop, m bus.Msg, seq uint64, err error) bus.Result {
+	return d.deadLetter(log, l, seq, news.Alert{ID: m.Header("Nats-Msg-Id")},
+		[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
+}
+
+// settled acks an alert the subscriber is done with without a delivery,
+// and records its position once the ack is confirmed.
+func (d *Dispatcher) settled(log *slog.Logger, l *loop, seq uint64, what string) bus.Result {
+	return bus.Ack().Then(func(ctx context.Context, err error) {
+		if err != nil {
+			log.Warn(what, "err", err)
+			return
+		}
+		d.recordPosition(ctx, log, l, seq)
+	})
+}
+
+// folded acks an alert whose article goes out once, with the alert of the
+// subscriber's first matching topic (first), which names this topic too.
+func (d *Dispatcher) folded(log *slog.Logger, l *loop, seq uint64, first, topic string) bus.Result {
+	return d.settled(log, l, seq, "ack folded alert").Then(func(_ context.Context, err error) {
+		if err != nil {
+			return
+		}
+		l.set(func(s *SubscriberStatus) { s.Folded++ })
+		d.m.Delivered(l.sub.ID, "folded")
+		log.Debug("folded: the article is delivered with its alert of topic "+first, "topic", topic)
+	})
+}
+
+// deliver hands the alert to the sink: as a follow-up when it continues
+// a story of one of the subscriber's topics (mine), else as an alert.
+func (d *Dispatcher) deliver(ctx context.Context, l *loop, alert *news.Alert, mine []news.AlertTopic) (followUp, retry bool, err error) {
 	if fs, ok := l.sink.(FollowUpSink); ok && alert.Kind == "" && alert.Event == nil { // spikes and events are no stories
 		// A story is tracked per topic; the article joins the stories of
 		// each of the subscriber's topics it matched, and is a follow-up
@@ -514,33 +569,30 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		var st Story
 		for _, t := range mine {
 			if stories := d.storiesOf(t.ID); stories != nil {
-				if s, first := stories.Add(l.sub.ID+"/"+t.ID, &alert, d.now()); !first && !followUp {
+				if s, first := stories.Add(l.sub.ID+"/"+t.ID, alert, d.now()); !first && !followUp {
 					st, followUp = s, true
 				}
 			}
 		}
 		if followUp {
-			retry, err = fs.NotifyFollowUp(ctx, &alert, st)
+			retry, err = fs.NotifyFollowUp(ctx, alert, st)
+			if err == nil {
+				l.set(func(s *SubscriberStatus) { s.FollowUps++ })
+			}
+			return true, retry, err
 		}
 	}
-	if !followUp {
-		retry, err = l.sink.Notify(ctx, &alert)
-	}
-	latency := time.Since(start)
-	if err == nil && followUp {
-		l.set(func(s *SubscriberStatus) { s.FollowUps++ })
-	}
-	if err == nil {
-		stop()
-		if err := msg.DoubleAck(ctx); err != nil {
-			// The receiver has it; the redelivery that follows carries
-			// the same id so the receiver can drop it.
-			log.Warn("ack delivered alert", "err", err)
-		} else {
-			d.recordPosition(ctx, log, l, seq)
-		}
+	retry, err = l.sink.Notify(ctx, alert)
+	return false, retry, err
+}
+
+// delivered acks an alert the sink took. A failed ack is only logged: the
+// receiver has the alert, and the redelivery that follows carries the
+// same id so the receiver can drop it.
+func (d *Dispatcher) delivered(log *slog.Logger, l *loop, seq uint64, alertID string, attempt uint64, followUp bool, latency time.Duration) bus.Result {
+	return d.settled(log, l, seq, "ack delivered alert").Then(func(ctx context.Context, _ error) {
 		if attempt > 1 { // only retried alerts have attempts on record
-			d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+			d.forgetAttempts(ctx, l.sub.ID, alertID)
 		}
 		l.set(func(s *SubscriberStatus) {
 			s.Delivered++
@@ -548,46 +600,34 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		})
 		d.m.Delivered(l.sub.ID, "ok")
 		log.Info("delivered", "outcome", "ok", "follow_up", followUp, "attempt", attempt, "latency", latency)
-		return false
-	}
-	attempts := d.recordAttempt(ctx, log, l.sub.ID, alert.ID, err)
-	l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), d.now() })
-	// Progress signals end before the message is settled: one that came
-	// after a NakWithDelay would cut the back-off short.
-	stop()
+	})
+}
 
-	switch {
-	case errors.Is(err, ErrGone):
-		// One rule: the subscriber is disabled, in the store so that
-		// every replica and every `once` run knows it, and nothing is
-		// lost: this alert and all later ones stay queued.
-		now := d.now()
-		dis, serr := setDisabled(ctx, d.b, l.sub, err.Error(), now)
-		if serr != nil {
-			log.Error("store disabled state; disabled in this process until the store takes it", "err", serr)
-			l.unstored = &dis
-		}
-		log.Error("subscriber answered 410 Gone: deliveries to it are disabled; "+EnableHint(l.sub.ID),
-			"outcome", "gone", "latency", latency, "err", err)
-		if err := msg.Nak(); err != nil {
-			log.Warn("nak alert", "err", err)
+// gone disables a subscriber whose receiver answered 410 Gone: in the
+// store, so that every replica and every `once` run knows it, and nothing
+// is lost: this alert and all later ones stay queued.
+func (d *Dispatcher) gone(ctx context.Context, log *slog.Logger, l *loop, latency time.Duration, err error) bus.Result {
+	dis, serr := setDisabled(ctx, d.b, l.sub, err.Error(), d.now())
+	if serr != nil {
+		log.Error("store disabled state; disabled in this process until the store takes it", "err", serr)
+		l.unstored = &dis
+	}
+	log.Error("subscriber answered 410 Gone: deliveries to it are disabled; "+EnableHint(l.sub.ID),
+		"outcome", "gone", "latency", latency, "err", err)
+	return bus.RetryAfter(0).Then(func(_ context.Context, nerr error) {
+		if nerr != nil {
+			log.Warn("nak alert", "err", nerr)
 		}
 		l.set(func(s *SubscriberStatus) {
 			s.LastResult, s.Disabled, s.DisabledReason, s.DisabledAt, s.NextRetry = "gone", true, dis.Reason, dis.At, time.Time{}
 		})
 		d.m.Delivered(l.sub.ID, "gone")
-		return true
-	case !retry:
-		log.Error("delivery failed for good", "outcome", "dead", "attempt", attempt, "latency", latency, "err", err)
-		d.m.Delivered(l.sub.ID, "dead")
-		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, "final: "+err.Error())
-		return false
-	case attempt >= uint64(l.sub.Retry.Attempts):
-		log.Error("delivery failed, no tries left", "outcome", "dead", "attempt", attempt, "latency", latency, "err", err)
-		d.m.Delivered(l.sub.ID, "dead")
-		d.deadLetter(ctx, log, l, msg, seq, alert, attempts, fmt.Sprintf("gave up after %d tries: %v", attempt, err))
-		return false
-	}
+	})
+}
+
+// retryLater hands a failed alert back for a retry after the subscriber's
+// back-off, or after the receiver's Retry-After when that is longer.
+func (d *Dispatcher) retryLater(log *slog.Logger, l *loop, attempt uint64, latency time.Duration, err error) bus.Result {
 	delay := l.sub.Retry.Delay(int(attempt), rand.Float64())
 	var ra *RetryAfterError
 	if errors.As(err, &ra) && ra.After > delay {
@@ -596,12 +636,13 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, msg 
 		delay = min(ra.After, 24*time.Hour)
 	}
 	log.Warn("delivery failed, will retry", "outcome", "retry", "attempt", attempt, "latency", latency, "retry_in", delay, "err", err)
-	if err := msg.NakWithDelay(delay); err != nil {
-		log.Warn("nak alert", "err", err)
-	}
-	l.set(func(s *SubscriberStatus) { s.LastResult, s.NextRetry = "retry", d.now().Add(delay) })
-	d.m.Delivered(l.sub.ID, "retry")
-	return false
+	return bus.RetryAfter(delay).Then(func(_ context.Context, err error) {
+		if err != nil {
+			log.Warn("nak alert", "err", err)
+		}
+		l.set(func(s *SubscriberStatus) { s.LastResult, s.NextRetry = "retry", d.now().Add(delay) })
+		d.m.Delivered(l.sub.ID, "retry")
+	})
 }
 
 func (l *loop) set(f func(*SubscriberStatus)) {
@@ -620,60 +661,84 @@ func attemptsKey(subscriber, alertID string) string {
 func (d *Dispatcher) recordAttempt(ctx context.Context, log *slog.Logger, subscriber, alertID string, err error) []Attempt {
 	key := attemptsKey(subscriber, alertID)
 	var attempts []Attempt
-	if e, gerr := d.b.Store.Get(ctx, key); gerr == nil {
-		_ = json.Unmarshal(e.Value(), &attempts)
+	if v, found, gerr := d.b.Note(ctx, key); gerr == nil && found {
+		_ = json.Unmarshal(v, &attempts)
 	}
 	attempts = append(attempts, Attempt{At: d.now().UTC(), Error: err.Error()})
 	if len(attempts) > 50 {
 		attempts = attempts[len(attempts)-50:]
 	}
 	data, _ := json.Marshal(attempts)
-	if _, perr := d.b.Store.Put(ctx, key, data); perr != nil {
+	if perr := d.b.SetNote(ctx, key, data); perr != nil {
 		log.Warn("record delivery attempt", "err", perr)
 	}
 	return attempts
 }
 
-func (d *Dispatcher) forgetAttempts(ctx context.Context, subscriber, alertID string) {
-	_ = d.b.Store.Purge(ctx, attemptsKey(subscriber, alertID))
+// storedAttempts is how many failed tries the store holds for an alert;
+// an unreadable record counts none, so the tries start afresh rather than
+// never.
+func (d *Dispatcher) storedAttempts(ctx context.Context, log *slog.Logger, subscriber, alertID string) int {
+	v, found, err := d.b.Note(ctx, attemptsKey(subscriber, alertID))
+	if err != nil {
+		log.Warn("read delivery attempts", "err", err)
+	}
+	var attempts []Attempt
+	if found && json.Unmarshal(v, &attempts) != nil {
+		return 0
+	}
+	return len(attempts)
 }
 
-// deadLetter moves the alert to the dead-letter stream, then settles the
-// message. If the dead-letter publish fails the message is left to be
-// redelivered: an alert is never dropped.
-func (d *Dispatcher) deadLetter(ctx context.Context, log *slog.Logger, l *loop, msg jetstream.Msg, seq uint64, alert news.Alert, attempts []Attempt, reason string) {
-	dl := DeadLetter{V: news.Version, Subscriber: l.sub.ID, Alert: alert, Attempts: attempts, Reason: reason, DeadAt: d.now().UTC()}
-	data, err := json.Marshal(dl)
-	if err == nil {
-		_, err = d.b.JS.Publish(ctx, d.b.Names.DeadSubject(l.sub.ID), data,
-			jetstream.WithMsgID(fmt.Sprintf("%s:%s:%d", l.sub.ID, alert.ID, seq)))
-	}
-	if err != nil {
-		log.Error("dead-letter alert; it will be redelivered", "err", err)
-		_ = msg.NakWithDelay(l.sub.Retry.Initial)
-		return
-	}
-	if err := msg.Term(); err != nil {
-		log.Warn("settle dead-lettered alert", "err", err)
-	} else {
-		d.recordPosition(ctx, log, l, seq)
-	}
-	d.forgetAttempts(ctx, l.sub.ID, alert.ID)
-	d.deadLetterEvent(l.sub.ID, &alert, seq, reason)
-	l.set(func(s *SubscriberStatus) {
-		s.DeadLettered++
-		s.LastResult, s.NextRetry = "dead", time.Time{}
-		if i := strings.IndexByte(reason, ':'); i > 0 && s.LastError == "" {
-			s.LastError = reason[i+1:]
+func (d *Dispatcher) forgetAttempts(ctx context.Context, subscriber, alertID string) {
+	_ = d.b.ForgetNote(ctx, attemptsKey(subscriber, alertID))
+}
+
+// deadNote is what a dead-letter result carries to publishDeadLetter.
+type deadNote struct {
+	seq      uint64
+	alert    news.Alert
+	attempts []Attempt
+}
+
+// deadLetter settles an alert by moving it to the dead-letter stream (see
+// publishDeadLetter); once it is there the message is terminated.
+func (d *Dispatcher) deadLetter(log *slog.Logger, l *loop, seq uint64, alert news.Alert, attempts []Attempt, reason string) bus.Result {
+	return bus.DeadLetter(reason, deadNote{seq: seq, alert: alert, attempts: attempts}).Then(func(ctx context.Context, err error) {
+		if err != nil {
+			log.Warn("settle dead-lettered alert", "err", err)
+		} else {
+			d.recordPosition(ctx, log, l, seq)
 		}
+		d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+		d.deadLetterEvent(l.sub.ID, &alert, seq, reason)
+		l.set(func(s *SubscriberStatus) {
+			s.DeadLettered++
+			s.LastResult, s.NextRetry = "dead", time.Time{}
+			if i := strings.IndexByte(reason, ':'); i > 0 && s.LastError == "" {
+				s.LastError = reason[i+1:]
+			}
+		})
 	})
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// publishDeadLetter is a subscriber loop's dead-letter hook: it stores
+// the alert with every attempt's error. If that fails the loop hands the
+// message back, to be redelivered: an alert is never dropped.
+func (d *Dispatcher) publishDeadLetter(log *slog.Logger, l *loop) func(ctx context.Context, m bus.Msg, r bus.Result) error {
+	return func(ctx context.Context, _ bus.Msg, r bus.Result) error {
+		n, ok := r.Detail().(deadNote)
+		if !ok {
+			return fmt.Errorf("dead letter without its record (%T)", r.Detail())
+		}
+		dl := DeadLetter{V: news.Version, Subscriber: l.sub.ID, Alert: n.alert, Attempts: n.attempts, Reason: r.Reason(), DeadAt: d.now().UTC()}
+		data, err := json.Marshal(dl)
+		if err == nil {
+			err = d.b.PublishDeadLetter(ctx, l.sub.ID, fmt.Sprintf("%s:%s:%d", l.sub.ID, n.alert.ID, n.seq), data)
+		}
+		if err != nil {
+			log.Error("dead-letter alert; it will be redelivered", "alert", n.alert.ID, "err", err)
+		}
+		return err
 	}
 }

@@ -5,12 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/bus"
 	"newswatch/config"
@@ -48,15 +45,15 @@ func configDigest(sub config.Subscriber) string {
 // Disabled returns the subscriber's disabled state, or nil when its
 // deliveries are enabled.
 func Disabled(ctx context.Context, b *bus.Bus, id string) (*DisabledState, error) {
-	e, err := b.Store.Get(ctx, disabledKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
-	}
+	v, found, err := b.Note(ctx, disabledKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("subscriber %s: read disabled state: %w", id, err)
 	}
+	if !found {
+		return nil, nil
+	}
 	var st DisabledState
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
+	if err := json.Unmarshal(v, &st); err != nil {
 		// Unreadable: still disabled, for a reason we cannot tell.
 		st.Reason = "disabled (unreadable record)"
 	}
@@ -71,7 +68,7 @@ func Enable(ctx context.Context, b *bus.Bus, id string) (bool, error) {
 	if err != nil || st == nil {
 		return false, err
 	}
-	if err := b.Store.Purge(ctx, disabledKey(id)); err != nil {
+	if err := b.ForgetNote(ctx, disabledKey(id)); err != nil {
 		return false, fmt.Errorf("subscriber %s: enable: %w", id, err)
 	}
 	return true, nil
@@ -80,7 +77,7 @@ func Enable(ctx context.Context, b *bus.Bus, id string) (bool, error) {
 func setDisabled(ctx context.Context, b *bus.Bus, sub config.Subscriber, reason string, at time.Time) (DisabledState, error) {
 	st := DisabledState{Reason: reason, At: at.UTC(), Config: configDigest(sub)}
 	data, _ := json.Marshal(st)
-	if _, err := b.Store.Put(ctx, disabledKey(sub.ID), data); err != nil {
+	if err := b.SetNote(ctx, disabledKey(sub.ID), data); err != nil {
 		return st, fmt.Errorf("subscriber %s: store disabled state: %w", sub.ID, err)
 	}
 	return st, nil
@@ -89,22 +86,22 @@ func setDisabled(ctx context.Context, b *bus.Bus, sub config.Subscriber, reason 
 // position is the stream sequence of the last alert the subscriber was
 // done with; ok is false when none is recorded.
 func position(ctx context.Context, b *bus.Bus, id string) (seq uint64, ok bool, err error) {
-	e, err := b.Store.Get(ctx, positionKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, false, nil
-	}
+	v, found, err := b.Note(ctx, positionKey(id))
 	if err != nil {
 		return 0, false, fmt.Errorf("subscriber %s: read position: %w", id, err)
 	}
-	seq, err = strconv.ParseUint(string(e.Value()), 10, 64)
+	if !found {
+		return 0, false, nil
+	}
+	seq, err = strconv.ParseUint(string(v), 10, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("subscriber %s: position %q: %w", id, e.Value(), err)
+		return 0, false, fmt.Errorf("subscriber %s: position %q: %w", id, v, err)
 	}
 	return seq, true, nil
 }
 
 func setPosition(ctx context.Context, b *bus.Bus, id string, seq uint64) error {
-	if _, err := b.Store.Put(ctx, positionKey(id), []byte(strconv.FormatUint(seq, 10))); err != nil {
+	if err := b.SetNote(ctx, positionKey(id), []byte(strconv.FormatUint(seq, 10))); err != nil {
 		return fmt.Errorf("subscriber %s: record position %d: %w", id, seq, err)
 	}
 	return nil

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
@@ -79,7 +77,7 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 		// A store that cannot write does not answer: the deadline ends
 		// the wait, and the failure is reported where operators look.
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		ack, err := s.b.JS.Publish(pctx, s.b.Names.AlertSubject(m.Topic), data, jetstream.WithMsgID(alert.ID))
+		dup, err := s.b.PublishAlert(pctx, m.Topic, alert.ID, data)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("publish alert %s: %w", alert.ID, err)
@@ -87,7 +85,7 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 			return err
 		}
 		s.b.Health.Clear(classifyWriteFault)
-		if !ack.Duplicate {
+		if !dup {
 			s.alerts.Add(1)
 			s.m.Alerted(m.Topic)
 			s.log.Info("new alert", "alert", alert.ID, "topic", m.Topic, "score", m.Score,
@@ -97,13 +95,16 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 	return nil
 }
 
-func (s *classifyStage) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	var cons jetstream.Consumer
+// classifierConsumer is the durable consumer the classifiers of every
+// replica share.
+const classifierConsumer = "classifier"
+
+func (s *classifyStage) consumer(ctx context.Context) (*bus.Consumer, error) {
+	var cons *bus.Consumer
 	err := bus.Retry(ctx, s.log, "create classifier consumer", func(ctx context.Context) (err error) {
-		cons, err = s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.ArticleStream, jetstream.ConsumerConfig{
-			Durable:       "classifier",
+		cons, err = s.b.EnsureConsumer(ctx, s.b.Names.ArticleStream, bus.ConsumerSpec{
+			Durable:       classifierConsumer,
 			Description:   "classifiers of every replica",
-			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       30 * time.Second, // classifying takes milliseconds
 			MaxAckPending: 1000,
 		})
@@ -122,19 +123,24 @@ func (s *classifyStage) consumeUntil(ctx, abort context.Context, workers int) er
 	if err != nil {
 		return err
 	}
-	return consumeUntil(ctx, abort, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
-		var a news.Article
-		if err := json.Unmarshal(msg.Data(), &a); err != nil {
-			s.log.Error("undecodable article", "subject", msg.Subject(), "err", err)
-			_ = msg.Term()
-			return
-		}
-		if err := s.classify(ctx, &a); err != nil {
-			s.log.Error("classify", "article", a.ID, "err", err)
-			_ = msg.NakWithDelay(2 * time.Second)
-			return
-		}
-		if err := msg.DoubleAck(ctx); err != nil {
+	lp := &bus.Loop{Log: s.log, Workers: workers, Abort: abort}
+	return lp.Run(ctx, cons, s.handleArticle)
+}
+
+// handleArticle classifies one article of the stream; it is acked once
+// its alerts are stored.
+func (s *classifyStage) handleArticle(ctx context.Context, m bus.Msg) bus.Result {
+	var a news.Article
+	if err := json.Unmarshal(m.Data(), &a); err != nil {
+		s.log.Error("undecodable article", "subject", m.Subject(), "err", err)
+		return bus.Term()
+	}
+	if err := s.classify(ctx, &a); err != nil {
+		s.log.Error("classify", "article", a.ID, "err", err)
+		return bus.RetryAfter(2 * time.Second)
+	}
+	return bus.Ack().Then(func(_ context.Context, err error) {
+		if err != nil {
 			s.log.Warn("ack article", "article", a.ID, "err", err)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/internal/clock"
 	"newswatch/news"
 )
 
@@ -151,7 +152,7 @@ func (p *Pipeline) heartbeat(ctx context.Context) {
 				Summary: summary,
 			})
 		}
-		sleep(ctx, slot.Add(iv).Sub(now))
+		clock.Sleep(ctx, slot.Add(iv).Sub(now))
 	}
 }
 

@@ -11,9 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/fetcher"
@@ -313,12 +310,11 @@ const fetchAckWait = 30 * time.Second
 
 // consume runs workers on the shared fetch-job consumer until ctx ends.
 func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(string) (config.Source, bool)) error {
-	var cons jetstream.Consumer
+	var cons *bus.Consumer
 	if err := bus.Retry(ctx, s.log, "create fetch consumer", func(ctx context.Context) (err error) {
-		cons, err = s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.FetchStream, jetstream.ConsumerConfig{
+		cons, err = s.b.EnsureConsumer(ctx, s.b.Names.FetchStream, bus.ConsumerSpec{
 			Durable:       "fetcher",
 			Description:   "fetch workers of every replica",
-			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       fetchAckWait,
 			MaxAckPending: 4 * workers,
 			MaxDeliver:    5,
@@ -327,131 +323,45 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 	}); err != nil {
 		return err
 	}
-	return consumeWith(ctx, s.log, cons, workers, func(ctx context.Context, msg jetstream.Msg) {
-		var job fetchJob
-		if err := json.Unmarshal(msg.Data(), &job); err != nil {
-			s.log.Error("bad fetch job", "err", err)
-			_ = msg.Term()
-			return
-		}
-		src, ok := lookup(job.Source)
-		if !ok {
-			_ = msg.Ack() // removed from the config since it was scheduled
-			return
-		}
-		if until := s.heldUntil(src.ID); time.Now().Before(until) {
-			// This process fetched the source and could not save its
-			// state: the back-off holds all the same.
-			_ = msg.NakWithDelay(time.Until(until))
-			return
-		}
-		// A fetch with full text for many new items can outlast the ack
-		// wait; keep the job ours meanwhile.
-		stop := bus.InProgressEvery(msg, fetchAckWait/3)
-		_, _, err := s.fetchDue(ctx, src, job.Due)
-		stop()
-		switch {
-		case errors.Is(err, ErrSourceBusy):
-			// Another job fetches it now; when this one comes back, that
-			// fetch is saved and this one is acked as done.
-			_ = msg.NakWithDelay(leaseTTL / 3)
-			return
-		case err != nil:
-			if ctx.Err() != nil {
-				_ = msg.Nak()
-				return
-			}
-			s.log.Error("fetch job", "source", src.ID, "err", err)
-			delay := 5 * time.Second
-			if until := s.heldUntil(src.ID); time.Until(until) > delay {
-				delay = time.Until(until)
-			}
-			_ = msg.NakWithDelay(delay)
-			return
-		}
-		_ = msg.Ack()
+	// A fetch with full text for many new items can outlast the ack
+	// wait; the heartbeat keeps the job ours meanwhile.
+	lp := &bus.Loop{Log: s.log, Workers: workers, Heartbeat: fetchAckWait / 3}
+	return lp.Run(ctx, cons, func(ctx context.Context, m bus.Msg) bus.Result {
+		return s.handleJob(ctx, m, lookup)
 	})
 }
 
-// consumeWith feeds a consumer's messages to n workers until ctx ends,
-// then waits for the handlers in flight. It pulls only as many messages as
-// there are idle workers, so none waits in the client while its ack wait
-// runs out, and every message pulled is handled, even during shutdown.
-func consumeWith(ctx context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
-	return consumeUntil(ctx, context.Background(), log, cons, n, handle)
-}
-
-// consumeUntil is consumeWith whose outstanding pull also ends when abort
-// is done (see bus.Pull: only once the queue is known to be empty).
-func consumeUntil(ctx, abort context.Context, log *slog.Logger, cons jetstream.Consumer, n int, handle func(context.Context, jetstream.Msg)) error {
-	msgs := make(chan jetstream.Msg)
-	idle := make(chan struct{}, n)
-	for range n {
-		idle <- struct{}{}
+// handleJob runs one fetch job and says how to settle it.
+func (s *fetchStage) handleJob(ctx context.Context, m bus.Msg, lookup func(string) (config.Source, bool)) bus.Result {
+	var job fetchJob
+	if err := json.Unmarshal(m.Data(), &job); err != nil {
+		s.log.Error("bad fetch job", "err", err)
+		return bus.Term()
 	}
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range msgs {
-				// Handlers finish what they started on shutdown: the
-				// context only stops new work.
-				handle(context.WithoutCancel(ctx), m)
-				idle <- struct{}{}
-			}
-		}()
+	src, ok := lookup(job.Source)
+	if !ok {
+		return bus.Ack() // removed from the config since it was scheduled
 	}
-	defer func() {
-		close(msgs)
-		wg.Wait()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-abort.Done():
-			return nil
-		case <-idle:
-		}
-		free := 1
-	more:
-		for free < n {
-			select {
-			case <-idle:
-				free++
-			default:
-				break more
-			}
-		}
-		batch, done, err := bus.Pull(abort, cons, free, time.Second)
-		got := 0
-		if err == nil {
-			for m := range batch.Messages() {
-				got++
-				msgs <- m
-			}
-			err = batch.Error()
-			done()
-		}
-		for range free - got {
-			idle <- struct{}{}
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) &&
-			!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && abort.Err() == nil {
-			log.Warn("consume", "err", err)
-			sleep(ctx, time.Second)
-		}
+	if until := s.heldUntil(src.ID); time.Now().Before(until) {
+		// This process fetched the source and could not save its
+		// state: the back-off holds all the same.
+		return bus.RetryAfter(time.Until(until))
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+	_, _, err := s.fetchDue(ctx, src, job.Due)
+	switch {
+	case errors.Is(err, ErrSourceBusy):
+		// Another job fetches it now; when this one comes back, that
+		// fetch is saved and this one is acked as done.
+		return bus.RetryAfter(leaseTTL / 3)
+	case err != nil:
+		s.log.Error("fetch job", "source", src.ID, "err", err)
+		delay := 5 * time.Second
+		if until := s.heldUntil(src.ID); time.Until(until) > delay {
+			delay = time.Until(until)
+		}
+		return bus.RetryAfter(delay)
 	}
+	return bus.Ack()
 }
 
 func maxTime(a, b time.Time) time.Time {

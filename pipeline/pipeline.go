@@ -24,6 +24,7 @@ import (
 	"newswatch/config"
 	"newswatch/feedback"
 	"newswatch/fetcher"
+	"newswatch/internal/clock"
 	"newswatch/learn"
 	"newswatch/metrics"
 	"newswatch/news"
@@ -399,7 +400,6 @@ func (s Summary) String() string {
 // alerts, waiting at most timeout for deliveries to finish or be handed to
 // a retry whose time is past the deadline.
 func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, error) {
-	cfg := p.cfg.Load()
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -422,6 +422,35 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()
 
+	sum, fetchErr := p.fetchAll(ctx, p.cfg.Load())
+	if fetchErr != nil && ctx.Err() == nil {
+		return sum, fetchErr
+	}
+	// Events the fetches raised go out with this pass's deliveries.
+	if err := p.events.Flush(ctx); err != nil {
+		p.log.Error("operational events not published", "pending", p.events.Pending(), "err", err)
+	}
+	if err := p.waitDrained(ctx, deadline, &sum); err != nil {
+		return sum, err
+	}
+	sum.TimedOut = ctx.Err() != nil
+	if !sum.TimedOut {
+		endPulls()
+	}
+	// Events raised while deliveries ran (dead letters, store faults) are
+	// stored, to go out with the next pass, not dropped with the process.
+	p.flushEvents(ctx)
+	sum.Alerts = int(p.cls.alerts.Load())
+	for _, st := range p.disp.Status() {
+		sum.Delivered += st.Delivered
+		sum.DeadLettered += st.DeadLettered
+	}
+	return sum, nil
+}
+
+// fetchAll fetches every source once, Fetch.Workers at a time, and
+// counts the outcomes; the error joins the jobs' own errors.
+func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, error) {
 	var sum Summary
 	results := make(chan FetchResult)
 	var fetchErr error
@@ -463,26 +492,22 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		}
 		sum.NewArticles += r.New
 	}
-	if fetchErr != nil && ctx.Err() == nil {
-		return sum, fetchErr
-	}
-	// Events the fetches raised go out with this pass's deliveries.
-	if err := p.events.Flush(ctx); err != nil {
-		p.log.Error("operational events not published", "pending", p.events.Pending(), "err", err)
-	}
+	return sum, fetchErr
+}
 
-	// Wait for the classifier to take every article, then for every
-	// subscriber's queue to drain or wait on a retry beyond the deadline.
-	clsCons, err := p.cls.consumer(ctx)
-	if err != nil {
-		return sum, err
+// waitDrained waits for the classifier to take every article, then for
+// every subscriber's queue to drain or wait on a retry beyond the
+// deadline, or for ctx to end.
+func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary) error {
+	if _, err := p.cls.consumer(ctx); err != nil {
+		return err
 	}
 	for ctx.Err() == nil {
-		info, err := clsCons.Info(ctx)
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
+		if err == nil && found && st.Backlog() == 0 {
 			break
 		}
-		sleep(ctx, 20*time.Millisecond)
+		clock.Sleep(ctx, 20*time.Millisecond)
 	}
 	for ctx.Err() == nil {
 		bl := p.subs.Drained(ctx, deadline)
@@ -490,21 +515,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		if bl.Done {
 			break
 		}
-		sleep(ctx, 20*time.Millisecond)
+		clock.Sleep(ctx, 20*time.Millisecond)
 	}
-	sum.TimedOut = ctx.Err() != nil
-	if !sum.TimedOut {
-		endPulls()
-	}
-	// Events raised while deliveries ran (dead letters, store faults) are
-	// stored, to go out with the next pass, not dropped with the process.
-	p.flushEvents(ctx)
-	sum.Alerts = int(p.cls.alerts.Load())
-	for _, st := range p.disp.Status() {
-		sum.Delivered += st.Delivered
-		sum.DeadLettered += st.DeadLettered
-	}
-	return sum, nil
+	return nil
 }
 
 // FetchNow fetches one source now and publishes what is new (used by

@@ -47,6 +47,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/internal/clock"
 	"newswatch/internal/harness"
 	"newswatch/internal/smtptest"
 	"newswatch/news"
@@ -230,7 +231,7 @@ func e2e(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 
 	// Let every source be fetched once (empty) before measuring.
 	fmt.Fprintf(stderr, "warming up: %d feeds every %s, %d node(s), %d replica(s)\n", o.feeds, o.interval, o.nodes, replicas)
-	if !sleep(ctx, 2*o.interval+2*time.Second) {
+	if !clock.Sleep(ctx, 2*o.interval+2*time.Second) {
 		return nil, ctx.Err()
 	}
 	articles0, err := streamMsgs(ctx, buses[0], buses[0].Names.ArticleStream)
@@ -281,7 +282,7 @@ func e2e(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 		if countDelivered(hook.Deliveries(), hookWant) == len(hookWant) && countMail(smtp.Messages(), mailWant) == len(mailWant) {
 			break
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !clock.Sleep(ctx, 100*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
@@ -428,17 +429,6 @@ func streamMsgs(ctx context.Context, b *bus.Bus, name string) (uint64, error) {
 		return 0, fmt.Errorf("stream %s: %w", name, err)
 	}
 	return info.State.Msgs, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // peakRSS is the process's peak resident set (VmHWM) in KiB, 0 when

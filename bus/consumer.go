@@ -1,0 +1,109 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerSpec is a durable pull consumer with explicit acks, as the
+// stages make them.
+type ConsumerSpec struct {
+	Durable     string
+	Description string
+	// Subjects filters the stream; none: every message.
+	Subjects []string
+	// AckWait is how long a message may go unsettled, with no sign of
+	// progress, before it is delivered again.
+	AckWait time.Duration
+	// MaxAckPending bounds the messages in flight at once.
+	MaxAckPending int
+	// MaxDeliver bounds deliveries of a message (-1: no bound; 0: the
+	// server's default).
+	MaxDeliver int
+	// StartSeq makes a new consumer start at this stream sequence (0:
+	// with the first message). An existing consumer keeps its start,
+	// which JetStream cannot change.
+	StartSeq uint64
+}
+
+func (s ConsumerSpec) config() jetstream.ConsumerConfig {
+	cc := jetstream.ConsumerConfig{
+		Durable:        s.Durable,
+		Description:    s.Description,
+		FilterSubjects: s.Subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.AckWait,
+		MaxAckPending:  s.MaxAckPending,
+		MaxDeliver:     s.MaxDeliver,
+	}
+	if s.StartSeq > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.StartSeq
+	}
+	return cc
+}
+
+// EnsureConsumer creates the consumer of spec on stream, or brings an
+// existing one up to date (keeping where it started).
+func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
+	cc := spec.config()
+	existing, err := b.JS.Consumer(ctx, stream, spec.Durable)
+	switch {
+	case err == nil:
+		info := existing.CachedInfo()
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime =
+			info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("look up consumer %s: %w", spec.Durable, err)
+	}
+	c, err := b.JS.CreateOrUpdateConsumer(ctx, stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", spec.Durable, err)
+	}
+	return &Consumer{c: c}, nil
+}
+
+// ConsumerState is what a consumer reports of its progress.
+type ConsumerState struct {
+	AckFloor   uint64 // stream sequence every message up to which is settled
+	Pending    uint64 // messages not yet delivered
+	AckPending int    // messages delivered and not yet settled
+}
+
+// Backlog is the messages waiting, the ones in flight included.
+func (s ConsumerState) Backlog() uint64 { return s.Pending + uint64(s.AckPending) }
+
+// LookupConsumer reports a consumer's state; found is false when the
+// consumer does not exist.
+func (b *Bus) LookupConsumer(ctx context.Context, stream, durable string) (_ ConsumerState, found bool, _ error) {
+	c, err := b.JS.Consumer(ctx, stream, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return ConsumerState{}, false, nil
+	}
+	if err != nil {
+		return ConsumerState{}, false, fmt.Errorf("look up consumer %s: %w", durable, err)
+	}
+	info := c.CachedInfo()
+	return ConsumerState{AckFloor: info.AckFloor.Stream, Pending: info.NumPending, AckPending: info.NumAckPending}, true, nil
+}
+
+// DeleteConsumer deletes a consumer; one that does not exist is no error.
+func (b *Bus) DeleteConsumer(ctx context.Context, stream, durable string) error {
+	err := b.JS.DeleteConsumer(ctx, stream, durable)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete consumer %s: %w", durable, err)
+	}
+	return nil
+}
+
+// StreamLastSeq is the sequence of the last message a stream took.
+func (b *Bus) StreamLastSeq(ctx context.Context, stream string) (uint64, error) {
+	s, err := b.JS.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return s.CachedInfo().State.LastSeq, nil
+}
