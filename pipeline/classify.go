@@ -75,7 +75,7 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 		// A store that cannot write does not answer: the deadline ends
 		// the wait, and the failure is reported where operators look.
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		ack, err := s.b.JS.Publish(pctx, s.b.Names.AlertSubject(m.Topic), data, jetstream.WithMsgID(alert.ID))
+		ack, err := s.b.Publish(pctx, s.b.Names.AlertSubject(m.Topic), data, alert.ID)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("publish alert %s: %w", alert.ID, err)

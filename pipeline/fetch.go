@@ -99,7 +99,7 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 // fetch). The source's lease is held from before its state is read until
 // the new state is saved.
 func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time) (_ FetchResult, done bool, _ error) {
-	l, err := acquireLease(ctx, s.b.Store, src.ID)
+	l, err := acquireLease(ctx, s.b.StoreKV(), src.ID)
 	if err != nil {
 		if !errors.Is(err, ErrSourceBusy) {
 			s.storeFailed(s.log, err)
@@ -113,7 +113,7 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 	stop := bus.Heartbeat(leaseTTL/3, func() {
 		err := l.renew(context.WithoutCancel(ctx))
 		switch {
-		case casConflict(err):
+		case bus.Conflict(err):
 			s.log.Error("fetch lease lost to another job; this fetch stops", "source", src.ID, "err", err)
 			lost(fmt.Errorf("fetch %s: lease lost: %w", src.ID, ErrSourceBusy))
 		case err != nil:
@@ -125,7 +125,7 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 		l.release(context.WithoutCancel(ctx))
 	}()
 	lctx, cancel := context.WithTimeout(ctx, busTimeout)
-	st, err := LoadState(lctx, s.b.State, src.ID)
+	st, err := LoadState(lctx, s.b.StateKV(), src.ID)
 	cancel()
 	if err != nil {
 		return FetchResult{Source: src.ID}, false, err
@@ -232,7 +232,7 @@ func (s *fetchStage) save(ctx context.Context, log *slog.Logger, st SourceState,
 	}
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	if err := saveState(ctx, s.b.State, st); err != nil {
+	if err := saveState(ctx, s.b.StateKV(), st); err != nil {
 		// The stored state is stale: hold the source here until NextDue.
 		s.mu.Lock()
 		s.hold[st.ID] = st.NextDue

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"newswatch/bus"
 )
 
 // leaseTTL is how long a fetch lease holds without renewal: the most a
@@ -23,7 +23,7 @@ const leaseTTL = fetchAckWait
 // jobs that race, one wins and the other is told ErrSourceBusy. A lease
 // whose holder died expires after leaseTTL.
 type lease struct {
-	kv    jetstream.KeyValue
+	kv    bus.KV
 	key   string
 	token string
 	rev   uint64
@@ -43,23 +43,23 @@ func (l *lease) value() []byte {
 
 // acquireLease takes the fetch lease of source, or fails with
 // ErrSourceBusy while another job holds it.
-func acquireLease(ctx context.Context, kv jetstream.KeyValue, source string) (*lease, error) {
+func acquireLease(ctx context.Context, kv bus.KV, source string) (*lease, error) {
 	l := &lease{kv: kv, key: leaseKey(source), token: rand.Text()}
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	e, err := kv.Get(ctx, l.key)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, bus.ErrKeyNotFound):
 		l.rev, err = kv.Create(ctx, l.key, l.value())
 	case err != nil:
 	default:
 		var cur leaseValue
-		if json.Unmarshal(e.Value(), &cur) == nil && time.Now().Before(cur.Expires) {
+		if json.Unmarshal(e.Value, &cur) == nil && time.Now().Before(cur.Expires) {
 			return nil, ErrSourceBusy
 		}
-		l.rev, err = kv.Update(ctx, l.key, l.value(), e.Revision())
+		l.rev, err = kv.Update(ctx, l.key, l.value(), e.Revision)
 	}
-	if casConflict(err) {
+	if bus.Conflict(err) {
 		return nil, ErrSourceBusy
 	}
 	if err != nil {
@@ -85,18 +85,5 @@ func (l *lease) renew(ctx context.Context) error {
 func (l *lease) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
-}
-
-// casConflict reports whether err is a lost compare-and-set.
-func casConflict(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var api *jetstream.APIError
-	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	_ = l.kv.DeleteAt(ctx, l.key, l.rev)
 }
