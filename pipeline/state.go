@@ -36,22 +36,14 @@ type SourceState struct {
 	// (empty: none yet). See sourceEvent.
 	FailingSince time.Time `json:"failing_since,omitzero"`
 	FailingEvent string    `json:"failing_event,omitempty"`
+	// Claim is set while a job fetches the source (see claim).
+	Claim *FetchClaim `json:"claim,omitempty"`
 }
 
 // LoadState returns a source's state; a source never fetched is "pending".
 func LoadState(ctx context.Context, kv bus.KV, id string) (SourceState, error) {
-	e, err := kv.Get(ctx, id)
-	if errors.Is(err, bus.ErrKeyNotFound) {
-		return SourceState{ID: id, Status: "pending"}, nil
-	}
-	if err != nil {
-		return SourceState{}, fmt.Errorf("load state of %s: %w", id, err)
-	}
-	var st SourceState
-	if err := json.Unmarshal(e.Value, &st); err != nil {
-		return SourceState{ID: id, Status: "pending"}, nil
-	}
-	return st, nil
+	st, _, err := readState(ctx, kv, id)
+	return st, err
 }
 
 // LoadStates reads every stored source state in one pass over the
