@@ -24,8 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/news"
 )
 
@@ -63,7 +62,7 @@ func (s *Signer) WithBase(publicURL string) *Signer { return NewSigner(s.key, pu
 // LoadKey returns the signing key: secret when set, else the random key
 // kept in store, made by the first process to ask (Create is atomic, so
 // replicas starting together agree on one).
-func LoadKey(ctx context.Context, store jetstream.KeyValue, secret string) ([]byte, error) {
+func LoadKey(ctx context.Context, store bus.KV, secret string) ([]byte, error) {
 	if secret != "" {
 		return []byte(secret), nil
 	}
@@ -74,14 +73,14 @@ func LoadKey(ctx context.Context, store jetstream.KeyValue, secret string) ([]by
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("feedback key: %w", err)
 	}
-	if _, err := store.Create(ctx, keyName, fresh); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := store.Create(ctx, keyName, fresh); err != nil && !errors.Is(err, bus.ErrKeyExists) {
 		return nil, fmt.Errorf("feedback key: %w", err)
 	}
 	e, err := store.Get(ctx, keyName)
 	if err != nil {
 		return nil, fmt.Errorf("feedback key: %w", err)
 	}
-	return e.Value(), nil
+	return e.Value, nil
 }
 
 // Sign is the signature of (alert, subscriber, label): base64url of an
@@ -200,11 +199,11 @@ func SplitAlertID(id string) (topic, article string, ok bool) {
 
 // Store keeps records in a KV bucket.
 type Store struct {
-	kv jetstream.KeyValue
+	kv bus.KV
 }
 
 // NewStore uses bucket kv.
-func NewStore(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
+func NewStore(kv bus.KV) *Store { return &Store{kv: kv} }
 
 // Key is the bucket key of (alert, subscriber): a digest, since alert
 // and subscriber ids may hold characters KV keys do not allow.
@@ -223,13 +222,13 @@ func (s *Store) Put(ctx context.Context, r Record) (changed bool, err error) {
 	k := Key(r.AlertID, r.Subscriber)
 	if e, err := s.kv.Get(ctx, k); err == nil {
 		var old Record
-		if json.Unmarshal(e.Value(), &old) == nil && old.Label == r.Label {
+		if json.Unmarshal(e.Value, &old) == nil && old.Label == r.Label {
 			return false, nil
 		}
 		if r.Article == nil {
 			r.Article = old.Article
 		}
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+	} else if !errors.Is(err, bus.ErrKeyNotFound) {
 		return false, fmt.Errorf("feedback: read %s: %w", r.AlertID, err)
 	}
 	r.V = news.Version
@@ -246,15 +245,15 @@ func (s *Store) Put(ctx context.Context, r Record) (changed bool, err error) {
 // Get returns the record of (alert, subscriber).
 func (s *Store) Get(ctx context.Context, alertID, sub string) (Record, bool, error) {
 	e, err := s.kv.Get(ctx, Key(alertID, sub))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, bus.ErrKeyNotFound) {
 		return Record{}, false, nil
 	}
 	if err != nil {
 		return Record{}, false, err
 	}
 	var r Record
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return Record{}, false, fmt.Errorf("feedback: record %s: %w", e.Key(), err)
+	if err := json.Unmarshal(e.Value, &r); err != nil {
+		return Record{}, false, fmt.Errorf("feedback: record %s: %w", e.Key, err)
 	}
 	return r, true, nil
 }
@@ -263,23 +262,13 @@ func (s *Store) Get(ctx context.Context, alertID, sub string) (Record, bool, err
 // are skipped and counted in bad. One watcher streams the whole bucket,
 // rather than one request per key.
 func (s *Store) List(ctx context.Context) (out []Record, bad int, err error) {
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	es, err := s.kv.Values(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("feedback: list: %w", err)
 	}
-	defer w.Stop()
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case <-ctx.Done():
-			return nil, bad, fmt.Errorf("feedback: list: %w", ctx.Err())
-		case e = <-w.Updates():
-		}
-		if e == nil {
-			break // the initial values are all in
-		}
+	for _, e := range es {
 		var r Record
-		if json.Unmarshal(e.Value(), &r) != nil || !ValidLabel(r.Label) {
+		if json.Unmarshal(e.Value, &r) != nil || !ValidLabel(r.Label) {
 			bad++
 			continue
 		}

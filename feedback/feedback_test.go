@@ -43,7 +43,7 @@ func testAlert(topic, article string) *news.Alert {
 // server serves the handler of a bus, as the daemon does.
 func server(t *testing.T, b *bus.Bus, s *Signer) *httptest.Server {
 	t.Helper()
-	h := &Handler{Signer: func() *Signer { return s }, Store: NewStore(b.Feedback),
+	h := &Handler{Signer: func() *Signer { return s }, Store: NewStore(b.FeedbackKV()),
 		Find: func(ctx context.Context, id string, created time.Time) (*news.Alert, error) {
 			return FindAlert(ctx, b, id, created)
 		}}
@@ -97,7 +97,7 @@ func count(t *testing.T, b *bus.Bus) []Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rs, bad, err := NewStore(b.Feedback).List(ctx)
+	rs, bad, err := NewStore(b.FeedbackKV()).List(ctx)
 	if err != nil || bad != 0 {
 		t.Fatalf("list: %d bad, %v", bad, err)
 	}
@@ -222,12 +222,12 @@ func TestFeedbackSurvivesRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The generated key is made once and kept.
-	k1, err := LoadKey(ctx, b.Store, "")
+	k1, err := LoadKey(ctx, b.StoreKV(), "")
 	if err != nil || len(k1) != 32 {
 		t.Fatalf("key: %x %v", k1, err)
 	}
 	a := testAlert("us-china", "x9")
-	if _, err := NewStore(b.Feedback).Put(ctx, Record{AlertID: a.ID, Topic: a.Topic, ArticleID: "x9", Subscriber: "ops",
+	if _, err := NewStore(b.FeedbackKV()).Put(ctx, Record{AlertID: a.ID, Topic: a.Topic, ArticleID: "x9", Subscriber: "ops",
 		Label: Relevant, At: time.Now(), Article: ArticleOf(&a.Article)}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,11 +235,11 @@ func TestFeedbackSurvivesRestart(t *testing.T) {
 
 	b = openBus(t, dir)
 	defer b.Close()
-	k2, err := LoadKey(ctx, b.Store, "")
+	k2, err := LoadKey(ctx, b.StoreKV(), "")
 	if err != nil || string(k1) != string(k2) {
 		t.Errorf("key changed across restart: %x -> %x (%v)", k1, k2, err)
 	}
-	if k, _ := LoadKey(ctx, b.Store, "configured secret 123"); string(k) != "configured secret 123" {
+	if k, _ := LoadKey(ctx, b.StoreKV(), "configured secret 123"); string(k) != "configured secret 123" {
 		t.Errorf("feedback.secret not used: %q", k)
 	}
 	rs := count(t, b)

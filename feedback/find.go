@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/news"
 )
@@ -35,7 +33,7 @@ func FindAlert(ctx context.Context, b *bus.Bus, id string, created time.Time) (*
 	scanned := 0
 	err := b.WalkSince(ctx, b.Names.AlertStream, b.Names.AlertSubject(topic), since, func(m *bus.StoredMsg) bool {
 		scanned++
-		if m.Header.Get(jetstream.MsgIDHeader) == id || len(m.Header) == 0 {
+		if m.MsgID() == id || len(m.Header) == 0 {
 			var a news.Alert
 			if json.Unmarshal(m.Data, &a) == nil && a.ID == id {
 				found = &a

@@ -8,8 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
 	"newswatch/feedback"
@@ -104,7 +103,7 @@ type Trainer struct {
 	// retrain (for metrics).
 	OnReport func(Report)
 
-	kv  jetstream.KeyValue // nil: no feedback bucket, no stage acts
+	kv  bus.KV // nil: no feedback bucket, no stage acts
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -115,7 +114,7 @@ type Trainer struct {
 }
 
 // NewTrainer trains from the feedback bucket kv (nil: none).
-func NewTrainer(kv jetstream.KeyValue, log *slog.Logger) *Trainer {
+func NewTrainer(kv bus.KV, log *slog.Logger) *Trainer {
 	return &Trainer{Stages: &Stages{}, Interval: DefaultInterval, kv: kv, log: log}
 }
 
@@ -152,15 +151,11 @@ func (t *Trainer) enabled() bool {
 // lastSequence is the feedback bucket's last stream sequence: it moves on
 // every label stored.
 func (t *Trainer) lastSequence(ctx context.Context) (uint64, error) {
-	st, err := t.kv.Status(ctx)
+	seq, err := t.kv.LastRevision(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("learned stage: feedback bucket status: %w", err)
 	}
-	bs, ok := st.(*jetstream.KeyValueBucketStatus)
-	if !ok || bs.StreamInfo() == nil {
-		return 0, nil
-	}
-	return bs.StreamInfo().State.LastSeq, nil
+	return seq, nil
 }
 
 // Train retrains every enabled topic's stage from the labels now stored.

@@ -36,7 +36,7 @@ func TestTrainerRetrainsOnlyWhenLabelsChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := NewTrainer(b.Feedback, log)
+	tr := NewTrainer(b.FeedbackKV(), log)
 	tr.Interval = 10 * time.Millisecond
 	var mu sync.Mutex
 	var reports []Report
@@ -57,7 +57,7 @@ func TestTrainerRetrainsOnlyWhenLabelsChange(t *testing.T) {
 	}
 
 	_, arts := toySet(40, 13)
-	store := feedback.NewStore(b.Feedback)
+	store := feedback.NewStore(b.FeedbackKV())
 	for i, a := range arts {
 		label := feedback.NotRelevant
 		if i%2 == 0 {

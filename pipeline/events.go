@@ -168,7 +168,7 @@ func (p *Pipeline) initSourceMetrics(ctx context.Context) {
 	defer cancel()
 	last := map[string]time.Time{}
 	for _, src := range p.cfg.Load().Sources {
-		st, err := LoadState(ctx, p.b.State, src.ID)
+		st, err := LoadState(ctx, p.b.StateKV(), src.ID)
 		if err != nil {
 			p.log.Warn("read source state for metrics", "source", src.ID, "err", err)
 		}

@@ -345,7 +345,7 @@ func TestSourceMetricsExistFromTheStart(t *testing.T) {
 	b := openBus(t, cfg)
 	ctx := context.Background()
 	ok := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	if err := saveState(ctx, b.State, SourceState{ID: "worked", Status: "ok", LastSuccess: ok}); err != nil {
+	if err := saveState(ctx, b.StateKV(), SourceState{ID: "worked", Status: "ok", LastSuccess: ok}); err != nil {
 		t.Fatal(err)
 	}
 	m := metrics.New()

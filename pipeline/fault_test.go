@@ -129,7 +129,7 @@ func TestOversizedItemDoesNotBlindItsSource(t *testing.T) {
 	if arts["before"].Truncated {
 		t.Error("a small article is marked truncated")
 	}
-	st, _ := LoadState(ctx, b.State, "big")
+	st, _ := LoadState(ctx, b.StateKV(), "big")
 	if st.Status != "ok" || st.ItemsSeen != 3 {
 		t.Errorf("state: %+v", st)
 	}
@@ -170,7 +170,7 @@ func TestItemTheStoreRefusesIsSetAside(t *testing.T) {
 	if _, ok := arts["wide"]; ok || len(arts) != 2 || r.New != 2 || r.SetAside != 1 {
 		t.Errorf("stored %d articles (wide among them: %v), result %+v", len(arts), ok, r)
 	}
-	if st, _ := LoadState(ctx, b.State, "wide"); st.Status != "ok" || st.ItemsSeen != 2 {
+	if st, _ := LoadState(ctx, b.StateKV(), "wide"); st.Status != "ok" || st.ItemsSeen != 2 {
 		t.Errorf("state: %+v", st)
 	}
 }
@@ -200,7 +200,7 @@ func TestBusErrorIsSavedInTheSourceState(t *testing.T) {
 	if err == nil {
 		t.Fatal("a fetch whose articles cannot be stored succeeded")
 	}
-	st, _ := LoadState(ctx, b.State, "wire")
+	st, _ := LoadState(ctx, b.StateKV(), "wire")
 	if st.Status != "error" || !strings.Contains(st.Error, "publish") || st.ConsecutiveFailures != 1 {
 		t.Errorf("state after the bus error: %+v", st)
 	}
@@ -266,7 +266,7 @@ func TestUnansweredPublishEndsTheJob(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no ack") {
 		t.Errorf("err = %v, want a bounded wait for acks", err)
 	}
-	if st, _ := LoadState(ctx, b.State, "wire"); st.Status != "error" || st.NextDue.IsZero() {
+	if st, _ := LoadState(ctx, b.StateKV(), "wire"); st.Status != "error" || st.NextDue.IsZero() {
 		t.Errorf("state: %+v", st)
 	}
 }
@@ -290,7 +290,7 @@ func TestHugeFeedIsPublishedInWindows(t *testing.T) {
 	if err != nil || r.Err != nil || r.New != n {
 		t.Fatalf("fetch: %v, result %+v", err, r)
 	}
-	if st, _ := LoadState(ctx, b.State, "many"); st.ItemsSeen != n {
+	if st, _ := LoadState(ctx, b.StateKV(), "many"); st.ItemsSeen != n {
 		t.Errorf("items_seen %d, want %d", st.ItemsSeen, n)
 	}
 	if r, _ := p.FetchNow(ctx, cfg.Sources[0]); r.New != 0 {

@@ -93,38 +93,14 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 
 // fetchDue is fetchSource for a job due at due: it does nothing, and
 // reports done, when the source was fetched since (zero due: always
-// fetch). The source's lease is held from before its state is read until
-// the new state is saved.
+// fetch). The source is claimed in its state entry, at the revision read,
+// until the new state is saved.
 func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time) (_ FetchResult, done bool, _ error) {
-	l, err := acquireLease(ctx, s.b.Store, src.ID)
-	if err != nil {
-		if !errors.Is(err, ErrSourceBusy) {
-			s.storeFailed(s.log, err)
-		}
-		return FetchResult{Source: src.ID}, false, err
-	}
-	// A lease taken over by another job (this one stalled past its
-	// expiry) ends this fetch before it saves a state over the other's.
-	ctx, lost := context.WithCancelCause(ctx)
-	defer lost(nil)
-	stop := bus.Heartbeat(leaseTTL/3, func() {
-		err := l.renew(context.WithoutCancel(ctx))
-		switch {
-		case casConflict(err):
-			s.log.Error("fetch lease lost to another job; this fetch stops", "source", src.ID, "err", err)
-			lost(fmt.Errorf("fetch %s: lease lost: %w", src.ID, ErrSourceBusy))
-		case err != nil:
-			s.log.Warn("fetch lease", "source", src.ID, "err", err)
-		}
-	})
-	defer func() {
-		stop()
-		l.release(context.WithoutCancel(ctx))
-	}()
 	lctx, cancel := context.WithTimeout(ctx, busTimeout)
-	st, err := LoadState(lctx, s.b.State, src.ID)
+	st, rev, err := readState(lctx, s.b.StateKV(), src.ID)
 	cancel()
 	if err != nil {
+		s.storeFailed(s.log, err)
 		return FetchResult{Source: src.ID}, false, err
 	}
 	if !due.IsZero() && !st.LastFetch.IsZero() && !st.LastFetch.Before(due) {
@@ -133,12 +109,37 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 		// fetch is enough.
 		return FetchResult{Source: src.ID}, true, nil
 	}
-	res, err := s.fetchWithState(ctx, src, st)
+	c, err := claimState(ctx, s.b.StateKV(), src.ID, st, rev)
+	if err != nil {
+		if !errors.Is(err, ErrSourceBusy) {
+			s.storeFailed(s.log, err)
+		}
+		return FetchResult{Source: src.ID}, false, err
+	}
+	// A claim taken over by another job (this one stalled past its
+	// expiry) ends this fetch; its save would fail anyway.
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	stop := bus.Heartbeat(leaseTTL/3, func() {
+		err := c.renew(context.WithoutCancel(ctx))
+		switch {
+		case bus.Conflict(err):
+			s.log.Error("fetch claim lost to another job; this fetch stops", "source", src.ID, "err", err)
+			lost(fmt.Errorf("fetch %s: claim lost: %w", src.ID, ErrSourceBusy))
+		case err != nil:
+			s.log.Warn("fetch claim", "source", src.ID, "err", err)
+		}
+	})
+	defer func() {
+		stop()
+		c.release(context.WithoutCancel(ctx))
+	}()
+	res, err := s.fetchWithState(ctx, src, c.read, c)
 	return res, false, err
 }
 
-// fetchWithState fetches src whose state is st, under its lease.
-func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st SourceState) (FetchResult, error) {
+// fetchWithState fetches src whose state is st, under claim c.
+func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st SourceState, c *claim) (FetchResult, error) {
 	res := FetchResult{Source: src.ID}
 	st.ID, st.URL = src.ID, src.URL
 	log := s.log.With("source", src.ID)
@@ -166,7 +167,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		st.NextDue = st.LastFetch.Add(delay)
 		log.Warn("fetch failed", "url", src.URL, "failures", st.ConsecutiveFailures, "retry_in", delay.Round(time.Second), "err", ferr)
 		s.m.Fetched(src.ID, time.Since(start), "error")
-		return res, s.save(ctx, log, st, true)
+		return res, s.save(ctx, log, c, st, true)
 	}
 
 	res.NotModified = r.NotModified
@@ -184,7 +185,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		st.ConsecutiveFailures++
 		st.NextDue = st.LastFetch.Add(fetcher.Backoff(st.ConsecutiveFailures, src.Interval))
 		s.m.Fetched(src.ID, time.Since(start), "error")
-		if err := s.save(ctx, log, st, false); err != nil {
+		if err := s.save(ctx, log, c, st, false); err != nil {
 			return res, errors.Join(perr, err)
 		}
 		return res, perr
@@ -215,7 +216,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 	}
 	s.m.Fetched(src.ID, time.Since(start), outcome)
 	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified, "deferred", pr.Deferred, "set_aside", pr.SetAside)
-	return res, s.save(ctx, log, st, true)
+	return res, s.save(ctx, log, c, st, true)
 }
 
 // save writes a source's state within busTimeout. If the write fails,
@@ -223,13 +224,19 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 // st.NextDue.
 // clear marks a job whose store writes all went well, which ends a
 // store.write fault.
-func (s *fetchStage) save(ctx context.Context, log *slog.Logger, st SourceState, clear bool) error {
+func (s *fetchStage) save(ctx context.Context, log *slog.Logger, c *claim, st SourceState, clear bool) error {
 	if ev := s.sourceEvent(&st); ev != nil {
 		defer s.events.Emit(*ev)
 	}
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	if err := saveState(ctx, s.b.State, st); err != nil {
+	err := c.save(ctx, st)
+	if errors.Is(err, ErrSourceBusy) {
+		// Another job holds the source now and saves its own outcome.
+		log.Error("fetch claim lost to another job; this fetch's state is not saved", "err", err)
+		return err
+	}
+	if err != nil {
 		// The stored state is stale: hold the source here until NextDue.
 		s.mu.Lock()
 		s.hold[st.ID] = st.NextDue

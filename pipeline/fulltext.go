@@ -11,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/fetcher"
 	"newswatch/news"
@@ -187,18 +186,18 @@ func (s *fetchStage) noteFullTextFailure(ctx context.Context, log *slog.Logger, 
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	rec := ftRecord{First: time.Now().UTC()}
-	if e, err := s.b.Store.Get(ctx, ftKey(id)); err == nil {
-		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+	if e, err := s.b.StoreKV().Get(ctx, ftKey(id)); err == nil {
+		if err := json.Unmarshal(e.Value, &rec); err != nil {
 			log.Warn("full-text attempts unreadable; counting from 1", "id", id, "err", err)
 		}
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+	} else if !errors.Is(err, bus.ErrKeyNotFound) {
 		log.Error("full-text attempts", "id", id, "err", err)
 		return ftRecord{Attempts: fullTextAttempts, First: rec.First}
 	}
 	rec.Attempts++
 	rec.Error = ferr.Error()
 	data, _ := json.Marshal(rec)
-	if _, err := s.b.Store.Put(ctx, ftKey(id), data); err != nil {
+	if _, err := s.b.StoreKV().Put(ctx, ftKey(id), data); err != nil {
 		s.storeFailed(log, fmt.Errorf("full-text attempts of %s: %w", id, err))
 		return ftRecord{Attempts: fullTextAttempts, First: rec.First}
 	}
@@ -209,8 +208,8 @@ func (s *fetchStage) noteFullTextFailure(ctx context.Context, log *slog.Logger, 
 func (s *fetchStage) forgetFullText(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	if _, err := s.b.Store.Get(ctx, ftKey(id)); err == nil {
-		if err := s.b.Store.Purge(ctx, ftKey(id)); err != nil {
+	if _, err := s.b.StoreKV().Get(ctx, ftKey(id)); err == nil {
+		if err := s.b.StoreKV().Purge(ctx, ftKey(id)); err != nil {
 			s.log.Warn("forget full-text attempts", "id", id, "err", err)
 		}
 	}

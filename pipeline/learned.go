@@ -12,7 +12,7 @@ import (
 // setupLearned prepares the topics' learned second stages: trained on the
 // feedback bucket when Run or Once starts, then kept up to date.
 func (p *Pipeline) setupLearned(cfg *config.Config, c *classifier.Classifier) error {
-	p.learner = learn.NewTrainer(p.b.Feedback, p.log)
+	p.learner = learn.NewTrainer(p.b.FeedbackKV(), p.log)
 	if p.m != nil {
 		lm, err := learn.NewMetrics(p.m.Registry)
 		if err != nil {

@@ -106,7 +106,7 @@ func TestLearnedStageVetoesAfterFeedback(t *testing.T) {
 		t.Fatal("without labels the stage vetoed a match")
 	}
 
-	store := feedback.NewStore(b.Feedback)
+	store := feedback.NewStore(b.FeedbackKV())
 	at := time.Now().Add(-time.Hour)
 	for i := range 30 {
 		for _, rel := range []bool{true, false} {
@@ -153,7 +153,7 @@ func TestLearnedStageOffByDefault(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	store := feedback.NewStore(b.Feedback)
+	store := feedback.NewStore(b.FeedbackKV())
 	for i := range 30 {
 		for _, rel := range []bool{true, false} {
 			a := learnedArticle(i, rel)

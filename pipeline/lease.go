@@ -6,97 +6,153 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"newswatch/bus"
 )
 
-// leaseTTL is how long a fetch lease holds without renewal: the most a
+// leaseTTL is how long a fetch claim holds without renewal: the most a
 // source stays blocked after its fetcher died, no longer than the ack
 // wait after which its job goes to another worker. A running fetch renews
 // it every leaseTTL/3.
 const leaseTTL = fetchAckWait
 
-// A lease marks a source as being fetched, in the store bucket shared by
-// every replica, so that at most one job fetches a source at a time. It
-// is taken and renewed by compare-and-set on the key's revision: of two
-// jobs that race, one wins and the other is told ErrSourceBusy. A lease
-// whose holder died expires after leaseTTL.
-type lease struct {
-	kv    jetstream.KeyValue
-	key   string
+// FetchClaim marks a source as being fetched: it travels in the source's
+// state entry, so that the claim costs no key of its own.
+type FetchClaim struct {
+	Holder string    `json:"holder"`
+	Until  time.Time `json:"until"`
+}
+
+// A claim is a source's state as one job read it and claimed it, so that
+// at most one job fetches a source at a time across replicas. The job
+// claims by writing the state back with its claim at the revision it
+// read, and saves the new state at the revision its claim wrote: of two
+// jobs that race, one write wins and the other is told ErrSourceBusy, and
+// a job whose claim was taken over (it stalled past the expiry) cannot
+// save over the new holder's state. A claim whose holder died expires
+// after leaseTTL. A fetch costs one read and two writes.
+type claim struct {
+	kv    bus.KV
+	id    string
 	token string
+	read  SourceState // as read, without a claim
+	fresh bool        // the source had no state before the claim
+
+	mu    sync.Mutex
 	rev   uint64
+	ended bool // saved or released: renewals stop
 }
 
-type leaseValue struct {
-	Token   string    `json:"token"`
-	Expires time.Time `json:"expires"`
+// readState returns a source's state and its revision (0: no state yet;
+// a source never fetched is "pending").
+func readState(ctx context.Context, kv bus.KV, id string) (SourceState, uint64, error) {
+	e, err := kv.Get(ctx, id)
+	if errors.Is(err, bus.ErrKeyNotFound) {
+		return SourceState{ID: id, Status: "pending"}, 0, nil
+	}
+	if err != nil {
+		return SourceState{}, 0, fmt.Errorf("load state of %s: %w", id, err)
+	}
+	var st SourceState
+	if err := json.Unmarshal(e.Value, &st); err != nil {
+		return SourceState{ID: id, Status: "pending"}, e.Revision, nil
+	}
+	return st, e.Revision, nil
 }
 
-func leaseKey(source string) string { return "fetch-lease." + source }
-
-func (l *lease) value() []byte {
-	data, _ := json.Marshal(leaseValue{Token: l.token, Expires: time.Now().Add(leaseTTL).UTC()})
-	return data
-}
-
-// acquireLease takes the fetch lease of source, or fails with
-// ErrSourceBusy while another job holds it.
-func acquireLease(ctx context.Context, kv jetstream.KeyValue, source string) (*lease, error) {
-	l := &lease{kv: kv, key: leaseKey(source), token: rand.Text()}
+// claimState claims source id, whose state st was read at revision rev,
+// or fails with ErrSourceBusy while another job holds it or when another
+// write came first.
+func claimState(ctx context.Context, kv bus.KV, id string, st SourceState, rev uint64) (*claim, error) {
+	if st.Claim != nil && time.Now().Before(st.Claim.Until) {
+		return nil, ErrSourceBusy
+	}
+	st.Claim = nil
+	c := &claim{kv: kv, id: id, token: rand.Text(), read: st, fresh: rev == 0}
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	e, err := kv.Get(ctx, l.key)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		l.rev, err = kv.Create(ctx, l.key, l.value())
-	case err != nil:
-	default:
-		var cur leaseValue
-		if json.Unmarshal(e.Value(), &cur) == nil && time.Now().Before(cur.Expires) {
-			return nil, ErrSourceBusy
-		}
-		l.rev, err = kv.Update(ctx, l.key, l.value(), e.Revision())
+	var err error
+	if c.fresh {
+		c.rev, err = kv.Create(ctx, id, c.claimed())
+	} else {
+		c.rev, err = kv.Update(ctx, id, c.claimed(), rev)
 	}
-	if casConflict(err) {
+	if bus.Conflict(err) {
 		return nil, ErrSourceBusy
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetch lease of %s: %w", source, err)
+		return nil, fmt.Errorf("claim %s: %w", id, err)
 	}
-	return l, nil
+	return c, nil
 }
 
-// renew extends the lease; it fails when the lease was lost (expired and
-// taken by another job).
-func (l *lease) renew(ctx context.Context) error {
+// claimed is the state as read, with this job's claim until leaseTTL
+// from now.
+func (c *claim) claimed() []byte {
+	st := c.read
+	st.Claim = &FetchClaim{Holder: c.token, Until: time.Now().Add(leaseTTL).UTC()}
+	data, _ := json.Marshal(st)
+	return data
+}
+
+// renew extends the claim; it fails when the claim was lost (expired
+// and taken by another job).
+func (c *claim) renew(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	rev, err := l.kv.Update(ctx, l.key, l.value(), l.rev)
+	rev, err := c.kv.Update(ctx, c.id, c.claimed(), c.rev)
 	if err != nil {
-		return fmt.Errorf("renew fetch lease %s: %w", l.key, err)
+		return fmt.Errorf("renew fetch claim of %s: %w", c.id, err)
 	}
-	l.rev = rev
+	c.rev = rev
 	return nil
 }
 
-// release gives the lease back, unless another job holds it by now.
-func (l *lease) release(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, busTimeout)
-	defer cancel()
-	_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+// save writes st, the fetch's outcome, in place of the claim. It fails
+// with ErrSourceBusy when the claim was lost: the new holder's state
+// stays.
+func (c *claim) save(ctx context.Context, st SourceState) error {
+	st.Claim = nil
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rev, err := c.kv.Update(ctx, c.id, data, c.rev)
+	if bus.Conflict(err) {
+		return fmt.Errorf("save state of %s: fetch claim lost: %w", c.id, ErrSourceBusy)
+	}
+	if err != nil {
+		return fmt.Errorf("save state of %s: %w", c.id, err)
+	}
+	c.rev, c.ended = rev, true
+	return nil
 }
 
-// casConflict reports whether err is a lost compare-and-set.
-func casConflict(err error) bool {
-	if err == nil {
-		return false
+// release gives the claim back when no state was saved: the state is
+// as it was read (none, for a source that had none), unless another job
+// holds it by now.
+func (c *claim) release(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
+	c.ended = true
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	if c.fresh {
+		_ = c.kv.DeleteAt(ctx, c.id, c.rev)
+		return
 	}
-	var api *jetstream.APIError
-	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	data, _ := json.Marshal(c.read)
+	_, _ = c.kv.Update(ctx, c.id, data, c.rev)
 }

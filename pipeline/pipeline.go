@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
@@ -139,14 +137,14 @@ func (p *Pipeline) setupWebSub(cfg *config.Config) error {
 		if _, err := rand.Read(fresh); err != nil {
 			return err
 		}
-		if _, err := p.b.Store.Create(ctx, "websub-key", fresh); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		if _, err := p.b.StoreKV().Create(ctx, "websub-key", fresh); err != nil && !errors.Is(err, bus.ErrKeyExists) {
 			return fmt.Errorf("websub key: %w", err)
 		}
-		e, err := p.b.Store.Get(ctx, "websub-key")
+		e, err := p.b.StoreKV().Get(ctx, "websub-key")
 		if err != nil {
 			return fmt.Errorf("websub key: %w", err)
 		}
-		key = e.Value()
+		key = e.Value
 	}
 	ws, err := fetcher.NewWebSub(p.fetch.f, cfg.WebSub.CallbackURL, key, p.log,
 		func(ctx context.Context, src config.Source, arts []news.Article) error {
@@ -210,7 +208,7 @@ func (p *Pipeline) setupFeedback(cfg *config.Config) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	key, err := feedback.LoadKey(ctx, p.b.Store, cfg.Feedback.Secret)
+	key, err := feedback.LoadKey(ctx, p.b.StoreKV(), cfg.Feedback.Secret)
 	if err != nil {
 		if cfg.HTTP.PublicURL != "" {
 			return err
@@ -234,12 +232,12 @@ func (p *Pipeline) feedbackLinks(a *news.Alert, sub string) *news.FeedbackLinks 
 // FeedbackHandler serves feedback.Path; nil when the bus has no feedback
 // bucket or no key could be had.
 func (p *Pipeline) FeedbackHandler() http.Handler {
-	if p.b.Feedback == nil || p.fbSigner.Load() == nil {
+	if p.b.FeedbackKV() == nil || p.fbSigner.Load() == nil {
 		return nil
 	}
 	return &feedback.Handler{
 		Signer: p.FeedbackSigner,
-		Store:  feedback.NewStore(p.b.Feedback),
+		Store:  feedback.NewStore(p.b.FeedbackKV()),
 		Find: func(ctx context.Context, id string, created time.Time) (*news.Alert, error) {
 			return feedback.FindAlert(ctx, p.b, id, created)
 		},
@@ -301,7 +299,7 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 		start(func() error { return p.cls.consume(ctx, 2) })
 		start(func() error { return p.trend.Run(ctx) })
 	}
-	if p.b.Trends != nil {
+	if p.b.TrendsKV() != nil {
 		start(func() error { return p.trend.Watch(ctx) })
 	}
 	if roles.Fetcher {

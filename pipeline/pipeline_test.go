@@ -207,7 +207,7 @@ func TestFailingSourceBacksOffAndRecovers(t *testing.T) {
 		if err != nil || r.Err == nil {
 			t.Fatalf("fetch %d: err %v, result %+v", want, err, r)
 		}
-		st, _ := LoadState(ctx, b.State, "wire")
+		st, _ := LoadState(ctx, b.StateKV(), "wire")
 		if st.Status != "error" || st.ConsecutiveFailures != want || st.HTTPStatus != 500 || !strings.Contains(st.Error, "500") {
 			t.Errorf("after failure %d: state %+v", want, st)
 		}
@@ -220,7 +220,7 @@ func TestFailingSourceBacksOffAndRecovers(t *testing.T) {
 	if err != nil || r.Err != nil || r.New != 1 {
 		t.Fatalf("recovery fetch: %v %+v", err, r)
 	}
-	st, _ := LoadState(ctx, b.State, "wire")
+	st, _ := LoadState(ctx, b.StateKV(), "wire")
 	if st.Status != "ok" || st.ConsecutiveFailures != 0 || st.Error != "" || st.ItemsSeen != 1 || st.LastSuccess.IsZero() {
 		t.Errorf("after recovery: %+v", st)
 	}

@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/news"
 )
@@ -83,11 +81,11 @@ func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src 
 func (s *fetchStage) seen(ctx context.Context, id string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	_, err := s.b.Seen.Get(ctx, id)
+	_, err := s.b.SeenKV().Get(ctx, id)
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, bus.ErrKeyNotFound):
 		return false, nil
 	}
 	return false, fmt.Errorf("seen %s: %w", id, err)
@@ -97,7 +95,7 @@ func (s *fetchStage) seen(ctx context.Context, id string) (bool, error) {
 func (s *fetchStage) publishWindow(ctx context.Context, log *slog.Logger, src config.Source, arts []*news.Article, now time.Time) (n, aside int, err error) {
 	type sent struct {
 		a *news.Article
-		f jetstream.PubAckFuture
+		f *bus.PendingAck
 	}
 	futures := make([]sent, 0, len(arts))
 	done := make([]*news.Article, 0, len(arts)) // stored or set aside: seen
@@ -118,8 +116,8 @@ func (s *fetchStage) publishWindow(ctx context.Context, log *slog.Logger, src co
 			setAside(a, err)
 			continue
 		}
-		f, err := s.b.JS.PublishAsync(s.b.Names.ArticleSubject(src.ID), data, jetstream.WithMsgID(a.ID))
-		if errors.Is(err, nats.ErrMaxPayload) {
+		f, err := s.b.PublishAsync(s.b.Names.ArticleSubject(src.ID), data, a.ID)
+		if bus.TooLarge(err) {
 			setAside(a, err)
 			continue
 		}
@@ -133,22 +131,18 @@ func (s *fetchStage) publishWindow(ctx context.Context, log *slog.Logger, src co
 	var failed error
 wait:
 	for _, p := range futures {
-		select {
-		case ack := <-p.f.Ok():
+		ack, err := p.f.Wait(wctx)
+		switch {
+		case err == nil:
 			done = append(done, p.a)
 			if !ack.Duplicate {
 				n++
 				s.m.Published(src.ID)
 			}
-		case err := <-p.f.Err():
-			if refusedItem(err) {
-				setAside(p.a, err)
-				continue
-			}
+		case bus.TooLarge(err):
+			setAside(p.a, err)
+		default:
 			failed = fmt.Errorf("publish articles of %s: %w", src.ID, err)
-			break wait
-		case <-wctx.Done():
-			failed = fmt.Errorf("publish articles of %s: %w", src.ID, context.Cause(wctx))
 			break wait
 		}
 	}
@@ -166,15 +160,15 @@ func (s *fetchStage) markSeen(ctx context.Context, src config.Source, arts []*ne
 	if len(arts) == 0 {
 		return nil
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(arts))
+	futures := make([]*bus.PendingAck, 0, len(arts))
 	for _, a := range arts {
-		f, err := s.b.JS.PublishAsync(s.b.Names.SeenKey(a.ID), []byte(src.ID))
+		f, err := s.b.PublishAsync(s.b.Names.SeenKey(a.ID), []byte(src.ID), "")
 		if err != nil {
 			return fmt.Errorf("mark %s seen: %w", a.ID, err)
 		}
 		futures = append(futures, f)
 	}
-	if _, err := awaitAcks(ctx, futures, s.ackWait); err != nil {
+	if err := awaitAcks(ctx, futures, s.ackWait); err != nil {
 		return fmt.Errorf("mark articles of %s seen: %w", src.ID, err)
 	}
 	return nil
@@ -186,8 +180,8 @@ func (s *fetchStage) markSeen(ctx context.Context, src config.Source, arts []*ne
 func (s *fetchStage) encode(a *news.Article) ([]byte, error) {
 	a.Cap(0)
 	limit := int64(1 << 20)
-	if s.b.NC != nil && s.b.NC.MaxPayload() > 0 {
-		limit = s.b.NC.MaxPayload()
+	if mp := s.b.MaxPayload(); mp > 0 {
+		limit = mp
 	}
 	limit -= headerRoom
 	field := news.MaxFieldBytes
@@ -211,29 +205,15 @@ func (s *fetchStage) encode(a *news.Article) ([]byte, error) {
 	}
 }
 
-// refusedItem reports whether the stream refused one message for what it
-// is (too large for the stream), not for the state of the store.
-func refusedItem(err error) bool {
-	var api *jetstream.APIError
-	return errors.Is(err, nats.ErrMaxPayload) ||
-		errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
-}
-
 // awaitAcks waits for every future, for at most wait in all; it fails on
 // the first error.
-func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture, wait time.Duration) ([]*jetstream.PubAck, error) {
+func awaitAcks(ctx context.Context, futures []*bus.PendingAck, wait time.Duration) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, wait, fmt.Errorf("no ack from the store within %s", wait))
 	defer cancel()
-	acks := make([]*jetstream.PubAck, 0, len(futures))
 	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			acks = append(acks, ack)
-		case err := <-f.Err():
-			return nil, err
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+		if _, err := f.Wait(ctx); err != nil {
+			return err
 		}
 	}
-	return acks, nil
+	return nil
 }

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/config"
 )
@@ -105,7 +103,7 @@ func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time
 // watch keeps nextDue current from the state bucket; loaded is closed
 // once the stored states are in.
 func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
-	var w jetstream.KeyWatcher
+	var w *bus.Watcher
 	if err := bus.Retry(ctx, s.log, "watch source state", func(attempt context.Context) error {
 		// A watch ends with the context it was made with, so it gets
 		// one that lives as long as ctx; the attempt's timeout bounds
@@ -114,7 +112,7 @@ func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 		// states came in: the first tick then waited forever.)
 		wctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(attempt, cancel)
-		kw, err := s.b.State.WatchAll(wctx)
+		kw, err := s.b.StateKV().Watch(wctx)
 		if !stop() && err == nil {
 			err = fmt.Errorf("watch set-up: %w", attempt.Err())
 		}
@@ -144,16 +142,16 @@ func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 					}
 					continue
 				}
-				if e.Operation() != jetstream.KeyValuePut {
+				if e.Deleted {
 					s.mu.Lock()
-					delete(s.nextDue, e.Key())
+					delete(s.nextDue, e.Key)
 					s.mu.Unlock()
 					continue
 				}
 				var st SourceState
-				if json.Unmarshal(e.Value(), &st) == nil {
+				if json.Unmarshal(e.Value, &st) == nil {
 					s.mu.Lock()
-					s.nextDue[e.Key()] = st.NextDue
+					s.nextDue[e.Key] = st.NextDue
 					s.mu.Unlock()
 				}
 			}
@@ -175,7 +173,7 @@ func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.
 		data, _ := json.Marshal(fetchJob{Source: src.ID, Due: due})
 		id := fmt.Sprintf("%s@%d", src.ID, due.Unix())
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		_, err := s.b.JS.Publish(pctx, s.b.Names.FetchSubject(src.ID), data, jetstream.WithMsgID(id))
+		_, err := s.b.Publish(pctx, s.b.Names.FetchSubject(src.ID), data, id)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {

@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/fetcher"
 )
 
@@ -37,54 +36,35 @@ type SourceState struct {
 	// (empty: none yet). See sourceEvent.
 	FailingSince time.Time `json:"failing_since,omitzero"`
 	FailingEvent string    `json:"failing_event,omitempty"`
+	// Claim is set while a job fetches the source (see claim).
+	Claim *FetchClaim `json:"claim,omitempty"`
 }
 
 // LoadState returns a source's state; a source never fetched is "pending".
-func LoadState(ctx context.Context, kv jetstream.KeyValue, id string) (SourceState, error) {
-	e, err := kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return SourceState{ID: id, Status: "pending"}, nil
-	}
-	if err != nil {
-		return SourceState{}, fmt.Errorf("load state of %s: %w", id, err)
-	}
-	var st SourceState
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		return SourceState{ID: id, Status: "pending"}, nil
-	}
-	return st, nil
+func LoadState(ctx context.Context, kv bus.KV, id string) (SourceState, error) {
+	st, _, err := readState(ctx, kv, id)
+	return st, err
 }
 
 // LoadStates reads every stored source state in one pass over the
 // bucket, by source id; an unreadable state is left out (it reads as
 // "pending", as LoadState has it).
-func LoadStates(ctx context.Context, kv jetstream.KeyValue) (map[string]SourceState, error) {
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+func LoadStates(ctx context.Context, kv bus.KV) (map[string]SourceState, error) {
+	es, err := kv.Values(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read source states: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	states := map[string]SourceState{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("read source states: %w", ctx.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("read source states: watcher closed")
-			}
-			if e == nil { // every current value has been delivered
-				return states, nil
-			}
-			var st SourceState
-			if json.Unmarshal(e.Value(), &st) == nil {
-				states[e.Key()] = st
-			}
+	states := make(map[string]SourceState, len(es))
+	for _, e := range es {
+		var st SourceState
+		if json.Unmarshal(e.Value, &st) == nil {
+			states[e.Key] = st
 		}
 	}
+	return states, nil
 }
 
-func saveState(ctx context.Context, kv jetstream.KeyValue, st SourceState) error {
+func saveState(ctx context.Context, kv bus.KV, st SourceState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err

@@ -147,7 +147,7 @@ func TestWebSubPushReachesSubscribers(t *testing.T) {
 	if _, err := p.FetchNow(ctx, cfg.Sources[0]); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := LoadState(ctx, b.State, "wire")
+	st, _ := LoadState(ctx, b.StateKV(), "wire")
 	if gap := st.NextDue.Sub(st.LastFetch); gap < (pushedPollFactor-1)*time.Hour {
 		t.Errorf("next poll %s after the last one, want about %d intervals while the hub pushes", gap, pushedPollFactor)
 	}

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/news"
 )
@@ -92,16 +91,16 @@ func (s *Service) checkTopic(ctx context.Context, t config.Topic, now time.Time)
 	defer cancel()
 	var st spikeState
 	var rev uint64
-	got, err := s.b.Store.Get(cctx, spikeKey(t.ID))
+	got, err := s.b.StoreKV().Get(cctx, spikeKey(t.ID))
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, bus.ErrKeyNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		if err := json.Unmarshal(got.Value(), &st); err != nil {
+		if err := json.Unmarshal(got.Value, &st); err != nil {
 			return nil, fmt.Errorf("spike state: %w", err)
 		}
-		rev = got.Revision()
+		rev = got.Revision
 	}
 	if bucket < st.Bucket || (bucket == st.Bucket && ev.FollowUp <= st.FollowUp) {
 		return nil, nil
@@ -111,17 +110,17 @@ func (s *Service) checkTopic(ctx context.Context, t config.Topic, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	ack, err := s.b.JS.Publish(cctx, s.b.Names.AlertSubject(t.ID), data, jetstream.WithMsgID(a.ID))
+	ack, err := s.b.Publish(cctx, s.b.Names.AlertSubject(t.ID), data, a.ID)
 	if err != nil {
 		return nil, fmt.Errorf("publish spike %s: %w", a.ID, err)
 	}
 	next, _ := json.Marshal(spikeState{Bucket: bucket, FollowUp: ev.FollowUp})
 	if rev == 0 {
-		_, err = s.b.Store.Create(cctx, spikeKey(t.ID), next)
+		_, err = s.b.StoreKV().Create(cctx, spikeKey(t.ID), next)
 	} else {
-		_, err = s.b.Store.Update(cctx, spikeKey(t.ID), next, rev)
+		_, err = s.b.StoreKV().Update(cctx, spikeKey(t.ID), next, rev)
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if err != nil && !errors.Is(err, bus.ErrKeyExists) && !errors.Is(err, bus.ErrRevisionMismatch) {
 		return nil, fmt.Errorf("spike state: %w", err)
 	}
 	if ack.Duplicate {

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/classifier"
 	"newswatch/config"
@@ -58,7 +56,7 @@ func (s *Service) retention() time.Duration { return s.cfg.Load().Trends.Retenti
 // Watch mirrors the trends bucket into memory until ctx ends: every
 // replica serves the series, whichever replica counted it.
 func (s *Service) Watch(ctx context.Context) error {
-	if s.b.Trends == nil {
+	if s.b.TrendsKV() == nil {
 		return errors.New("trends: no trends bucket")
 	}
 	for {
@@ -76,7 +74,7 @@ func (s *Service) Watch(ctx context.Context) error {
 }
 
 func (s *Service) watchOnce(ctx context.Context) error {
-	w, err := s.b.Trends.WatchAll(ctx)
+	w, err := s.b.TrendsKV().Watch(ctx)
 	if err != nil {
 		return fmt.Errorf("watch trends bucket: %w", err)
 	}
@@ -97,17 +95,17 @@ func (s *Service) watchOnce(ctx context.Context) error {
 				s.loaded.Store(true)
 				continue
 			}
-			s.mirror(e.Key(), e.Operation(), e.Value())
+			s.mirror(e.Key, e.Deleted, e.Value)
 		}
 	}
 }
 
-func (s *Service) mirror(key string, op jetstream.KeyValueOp, value []byte) {
+func (s *Service) mirror(key string, deleted bool, value []byte) {
 	topic, hour, ok := parseKey(key)
 	if !ok {
 		return
 	}
-	if op != jetstream.KeyValuePut {
+	if deleted {
 		s.mem.Delete(topic, hour)
 		return
 	}
@@ -150,7 +148,7 @@ func (s *Service) update(ctx context.Context, key string, obs []Obs) error {
 		err := s.tryUpdate(cctx, key, obs)
 		cancel()
 		if err == nil || attempt >= 20 ||
-			!(errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)) {
+			!(errors.Is(err, bus.ErrKeyExists) || errors.Is(err, bus.ErrRevisionMismatch)) {
 			if err != nil {
 				return fmt.Errorf("update trends %s: %w", key, err)
 			}
@@ -193,16 +191,16 @@ func (s *Service) tryUpdate(ctx context.Context, key string, obs []Obs) error {
 	e, rev := w.e, w.rev
 	if !ok {
 		e = &entry{}
-		got, err := s.b.Trends.Get(ctx, key)
+		got, err := s.b.TrendsKV().Get(ctx, key)
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case errors.Is(err, bus.ErrKeyNotFound):
 		case err != nil:
 			return err
 		default:
-			if e, err = decodeEntry(got.Value()); err != nil {
+			if e, err = decodeEntry(got.Value); err != nil {
 				return err
 			}
-			rev = got.Revision()
+			rev = got.Revision
 		}
 	}
 	if !e.add(obs) {
@@ -214,9 +212,9 @@ func (s *Service) tryUpdate(ctx context.Context, key string, obs []Obs) error {
 		return err
 	}
 	if rev == 0 {
-		rev, err = s.b.Trends.Create(ctx, key, data)
+		rev, err = s.b.TrendsKV().Create(ctx, key, data)
 	} else {
-		rev, err = s.b.Trends.Update(ctx, key, data, rev)
+		rev, err = s.b.TrendsKV().Update(ctx, key, data, rev)
 	}
 	if err == nil {
 		topic, hour, _ := parseKey(key)
@@ -232,16 +230,15 @@ func (s *Service) tryUpdate(ctx context.Context, key string, obs []Obs) error {
 // archive is counted too. Messages are acknowledged after their counts
 // are stored: a crash in between replays them, and the ids dedupe.
 func (s *Service) Upkeep(ctx context.Context) error {
-	var cons jetstream.Consumer
+	var cons *bus.Batches
 	err := bus.Retry(ctx, s.log, "create trends consumer", func(ctx context.Context) (err error) {
-		cons, err = s.b.JS.CreateOrUpdateConsumer(ctx, s.b.Names.AlertStream, jetstream.ConsumerConfig{
+		// One ack per batch, for the batch: acking every alert would
+		// cost the server as much as publishing it did.
+		cons, err = s.b.Batches(ctx, bus.BatchConfig{
+			Stream:        s.b.Names.AlertStream,
 			Durable:       "trends",
 			Description:   "per-topic series of every replica",
-			FilterSubject: s.b.Names.AlertSubject(">"),
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			// One ack per batch, for the batch: acking every alert would
-			// cost the server as much as publishing it did.
-			AckPolicy:     jetstream.AckAllPolicy,
+			Subject:       s.b.Names.AlertSubject(">"),
 			AckWait:       time.Minute,
 			MaxAckPending: 2000,
 		})
@@ -251,7 +248,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		batch, err := cons.Next(500, time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -260,15 +257,13 @@ func (s *Service) Upkeep(ctx context.Context) error {
 			time.Sleep(time.Second)
 			continue
 		}
-		var msgs []jetstream.Msg
 		var obs []Obs
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-			if o, ok := decodeObs(m.Data()); ok {
+		for _, data := range batch.Data {
+			if o, ok := decodeObs(data); ok {
 				obs = append(obs, o)
 			}
 		}
-		if len(msgs) == 0 {
+		if len(batch.Data) == 0 {
 			continue
 		}
 		// Finish what was fetched even when ctx ends meanwhile.
@@ -284,7 +279,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 				applied = true
 				break
 			}
-			s.log.Error("trends: count alerts; retrying", "alerts", len(msgs), "err", err)
+			s.log.Error("trends: count alerts; retrying", "alerts", len(batch.Data), "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(5 * time.Second):
@@ -295,8 +290,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		if !applied {
 			return nil // unacknowledged: counted after the restart
 		}
-		// Acking the last message acknowledges the batch (AckAll).
-		if err := msgs[len(msgs)-1].Ack(); err != nil {
+		if err := batch.Ack(); err != nil {
 			s.log.Warn("trends: ack alerts", "err", err)
 		}
 	}
@@ -346,12 +340,12 @@ func (s *Service) Since(ctx context.Context, topic string) (time.Time, bool) {
 	if v, ok := s.since.Load(topic); ok {
 		return v.(time.Time), true
 	}
-	if s.b.Store != nil {
+	if store := s.b.StoreKV(); store != nil {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		e, err := s.b.Store.Get(cctx, builtKey(topic))
+		e, err := store.Get(cctx, builtKey(topic))
 		cancel()
 		var b built
-		if err == nil && json.Unmarshal(e.Value(), &b) == nil && !b.Since.IsZero() {
+		if err == nil && json.Unmarshal(e.Value, &b) == nil && !b.Since.IsZero() {
 			s.since.Store(topic, b.Since) // a marker is written once
 			return b.Since, true
 		}
@@ -368,10 +362,10 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	var todo []config.Topic
 	for _, t := range cfg.Topics {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err := s.b.Store.Get(cctx, builtKey(t.ID))
+		_, err := s.b.StoreKV().Get(cctx, builtKey(t.ID))
 		cancel()
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case errors.Is(err, bus.ErrKeyNotFound):
 			todo = append(todo, t)
 		case err != nil:
 			return fmt.Errorf("trends rebuild: %w", err)
@@ -415,7 +409,7 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	mark, _ := json.Marshal(built{At: s.now().UTC(), Since: since.UTC()})
 	for _, t := range todo {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err := s.b.Store.Put(cctx, builtKey(t.ID), mark)
+		_, err := s.b.StoreKV().Put(cctx, builtKey(t.ID), mark)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("trends rebuild: mark %s: %w", t.ID, err)
@@ -450,7 +444,7 @@ func WalkArticles(ctx context.Context, b *bus.Bus, from time.Time, f func(a *new
 // of a classifier replica. Watch runs on its own (every replica serves
 // the series).
 func (s *Service) Run(ctx context.Context) error {
-	if s.b.Trends == nil {
+	if s.b.TrendsKV() == nil {
 		return errors.New("trends: no trends bucket")
 	}
 	done := make(chan struct{})

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/feedback"
@@ -57,7 +55,7 @@ const statusSubscriber = "@status"
 
 // FeedbackCounts implements FeedbackBackend.
 func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedback.Counts, error) {
-	if pb.b.Feedback == nil {
+	if pb.b.FeedbackKV() == nil {
 		return nil, errors.New("no feedback bucket")
 	}
 	pb.mu.Lock()
@@ -67,7 +65,7 @@ func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedb
 		return c, nil
 	}
 	pb.mu.Unlock()
-	rs, _, err := feedback.NewStore(pb.b.Feedback).List(ctx)
+	rs, _, err := feedback.NewStore(pb.b.FeedbackKV()).List(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +78,7 @@ func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedb
 
 // FeedbackLinks implements FeedbackBackend.
 func (pb *PipelineBackend) FeedbackLinks(alertID string, created time.Time) *news.FeedbackLinks {
-	if pb.b.Feedback == nil {
+	if pb.b.FeedbackKV() == nil {
 		return nil
 	}
 	return pb.p.FeedbackSigner().PageLinks(alertID, statusSubscriber, created)
@@ -106,7 +104,7 @@ func (pb *PipelineBackend) loadStates(ctx context.Context) (map[string]pipeline.
 	}
 	pb.mu.Unlock()
 
-	states, err := pipeline.LoadStates(ctx, pb.b.State)
+	states, err := pipeline.LoadStates(ctx, pb.b.StateKV())
 	if err != nil {
 		return nil, err
 	}
@@ -200,25 +198,13 @@ func (pb *PipelineBackend) countAlerts(ctx context.Context, topics []config.Topi
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			start := since
-			cons, err := pb.b.JS.CreateConsumer(ctx, pb.b.Names.AlertStream, jetstream.ConsumerConfig{
-				Description:       "status page: alerts of " + t.ID + " in the last 24h",
-				FilterSubject:     pb.b.Names.AlertSubject(t.ID),
-				DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
-				OptStartTime:      &start,
-				AckPolicy:         jetstream.AckNonePolicy,
-				InactiveThreshold: 30 * time.Second,
-				MemoryStorage:     true,
-			})
+			n, err := pb.b.CountSince(ctx, pb.b.Names.AlertStream, pb.b.Names.AlertSubject(t.ID),
+				"status page: alerts of "+t.ID+" in the last 24h", since)
 			if err != nil {
 				return
 			}
-			n := int64(cons.CachedInfo().NumPending)
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = pb.b.JS.DeleteConsumer(dctx, pb.b.Names.AlertStream, cons.CachedInfo().Name)
-			cancel()
 			mu.Lock()
-			counts[t.ID] = n
+			counts[t.ID] = int64(n)
 			mu.Unlock()
 		})
 	}

@@ -420,15 +420,11 @@ func parseConfig(m map[string]any) (*config.Config, error) {
 }
 
 func streamMsgs(ctx context.Context, b *bus.Bus, name string) (uint64, error) {
-	s, err := b.JS.Stream(ctx, name)
+	st, err := b.StreamState(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", name, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", name, err)
-	}
-	return info.State.Msgs, nil
+	return st.Msgs, nil
 }
 
 // peakRSS is the process's peak resident set (VmHWM) in KiB, 0 when

@@ -174,7 +174,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		if !b.Ready() {
 			return errors.New("nats not connected")
 		}
-		if _, err := b.JS.Stream(ctx, b.Names.AlertStream); err != nil {
+		if _, err := b.StreamState(ctx, b.Names.AlertStream); err != nil {
 			return fmt.Errorf("alert stream: %w", err)
 		}
 		return nil

@@ -102,13 +102,12 @@ func cmdDeadLetters(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	entries = withSeq(entries, *seq)
 	if action == "drop" {
-		s, err := b.JS.Stream(ctx, b.Names.DeadStream)
-		if err != nil {
+		if _, err := b.StreamState(ctx, b.Names.DeadStream); err != nil {
 			fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
 			return exitFailure
 		}
 		for _, e := range entries {
-			if err := s.DeleteMsg(ctx, e.Seq); err != nil {
+			if err := b.DeleteMsg(ctx, b.Names.DeadStream, e.Seq); err != nil {
 				fmt.Fprintf(env.stderr, "drop %d: %v\n", e.Seq, err)
 				return exitFailure
 			}
@@ -234,8 +233,7 @@ func deliveryProblem(reason string) string {
 // replay delivers each dead letter again, straight to its subscriber's
 // sink; a dead letter is removed only once its delivery succeeded.
 func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, entries []deadEntry) int {
-	s, err := b.JS.Stream(ctx, b.Names.DeadStream)
-	if err != nil {
+	if _, err := b.StreamState(ctx, b.Names.DeadStream); err != nil {
 		fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
 		return exitFailure
 	}
@@ -272,7 +270,7 @@ func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, en
 			failed++
 			continue
 		}
-		if err := s.DeleteMsg(ctx, e.Seq); err != nil {
+		if err := b.DeleteMsg(ctx, b.Names.DeadStream, e.Seq); err != nil {
 			fmt.Fprintf(env.stderr, "seq %d delivered, but removing it failed: %v\n", e.Seq, err)
 		}
 		ok++

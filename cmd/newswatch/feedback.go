@@ -105,12 +105,12 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 
 // loadFeedback reads every label.
 func loadFeedback(ctx context.Context, env *cliEnv, b *bus.Bus) ([]feedback.Record, error) {
-	if b.Feedback == nil {
+	if b.FeedbackKV() == nil {
 		return nil, fmt.Errorf("no feedback bucket %s on this bus (the daemon predates feedback)", b.Names.FeedbackBucket)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	recs, bad, err := feedback.NewStore(b.Feedback).List(ctx)
+	recs, bad, err := feedback.NewStore(b.FeedbackKV()).List(ctx)
 	if bad > 0 {
 		fmt.Fprintf(env.stderr, "newswatch: %d feedback records could not be read and are left out\n", bad)
 	}
@@ -223,7 +223,7 @@ func (e feedbackEval) write(w io.Writer, topic string) {
 
 // feedbackFor loads labels for backtest; a bus without the bucket has none.
 func feedbackFor(ctx context.Context, env *cliEnv, b *bus.Bus) []feedback.Record {
-	if b.Feedback == nil {
+	if b.FeedbackKV() == nil {
 		return nil
 	}
 	recs, err := loadFeedback(ctx, env, b)

@@ -66,7 +66,7 @@ func TestFeedbackEndToEnd(t *testing.T) {
 	// A relevant article the query missed, labelled without its text
 	// (backtest finds it in the archive).
 	stormID := news.ArticleID("weather", "https://news.example.org/weather")
-	if _, err := feedback.NewStore(b.Feedback).Put(ctx, feedback.Record{AlertID: news.AlertID("fentanyl", stormID), Topic: "fentanyl",
+	if _, err := feedback.NewStore(b.FeedbackKV()).Put(ctx, feedback.Record{AlertID: news.AlertID("fentanyl", stormID), Topic: "fentanyl",
 		ArticleID: stormID, Subscriber: "desk", Label: feedback.Relevant, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

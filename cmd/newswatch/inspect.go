@@ -314,7 +314,7 @@ func loadSources(ctx context.Context, env *cliEnv, cfg *config.Config) ([]web.So
 		return out, true
 	}
 	defer b.Close()
-	states, err := pipeline.LoadStates(ctx, b.State)
+	states, err := pipeline.LoadStates(ctx, b.StateKV())
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch sources: %v\n", err)
 		return nil, false
@@ -530,7 +530,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		pct = 100 * float64(matched) / float64(total)
 	}
 	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
-	if b.Feedback != nil {
+	if b.FeedbackKV() != nil {
 		evalFeedback(c, t.ID, labels, archive).write(env.stdout, t.ID)
 		if t.Learned.Enabled {
 			writeLearnedReport(env.stdout, t, learn.Build(t.ID, t.Learned, learn.Examples(c, t.ID, labels)))

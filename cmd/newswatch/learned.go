@@ -40,7 +40,7 @@ func learnedExplainer(ctx context.Context, env *cliEnv, cfg *config.Config, c *c
 		return note("its labels could not be read (the bus is not reachable)")
 	}
 	defer b.Close()
-	if b.Feedback == nil {
+	if b.FeedbackKV() == nil {
 		return note("no feedback bucket on this bus")
 	}
 	recs, err := loadFeedback(ctx, env, b)

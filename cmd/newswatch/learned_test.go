@@ -54,7 +54,7 @@ func learnedConfig(t *testing.T, labels int) string {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	store := feedback.NewStore(b.Feedback)
+	store := feedback.NewStore(b.FeedbackKV())
 	for i := range labels {
 		for _, rel := range []bool{true, false} {
 			title, body := learnedText(i, rel)

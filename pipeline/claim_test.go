@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/fetcher/fetchtest"
+)
+
+// kvWrites is how many writes the state and store buckets have taken.
+func kvWrites(t *testing.T, ctx context.Context, b *bus.Bus) uint64 {
+	t.Helper()
+	var n uint64
+	for _, bucket := range []string{b.Names.StateBucket, b.Names.StoreBucket} {
+		st, err := b.StreamState(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.LastSeq
+	}
+	return n
+}
+
+// A fetch of an unchanged feed used to cost a lease taken and given back
+// in the store on top of the state's own write: three writes. The claim
+// rides on the state's revision: two.
+func TestUnchangedFetchCostsTwoWrites(t *testing.T) {
+	srv := fetchtest.NewServer(fetchtest.Options{Feeds: 1, Items: 3})
+	defer srv.Close()
+	cfg := testConfig(t, func(c *config.Config) { c.Sources = srv.Sources() })
+	b := openBus(t, cfg)
+	p := newPipeline(t, cfg, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if r, err := p.FetchNow(ctx, cfg.Sources[0]); err != nil || r.New != 3 {
+		t.Fatalf("first fetch = %+v, %v", r, err)
+	}
+	before := kvWrites(t, ctx, b)
+	r, err := p.FetchNow(ctx, cfg.Sources[0])
+	if err != nil || !r.NotModified {
+		t.Fatalf("second fetch = %+v, %v; want a 304", r, err)
+	}
+	if n := kvWrites(t, ctx, b) - before; n > 2 {
+		t.Errorf("an unchanged fetch wrote %d times to the store, want at most 2 (claim, save)", n)
+	}
+	st, err := LoadState(ctx, b.StateKV(), cfg.Sources[0].ID)
+	if err != nil || st.Claim != nil || st.NotModified != 1 || st.Status != "ok" {
+		t.Errorf("state after the fetch = %+v, %v; want saved, unclaimed", st, err)
+	}
+}
+
+// Two stages (two replicas) that read a source's state at the same
+// revision race to claim it: exactly one wins, whether the source had a
+// state or not.
+func TestTwoStagesRaceToClaim(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name  string
+		state bool
+	}{{"no state yet", false}, {"stored state", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := b.StateKV()
+			id := "race-" + map[bool]string{false: "new", true: "old"}[tc.state]
+			if tc.state {
+				if err := saveState(ctx, kv, SourceState{ID: id, Status: "ok"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			type read struct {
+				st  SourceState
+				rev uint64
+			}
+			var reads [2]read
+			for i := range reads {
+				st, rev, err := readState(ctx, kv, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				reads[i] = read{st, rev}
+			}
+			var wg sync.WaitGroup
+			claims := make([]*claim, 2)
+			errs := make([]error, 2)
+			start := make(chan struct{})
+			for i := range reads {
+				wg.Go(func() {
+					<-start
+					claims[i], errs[i] = claimState(ctx, kv, id, reads[i].st, reads[i].rev)
+				})
+			}
+			close(start)
+			wg.Wait()
+			won, busy := 0, 0
+			for i, err := range errs {
+				switch {
+				case err == nil && claims[i] != nil:
+					won++
+				case errors.Is(err, ErrSourceBusy):
+					busy++
+				default:
+					t.Errorf("claim %d: %v", i, err)
+				}
+			}
+			if won != 1 || busy != 1 {
+				t.Fatalf("%d claims won and %d were told busy, want 1 and 1", won, busy)
+			}
+			// A third stage that reads now sees the claim and stays out.
+			st, rev, err := readState(ctx, kv, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := claimState(ctx, kv, id, st, rev); !errors.Is(err, ErrSourceBusy) {
+				t.Errorf("claim of a claimed source: err = %v, want ErrSourceBusy", err)
+			}
+		})
+	}
+}
+
+// A claim whose holder stalled past its expiry is taken over; the stalled
+// holder can then neither renew nor save over the new holder's state.
+func TestExpiredClaimIsTakenOver(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv := b.StateKV()
+	const id = "stalled"
+	if err := saveState(ctx, kv, SourceState{ID: id, Status: "ok", ItemsSeen: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, rev, _ := readState(ctx, kv, id)
+	old, err := claimState(ctx, kv, id, st, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Age the claim as if its holder had stalled past leaseTTL since its
+	// last renewal (which this write stands for).
+	st, rev, _ = readState(ctx, kv, id)
+	if st.Claim == nil || st.Claim.Holder != old.token {
+		t.Fatalf("stored claim = %+v, want the holder's", st.Claim)
+	}
+	st.Claim.Until = time.Now().Add(-time.Second)
+	data, _ := json.Marshal(st)
+	if old.rev, err = kv.Update(ctx, id, data, rev); err != nil {
+		t.Fatal(err)
+	}
+
+	st, rev, _ = readState(ctx, kv, id)
+	taker, err := claimState(ctx, kv, id, st, rev)
+	if err != nil {
+		t.Fatalf("claim of an expired claim: %v", err)
+	}
+	if err := old.renew(ctx); !bus.Conflict(err) {
+		t.Errorf("renew of a lost claim: err = %v, want a conflict", err)
+	}
+	if err := old.save(ctx, SourceState{ID: id, Status: "error", ItemsSeen: 99}); !errors.Is(err, ErrSourceBusy) {
+		t.Errorf("save of a lost claim: err = %v, want ErrSourceBusy", err)
+	}
+	old.release(ctx)
+	if err := taker.save(ctx, SourceState{ID: id, Status: "ok", ItemsSeen: 2}); err != nil {
+		t.Fatalf("save of the new holder: %v", err)
+	}
+	taker.release(ctx) // after a save: a no-op
+	got, err := LoadState(ctx, kv, id)
+	if err != nil || got.ItemsSeen != 2 || got.Claim != nil {
+		t.Errorf("state = %+v, %v; want the new holder's, unclaimed", got, err)
+	}
+}
+
+// A claim given back without a save leaves the state as it was read, and
+// a source that had none has none again.
+func TestReleasedClaimRestoresState(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv := b.StateKV()
+	st, rev, _ := readState(ctx, kv, "fresh")
+	c, err := claimState(ctx, kv, "fresh", st, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.release(ctx)
+	if _, err := kv.Get(ctx, "fresh"); !errors.Is(err, bus.ErrKeyNotFound) {
+		t.Errorf("a fresh source's state after release: err = %v, want none", err)
+	}
+	if err := saveState(ctx, kv, SourceState{ID: "kept", Status: "ok", ItemsSeen: 7}); err != nil {
+		t.Fatal(err)
+	}
+	st, rev, _ = readState(ctx, kv, "kept")
+	if c, err = claimState(ctx, kv, "kept", st, rev); err != nil {
+		t.Fatal(err)
+	}
+	c.release(ctx)
+	st, rev, _ = readState(ctx, kv, "kept")
+	if st.Claim != nil || st.ItemsSeen != 7 {
+		t.Errorf("state after release = %+v, want the one read, unclaimed", st)
+	}
+	if _, err := claimState(ctx, kv, "kept", st, rev); err != nil {
+		t.Errorf("claim after a release: %v", err)
+	}
+}
