@@ -42,7 +42,7 @@ type Config struct {
 	Events Events `yaml:"events"`
 
 	path        string
-	src         []byte // the file as read, for positions inside values
+	src         []byte     // the file as read, for positions inside values
 	root        *yaml.Node // held while parse runs only; then tree
 	tree        *yamlTree
 	yamlSources int      // sources written in the YAML; the rest came from OPML
