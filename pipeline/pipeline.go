@@ -408,9 +408,6 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		return Summary{}, err
 	}
 	defer p.stopNotifier()
-	clsDone := make(chan error, 1)
-	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
-	defer func() { stopBG(); <-clsDone }()
 
 	var sum Summary
 	results := make(chan FetchResult)
@@ -461,6 +458,14 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 		p.log.Error("operational events not published", "pending", p.events.Pending(), "err", err)
 	}
 
+	// The classifier starts once every fetch is done, not side by side
+	// with them: each stream being written or read holds a buffer of its
+	// block size in the embedded server (4 MB), and fewer of them at once
+	// is most of a pass's peak memory (docs/benchmarks.md). The articles
+	// are stored already; nothing is waiting on it meanwhile.
+	clsDone := make(chan error, 1)
+	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
+	defer func() { stopBG(); <-clsDone }()
 	// Wait for the classifier to take every article, then for every
 	// subscriber's queue to drain or wait on a retry beyond the deadline.
 	clsCons, err := p.cls.consumer(ctx)

@@ -49,6 +49,7 @@ type onceOptions struct {
 	feeds, items, repeat int
 	bin, cfgPath         string
 	memprofile           string
+	timeout              time.Duration
 	verbose              bool
 }
 
@@ -65,6 +66,7 @@ func onceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.repeat, "repeat", 3, "runs of the 304 and empty cases")
 	fs.StringVar(&o.bin, "bin", "", "newswatch binary (default: go build newswatch/cmd/newswatch)")
 	fs.StringVar(&o.cfgPath, "config", "config.yaml", "config file whose topics are used")
+	fs.DurationVar(&o.timeout, "timeout", 0, "newswatch once -timeout (default: its own, 2m; 10,000 feeds need more)")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write heap profiles at each run's peak to this directory")
 	fs.BoolVar(&o.verbose, "v", false, "copy newswatch's log (warnings and errors) to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -161,7 +163,11 @@ func benchOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) err
 		// A child started from this process inherits its peak RSS as
 		// its own Maxrss (Linux counts the memory it was started from),
 		// so newswatch is started from a small process of its own.
-		cmd := exec.CommandContext(ctx, self, "once", "child", usage, o.bin, "once", "-config", cfgPath)
+		args := []string{"once", "child", usage, o.bin, "once", "-config", cfgPath}
+		if o.timeout > 0 {
+			args = append(args, "-timeout", o.timeout.String())
+		}
+		cmd := exec.CommandContext(ctx, self, args...)
 		if o.memprofile != "" {
 			runs[name]++
 			pdir := filepath.Join(o.memprofile, fmt.Sprintf("%s-%d", name, runs[name]))
