@@ -41,8 +41,9 @@ type Config struct {
 	Events Events `yaml:"events"`
 
 	path        string
-	src         []byte // the file as read, for positions inside values
-	root        *yaml.Node
+	src         []byte     // the file as read, for positions inside values
+	root        *yaml.Node // held while parse runs only; then tree
+	tree        *yamlTree
 	yamlSources int      // sources written in the YAML; the rest came from OPML
 	expanded    []string // values put in by ${VAR} and ${file:PATH}
 	// expandedNodes holds each scalar changed by expansion, with its text
@@ -221,7 +222,8 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 		c.ApplyDefaults()
 		return c, Problems{syntaxProblem(data, err)}
 	}
-	c := &Config{root: &root, src: data}
+	c := &Config{root: &root, src: data, tree: newYAMLTree(data, &root)}
+	defer func() { c.root = nil }()
 	if len(root.Content) == 0 {
 		c.ApplyDefaults()
 		return c, Problems{{Msg: "config is empty"}}
@@ -301,10 +303,14 @@ func (c *Config) Line(path ...any) int {
 // nodeAt returns the line of path as Line does, and the value node at
 // path when it exists.
 func (c *Config) nodeAt(path ...any) (int, *yaml.Node) {
-	if c.root == nil || len(c.root.Content) == 0 {
+	root := c.root
+	if root == nil {
+		root = c.tree.root()
+	}
+	if root == nil || len(root.Content) == 0 {
 		return 0, nil
 	}
-	n := c.root.Content[0]
+	n := root.Content[0]
 	line := n.Line
 	for _, p := range path {
 		var next *yaml.Node

@@ -217,7 +217,7 @@ func unclosedFlow(lines [][]byte, at, col int) (flowOpen, bool) {
 // path, as Line gives it.
 func (c *Config) ValuePosition(offset int, path ...any) (line, col int, excerpt string, ok bool) {
 	line, n := c.nodeAt(path...)
-	if n == nil || n.Kind != yaml.ScalarNode || c.src == nil || c.expandedNodes[n] != "" || offset < 0 || offset > len(n.Value) {
+	if n == nil || n.Kind != yaml.ScalarNode || c.src == nil || c.wasExpanded(n) || offset < 0 || offset > len(n.Value) {
 		return line, 0, "", false
 	}
 	src := c.src

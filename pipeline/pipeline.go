@@ -416,9 +416,6 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	}
 	defer p.stopNotifier()
 	p.trainLearned(ctx)
-	clsDone := make(chan error, 1)
-	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
-	defer func() { stopBG(); <-clsDone }()
 
 	sum, fetchErr := p.fetchAll(ctx, p.cfg.Load())
 	if fetchErr != nil && ctx.Err() == nil {
@@ -428,6 +425,14 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	if err := p.events.Flush(ctx); err != nil {
 		p.log.Error("operational events not published", "pending", p.events.Pending(), "err", err)
 	}
+	// The classifier starts once every fetch is done, not side by side
+	// with them: each stream being written or read holds a buffer of its
+	// block size in the embedded server (4 MB), and fewer of them at once
+	// is most of a pass's peak memory (docs/benchmarks.md). The articles
+	// are stored already; nothing is waiting on it meanwhile.
+	clsDone := make(chan error, 1)
+	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
+	defer func() { stopBG(); <-clsDone }()
 	if err := p.waitDrained(ctx, deadline, &sum); err != nil {
 		return sum, err
 	}

@@ -38,13 +38,18 @@ of the newswatch process for:
   empty   a config with no sources on an initialised data dir: start,
           check and exit.
 
-The binary is built from this module unless -bin names one.
+The binary is built from this module unless -bin names one. With
+-memprofile DIR it is built with -tags memprofile and writes, at its heap's
+peak, a heap profile and the runtime's memory figures to DIR/<run>/
+(go tool pprof -sample_index=inuse_space DIR/full/*.heap).
 
 `
 
 type onceOptions struct {
 	feeds, items, repeat int
 	bin, cfgPath         string
+	memprofile           string
+	timeout              time.Duration
 	verbose              bool
 }
 
@@ -61,6 +66,8 @@ func onceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.repeat, "repeat", 3, "runs of the 304 and empty cases")
 	fs.StringVar(&o.bin, "bin", "", "newswatch binary (default: go build newswatch/cmd/newswatch)")
 	fs.StringVar(&o.cfgPath, "config", "config.yaml", "config file whose topics are used")
+	fs.DurationVar(&o.timeout, "timeout", 0, "newswatch once -timeout (default: its own, 2m; 10,000 feeds need more)")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write heap profiles at each run's peak to this directory")
 	fs.BoolVar(&o.verbose, "v", false, "copy newswatch's log (warnings and errors) to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,7 +97,11 @@ func benchOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) err
 	defer os.RemoveAll(dir)
 	if o.bin == "" {
 		o.bin = filepath.Join(dir, "newswatch")
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "newswatch/cmd/newswatch")
+		args := []string{"build", "-o", o.bin}
+		if o.memprofile != "" {
+			args = append(args, "-tags", "memprofile")
+		}
+		build := exec.CommandContext(ctx, "go", append(args, "newswatch/cmd/newswatch")...)
 		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build newswatch: %w\n%s", err, out)
 		}
@@ -146,12 +157,25 @@ func benchOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	usage := filepath.Join(dir, "rusage")
-	run := func(cfgPath string) (onceRun, error) {
+	runs := map[string]int{}
+	run := func(name, cfgPath string) (onceRun, error) {
 		var out, errb bytes.Buffer
 		// A child started from this process inherits its peak RSS as
 		// its own Maxrss (Linux counts the memory it was started from),
 		// so newswatch is started from a small process of its own.
-		cmd := exec.CommandContext(ctx, self, "once", "child", usage, o.bin, "once", "-config", cfgPath)
+		args := []string{"once", "child", usage, o.bin, "once", "-config", cfgPath}
+		if o.timeout > 0 {
+			args = append(args, "-timeout", o.timeout.String())
+		}
+		cmd := exec.CommandContext(ctx, self, args...)
+		if o.memprofile != "" {
+			runs[name]++
+			pdir := filepath.Join(o.memprofile, fmt.Sprintf("%s-%d", name, runs[name]))
+			if err := os.MkdirAll(pdir, 0o750); err != nil {
+				return onceRun{}, err
+			}
+			cmd.Env = append(os.Environ(), "NEWSWATCH_MEMPROFILE="+pdir)
+		}
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if o.verbose {
 			cmd.Stderr = io.MultiWriter(&errb, stderr)
@@ -183,24 +207,24 @@ func benchOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%-6s wall %8s  cpu %8s  peak RSS %4.0f MB  | %s\n", name,
 			r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond), float64(r.maxRSS)/(1<<20), r.summary)
 	}
-	full, err := run(farmCfg)
+	full, err := run("full", farmCfg)
 	if err != nil {
 		return err
 	}
 	_, _, zipped = farm.Stats()
 	line("full", full)
 	for range max(o.repeat, 1) {
-		r, err := run(farmCfg)
+		r, err := run("304", farmCfg)
 		if err != nil {
 			return err
 		}
 		line("304", r)
 	}
-	if _, err := run(emptyCfg); err != nil { // creates the streams
+	if _, err := run("init", emptyCfg); err != nil { // creates the streams
 		return err
 	}
 	for range max(o.repeat, 1) {
-		r, err := run(emptyCfg)
+		r, err := run("empty", emptyCfg)
 		if err != nil {
 			return err
 		}
