@@ -107,16 +107,7 @@ func (c *Config) ApplyDefaults() {
 		if sp.Threshold == 0 {
 			sp.Threshold = 5
 		}
-		l := &c.Topics[i].Learned
-		if l.Threshold == 0 {
-			l.Threshold = 0.2
-		}
-		if l.MinLabels == 0 {
-			l.MinLabels = 20
-		}
-		if l.MaxRecallLoss == 0 {
-			l.MaxRecallLoss = 0.05
-		}
+		c.Topics[i].Learned.applyDefaults()
 		if c.Topics[i].StoryWindow == nil {
 			w := 24 * time.Hour
 			c.Topics[i].StoryWindow = &w

@@ -46,6 +46,18 @@ type Learned struct {
 	MaxRecallLoss float64 `yaml:"max_recall_loss"`
 }
 
+func (l *Learned) applyDefaults() {
+	if l.Threshold == 0 {
+		l.Threshold = 0.2
+	}
+	if l.MinLabels == 0 {
+		l.MinLabels = 20
+	}
+	if l.MaxRecallLoss == 0 {
+		l.MaxRecallLoss = 0.05
+	}
+}
+
 // Trends configures the per-topic volume series (docs/trends.md).
 type Trends struct {
 	// Retention is how long hourly buckets are kept; default 720h (30 days).

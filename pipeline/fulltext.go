@@ -58,37 +58,7 @@ func (s *fetchStage) fullTexts(ctx context.Context, log *slog.Logger, src config
 		// A source's job never runs past half its interval on full text.
 		budget = half
 	}
-	bctx, cancel := context.WithTimeout(ctx, budget)
-	defer cancel()
-	type outcome struct {
-		started bool
-		err     error
-	}
-	out := make([]outcome, len(fresh))
-	var wg sync.WaitGroup
-	asked := 0
-	// Oldest first (feeds list the newest first): the items nearest to
-	// dropping off the feed get their pages before the others.
-	for i := len(fresh) - 1; i >= 0; i-- {
-		a := fresh[i]
-		if a.URL == "" || asked == fullTextPerJob {
-			continue
-		}
-		asked++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case s.ftPool <- struct{}{}:
-			case <-bctx.Done():
-				return // never started: the next fetch tries it
-			}
-			defer func() { <-s.ftPool }()
-			out[i].started = true
-			out[i].err = s.fullText(bctx, src, a)
-		}()
-	}
-	wg.Wait()
+	out := s.fetchPages(ctx, budget, src, fresh)
 	ready = make([]*news.Article, 0, len(fresh))
 	for i, a := range fresh {
 		o := out[i]
@@ -133,6 +103,46 @@ func (s *fetchStage) fullTexts(ctx context.Context, log *slog.Logger, src config
 		log.Warn("items left for the next fetch", "deferred", deferred, "budget", budget)
 	}
 	return ready, deferred
+}
+
+// ftOutcome is one item's full-text fetch: whether it started within the
+// budget, and how it ended.
+type ftOutcome struct {
+	started bool
+	err     error
+}
+
+// fetchPages fetches the pages of up to fullTextPerJob items on the
+// full-text pool within budget, oldest first (feeds list the newest
+// first): the items nearest to dropping off the feed get their pages
+// before the others.
+func (s *fetchStage) fetchPages(ctx context.Context, budget time.Duration, src config.Source, fresh []*news.Article) []ftOutcome {
+	bctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	out := make([]ftOutcome, len(fresh))
+	var wg sync.WaitGroup
+	asked := 0
+	for i := len(fresh) - 1; i >= 0; i-- {
+		a := fresh[i]
+		if a.URL == "" || asked == fullTextPerJob {
+			continue
+		}
+		asked++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case s.ftPool <- struct{}{}:
+			case <-bctx.Done():
+				return // never started: the next fetch tries it
+			}
+			defer func() { <-s.ftPool }()
+			out[i].started = true
+			out[i].err = s.fullText(bctx, src, a)
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // fullText fetches a's page; a link on the scheme, host and port of a
