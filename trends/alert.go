@@ -97,10 +97,14 @@ func (s *Service) checkTopic(ctx context.Context, t config.Topic, now time.Time)
 	case err != nil:
 		return nil, err
 	default:
-		if err := json.Unmarshal(got.Value, &st); err != nil {
-			return nil, fmt.Errorf("spike state: %w", err)
-		}
 		rev = got.Revision
+		if err := json.Unmarshal(got.Value, &st); err != nil {
+			// A damaged note must not silence the topic's spikes for
+			// good: start afresh and overwrite it. A report sent before
+			// has the same id and is dropped as a duplicate.
+			s.log.Error("spike state unreadable; starting it afresh", "topic", t.ID, "err", err)
+			st = spikeState{}
+		}
 	}
 	if bucket < st.Bucket || (bucket == st.Bucket && ev.FollowUp <= st.FollowUp) {
 		return nil, nil

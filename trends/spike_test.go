@@ -1,8 +1,12 @@
 package trends
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,4 +187,74 @@ func TestSpikeAlertsThroughTheBus(t *testing.T) {
 	if got, want := s.mem.Get("wave", waveHourUnix).Articles, expected(wave.obs)[waveHourUnix][0]; got != want {
 		t.Errorf("wave hour counts %d articles, want %d", got, want)
 	}
+}
+
+// TestDamagedSpikeStateDoesNotSilenceTopic stores garbage as a topic's
+// last spike report: the spike is still reported, the damage is logged
+// as an ERROR, and the note is rewritten.
+func TestDamagedSpikeStateDoesNotSilenceTopic(t *testing.T) {
+	cfg := testConfig(t, config.Topic{ID: "wave", Name: "The wave", Query: "x", Spikes: config.Spikes{Enabled: true}})
+	b := openBus(t, cfg)
+	const days = 20
+	end := HourOf(time.Now())
+	start := end - (days*24-1)*hourSec
+	publishAlerts(t, b, makeSynth("wave", start, days, true, 1).obs)
+	ctx := context.Background()
+	if _, err := b.StoreKV().Put(ctx, spikeKey("wave"), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs lockedBuffer
+	s := New(b, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = s.Upkeep(uctx) }()
+	waitFor(t, 30*time.Second, func() bool { return consumerDone(b) })
+
+	waveHourUnix := start + int64(waveDay*24+waveHour)*hourSec
+	want := news.SpikeID("wave", time.Unix(waveHourUnix, 0), 0)
+	var sent []string
+	for h := waveHourUnix; h <= waveHourUnix+2*hourSec && len(sent) == 0; h += hourSec {
+		s.now = func() time.Time { return time.Unix(h+5*60, 0) }
+		got, err := s.CheckSpikes(ctx)
+		if err != nil {
+			t.Fatalf("check spikes with a damaged note: %v", err)
+		}
+		for _, a := range got {
+			sent = append(sent, a.ID)
+		}
+	}
+	if len(sent) != 1 || sent[0] != want {
+		t.Fatalf("sent %v, want [%s]", sent, want)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "spike state unreadable") {
+		t.Errorf("no ERROR about the damaged note:\n%s", logs.String())
+	}
+	got, err := b.StoreKV().Get(ctx, spikeKey("wave"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st spikeState
+	if err := json.Unmarshal(got.Value, &st); err != nil || st.Bucket != waveHourUnix {
+		t.Errorf("note after the report: %q (%v), want bucket %d", got.Value, err, waveHourUnix)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger used from several
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
