@@ -33,12 +33,16 @@ func TestFeedbackEndToEnd(t *testing.T) {
 		"topics":      harness.RepoTopics(t, "../../config.yaml"),
 		"subscribers": []any{map[string]any{"id": "desk", "type": "webhook", "url": hooks.srv.URL, "secret": secret, "topics": []string{"fentanyl"}}},
 	})
-	if code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", "60s"); code != 0 {
+	code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", "60s")
+	if code != 0 {
 		t.Fatalf("once exited %d\n%s\n%s", code, stdout, stderr)
 	}
 	seedID := news.ArticleID("seed", "https://news.example.org/seed")
 	a, ok := alertsOf(t, hooks.hooks())[news.AlertID("fentanyl", seedID)]
-	if !ok || a.Feedback == nil || !strings.HasPrefix(a.Feedback.NotRelevant, "https://nw.example.org/feedback/?") {
+	if !ok {
+		t.Fatalf("no webhook alert for the seed article; once said:\n%s\n%s", stdout, stderr)
+	}
+	if a.Feedback == nil || !strings.HasPrefix(a.Feedback.NotRelevant, "https://nw.example.org/feedback/?") {
 		t.Fatalf("webhook alert lacks feedback links: %+v", a.Feedback)
 	}
 
@@ -73,7 +77,7 @@ func TestFeedbackEndToEnd(t *testing.T) {
 	srv.Close()
 	b.Close()
 
-	code, stdout, stderr := runCLI(t, "feedback", "list", "-config", path)
+	code, stdout, stderr = runCLI(t, "feedback", "list", "-config", path)
 	if code != 0 || !strings.Contains(stdout, "not_relevant") || !strings.Contains(stdout, "US and China fentanyl cooperation stalls") || !strings.Contains(stdout, "desk") {
 		t.Errorf("feedback list = %d\n%s\n%s", code, stdout, stderr)
 	}
