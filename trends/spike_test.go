@@ -1,18 +1,17 @@
 package trends
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/config"
+	"newswatch/internal/logtest"
 	"newswatch/news"
 )
 
@@ -240,21 +239,4 @@ func TestDamagedSpikeStateDoesNotSilenceTopic(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a logger used from several
-// goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = logtest.Buffer
