@@ -439,7 +439,12 @@ in the dead-letter stream with every attempt's error.
   list     show them: why each gave up in plain words (-v: the whole
            reason and every attempt; -json: JSON Lines, each one whole).
            Works while the daemon runs, through its HTTP API
-  replay   deliver them again to their subscriber, removing each one that succeeds
+  replay   deliver them again to their subscriber, removing each one that
+           succeeds; one that fails again is kept. While the daemon runs
+           it replays them (through its HTTP API), so a report of a story
+           the subscriber already got goes out as a follow-up and its
+           metrics count it; without a running daemon this command
+           replays them itself, knowing no story: each goes out as new
   drop     delete them (needs -subscriber, -seq or -all)
 
 Flags:
