@@ -506,7 +506,7 @@ func (d *Dispatcher) handle(ctx context.Context, log *slog.Logger, l *loop, m bu
 		return d.settled(log, l, seq, "ack event")
 	}
 	start := time.Now()
-	followUp, retry, err := d.deliver(ctx, l, &alert, mine)
+	followUp, retry, err := d.deliver(ctx, l, l.sink, &alert, mine)
 	latency := time.Since(start)
 	if err == nil {
 		return d.delivered(log, l, seq, alert.ID, attempt, followUp, latency)
@@ -559,10 +559,11 @@ func (d *Dispatcher) folded(log *slog.Logger, l *loop, seq uint64, first, topic 
 	})
 }
 
-// deliver hands the alert to the sink: as a follow-up when it continues
-// a story of one of the subscriber's topics (mine), else as an alert.
-func (d *Dispatcher) deliver(ctx context.Context, l *loop, alert *news.Alert, mine []news.AlertTopic) (followUp, retry bool, err error) {
-	if fs, ok := l.sink.(FollowUpSink); ok && alert.Kind == "" && alert.Event == nil { // spikes and events are no stories
+// deliver hands the alert to sink, l's or one by hand: as a follow-up
+// when it continues a story of one of the subscriber's topics (mine), else
+// as an alert.
+func (d *Dispatcher) deliver(ctx context.Context, l *loop, sink Sink, alert *news.Alert, mine []news.AlertTopic) (followUp, retry bool, err error) {
+	if fs, ok := sink.(FollowUpSink); ok && alert.Kind == "" && alert.Event == nil { // spikes and events are no stories
 		// A story is tracked per topic; the article joins the stories of
 		// each of the subscriber's topics it matched, and is a follow-up
 		// if it continues any of them.
@@ -582,7 +583,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l *loop, alert *news.Alert, mi
 			return true, retry, err
 		}
 	}
-	retry, err = l.sink.Notify(ctx, alert)
+	retry, err = sink.Notify(ctx, alert)
 	return false, retry, err
 }
 
@@ -594,13 +595,20 @@ func (d *Dispatcher) delivered(log *slog.Logger, l *loop, seq uint64, alertID st
 		if attempt > 1 { // only retried alerts have attempts on record
 			d.forgetAttempts(ctx, l.sub.ID, alertID)
 		}
-		l.set(func(s *SubscriberStatus) {
-			s.Delivered++
-			s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", d.now(), time.Time{}
-		})
-		d.m.Delivered(l.sub.ID, "ok")
-		log.Info("delivered", "outcome", "ok", "follow_up", followUp, "attempt", attempt, "latency", latency)
+		d.countDelivered(log, l, attempt, followUp, latency)
 	})
+}
+
+// countDelivered records an alert the sink took, from the subscriber's
+// queue or by hand (see Subscribers.Deliver): its status, the metric and
+// the log line.
+func (d *Dispatcher) countDelivered(log *slog.Logger, l *loop, attempt uint64, followUp bool, latency time.Duration) {
+	l.set(func(s *SubscriberStatus) {
+		s.Delivered++
+		s.LastResult, s.LastError, s.LastAt, s.NextRetry = "ok", "", d.now(), time.Time{}
+	})
+	d.m.Delivered(l.sub.ID, "ok")
+	log.Info("delivered", "outcome", "ok", "follow_up", followUp, "attempt", attempt, "latency", latency)
 }
 
 // gone disables a subscriber whose receiver answered 410 Gone: in the

@@ -19,6 +19,7 @@ import (
 // subscriber's sink.
 type Subscribers struct {
 	d     *Dispatcher // nil: sinks are only built for delivery by hand
+	hand  *Dispatcher // delivers by hand (Deliver): d, or one without a bus
 	log   *slog.Logger
 	links LinkFunc // feedback links added by the sinks; nil: none
 
@@ -35,12 +36,20 @@ type applied struct {
 }
 
 // NewSubscribers returns a manager running subscribers on d. d may be
-// nil for a process that only delivers by hand (Sink); links may be nil.
+// nil for a process that only delivers by hand (Deliver, Sink): it then
+// has no story state, so no delivery of its own is a follow-up, and no
+// metrics. links may be nil.
 func NewSubscribers(d *Dispatcher, log *slog.Logger, links LinkFunc) *Subscribers {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Subscribers{d: d, log: log, links: links, applied: map[string]applied{}, sinks: map[string]Sink{}}
+	hand := d
+	if hand == nil {
+		// No bus and no topics: deliveries by hand are counted and logged
+		// the same way, but no story is known, so none is a follow-up.
+		hand = &Dispatcher{log: log, now: time.Now, loops: map[string]*loop{}, windows: map[string]time.Duration{}, stories: map[string]*Stories{}}
+	}
+	return &Subscribers{d: d, hand: hand, log: log, links: links, applied: map[string]applied{}, sinks: map[string]Sink{}}
 }
 
 // Apply puts subs in force: a subscriber that is new, whose config (or

@@ -181,6 +181,10 @@ func (p *Pipeline) Config() *config.Config { return p.cfg.Load() }
 // Dispatcher is the notifier stage.
 func (p *Pipeline) Dispatcher() *notifier.Dispatcher { return p.disp }
 
+// Subscribers is the manager of the subscribers' sinks, for deliveries by
+// hand (dead-letter replay) through the running ones.
+func (p *Pipeline) Subscribers() *notifier.Subscribers { return p.subs }
+
 // Trends is the per-topic series and its spike alerts.
 func (p *Pipeline) Trends() *trends.Service { return p.trend }
 

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -87,8 +91,11 @@ func cmdDeadLetters(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "newswatch deadletters drop: give -subscriber ID, -seq N or -all")
 		return exitUsage
 	}
-	if action == "list" {
+	switch action {
+	case "list":
 		return listDeadLetters(ctx, env, cfg, *sub, *seq, *asJSON, *verbose)
+	case "replay":
+		return replayDeadLetters(ctx, env, cfg, *sub, *seq)
 	}
 	b, ok := openBus(ctx, env, cfg)
 	if !ok {
@@ -101,21 +108,18 @@ func cmdDeadLetters(ctx context.Context, env *cliEnv, args []string) int {
 		return exitFailure
 	}
 	entries = withSeq(entries, *seq)
-	if action == "drop" {
-		if _, err := b.StreamState(ctx, b.Names.DeadStream); err != nil {
-			fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
+	if _, err := b.StreamState(ctx, b.Names.DeadStream); err != nil {
+		fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
+		return exitFailure
+	}
+	for _, e := range entries {
+		if err := b.DeleteMsg(ctx, b.Names.DeadStream, e.Seq); err != nil {
+			fmt.Fprintf(env.stderr, "drop %d: %v\n", e.Seq, err)
 			return exitFailure
 		}
-		for _, e := range entries {
-			if err := b.DeleteMsg(ctx, b.Names.DeadStream, e.Seq); err != nil {
-				fmt.Fprintf(env.stderr, "drop %d: %v\n", e.Seq, err)
-				return exitFailure
-			}
-		}
-		fmt.Fprintf(env.stdout, "dropped %d dead letter%s\n", len(entries), plural(len(entries)))
-		return exitOK
 	}
-	return replay(ctx, env, cfg, b, entries)
+	fmt.Fprintf(env.stdout, "dropped %d dead letter%s\n", len(entries), plural(len(entries)))
+	return exitOK
 }
 
 // withSeq keeps the entry with sequence seq only (all when 0).
@@ -230,56 +234,199 @@ func deliveryProblem(reason string) string {
 	return what
 }
 
-// replay delivers each dead letter again, straight to its subscriber's
-// sink; a dead letter is removed only once its delivery succeeded.
-func replay(ctx context.Context, env *cliEnv, cfg *config.Config, b *bus.Bus, entries []deadEntry) int {
-	if _, err := b.StreamState(ctx, b.Names.DeadStream); err != nil {
-		fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
+// replayOutcome is what replaying one dead letter did. POST
+// /-/deadletters/replay answers one per dead letter (see replayReport).
+type replayOutcome struct {
+	Seq        uint64 `json:"seq"`
+	Subscriber string `json:"subscriber"`
+	Alert      string `json:"alert,omitempty"`
+	// Outcome is "replayed" (delivered and removed) or "not_removed"
+	// (delivered, but removing it failed); or, the dead letter kept,
+	// "undecodable", "unknown_subscriber", "no_sink" or "failed".
+	Outcome string `json:"outcome"`
+	// FollowUp: delivered as a later report of a story the subscriber
+	// already got.
+	FollowUp bool   `json:"follow_up,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// note is the line the command prints about o; "" for a dead letter
+// replayed as asked.
+func (o replayOutcome) note() string {
+	switch o.Outcome {
+	case "undecodable":
+		return fmt.Sprintf("seq %d: the alert could not be decoded (%s); nothing to replay, drop it", o.Seq, o.Error)
+	case "unknown_subscriber":
+		return fmt.Sprintf("seq %d: subscriber %q is no longer in the config; kept", o.Seq, o.Subscriber)
+	case "no_sink":
+		return fmt.Sprintf("seq %d: %s", o.Seq, o.Error)
+	case "failed":
+		return fmt.Sprintf("seq %d (%s → %s): %s; kept", o.Seq, o.Alert, o.Subscriber, o.Error)
+	case "not_removed":
+		return fmt.Sprintf("seq %d delivered, but removing it failed: %s", o.Seq, o.Error)
+	}
+	return ""
+}
+
+// replayReport is the answer of POST /-/deadletters/replay: how many
+// dead letters were delivered, how many were kept, and each one's
+// outcome in stream order.
+type replayReport struct {
+	Replayed int             `json:"replayed"`
+	Failed   int             `json:"failed"`
+	Entries  []replayOutcome `json:"entries"`
+}
+
+// replayEntries delivers each dead letter again through subs (see
+// notifier.Subscribers.Deliver: the running daemon's subscribers, with
+// their stories and metrics, or a command's own), and removes each one
+// only once it is delivered.
+func replayEntries(ctx context.Context, b *bus.Bus, subs *notifier.Subscribers, cfg *config.Config, entries []deadEntry) replayReport {
+	byID := map[string]config.Subscriber{}
+	for _, sub := range cfg.Subscribers {
+		byID[sub.ID] = sub
+	}
+	rep := replayReport{Entries: make([]replayOutcome, 0, len(entries))}
+	for _, e := range entries {
+		o := replayOutcome{Seq: e.Seq, Subscriber: e.Subscriber, Alert: e.Alert.ID}
+		sub, found := byID[e.Subscriber]
+		switch {
+		case e.Alert.Topic == "" && e.Alert.Event == nil:
+			o.Outcome, o.Error = "undecodable", e.Reason
+		case !found:
+			o.Outcome = "unknown_subscriber"
+		default:
+			dctx, cancel := context.WithTimeout(ctx, sub.Timeout+30*time.Second)
+			res, err := subs.Deliver(dctx, sub, cfg.SMTP, &e.Alert)
+			cancel()
+			switch {
+			case err != nil && !res.Tried:
+				o.Outcome, o.Error = "no_sink", err.Error()
+			case err != nil:
+				o.Outcome, o.Error = "failed", err.Error()
+			default:
+				o.Outcome, o.FollowUp = "replayed", res.FollowUp
+				if err := b.DeleteMsg(ctx, b.Names.DeadStream, e.Seq); err != nil {
+					o.Outcome, o.Error = "not_removed", err.Error()
+				}
+			}
+		}
+		if o.Outcome == "replayed" || o.Outcome == "not_removed" {
+			rep.Replayed++
+		} else {
+			rep.Failed++
+		}
+		rep.Entries = append(rep.Entries, o)
+	}
+	return rep
+}
+
+// replayDeadLetters delivers the dead letters again: the daemon does it
+// when it holds data_dir (through its API, so its stories and metrics
+// count them), else this process, without story state.
+func replayDeadLetters(ctx context.Context, env *cliEnv, cfg *config.Config, sub string, seq uint64) int {
+	b, api, ok := openInspect(ctx, env, cfg, "deadletters")
+	if !ok {
 		return exitFailure
 	}
-	subs := map[string]config.Subscriber{}
-	for _, sub := range cfg.Subscribers {
-		subs[sub.ID] = sub
-	}
-	sinks := notifier.NewSubscribers(nil, nil, nil)
-	defer sinks.Close()
-	ok, failed := 0, 0
-	for _, e := range entries {
-		if e.Alert.Topic == "" && e.Alert.Event == nil {
-			fmt.Fprintf(env.stderr, "seq %d: the alert could not be decoded (%s); nothing to replay, drop it\n", e.Seq, e.Reason)
-			failed++
-			continue
+	var rep replayReport
+	if api != nil {
+		var err error
+		if rep, err = api.replayDeadLetters(ctx, sub, seq); err != nil {
+			fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
+			return exitFailure
 		}
-		sub, found := subs[e.Subscriber]
-		if !found {
-			fmt.Fprintf(env.stderr, "seq %d: subscriber %q is no longer in the config; kept\n", e.Seq, e.Subscriber)
-			failed++
-			continue
+	} else {
+		defer b.Close()
+		if _, err := b.StreamState(ctx, b.Names.DeadStream); err != nil {
+			fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
+			return exitFailure
 		}
-		sk, err := sinks.Sink(sub, cfg.SMTP)
+		entries, err := deadLetters(ctx, b, sub)
 		if err != nil {
-			fmt.Fprintf(env.stderr, "seq %d: %v\n", e.Seq, err)
-			failed++
-			continue
+			fmt.Fprintf(env.stderr, "newswatch deadletters: %v\n", err)
+			return exitFailure
 		}
-		dctx, cancel := context.WithTimeout(ctx, sub.Timeout+30*time.Second)
-		_, err = sk.Notify(dctx, &e.Alert)
-		cancel()
-		if err != nil {
-			fmt.Fprintf(env.stderr, "seq %d (%s → %s): %v; kept\n", e.Seq, e.Alert.ID, sub.ID, err)
-			failed++
-			continue
-		}
-		if err := b.DeleteMsg(ctx, b.Names.DeadStream, e.Seq); err != nil {
-			fmt.Fprintf(env.stderr, "seq %d delivered, but removing it failed: %v\n", e.Seq, err)
-		}
-		ok++
+		subs := notifier.NewSubscribers(nil, nil, nil)
+		defer subs.Close()
+		rep = replayEntries(ctx, b, subs, cfg, withSeq(entries, seq))
 	}
-	fmt.Fprintf(env.stdout, "replayed %d, failed %d\n", ok, failed)
-	if failed > 0 {
+	for _, o := range rep.Entries {
+		if n := o.note(); n != "" {
+			fmt.Fprintln(env.stderr, n)
+		}
+	}
+	fmt.Fprintf(env.stdout, "replayed %d, failed %d\n", rep.Replayed, rep.Failed)
+	if rep.Failed > 0 {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// replayRoutes serves POST /-/deadletters/replay (query or JSON body:
+// subscriber, seq; both optional), so that `newswatch deadletters replay`
+// has a daemon that holds data_dir deliver them, through its running
+// subscribers (subs): follow-ups threaded, metrics and status counted.
+func replayRoutes(b *bus.Bus, subs *notifier.Subscribers, cfg func() *config.Config) map[string]http.Handler {
+	var mu sync.Mutex // one replay at a time: two would deliver the same dead letter twice
+	return map[string]http.Handler{
+		"POST /-/deadletters/replay": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fail := func(code int, err error) {
+				w.WriteHeader(code)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			}
+			q, err := replayQuery(r)
+			if err != nil {
+				fail(http.StatusBadRequest, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			entries, err := deadLetters(r.Context(), b, q.Subscriber)
+			if err != nil {
+				fail(http.StatusInternalServerError, err)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(replayEntries(r.Context(), b, subs, cfg(), withSeq(entries, q.Seq)))
+		}),
+	}
+}
+
+// replayFilter is which dead letters a replay asks for: all when zero.
+type replayFilter struct {
+	Subscriber string `json:"subscriber"`
+	Seq        uint64 `json:"seq"`
+}
+
+// replayQuery reads the filter from the query, then from a JSON body.
+func replayQuery(r *http.Request) (replayFilter, error) {
+	var f replayFilter
+	q := r.URL.Query()
+	f.Subscriber = q.Get("subscriber")
+	if s := q.Get("seq"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return f, fmt.Errorf("seq %q: not a sequence number", s)
+		}
+		f.Seq = n
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		var body replayFilter
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+			return f, fmt.Errorf("body: %w", err)
+		}
+		if body.Subscriber != "" {
+			f.Subscriber = body.Subscriber
+		}
+		if body.Seq != 0 {
+			f.Seq = body.Seq
+		}
+	}
+	if strings.ContainsAny(f.Subscriber, ".*> \t\r\n") {
+		return f, fmt.Errorf("subscriber %q: not a subscriber id", f.Subscriber)
+	}
+	return f, nil
 }
 
 const deadLettersHelp = `Usage: newswatch deadletters list   [-config FILE] [-subscriber ID] [-seq N] [-json] [-v]
@@ -292,7 +439,12 @@ in the dead-letter stream with every attempt's error.
   list     show them: why each gave up in plain words (-v: the whole
            reason and every attempt; -json: JSON Lines, each one whole).
            Works while the daemon runs, through its HTTP API
-  replay   deliver them again to their subscriber, removing each one that succeeds
+  replay   deliver them again to their subscriber, removing each one that
+           succeeds; one that fails again is kept. While the daemon runs
+           it replays them (through its HTTP API), so a report of a story
+           the subscriber already got goes out as a follow-up and its
+           metrics count it; without a running daemon this command
+           replays them itself, knowing no story: each goes out as new
   drop     delete them (needs -subscriber, -seq or -all)
 
 Flags:

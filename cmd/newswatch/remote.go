@@ -136,6 +136,32 @@ func (c *apiClient) deadLetters(ctx context.Context, subscriber string) ([]deadE
 	return out, nil
 }
 
+// replayWait bounds a replay through the daemon, which delivers the dead
+// letters one after another before it answers.
+const replayWait = 30 * time.Minute
+
+// replayDeadLetters has the daemon deliver the dead letters of subscriber
+// (all when "") again, or the one with sequence seq (any when 0).
+func (c *apiClient) replayDeadLetters(ctx context.Context, subscriber string, seq uint64) (replayReport, error) {
+	const path = "/-/deadletters/replay"
+	q := url.Values{}
+	if subscriber != "" {
+		q.Set("subscriber", subscriber)
+	}
+	if seq != 0 {
+		q.Set("seq", fmt.Sprint(seq))
+	}
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	long := *c
+	long.hc = &http.Client{Timeout: replayWait}
+	var rep replayReport
+	err := long.do(ctx, http.MethodPost, u, path, &rep)
+	return rep, err
+}
+
 // openInspect opens the bus of cfg, or, while a daemon on the same config
 // holds data_dir, a client of its HTTP API: exactly one is returned.
 func openInspect(ctx context.Context, env *cliEnv, cfg *config.Config, name string) (*bus.Bus, *apiClient, bool) {

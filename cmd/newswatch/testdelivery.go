@@ -54,22 +54,23 @@ func cmdTestDelivery(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: %v\n", err)
 		return exitUsage
 	}
-	sinks := notifier.NewSubscribers(nil, nil, nil)
-	defer sinks.Close()
-	sink, err := sinks.Sink(*sub, cfg.SMTP)
-	if err != nil {
+	// The sample goes the way a replayed dead letter does, without a
+	// daemon: no story state, so never as a follow-up.
+	subs := notifier.NewSubscribers(nil, nil, nil)
+	defer subs.Close()
+	nctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	res, err := subs.Deliver(nctx, *sub, cfg.SMTP, &alert)
+	if err != nil && !res.Tried {
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: %v\n", err)
 		return exitFailure
 	}
-	nctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	retry, err := sink.Notify(nctx, &alert)
 	if err != nil {
 		kind := "final: the daemon would dead-letter it at once"
 		switch {
 		case errors.Is(err, notifier.ErrGone):
 			kind = "410 Gone: the daemon would disable this subscriber, " + notifier.EnableHint(sub.ID)
-		case retry:
+		case res.Retry:
 			kind = "temporary: the daemon would retry it"
 		}
 		fmt.Fprintf(env.stderr, "newswatch test-delivery: delivery to %s failed (%s)\n  %v\n", sub.ID, kind, err)
