@@ -66,12 +66,7 @@ func (c *Config) validateSources() Problems {
 	p := &problems{c: c}
 	seen := map[string]bool{}
 	for i, s := range c.Sources {
-		if !idPattern.MatchString(s.ID) {
-			p.add(fmt.Sprintf("id %q must match [a-z0-9-]+", s.ID), "sources", i, "id")
-		} else if seen[s.ID] {
-			p.add(fmt.Sprintf("duplicate source id %q", s.ID), "sources", i, "id")
-		}
-		seen[s.ID] = true
+		p.id(s.ID, seen, "sources", "source", i)
 		switch s.Type {
 		case "feed":
 		case "page":

@@ -154,12 +154,7 @@ func (c *Config) validateSubscribers() Problems {
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Subscribers {
-		if !idPattern.MatchString(s.ID) {
-			p.add(fmt.Sprintf("id %q must match [a-z0-9-]+", s.ID), "subscribers", i, "id")
-		} else if seen[s.ID] {
-			p.add(fmt.Sprintf("duplicate subscriber id %q", s.ID), "subscribers", i, "id")
-		}
-		seen[s.ID] = true
+		p.id(s.ID, seen, "subscribers", "subscriber", i)
 		for j, t := range s.Topics {
 			if !topics[t] {
 				p.add(fmt.Sprintf("unknown topic %q", t), "subscribers", i, "topics", j)

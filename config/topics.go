@@ -91,12 +91,7 @@ func (c *Config) validateTopics() Problems {
 	p := &problems{c: c}
 	seen := map[string]bool{}
 	for i, t := range c.Topics {
-		if !idPattern.MatchString(t.ID) {
-			p.add(fmt.Sprintf("id %q must match [a-z0-9-]+", t.ID), "topics", i, "id")
-		} else if seen[t.ID] {
-			p.add(fmt.Sprintf("duplicate topic id %q", t.ID), "topics", i, "id")
-		}
-		seen[t.ID] = true
+		p.id(t.ID, seen, "topics", "topic", i)
 		if strings.TrimSpace(t.Query) == "" {
 			p.add("query is empty", "topics", i, "query")
 		}

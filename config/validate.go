@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 )
 
@@ -37,6 +38,17 @@ type problems struct {
 }
 
 func (p *problems) add(msg string, path ...any) { p.ps = append(p.ps, p.c.problem(msg, path...)) }
+
+// id checks the id of item i of section (what names one in messages):
+// its form, and that no earlier item (in seen) has it.
+func (p *problems) id(id string, seen map[string]bool, section, what string, i int) {
+	if !idPattern.MatchString(id) {
+		p.add(fmt.Sprintf("id %q must match [a-z0-9-]+", id), section, i, "id")
+	} else if seen[id] {
+		p.add(fmt.Sprintf("duplicate %s id %q", what, id), section, i, "id")
+	}
+	seen[id] = true
+}
 
 // httpURL reports whether raw is an absolute http(s) URL.
 func httpURL(raw string) (*url.URL, bool) {

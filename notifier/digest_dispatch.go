@@ -343,8 +343,9 @@ func (g *digestLoop) gaveUp(ctx context.Context, now time.Time, held []heldAlert
 	g.d.m.Delivered(g.l.sub.ID, "dead")
 	reason := fmt.Sprintf("digest gave up after %d tries: %v", g.attempt, err)
 	for _, h := range held {
-		_ = g.lp.Settle(ctx, h.msg, g.d.deadLetter(g.log, g.l, h.seq, *h.alert, attempts, reason))
-		g.maxSettled = max(g.maxSettled, h.seq)
+		// One the dead-letter stream refused is handed back, not
+		// settled: the position stays below it.
+		_ = g.lp.Settle(ctx, h.msg, g.settles(g.d.deadLetter(g.log, g.l, h.seq, *h.alert, attempts, reason), h.seq))
 	}
 	g.done(ctx, now)
 	g.l.set(func(s *SubscriberStatus) {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -207,5 +211,64 @@ func TestReleasedClaimRestoresState(t *testing.T) {
 	}
 	if _, err := claimState(ctx, kv, "kept", st, rev); err != nil {
 		t.Errorf("claim after a release: %v", err)
+	}
+}
+
+// A fetch whose claim is lost while it runs (this job stalled past the
+// expiry and another took the source over) stops with ErrSourceBusy, so
+// that its job comes back once the new holder has saved, and it is no
+// store failure: no store.write.fetch fault, no "store write failed".
+func TestLostClaimStopsTheFetchWithoutAStoreFault(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fullText bool // the claim is lost while the item's page is fetched, after the feed
+	}{{"while the feed is fetched", false}, {"after the feed, before its articles are stored", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stop context.CancelCauseFunc
+			busy := fmt.Errorf("fetch src: claim lost: %w", ErrSourceBusy)
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/a" {
+					stop(busy)
+					_, _ = io.WriteString(w, "<html><body><article><p>Agents seized fentanyl at the border.</p></article></body></html>")
+					return
+				}
+				w.Header().Set("Content-Type", "application/rss+xml")
+				_, _ = io.WriteString(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><guid>a</guid><title>Fentanyl seizure</title><link>`+srv.URL+`/a</link></item></channel></rss>`)
+				if !tc.fullText {
+					w.(http.Flusher).Flush()
+					stop(busy)
+				}
+			}))
+			defer srv.Close()
+			cfg := testConfig(t, func(c *config.Config) {
+				c.Sources = []config.Source{{ID: "src", Type: "feed", URL: srv.URL, Interval: time.Hour, FullText: tc.fullText}}
+			})
+			b := openBus(t, cfg)
+			p := newPipeline(t, cfg, b)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			kv := b.StateKV()
+			st, rev, err := readState(ctx, kv, "src")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := claimState(ctx, kv, "src", st, rev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.release(context.Background())
+			fctx, cancelFetch := context.WithCancelCause(ctx)
+			defer cancelFetch(nil)
+			stop = cancelFetch
+			_, err = p.fetch.fetchWithState(fctx, cfg.Sources[0], c.read, c)
+			if !errors.Is(err, ErrSourceBusy) {
+				t.Errorf("fetch whose claim was lost: err = %v, want ErrSourceBusy", err)
+			}
+			for _, f := range b.Health.Faults() {
+				t.Errorf("fault raised for a lost claim: %+v", f)
+			}
+		})
 	}
 }

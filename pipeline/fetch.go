@@ -151,7 +151,9 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 	st.LastFetch = time.Now().UTC()
 	if ferr != nil {
 		if ctx.Err() != nil {
-			return res, ctx.Err()
+			// The job was stopped: its claim lost (ErrSourceBusy), or
+			// once's time up. Its cause says which.
+			return res, context.Cause(ctx)
 		}
 		res.Err = ferr
 		st.Status, st.Error, st.ErrorKind = "error", ferr.Error(), ErrorKindOf(ferr)
@@ -175,6 +177,12 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 	pr, perr := s.publishArticles(ctx, log, src, r.Articles)
 	res.New, res.SetAside = pr.New, pr.SetAside
 	st.ItemsSeen += int64(pr.New)
+	if ctx.Err() != nil {
+		// Stopped while its articles were stored: no store failure, and
+		// no state saved over a new holder's. What was stored is marked
+		// seen; the rest comes again with the next fetch.
+		return res, context.Cause(ctx)
+	}
 	if perr != nil {
 		// The source is fine, the store is not: the state says so, and
 		// the source waits a back-off like a failing one instead of being

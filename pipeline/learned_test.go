@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/feedback"
 	"newswatch/metrics"
@@ -106,22 +107,8 @@ func TestLearnedStageVetoesAfterFeedback(t *testing.T) {
 		t.Fatal("without labels the stage vetoed a match")
 	}
 
-	store := feedback.NewStore(b.FeedbackKV())
 	at := time.Now().Add(-time.Hour)
-	for i := range 30 {
-		for _, rel := range []bool{true, false} {
-			a := learnedArticle(i, rel)
-			label := feedback.NotRelevant
-			if rel {
-				label = feedback.Relevant
-			}
-			at = at.Add(time.Second)
-			if _, err := store.Put(ctx, feedback.Record{AlertID: news.AlertID("fentanyl", a.ID), Topic: "fentanyl",
-				ArticleID: a.ID, Subscriber: "desk", Label: label, At: at, Article: feedback.ArticleOf(&a)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	putLabels(t, ctx, b, 30, func() time.Time { at = at.Add(time.Second); return at })
 	waitFor(t, 20*time.Second, func() bool {
 		return metricValue(t, m, "newswatch_learned_acting", map[string]string{"topic": "fentanyl"}) == 1
 	})
@@ -153,8 +140,22 @@ func TestLearnedStageOffByDefault(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	putLabels(t, ctx, b, 30, time.Now)
+	if err := p.learner.Train(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bad := learnedArticle(200, false)
+	if got := p.cls.veto(&bad, p.Classifier().Classify(&bad)); len(got) != 1 {
+		t.Errorf("with the stage off, matches = %+v", got)
+	}
+}
+
+// putLabels labels n relevant and n not relevant fentanyl articles (see
+// learnedArticle), each at the time at gives.
+func putLabels(t *testing.T, ctx context.Context, b *bus.Bus, n int, at func() time.Time) {
+	t.Helper()
 	store := feedback.NewStore(b.FeedbackKV())
-	for i := range 30 {
+	for i := range n {
 		for _, rel := range []bool{true, false} {
 			a := learnedArticle(i, rel)
 			label := feedback.NotRelevant
@@ -162,16 +163,9 @@ func TestLearnedStageOffByDefault(t *testing.T) {
 				label = feedback.Relevant
 			}
 			if _, err := store.Put(ctx, feedback.Record{AlertID: news.AlertID("fentanyl", a.ID), Topic: "fentanyl",
-				ArticleID: a.ID, Subscriber: "desk", Label: label, At: time.Now(), Article: feedback.ArticleOf(&a)}); err != nil {
+				ArticleID: a.ID, Subscriber: "desk", Label: label, At: at(), Article: feedback.ArticleOf(&a)}); err != nil {
 				t.Fatal(err)
 			}
 		}
-	}
-	if err := p.learner.Train(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bad := learnedArticle(200, false)
-	if got := p.cls.veto(&bad, p.Classifier().Classify(&bad)); len(got) != 1 {
-		t.Errorf("with the stage off, matches = %+v", got)
 	}
 }

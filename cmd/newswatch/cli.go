@@ -55,7 +55,7 @@ func commands() []command {
 		{"explain", "FILE|URL|-", "show why an article (text, HTML page or feed) matches each topic, or not", cmdExplain},
 		{"classify", "", "tag JSON Lines articles with topics, JSON Lines out", cmdClassify},
 		{"backtest", "", "run a topic over the archived articles before it goes live", cmdBacktest},
-		{"feedback", "list|export", "list or export subscribers' relevant / not relevant labels on alerts", cmdFeedback},
+		{"feedback", "list|export|model", "list or export subscribers' relevant / not relevant labels on alerts, or show the learned stage they train", cmdFeedback},
 		{"deadletters", "list|replay|drop", "inspect, re-send or drop deliveries that gave up", cmdDeadLetters},
 		{"init", "", "write a commented starter config (never overwrites; -config - prints it)", cmdInit},
 		{"test-delivery", "", "send a sample alert through a subscriber's real webhook or email path", cmdTestDelivery},

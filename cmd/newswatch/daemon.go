@@ -50,7 +50,10 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		log.Error("start", "err", err)
 		return exitFailure
 	}
-	defer b.Close()
+	// The bus is closed before "stopped" is logged: closing it stops the
+	// embedded server, which takes a second or two.
+	closeBus := sync.OnceFunc(b.Close)
+	defer closeBus()
 
 	// SIGHUP and POST /-/reload share one reloader; reloads never overlap.
 	var reloadMu sync.Mutex
@@ -116,6 +119,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		log.Error("pipeline", "err", err)
 		return exitFailure
 	}
+	closeBus()
 	log.Info("stopped")
 	return exitOK
 }

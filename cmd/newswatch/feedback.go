@@ -17,7 +17,7 @@ import (
 
 var feedbackHelp = `
 
-list or export subscribers' relevant / not relevant labels on alerts
+list or export subscribers' relevant / not relevant labels on alerts, or show the learned stage they train
 
   list    one line per label: when, topic, label, subscriber, title
           (-json: the whole records as JSON Lines)

@@ -39,7 +39,7 @@ func cmdSubscribers(ctx context.Context, env *cliEnv, args []string) int {
 		return exitUsage
 	}
 	fs, cfgPath := newFlags(env, "subscribers enable")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), subscribersHelp+"\nFlags:\n"); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), subscribersHelp+"Flags:\n"); fs.PrintDefaults() }
 	if code, done := parseFlags(fs, args[1:]); done {
 		return code
 	}
