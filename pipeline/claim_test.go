@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,7 +194,9 @@ func TestReleasedClaimRestoresState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.release(ctx)
+	if err := c.release(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := kv.Get(ctx, "fresh"); !errors.Is(err, bus.ErrKeyNotFound) {
 		t.Errorf("a fresh source's state after release: err = %v, want none", err)
 	}
@@ -270,5 +273,28 @@ func TestLostClaimStopsTheFetchWithoutAStoreFault(t *testing.T) {
 				t.Errorf("fault raised for a lost claim: %+v", f)
 			}
 		})
+	}
+}
+
+// A claim that cannot be given back says so, and how long its source
+// waits: nothing else would tell why the source is skipped meanwhile.
+func TestFailedReleaseSaysTheSourceWaits(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv := b.StateKV()
+	st, rev, _ := readState(ctx, kv, "s")
+	c, err := claimState(ctx, kv, "s", st, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close() // the store is gone
+	err = c.release(ctx)
+	if err == nil || !strings.Contains(err.Error(), "expire") || !strings.Contains(err.Error(), leaseTTL.String()) {
+		t.Errorf("release on a closed bus: %v, want an error naming the wait", err)
+	}
+	if err := c.release(ctx); err != nil {
+		t.Errorf("a second release: %v, want nothing to do", err)
 	}
 }

@@ -132,7 +132,9 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 	})
 	defer func() {
 		stop()
-		c.release(context.WithoutCancel(ctx))
+		if err := c.release(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("fetch claim", "source", src.ID, "err", err)
+		}
 	}()
 	res, err := s.fetchWithState(ctx, src, c.read, c)
 	return res, false, err

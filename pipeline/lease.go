@@ -139,20 +139,26 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 
 // release gives the claim back when no state was saved: the state is
 // as it was read (none, for a source that had none), unless another job
-// holds it by now.
-func (c *claim) release(ctx context.Context) {
+// holds it by now. A release that fails leaves the source blocked until
+// the claim expires (leaseTTL); the error says so.
+func (c *claim) release(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {
-		return
+		return nil
 	}
 	c.ended = true
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
+	var err error
 	if c.fresh {
-		_ = c.kv.DeleteAt(ctx, c.id, c.rev)
-		return
+		err = c.kv.DeleteAt(ctx, c.id, c.rev)
+	} else {
+		data, _ := json.Marshal(c.read)
+		_, err = c.kv.Update(ctx, c.id, data, c.rev)
 	}
-	data, _ := json.Marshal(c.read)
-	_, _ = c.kv.Update(ctx, c.id, data, c.rev)
+	if err == nil || bus.Conflict(err) { // taken over: the new holder's now
+		return nil
+	}
+	return fmt.Errorf("release fetch claim of %s (the source waits up to %s for it to expire): %w", c.id, leaseTTL, err)
 }
