@@ -21,8 +21,11 @@
 // JetStream cluster with several replicas), and records every webhook and
 // email that arrives. It prints sustained articles/s and alerts/s, the
 // latency from an item appearing in its feed to its webhook or email
-// arriving (p50/p95/p99/max), peak RSS and CPU. Feed server, receivers,
-// NATS and newswatch share the process, so RSS and CPU cover them all.
+// arriving (p50/p95/p99/max), peak RSS and CPU, over the whole run and
+// over the window items were added in. Feed server, receivers, NATS and
+// newswatch share the process, so RSS and CPU cover them all; with
+// -cpuprofile FILE the window is profiled with the feed server's and
+// receivers' goroutines labelled part=harness (go tool pprof -tags FILE).
 package main
 
 import (
