@@ -478,6 +478,11 @@ func (b *Bus) Close() {
 		b.checkStreams(ctx, false)
 		cancel()
 	}
+	if b.server != nil && b.NC != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b.forgetEndedPulls(ctx)
+		cancel()
+	}
 	if b.NC != nil {
 		closed := make(chan struct{})
 		b.NC.SetClosedHandler(func(*nats.Conn) { close(closed) })
@@ -492,6 +497,32 @@ func (b *Bus) Close() {
 		b.NC.Close()
 	}
 	b.shutdownServer()
+}
+
+// forgetEndedPulls has the embedded server drop the pull requests that
+// nobody waits on any more (their pull ended, its inbox is gone). It
+// keeps them until they expire otherwise, and its shutdown, finding
+// them, pauses 50 ms to tell their askers it stops: a quarter of a
+// `once` that had nothing to do. The server drops them when it reports
+// on the consumer, so Close lists the consumers of every stream that
+// has any.
+func (b *Bus) forgetEndedPulls(ctx context.Context) {
+	streams := b.JS.ListStreams(ctx)
+	var names []string
+	for info := range streams.Info() {
+		if info.State.Consumers > 0 {
+			names = append(names, info.Config.Name)
+		}
+	}
+	for _, name := range names {
+		s, err := b.JS.Stream(ctx, name)
+		if err != nil {
+			continue
+		}
+		cs := s.ListConsumers(ctx)
+		for range cs.Info() {
+		}
+	}
 }
 
 func (b *Bus) shutdownServer() {

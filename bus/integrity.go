@@ -53,14 +53,8 @@ func (b *Bus) checkStreams(ctx context.Context, atStart bool) {
 			}
 			continue
 		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			if m, ok := marks[name]; ok {
-				next[name] = m
-			}
-			continue
-		}
-		st := info.State
+		// The lookup fetched the stream's info just now: no second round trip.
+		st := s.CachedInfo().State
 		if m, ok := marks[name]; ok && st.LastSeq < m.LastSeq {
 			n := m.LastSeq - st.LastSeq
 			when := "at start"

@@ -10,12 +10,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/fetcher/fetchtest"
+
+	"github.com/nats-io/nats.go"
 )
 
 // kvWrites is how many writes the state and store buckets have taken.
@@ -296,5 +299,94 @@ func TestFailedReleaseSaysTheSourceWaits(t *testing.T) {
 	}
 	if err := c.release(ctx); err != nil {
 		t.Errorf("a second release: %v, want nothing to do", err)
+	}
+}
+
+// A once pass where nothing changed was one state read per source on
+// top of its two writes. The pass reads every state in one go: no
+// per-source reads of the state bucket, and the same outcome.
+func TestOnceReadsStatesInOnePass(t *testing.T) {
+	srv := fetchtest.NewServer(fetchtest.Options{Feeds: 5, Items: 2})
+	defer srv.Close()
+	cfg := testConfig(t, func(c *config.Config) { c.Sources = srv.Sources() })
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if sum, err := newPipeline(t, cfg, b).Once(ctx, 10*time.Second); err != nil || sum.SourcesOK != 5 || sum.NewArticles != 10 {
+		t.Fatalf("first pass = %+v, %v", sum, err)
+	}
+	// A read of one entry is a direct or a stream message get on the
+	// bucket's stream.
+	stream := "KV_" + b.Names.StateBucket
+	var gets atomic.Int64
+	for _, subj := range []string{"$JS.API.DIRECT.GET." + stream + ".>", "$JS.API.DIRECT.GET." + stream, "$JS.API.STREAM.MSG.GET." + stream} {
+		sub, err := b.NC.Subscribe(subj, func(*nats.Msg) { gets.Add(1) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+	}
+	if err := b.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := newPipeline(t, cfg, b).Once(ctx, 10*time.Second)
+	if err != nil || sum.SourcesOK != 5 || sum.NewArticles != 0 {
+		t.Fatalf("second pass = %+v, %v", sum, err)
+	}
+	if err := b.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("the second pass read the state bucket %d times one entry at a time, want 0", n)
+	}
+	for _, src := range cfg.Sources {
+		st, err := LoadState(ctx, b.StateKV(), src.ID)
+		if err != nil || st.Claim != nil || st.NotModified != 1 || st.Status != "ok" {
+			t.Errorf("state of %s = %+v, %v; want saved, unclaimed, one 304", src.ID, st, err)
+		}
+	}
+}
+
+// A state read beforehand that is stale by the time of the fetch (it
+// was written since) costs one more read, not the fetch: the claim at
+// the stale revision fails and the fetch reads the state again.
+func TestStaleStateReadIsReadAgain(t *testing.T) {
+	srv := fetchtest.NewServer(fetchtest.Options{Feeds: 1, Items: 2})
+	defer srv.Close()
+	cfg := testConfig(t, func(c *config.Config) { c.Sources = srv.Sources() })
+	b := openBus(t, cfg)
+	p := newPipeline(t, cfg, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := cfg.Sources[0]
+	for _, tc := range []struct {
+		name  string
+		write bool // the state is written after the read
+	}{{"fresh", false}, {"stale", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			states, err := readStates(ctx, b.StateKV())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pre, ok := states[src.ID]
+			if !ok {
+				pre = stateAt{SourceState{ID: src.ID, Status: "pending"}, 0}
+			}
+			if tc.write {
+				st := pre.st
+				st.ID = src.ID
+				if err := saveState(ctx, b.StateKV(), st); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := p.fetch.fetchSourceFrom(ctx, src, pre)
+			if err != nil || r.Err != nil {
+				t.Fatalf("fetch = %+v, %v; want fetched", r, err)
+			}
+			st, err := LoadState(ctx, b.StateKV(), src.ID)
+			if err != nil || st.Claim != nil || st.Status != "ok" || st.LastFetch.IsZero() {
+				t.Errorf("state = %+v, %v; want saved, unclaimed", st, err)
+			}
+		})
 	}
 }

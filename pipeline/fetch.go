@@ -87,21 +87,45 @@ func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Me
 // still records it when it can), or another job is fetching the source
 // (ErrSourceBusy).
 func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchResult, error) {
-	res, _, err := s.fetchDue(ctx, src, time.Time{})
+	res, _, err := s.fetchDue(ctx, src, time.Time{}, nil)
 	return res, err
 }
+
+// fetchSourceFrom is fetchSource for a source whose state was read
+// beforehand (once's pass reads every state in one go). The read may be
+// stale by now: a claim at its revision that fails reads the state
+// again and tries once more, as fetchSource would have.
+func (s *fetchStage) fetchSourceFrom(ctx context.Context, src config.Source, pre stateAt) (FetchResult, error) {
+	res, _, err := s.fetchDue(ctx, src, time.Time{}, &pre)
+	if errors.Is(err, errStaleRead) {
+		res, _, err = s.fetchDue(ctx, src, time.Time{}, nil)
+	}
+	return res, err
+}
+
+// errStaleRead: a claim at the revision of a state read beforehand
+// failed; the state is read again.
+var errStaleRead = errors.New("state read beforehand is stale")
 
 // fetchDue is fetchSource for a job due at due: it does nothing, and
 // reports done, when the source was fetched since (zero due: always
 // fetch). The source is claimed in its state entry, at the revision read,
-// until the new state is saved.
-func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time) (_ FetchResult, done bool, _ error) {
-	lctx, cancel := context.WithTimeout(ctx, busTimeout)
-	st, rev, err := readState(lctx, s.b.StateKV(), src.ID)
-	cancel()
-	if err != nil {
-		s.storeFailed(s.log, err)
-		return FetchResult{Source: src.ID}, false, err
+// until the new state is saved. pre, when not nil, is the state as read
+// beforehand; a claim at its revision that fails returns errStaleRead.
+func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time, pre *stateAt) (_ FetchResult, done bool, _ error) {
+	var st SourceState
+	var rev uint64
+	if pre != nil {
+		st, rev = pre.st, pre.rev
+	} else {
+		lctx, cancel := context.WithTimeout(ctx, busTimeout)
+		var err error
+		st, rev, err = readState(lctx, s.b.StateKV(), src.ID)
+		cancel()
+		if err != nil {
+			s.storeFailed(s.log, err)
+			return FetchResult{Source: src.ID}, false, err
+		}
 	}
 	if !due.IsZero() && !st.LastFetch.IsZero() && !st.LastFetch.Before(due) {
 		// Fetched since this job fell due (jobs queued up while no
@@ -110,6 +134,9 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 		return FetchResult{Source: src.ID}, true, nil
 	}
 	c, err := claimState(ctx, s.b.StateKV(), src.ID, st, rev)
+	if pre != nil && errors.Is(err, ErrSourceBusy) {
+		return FetchResult{Source: src.ID}, false, errStaleRead
+	}
 	if err != nil {
 		if !errors.Is(err, ErrSourceBusy) {
 			s.storeFailed(s.log, err)
@@ -364,7 +391,7 @@ func (s *fetchStage) handleJob(ctx context.Context, m bus.Msg, lookup func(strin
 		// state: the back-off holds all the same.
 		return bus.RetryAfter(time.Until(until))
 	}
-	_, _, err := s.fetchDue(ctx, src, job.Due)
+	_, _, err := s.fetchDue(ctx, src, job.Due, nil)
 	switch {
 	case errors.Is(err, ErrSourceBusy):
 		// Another job fetches it now; when this one comes back, that

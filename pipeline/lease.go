@@ -55,11 +55,40 @@ func readState(ctx context.Context, kv bus.KV, id string) (SourceState, uint64, 
 	if err != nil {
 		return SourceState{}, 0, fmt.Errorf("load state of %s: %w", id, err)
 	}
+	return stateOf(id, e).st, e.Revision, nil
+}
+
+// stateAt is a source's state and the revision it was read at.
+type stateAt struct {
+	st  SourceState
+	rev uint64
+}
+
+// stateOf decodes a state entry; one that does not decode reads as
+// "pending", at its revision.
+func stateOf(id string, e bus.Entry) stateAt {
 	var st SourceState
 	if err := json.Unmarshal(e.Value, &st); err != nil {
-		return SourceState{ID: id, Status: "pending"}, e.Revision, nil
+		return stateAt{SourceState{ID: id, Status: "pending"}, e.Revision}
 	}
-	return st, e.Revision, nil
+	return stateAt{st, e.Revision}
+}
+
+// readStates reads every source's state in one pass over the bucket,
+// instead of one read per source. A source missing from the result has
+// no state yet. It fails as a whole: the caller then reads per source.
+func readStates(ctx context.Context, kv bus.KV) (map[string]stateAt, error) {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	es, err := kv.Values(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read source states: %w", err)
+	}
+	out := make(map[string]stateAt, len(es))
+	for _, e := range es {
+		out[e.Key] = stateOf(e.Key, e)
+	}
+	return out, nil
 }
 
 // claimState claims source id, whose state st was read at revision rev,

@@ -461,6 +461,12 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 	var sum Summary
 	results := make(chan FetchResult)
 	var fetchErr error
+	// Every state in one read, not one read per source: most of a pass
+	// where nothing changed is store round trips.
+	states, err := readStates(ctx, p.b.StateKV())
+	if err != nil {
+		p.log.Warn("source states not read in one pass; reading them one by one", "err", err)
+	}
 	go func() {
 		sem := make(chan struct{}, cfg.Fetch.Workers)
 		var wg sync.WaitGroup
@@ -471,7 +477,17 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r, err := p.fetch.fetchSource(ctx, src)
+				var r FetchResult
+				var err error
+				if states != nil {
+					pre, ok := states[src.ID]
+					if !ok {
+						pre = stateAt{SourceState{ID: src.ID, Status: "pending"}, 0}
+					}
+					r, err = p.fetch.fetchSourceFrom(ctx, src, pre)
+				} else {
+					r, err = p.fetch.fetchSource(ctx, src)
+				}
 				if errors.Is(err, ErrSourceBusy) {
 					// Fetched by a daemon right now: not this pass's failure.
 					err, r.Err = nil, err

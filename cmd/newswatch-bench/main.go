@@ -21,8 +21,11 @@
 // JetStream cluster with several replicas), and records every webhook and
 // email that arrives. It prints sustained articles/s and alerts/s, the
 // latency from an item appearing in its feed to its webhook or email
-// arriving (p50/p95/p99/max), peak RSS and CPU. Feed server, receivers,
-// NATS and newswatch share the process, so RSS and CPU cover them all.
+// arriving (p50/p95/p99/max), peak RSS and CPU, over the whole run and
+// over the window items were added in. Feed server, receivers, NATS and
+// newswatch share the process, so RSS and CPU cover them all; with
+// -cpuprofile FILE the window is profiled with the feed server's and
+// receivers' goroutines labelled part=harness (go tool pprof -tags FILE).
 package main
 
 import (
@@ -37,6 +40,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +77,7 @@ type options struct {
 	workers   int
 	topicsCfg string
 	verbose   bool
+	cpuprof   string
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -100,6 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.IntVar(&o.workers, "workers", 32, "fetch workers per replica")
 	fs.StringVar(&o.topicsCfg, "config", "config.yaml", "config file whose topics are used")
 	fs.BoolVar(&o.verbose, "v", false, "log newswatch warnings")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the measurement window to this file; the feed server's and receivers' goroutines carry the label part=harness (go tool pprof -tags FILE)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -131,6 +137,7 @@ type result struct {
 	peakRSSKiB         int64
 	cpu                time.Duration
 	wall               time.Duration
+	windowCPU          time.Duration // CPU while items were added, warm-up and drain left out
 }
 
 func e2e(ctx context.Context, o options, stderr io.Writer) (*result, error) {
@@ -145,23 +152,39 @@ func e2e(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	feeds, err := harness.StartFeedServer()
-	if err != nil {
-		return nil, err
-	}
-	defer feeds.Close()
-	feeds.Keep = 20
+	// The servers standing in for the outside world are started under a
+	// profiler label, which their goroutines inherit, so that a CPU
+	// profile tells their share from newswatch's (-cpuprofile).
+	var (
+		feeds *harness.FeedServer
+		hook  *harness.Webhook
+		smtp  *smtptest.Server
+	)
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	hook, err := harness.StartWebhook(secret)
+	pprof.Do(ctx, pprof.Labels("part", "harness"), func(context.Context) {
+		if feeds, err = harness.StartFeedServer(); err != nil {
+			return
+		}
+		if hook, err = harness.StartWebhook(secret); err != nil {
+			return
+		}
+		smtp, err = smtptest.Listen()
+	})
+	defer func() {
+		if feeds != nil {
+			feeds.Close()
+		}
+		if hook != nil {
+			hook.Close()
+		}
+		if smtp != nil {
+			smtp.Close()
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
-	defer hook.Close()
-	smtp, err := smtptest.Listen()
-	if err != nil {
-		return nil, err
-	}
-	defer smtp.Close()
+	feeds.Keep = 20
 
 	natsCfg := map[string]any{}
 	replicas := 1
@@ -245,6 +268,18 @@ func e2e(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	fmt.Fprintf(stderr, "adding %.0f items/s for %s (%.0f%% matching)\n", o.rate, o.duration, 100*o.match)
 	reqs0 := feeds.Requests()
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
 	for n := 0; time.Since(start) < o.duration; n++ {
@@ -274,6 +309,10 @@ func e2e(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 	}
 	tick.Stop()
 	res.window = time.Since(start)
+	res.windowCPU = cpuTime() - cpu0
+	if o.cpuprof != "" {
+		pprof.StopCPUProfile()
+	}
 	res.feedRequests = feeds.Requests() - reqs0
 
 	// Wait for the last alerts.
@@ -378,6 +417,10 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "latency item→email:   %s\n", quantiles(r.mailLat))
 	fmt.Fprintf(w, "peak RSS: %d MiB; CPU: %.1fs over %.1fs wall (%.2f cores)\n",
 		r.peakRSSKiB/1024, r.cpu.Seconds(), r.wall.Seconds(), r.cpu.Seconds()/r.wall.Seconds())
+	// The steady state: polling and delivery only. It still counts the
+	// feed server and the receivers, which share the process.
+	fmt.Fprintf(w, "CPU while items were added: %.2fs over %.1fs (%.1f%% of one core, feed server and receivers included)\n",
+		r.windowCPU.Seconds(), secs, 100*r.windowCPU.Seconds()/secs)
 }
 
 func quantiles(ds []time.Duration) string {

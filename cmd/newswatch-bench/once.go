@@ -118,13 +118,16 @@ func benchOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) err
 	}))
 	defer recv.Close()
 
-	topics := []config.Topic{{ID: "fentanyl", Query: "fentanyl"}}
-	if c, err := config.Load(o.cfgPath); err == nil {
-		topics = c.Topics
+	// The topics are copied as the file writes them, not through
+	// config.Topic, so that a binary older than a topic key still reads
+	// the config (a baseline built from an earlier commit).
+	topics := []map[string]any{{"id": "fentanyl", "query": "fentanyl"}}
+	if ts, err := loadTopics(o.cfgPath); err == nil {
+		topics = ts
 	}
 	ids := make([]string, len(topics))
 	for i, t := range topics {
-		ids[i] = t.ID
+		ids[i], _ = t["id"].(string)
 	}
 	write := func(name string, sources []config.Source) (string, error) {
 		doc := map[string]any{
