@@ -49,3 +49,10 @@ func (s *classifyStage) veto(a *news.Article, matches []news.TopicMatch) []news.
 	}
 	return kept
 }
+
+// LearnedStage says how topic's learned stage stands: whether it is
+// enabled, whether it acts, and why (nil: no stage enabled, or not
+// trained yet).
+func (p *Pipeline) LearnedStage(topic string) *learn.Gate {
+	return p.learner.Stages.Gate(topic)
+}

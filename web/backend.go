@@ -72,6 +72,16 @@ type Topic struct {
 	// Feedback counts subscribers' labels on the topic's alerts; nil when
 	// the backend keeps none.
 	Feedback *feedback.Counts `json:"feedback,omitempty"`
+	// Learned is how the topic's learned second stage stands; absent
+	// when the stage is off (learned.enabled false).
+	Learned *LearnedStage `json:"learned,omitempty"`
+}
+
+// LearnedStage is a topic's learned second stage as last trained: whether
+// it may veto matches, and why (or why not).
+type LearnedStage struct {
+	Acting bool   `json:"acting"`
+	Reason string `json:"reason"`
 }
 
 // Subscriber is one subscriber and its delivery state.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"newswatch/config"
 	"newswatch/feedback"
@@ -69,5 +70,58 @@ func TestStatusPageFeedback(t *testing.T) {
 	}
 	if total != 1 {
 		t.Errorf("relevant labels over all topics = %d, want 1: %s", total, rec.Body)
+	}
+}
+
+// A topic with a learned stage shows, in the API and on the page, whether
+// the stage acts and why; a topic without one shows nothing of it.
+func TestTopicsShowTheLearnedStage(t *testing.T) {
+	d := openDaemon(t, `
+topics:
+  - id: plain
+    query: fentanyl
+  - id: tuned
+    query: fentanyl
+    learned:
+      enabled: true
+      min_labels: 3
+`)
+	topics := func() map[string]Topic {
+		rec := get(t, New(d.m, nil, discard(), WithStatus(NewPipelineBackend(d.b, d.p))).Handler(), "/api/topics")
+		var body struct {
+			Topics []Topic `json:"topics"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%v: %s", err, rec.Body)
+		}
+		out := map[string]Topic{}
+		for _, tp := range body.Topics {
+			out[tp.ID] = tp
+		}
+		return out
+	}
+	got := topics()
+	if got["plain"].Learned != nil {
+		t.Errorf("plain topic: learned %+v, want none", got["plain"].Learned)
+	}
+	if l := got["tuned"].Learned; l == nil || l.Acting || l.Reason != "not trained yet" {
+		t.Errorf("tuned topic before training: learned %+v", l)
+	}
+
+	// A pass trains the stages: no labels yet, so it does not act, and
+	// says why.
+	if _, err := d.p.Once(t.Context(), 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l := topics()["tuned"].Learned
+	if l == nil || l.Acting || !strings.Contains(l.Reason, "too few labels") {
+		t.Fatalf("tuned topic after training: learned %+v, want not acting for too few labels", l)
+	}
+	page := get(t, New(d.m, nil, discard(), WithStatus(NewPipelineBackend(d.b, d.p))).Handler(), "/").Body.String()
+	if !strings.Contains(page, `<small class="learned" title="`+html.EscapeString(l.Reason)+`">learned stage: not acting</small>`) {
+		t.Error("the topics table does not show the learned stage with its reason")
+	}
+	if n := strings.Count(page, `class="learned"`); n != 1 {
+		t.Errorf("%d learned-stage notes on the page, want 1 (the plain topic has none)", n)
 	}
 }
