@@ -185,17 +185,7 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 			return res, context.Cause(ctx)
 		}
 		res.Err = ferr
-		st.Status, st.Error, st.ErrorKind = "error", ferr.Error(), ErrorKindOf(ferr)
-		st.ConsecutiveFailures++
-		delay := fetcher.Backoff(st.ConsecutiveFailures, src.Interval)
-		var se *fetcher.StatusError
-		if errors.As(ferr, &se) {
-			st.HTTPStatus = se.Code
-			delay = max(delay, se.RetryAfter)
-		} else {
-			st.HTTPStatus = 0
-		}
-		st.NextDue = st.LastFetch.Add(delay)
+		delay := st.failed(src, ferr)
 		log.Warn("fetch failed", "url", src.URL, "failures", st.ConsecutiveFailures, "retry_in", delay.Round(time.Second), "err", ferr)
 		s.m.Fetched(src.ID, time.Since(start), "error")
 		return res, s.save(ctx, log, c, st, true)
@@ -228,10 +218,40 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		return res, perr
 	}
 	s.maybeSubscribe(log, src, r.Hub, r.Self)
+	st.succeeded(src, r, pr.Deferred, s.pushing(src, st.LastFetch))
+	outcome := "ok"
+	if r.NotModified {
+		outcome = "not_modified"
+	}
+	s.m.Fetched(src.ID, time.Since(start), outcome)
+	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified, "deferred", pr.Deferred, "set_aside", pr.SetAside)
+	return res, s.save(ctx, log, c, st, true)
+}
+
+// failed records a fetch that failed with ferr, and returns the back-off
+// until the next try (at least the server's Retry-After).
+func (st *SourceState) failed(src config.Source, ferr error) time.Duration {
+	st.Status, st.Error, st.ErrorKind = "error", ferr.Error(), ErrorKindOf(ferr)
+	st.ConsecutiveFailures++
+	delay := fetcher.Backoff(st.ConsecutiveFailures, src.Interval)
+	var se *fetcher.StatusError
+	if errors.As(ferr, &se) {
+		st.HTTPStatus = se.Code
+		delay = max(delay, se.RetryAfter)
+	} else {
+		st.HTTPStatus = 0
+	}
+	st.NextDue = st.LastFetch.Add(delay)
+	return delay
+}
+
+// succeeded records a fetch that worked (r), with deferred items left for
+// the next one; pushed says a WebSub hub pushes the feed.
+func (st *SourceState) succeeded(src config.Source, r *fetcher.Result, deferred int, pushed bool) {
 	st.Status, st.Error, st.ErrorKind, st.HTTPStatus = "ok", "", "", r.Status
 	st.ConsecutiveFailures = 0
 	st.LastSuccess = st.LastFetch
-	if pr.Deferred == 0 {
+	if deferred == 0 {
 		// With items left for later, the old validator stays: the new
 		// one would make the next fetch a 304 that hides them.
 		st.ETag, st.LastModified = r.Validator.ETag, r.Validator.LastModified
@@ -240,20 +260,13 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 		st.NotModified++
 	}
 	st.NextDue = nextSlot(src, st.LastFetch)
-	if s.pushing(src, st.LastFetch) {
+	if pushed {
 		// The hub pushes this feed: polling is only the safety net.
 		st.NextDue = nextSlot(src, st.LastFetch.Add((pushedPollFactor-1)*src.Interval))
 	}
 	if r.RetryAfter > 0 {
 		st.NextDue = maxTime(st.NextDue, st.LastFetch.Add(r.RetryAfter))
 	}
-	outcome := "ok"
-	if r.NotModified {
-		outcome = "not_modified"
-	}
-	s.m.Fetched(src.ID, time.Since(start), outcome)
-	log.Debug("fetched", "items", res.Items, "new", res.New, "not_modified", r.NotModified, "deferred", pr.Deferred, "set_aside", pr.SetAside)
-	return res, s.save(ctx, log, c, st, true)
 }
 
 // save writes a source's state within busTimeout. If the write fails,
