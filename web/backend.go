@@ -139,6 +139,14 @@ type FeedbackBackend interface {
 	FeedbackLinks(alertID string, created time.Time) *news.FeedbackLinks
 }
 
+// FeedbackLister is a Backend that serves its labels whole at
+// /api/feedback: the CLI reads them there while the daemon holds data_dir.
+type FeedbackLister interface {
+	// FeedbackRecords lists every label, oldest first; unreadable counts
+	// the records left out because they could not be read.
+	FeedbackRecords(ctx context.Context) (recs []feedback.Record, unreadable int, err error)
+}
+
 // feedbackDecorate adds labels and buttons when b keeps them.
 func feedbackDecorate(ctx context.Context, b Backend, ts []Topic, as []Alert) {
 	fb, ok := b.(FeedbackBackend)

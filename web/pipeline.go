@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +75,14 @@ func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedb
 	pb.fbCounts, pb.fbAt = c, time.Now()
 	pb.mu.Unlock()
 	return c, nil
+}
+
+// FeedbackRecords implements FeedbackLister.
+func (pb *PipelineBackend) FeedbackRecords(ctx context.Context) ([]feedback.Record, int, error) {
+	if pb.b.FeedbackKV() == nil {
+		return nil, 0, fmt.Errorf("no feedback bucket %s on this bus", pb.b.Names.FeedbackBucket)
+	}
+	return feedback.NewStore(pb.b.FeedbackKV()).List(ctx)
 }
 
 // FeedbackLinks implements FeedbackBackend.

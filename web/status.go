@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"newswatch/feedback"
 	"newswatch/pipeline"
 )
 
@@ -338,6 +340,31 @@ func (s *status) apiAlerts(w http.ResponseWriter, r *http.Request) {
 		out["next_before"] = as[n-1].Seq
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// apiFeedback serves the stored labels (of topic, when given) oldest
+// first, as the feedback bucket holds them: small records, all at once.
+func (s *status) apiFeedback(w http.ResponseWriter, r *http.Request) {
+	fl, ok := s.b.(FeedbackLister)
+	if !ok {
+		s.fail(w, http.StatusNotFound, errors.New("this daemon keeps no feedback"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), gatherTimeout)
+	defer cancel()
+	recs, bad, err := fl.FeedbackRecords(ctx)
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := []feedback.Record{}
+	topic := r.URL.Query().Get("topic")
+	for _, rec := range recs {
+		if topic == "" || rec.Topic == topic {
+			out = append(out, rec)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"feedback": out, "unreadable": bad})
 }
 
 func (s *status) apiDeadLetters(w http.ResponseWriter, r *http.Request) {

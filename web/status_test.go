@@ -282,7 +282,7 @@ func TestNoSecretServed(t *testing.T) {
 	for _, target := range []string{
 		"/", "/?status=error", "/?topic=fentanyl", "/?q=broken",
 		"/api/sources", "/api/sources?status=error", "/api/topics", "/api/subscribers",
-		"/api/alerts", "/api/deadletters", "/readyz", "/metrics",
+		"/api/alerts", "/api/deadletters", "/api/feedback", "/readyz", "/metrics",
 	} {
 		rec := get(t, h, target)
 		if rec.Code != http.StatusOK {

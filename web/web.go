@@ -82,6 +82,7 @@ func WithStatus(b Backend) Option {
 			"/api/subscribers": st.apiSubscribers,
 			"/api/alerts":      st.apiAlerts,
 			"/api/deadletters": st.apiDeadLetters,
+			"/api/feedback":    st.apiFeedback,
 		} {
 			s.route("GET "+path, scrubbing(s.secrets, h))
 		}

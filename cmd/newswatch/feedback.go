@@ -64,12 +64,19 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	b, ok := openBus(ctx, env, cfg)
+	// While a daemon holds data_dir, its API serves the same records.
+	b, api, ok := openInspect(ctx, env, cfg, "feedback")
 	if !ok {
 		return exitFailure
 	}
-	defer b.Close()
-	recs, err := loadFeedback(ctx, env, b)
+	var recs []feedback.Record
+	var err error
+	if b != nil {
+		defer b.Close()
+		recs, err = loadFeedback(ctx, env, b)
+	} else {
+		recs, err = api.feedback(ctx, env, *topic)
+	}
 	if err != nil {
 		fmt.Fprintf(env.stderr, "newswatch feedback: %v\n", err)
 		return exitFailure

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/feedback"
 	"newswatch/internal/harness"
@@ -135,5 +136,97 @@ func TestFeedbackEndToEnd(t *testing.T) {
 	code, stdout, _ = runCLI(t, "backtest", "-config", path, "-topic", "fentanyl", "-query", "storms")
 	if code != 0 || !strings.Contains(stdout, "precision 1.00 (1 of 1 matches labelled relevant), recall 1.00 (1 of 1 relevant matched)") {
 		t.Errorf("backtest -query = %d\n%s", code, stdout)
+	}
+}
+
+// feedback list, export and model work against a running daemon (through
+// its API, with the config's auth) and print what they print once it
+// stopped, unreadable records counted the same.
+func TestFeedbackWhileDaemonRuns(t *testing.T) {
+	t.Setenv("NW_FEEDBACK_TOKEN", opsToken)
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": freeAddr(t), "auth": map[string]any{"bearer_token": "${NW_FEEDBACK_TOKEN}"}},
+		"log":      map[string]any{"level": "info"},
+		"sources":  []any{map[string]any{"id": "wire", "url": feedServer(t).URL, "interval": "1h"}},
+		"topics": []any{
+			map[string]any{"id": "fentanyl", "query": "fentanyl"},
+			map[string]any{"id": "storms", "query": "storm"},
+		},
+	}
+	// Labels stored before the daemon starts: one with its article, one
+	// without, one of another topic, and one that cannot be read.
+	c, err := config.Load(harness.WriteConfig(t, dir, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bus.Open(ctx, c, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
+	seed := &feedback.Article{ID: "a1", Title: "Fentanyl seizure at the border", Summary: "Agents seized fentanyl.",
+		Categories: []string{"crime"}, URL: "https://news.example.org/a1", Source: "wire"}
+	store := feedback.NewStore(b.FeedbackKV())
+	for _, r := range []feedback.Record{
+		{AlertID: "fentanyl:a1", Topic: "fentanyl", ArticleID: "a1", Subscriber: "desk", Label: feedback.NotRelevant, At: at, Article: seed},
+		{AlertID: "fentanyl:a2", Topic: "fentanyl", ArticleID: "a2", Subscriber: "desk", Label: feedback.Relevant, At: at.Add(time.Minute)},
+		{AlertID: "storms:a3", Topic: "storms", ArticleID: "a3", Subscriber: "ops", Label: feedback.Relevant, At: at.Add(2 * time.Minute),
+			Article: &feedback.Article{ID: "a3", Title: "Storm warning", URL: "https://news.example.org/a3", Source: "wire"}},
+	} {
+		if _, err := store.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.FeedbackKV().Put(ctx, "broken", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	d := startDaemon(t, dir, cfg)
+	if code, _ := d.do(t, "GET", "/api/feedback", ""); code != http.StatusUnauthorized {
+		t.Errorf("/api/feedback without auth = %d, want 401", code)
+	}
+	if code, body := d.do(t, "GET", "/api/feedback?topic=storms", bearer()); code != http.StatusOK ||
+		!strings.Contains(body, `"Storm warning"`) || strings.Contains(body, `"fentanyl:a1"`) || !strings.Contains(body, `"unreadable": 1`) {
+		t.Errorf("/api/feedback?topic=storms = %d\n%s", code, body)
+	}
+	commands := [][]string{
+		{"list"}, {"list", "-json"}, {"list", "-topic", "storms"},
+		{"export"}, {"export", "-topic", "fentanyl"}, {"model", "-topic", "fentanyl"},
+	}
+	outputs := func(when string) []string {
+		var outs []string
+		for _, c := range commands {
+			args := append([]string{"feedback", c[0], "-config", d.path}, c[1:]...)
+			code, out, errs := runCLI(t, args...)
+			if code != 0 {
+				t.Fatalf("%s: %q: exit %d\n%s", when, args, code, errs)
+			}
+			outs = append(outs, out+"\nstderr:\n"+errs)
+		}
+		return outs
+	}
+	running := outputs("daemon running")
+	d.stop()
+	stopped := outputs("daemon stopped")
+	for i, c := range commands {
+		if running[i] != stopped[i] {
+			t.Errorf("feedback %q while the daemon runs:\n%s\nonce it stopped:\n%s", c, running[i], stopped[i])
+		}
+	}
+	list, export := running[0], running[3]
+	if !strings.Contains(list, "2026-11-02 09:30  fentanyl  not_relevant  desk") || !strings.Contains(list, "(article no longer in the stream)") ||
+		!strings.Contains(list, "1 feedback records could not be read") {
+		t.Errorf("feedback list:\n%s", list)
+	}
+	if !strings.Contains(export, `{"id":"a1","title":"Fentanyl seizure at the border","summary":"Agents seized fentanyl.","categories":["crime"],"url":"https://news.example.org/a1","source":"wire","topic":"fentanyl","label":"not_relevant"}`) {
+		t.Errorf("feedback export:\n%s", export)
+	}
+	if strings.Contains(strings.Join(running, ""), opsToken) {
+		t.Errorf("an output holds the API token")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/feedback"
 	"newswatch/web"
 )
 
@@ -134,6 +135,26 @@ func (c *apiClient) deadLetters(ctx context.Context, subscriber string) ([]deadE
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// feedback lists the labels (of topic, all when ""), oldest first, as
+// loadFeedback reads them from the bus.
+func (c *apiClient) feedback(ctx context.Context, env *cliEnv, topic string) ([]feedback.Record, error) {
+	q := url.Values{}
+	if topic != "" {
+		q.Set("topic", topic)
+	}
+	var p struct {
+		Feedback   []feedback.Record `json:"feedback"`
+		Unreadable int               `json:"unreadable"`
+	}
+	if err := c.get(ctx, "/api/feedback", q, &p); err != nil {
+		return nil, err
+	}
+	if p.Unreadable > 0 {
+		fmt.Fprintf(env.stderr, "newswatch: %d feedback records could not be read and are left out\n", p.Unreadable)
+	}
+	return p.Feedback, nil
 }
 
 // replayWait bounds a replay through the daemon, which delivers the dead
