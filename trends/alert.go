@@ -100,10 +100,14 @@ func (s *Service) checkTopic(ctx context.Context, t config.Topic, now time.Time)
 		rev = got.Revision
 		if err := json.Unmarshal(got.Value, &st); err != nil {
 			// A damaged note must not silence the topic's spikes for
-			// good: start afresh and overwrite it. A report sent before
-			// has the same id and is dropped as a duplicate.
+			// good: it is removed and started afresh (said once, not at
+			// every check). A report sent before has the same id and is
+			// dropped as a duplicate.
 			s.log.Error("spike state unreadable; starting it afresh", "topic", t.ID, "err", err)
 			st = spikeState{}
+			if derr := s.b.StoreKV().DeleteAt(cctx, spikeKey(t.ID), rev); derr == nil {
+				rev = 0
+			}
 		}
 	}
 	if bucket < st.Bucket || (bucket == st.Bucket && ev.FollowUp <= st.FollowUp) {

@@ -226,8 +226,8 @@ func TestDamagedSpikeStateDoesNotSilenceTopic(t *testing.T) {
 	if len(sent) != 1 || sent[0] != want {
 		t.Fatalf("sent %v, want [%s]", sent, want)
 	}
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "spike state unreadable") {
-		t.Errorf("no ERROR about the damaged note:\n%s", logs.String())
+	if n := strings.Count(logs.String(), "spike state unreadable"); n != 1 || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("%d ERRORs about the damaged note, want 1:\n%s", n, logs.String())
 	}
 	got, err := b.StoreKV().Get(ctx, spikeKey("wave"))
 	if err != nil {
