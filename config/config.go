@@ -57,56 +57,34 @@ func (c *Config) Expanded() []string { return c.expanded }
 
 // ApplyDefaults fills every unset field with its default.
 func (c *Config) ApplyDefaults() {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	defDur := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.DataDir, "./data")
-	defDur(&c.Trends.Retention, 30*24*time.Hour)
-	def(&c.NATS.SubjectPrefix, "newswatch")
-	def(&c.NATS.Storage, "file")
-	defDur(&c.NATS.DedupWindow, 24*time.Hour)
-	defDur(&c.NATS.ArticleMaxAge, 30*24*time.Hour)
-	defDur(&c.NATS.SeenTTL, 90*24*time.Hour)
-	def(&c.Log.Level, "info")
-	def(&c.Log.Format, "text")
-	defDur(&c.Fetch.Interval, 10*time.Minute)
-	defDur(&c.Fetch.Timeout, 30*time.Second)
-	def(&c.Fetch.UserAgent, DefaultUserAgent)
-	if c.Fetch.MaxBodyBytes == 0 {
-		c.Fetch.MaxBodyBytes = 10 << 20
-	}
-	if c.Fetch.Workers == 0 {
-		c.Fetch.Workers = 8
-	}
-	if c.Fetch.FullTextWorkers == 0 {
-		c.Fetch.FullTextWorkers = 4
-	}
-	defDur(&c.Fetch.FullTextBudget, time.Minute)
+	orDefault(&c.DataDir, "./data")
+	orDefault(&c.Trends.Retention, 30*24*time.Hour)
+	orDefault(&c.NATS.SubjectPrefix, "newswatch")
+	orDefault(&c.NATS.Storage, "file")
+	orDefault(&c.NATS.DedupWindow, 24*time.Hour)
+	orDefault(&c.NATS.ArticleMaxAge, 30*24*time.Hour)
+	orDefault(&c.NATS.SeenTTL, 90*24*time.Hour)
+	orDefault(&c.Log.Level, "info")
+	orDefault(&c.Log.Format, "text")
+	orDefault(&c.Fetch.Interval, 10*time.Minute)
+	orDefault(&c.Fetch.Timeout, 30*time.Second)
+	orDefault(&c.Fetch.UserAgent, DefaultUserAgent)
+	orDefault(&c.Fetch.MaxBodyBytes, 10<<20)
+	orDefault(&c.Fetch.Workers, 8)
+	orDefault(&c.Fetch.FullTextWorkers, 4)
+	orDefault(&c.Fetch.FullTextBudget, time.Minute)
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		def(&s.Type, "feed")
-		defDur(&s.Interval, c.Fetch.Interval)
+		orDefault(&s.Type, "feed")
+		orDefault(&s.Interval, c.Fetch.Interval)
 	}
 	for i := range c.Topics {
-		def(&c.Topics[i].Name, c.Topics[i].ID)
+		orDefault(&c.Topics[i].Name, c.Topics[i].ID)
 		sp := &c.Topics[i].Spikes
-		defDur(&sp.Window, 6*time.Hour)
-		if sp.MinArticles == 0 {
-			sp.MinArticles = 5
-		}
-		if sp.MinSources == 0 {
-			sp.MinSources = 3
-		}
-		if sp.Threshold == 0 {
-			sp.Threshold = 5
-		}
+		orDefault(&sp.Window, 6*time.Hour)
+		orDefault(&sp.MinArticles, 5)
+		orDefault(&sp.MinSources, 3)
+		orDefault(&sp.Threshold, 5)
 		c.Topics[i].Learned.applyDefaults()
 		if c.Topics[i].StoryWindow == nil {
 			w := 24 * time.Hour
@@ -115,19 +93,23 @@ func (c *Config) ApplyDefaults() {
 	}
 	for i := range c.Subscribers {
 		s := &c.Subscribers[i]
-		defDur(&s.Timeout, 10*time.Second)
-		if s.Retry.Attempts == 0 {
-			s.Retry.Attempts = 10
-		}
-		defDur(&s.Retry.Initial, 30*time.Second)
-		defDur(&s.Retry.Max, 6*time.Hour)
+		orDefault(&s.Timeout, 10*time.Second)
+		orDefault(&s.Retry.Attempts, 10)
+		orDefault(&s.Retry.Initial, 30*time.Second)
+		orDefault(&s.Retry.Max, 6*time.Hour)
 	}
-	if c.SMTP.Port == 0 {
-		c.SMTP.Port = 587
+	orDefault(&c.SMTP.Port, 587)
+	orDefault(&c.SMTP.TLS, "starttls")
+	orDefault(&c.SMTP.Timeout, 30*time.Second)
+	orDefault(&c.Events.Heartbeat, 5*time.Minute)
+}
+
+// orDefault sets *p to v when it is unset (the zero value).
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
 	}
-	def(&c.SMTP.TLS, "starttls")
-	defDur(&c.SMTP.Timeout, 30*time.Second)
-	defDur(&c.Events.Heartbeat, 5*time.Minute)
 }
 
 // Path is the file the config was loaded from, if any.

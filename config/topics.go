@@ -47,15 +47,9 @@ type Learned struct {
 }
 
 func (l *Learned) applyDefaults() {
-	if l.Threshold == 0 {
-		l.Threshold = 0.2
-	}
-	if l.MinLabels == 0 {
-		l.MinLabels = 20
-	}
-	if l.MaxRecallLoss == 0 {
-		l.MaxRecallLoss = 0.05
-	}
+	orDefault(&l.Threshold, 0.2)
+	orDefault(&l.MinLabels, 20)
+	orDefault(&l.MaxRecallLoss, 0.05)
 }
 
 // Trends configures the per-topic volume series (docs/trends.md).
