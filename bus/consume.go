@@ -299,7 +299,7 @@ func (lp *Loop) pulled(ctx context.Context, err error) {
 // would leave it in flight until its ack wait ran out, and duplicate it.
 func (lp *Loop) handle(ctx context.Context, h Handler, m Msg) {
 	ctx = context.WithoutCancel(ctx)
-	stop := beat(m, lp.Heartbeat)
+	stop := beat(m, lp.Heartbeat, lp.log())
 	r := h(ctx, m)
 	// Progress signals end before the message is settled: one that came
 	// after a retry's delayed nak would cut the delay short.
@@ -344,13 +344,14 @@ func (lp *Loop) Settle(ctx context.Context, m Msg, r Result) error {
 
 // beat signals m in progress every period until stop is called; stop
 // returns once no signal is being sent. A handler done within the first
-// period costs one timer, no goroutine.
-func beat(m Msg, period time.Duration) (stop func()) {
+// period costs one timer, no goroutine. The first failed signal is logged:
+// the message may then be delivered again while its handler still works.
+func beat(m Msg, period time.Duration, log *slog.Logger) (stop func()) {
 	if period <= 0 {
 		return func() {}
 	}
 	var mu sync.Mutex
-	stopped := false
+	stopped, warned := false, false
 	var t *time.Timer
 	mu.Lock()
 	t = time.AfterFunc(period, func() {
@@ -359,7 +360,10 @@ func beat(m Msg, period time.Duration) (stop func()) {
 		if stopped {
 			return
 		}
-		_ = m.InProgress()
+		if err := m.InProgress(); err != nil && !warned {
+			warned = true
+			log.Warn("signal message in progress; it may be delivered again while still handled", "subject", m.Subject(), "err", err)
+		}
 		t.Reset(period)
 	})
 	mu.Unlock()

@@ -1,11 +1,13 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -348,4 +350,53 @@ func TestSettleWithFake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// progressFails is a message whose progress signals the server refuses.
+type progressFails struct {
+	fakeMsg
+	tried chan struct{}
+	once  sync.Once
+}
+
+func (p *progressFails) InProgress() error {
+	p.once.Do(func() { close(p.tried) })
+	return errors.New("nats: connection closed")
+}
+
+// A progress signal that fails is logged: without it the message's ack
+// wait runs out while its handler still works, and it is delivered again.
+func TestHeartbeatFailureLogged(t *testing.T) {
+	var logs syncBuffer
+	m := &progressFails{tried: make(chan struct{})}
+	lp := &Loop{Log: slog.New(slog.NewTextHandler(&logs, nil)), Heartbeat: time.Millisecond}
+	lp.handle(context.Background(), func(context.Context, Msg) Result {
+		select {
+		case <-m.tried:
+		case <-time.After(5 * time.Second):
+			t.Error("no progress signal while the handler ran")
+		}
+		return Ack()
+	}, m)
+	if s := logs.String(); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "connection closed") {
+		t.Errorf("a failed progress signal was not logged at WARN: %q", s)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger used by two goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -360,7 +360,7 @@ func (g *digestLoop) gaveUp(ctx context.Context, now time.Time, held []heldAlert
 func (g *digestLoop) done(ctx context.Context, now time.Time) {
 	g.held.clear()
 	g.attempt = 0
-	g.d.forgetAttempts(ctx, g.l.sub.ID, digestAttempts)
+	g.d.forgetAttempts(ctx, g.log, g.l.sub.ID, digestAttempts)
 	g.next = g.nextSlot(now)
 }
 

@@ -593,7 +593,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l *loop, sink Sink, alert *new
 func (d *Dispatcher) delivered(log *slog.Logger, l *loop, seq uint64, alertID string, attempt uint64, followUp bool, latency time.Duration) bus.Result {
 	return d.settled(log, l, seq, "ack delivered alert").Then(func(ctx context.Context, _ error) {
 		if attempt > 1 { // only retried alerts have attempts on record
-			d.forgetAttempts(ctx, l.sub.ID, alertID)
+			d.forgetAttempts(ctx, log, l.sub.ID, alertID)
 		}
 		d.countDelivered(log, l, attempt, followUp, latency)
 	})
@@ -698,8 +698,13 @@ func (d *Dispatcher) storedAttempts(ctx context.Context, log *slog.Logger, subsc
 	return len(attempts)
 }
 
-func (d *Dispatcher) forgetAttempts(ctx context.Context, subscriber, alertID string) {
-	_ = d.b.ForgetNote(ctx, attemptsKey(subscriber, alertID))
+// forgetAttempts drops the record of an alert's (or a digest's) failed
+// tries. One the store keeps by mistake is logged: its tries would count
+// against the next failure of the same key (every digest shares one).
+func (d *Dispatcher) forgetAttempts(ctx context.Context, log *slog.Logger, subscriber, alertID string) {
+	if err := d.b.ForgetNote(ctx, attemptsKey(subscriber, alertID)); err != nil {
+		log.Warn("forget delivery attempts", "key", alertID, "err", err)
+	}
 }
 
 // deadNote is what a dead-letter result carries to publishDeadLetter.
@@ -718,7 +723,7 @@ func (d *Dispatcher) deadLetter(log *slog.Logger, l *loop, seq uint64, alert new
 		} else {
 			d.recordPosition(ctx, log, l, seq)
 		}
-		d.forgetAttempts(ctx, l.sub.ID, alert.ID)
+		d.forgetAttempts(ctx, log, l.sub.ID, alert.ID)
 		d.deadLetterEvent(l.sub.ID, &alert, seq, reason)
 		l.set(func(s *SubscriberStatus) {
 			s.DeadLettered++

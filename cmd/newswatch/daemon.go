@@ -166,7 +166,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),
 		web.WithPages(p.Trends().Routes()),
 		web.WithPages(enableRoutes(b, func() []config.Subscriber { return p.Config().Subscribers })),
-		web.WithPages(replayRoutes(b, p.Subscribers(), p.Config)),
+		web.WithPages(replayRoutes(b, p.Subscribers(), p.Config, log)),
 	}
 	if prefix, h := p.WebSub(); h != nil {
 		opts = append(opts, web.WithOpen(prefix, h))

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"regexp"
@@ -367,7 +368,11 @@ func replayDeadLetters(ctx context.Context, env *cliEnv, cfg *config.Config, sub
 // subscriber, seq; both optional), so that `newswatch deadletters replay`
 // has a daemon that holds data_dir deliver them, through its running
 // subscribers (subs): follow-ups threaded, metrics and status counted.
-func replayRoutes(b *bus.Bus, subs *notifier.Subscribers, cfg func() *config.Config) map[string]http.Handler {
+// A replay started is finished even when its client goes away: stopped
+// between a delivery and its removal, it would leave a delivered dead
+// letter for the next replay to send again. Each dead letter not
+// replayed is logged, since the client may not be there to read why.
+func replayRoutes(b *bus.Bus, subs *notifier.Subscribers, cfg func() *config.Config, log *slog.Logger) map[string]http.Handler {
 	var mu sync.Mutex // one replay at a time: two would deliver the same dead letter twice
 	return map[string]http.Handler{
 		"POST /-/deadletters/replay": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -381,14 +386,23 @@ func replayRoutes(b *bus.Bus, subs *notifier.Subscribers, cfg func() *config.Con
 				fail(http.StatusBadRequest, err)
 				return
 			}
+			ctx := context.WithoutCancel(r.Context())
 			mu.Lock()
 			defer mu.Unlock()
-			entries, err := deadLetters(r.Context(), b, q.Subscriber)
+			entries, err := deadLetters(ctx, b, q.Subscriber)
 			if err != nil {
+				log.Error("replay dead letters: list them", "err", err)
 				fail(http.StatusInternalServerError, err)
 				return
 			}
-			_ = json.NewEncoder(w).Encode(replayEntries(r.Context(), b, subs, cfg(), withSeq(entries, q.Seq)))
+			rep := replayEntries(ctx, b, subs, cfg(), withSeq(entries, q.Seq))
+			for _, o := range rep.Entries {
+				if o.Outcome != "replayed" {
+					log.Warn("replay dead letter", "seq", o.Seq, "subscriber", o.Subscriber, "alert", o.Alert, "outcome", o.Outcome, "err", o.Error)
+				}
+			}
+			log.Info("replayed dead letters", "replayed", rep.Replayed, "failed", rep.Failed)
+			_ = json.NewEncoder(w).Encode(rep)
 		}),
 	}
 }
