@@ -3,8 +3,8 @@ package web
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
