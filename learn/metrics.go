@@ -8,6 +8,7 @@ import (
 type Metrics struct {
 	vetoes *prometheus.CounterVec
 	acting *prometheus.GaugeVec
+	failed prometheus.Gauge
 }
 
 // NewMetrics registers the series on reg.
@@ -19,8 +20,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		acting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "newswatch_learned_acting", Help: "1 when a topic's learned stage is enabled and its cross-validation lets it act, 0 when enabled and held back.",
 		}, []string{"topic"}),
+		failed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "newswatch_learned_training_failed", Help: "1 when the last training of the learned stages failed (the feedback bucket could not be read): the stages in force are stale or off.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.vetoes, m.acting} {
+	for _, c := range []prometheus.Collector{m.vetoes, m.acting, m.failed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,4 +49,16 @@ func (m *Metrics) Trained(r Report) {
 		v = 1
 	}
 	m.acting.WithLabelValues(r.Topic).Set(v)
+}
+
+// TrainingDone records whether a training failed (err non-nil).
+func (m *Metrics) TrainingDone(err error) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if err != nil {
+		v = 1
+	}
+	m.failed.Set(v)
 }

@@ -102,6 +102,9 @@ type Trainer struct {
 	// OnReport, if set, is called with each gate's report after a
 	// retrain (for metrics).
 	OnReport func(Report)
+	// OnFailure, if set, is called after each training with its error
+	// (nil: it succeeded).
+	OnFailure func(error)
 
 	kv  bus.KV // nil: no feedback bucket, no stage acts
 	log *slog.Logger
@@ -110,7 +113,8 @@ type Trainer struct {
 	topics  []config.Topic
 	cls     *classifier.Classifier
 	lastSeq uint64
-	stale   bool // the topics changed since the last training
+	stale   bool  // the topics changed since the last training
+	failed  error // the last training's failure, nil once one succeeds
 }
 
 // NewTrainer trains from the feedback bucket kv (nil: none).
@@ -158,9 +162,42 @@ func (t *Trainer) lastSequence(ctx context.Context) (uint64, error) {
 	return seq, nil
 }
 
+// Failure is why the last training failed, nil when it succeeded: the
+// gates in force (if any) are older than the labels.
+func (t *Trainer) Failure() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed
+}
+
 // Train retrains every enabled topic's stage from the labels now stored.
-// On error the gates in force stay.
+// On error the gates in force stay, and Failure says why until a
+// training succeeds.
 func (t *Trainer) Train(ctx context.Context) error {
+	err := t.train(ctx)
+	if err != nil {
+		// Retrain at the next tick even if no label changes: the topics
+		// in force may have no gate yet.
+		t.mu.Lock()
+		t.stale = true
+		t.mu.Unlock()
+	}
+	if ctx.Err() == nil || err == nil {
+		t.setFailure(err)
+	}
+	return err
+}
+
+func (t *Trainer) setFailure(err error) {
+	t.mu.Lock()
+	t.failed = err
+	t.mu.Unlock()
+	if t.OnFailure != nil {
+		t.OnFailure(err)
+	}
+}
+
+func (t *Trainer) train(ctx context.Context) error {
 	t.mu.Lock()
 	topics, c := t.topics, t.cls
 	t.stale = false
@@ -226,10 +263,16 @@ func (t *Trainer) Run(ctx context.Context) {
 		if !stale {
 			seq, err := t.lastSequence(ctx)
 			if err != nil {
-				t.log.Warn("learned stage: cannot tell whether feedback changed; the stages in force stay", "err", err)
+				if ctx.Err() == nil {
+					t.setFailure(err)
+					t.log.Warn("learned stage: cannot tell whether feedback changed; the stages in force stay", "err", err)
+				}
 				continue
 			}
 			if seq == last {
+				if t.Failure() != nil {
+					t.setFailure(nil) // the status check failed; the gates match the labels
+				}
 				continue
 			}
 		}

@@ -91,3 +91,39 @@ func TestTrainerRetrainsOnlyWhenLabelsChange(t *testing.T) {
 		t.Errorf("a stage switched off still has a gate: %s", fmt.Sprint(g.Report))
 	}
 }
+
+// TestTrainerKeepsItsFailure: a training that cannot read the feedback
+// bucket is kept for the status page until a training succeeds.
+func TestTrainerKeepsItsFailure(t *testing.T) {
+	cfg := &config.Config{DataDir: t.TempDir(), Topics: []config.Topic{{ID: "fentanyl", Query: "fentanyl", Learned: learnedCfg()}}}
+	cfg.ApplyDefaults()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := classifier.New(cfg.Topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTrainer(b.FeedbackKV(), log)
+	tr.SetTopics(cfg.Topics, c)
+	if err := tr.Train(ctx); err != nil || tr.Failure() != nil {
+		t.Fatalf("training on a readable bucket: %v, failure %v", err, tr.Failure())
+	}
+	b.Close()
+	tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer tcancel()
+	if err := tr.Train(tctx); err == nil {
+		t.Fatal("training on a closed bus succeeded")
+	}
+	if tr.Failure() == nil {
+		t.Error("a failed training is not kept")
+	}
+	tr.SetTopics(nil, c) // no stage enabled: nothing can fail
+	if err := tr.Train(ctx); err != nil || tr.Failure() != nil {
+		t.Errorf("with no stage enabled: %v, failure %v", err, tr.Failure())
+	}
+}

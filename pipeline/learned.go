@@ -19,6 +19,7 @@ func (p *Pipeline) setupLearned(cfg *config.Config, c *classifier.Classifier) er
 			return err
 		}
 		p.learner.OnReport = lm.Trained
+		p.learner.OnFailure = lm.TrainingDone
 		p.cls.lm = lm
 	}
 	p.cls.learned = p.learner.Stages
@@ -55,4 +56,10 @@ func (s *classifyStage) veto(a *news.Article, matches []news.TopicMatch) []news.
 // trained yet).
 func (p *Pipeline) LearnedStage(topic string) *learn.Gate {
 	return p.learner.Stages.Gate(topic)
+}
+
+// LearnedFailure is why the last training of the learned stages failed;
+// nil when it succeeded or none ran.
+func (p *Pipeline) LearnedFailure() error {
+	return p.learner.Failure()
 }

@@ -82,6 +82,9 @@ type Topic struct {
 type LearnedStage struct {
 	Acting bool   `json:"acting"`
 	Reason string `json:"reason"`
+	// Error is why the last training failed: the stage is off, or acts
+	// on older labels, until a training succeeds.
+	Error string `json:"error,omitempty"`
 }
 
 // Subscriber is one subscriber and its delivery state.

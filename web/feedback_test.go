@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -123,5 +125,21 @@ topics:
 	}
 	if n := strings.Count(page, `class="learned"`); n != 1 {
 		t.Errorf("%d learned-stage notes on the page, want 1 (the plain topic has none)", n)
+	}
+}
+
+// A GET /api/feedback that cannot read the bucket answers 500 and says so
+// in the daemon's log, not only to the client that asked.
+func TestFeedbackAPIFailureIsLogged(t *testing.T) {
+	d := openDaemon(t, "topics:\n  - id: tuned\n    query: fentanyl\n")
+	var logs bytes.Buffer
+	h := New(d.m, nil, slog.New(slog.NewTextHandler(&logs, nil)), WithStatus(NewPipelineBackend(d.b, d.p))).Handler()
+	d.b.Close() // the bucket can no longer be read
+	rec := get(t, h, "/api/feedback")
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("GET /api/feedback on a closed bus: %d %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "/api/feedback") {
+		t.Errorf("the failure is not in the log: %q", logs.String())
 	}
 }

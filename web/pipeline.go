@@ -177,12 +177,16 @@ func (pb *PipelineBackend) Topics(ctx context.Context, since time.Time) ([]Topic
 	cfg := pb.p.Config()
 	counts := pb.countAlerts(ctx, cfg.Topics, since)
 	out := make([]Topic, 0, len(cfg.Topics))
+	learnErr := pb.p.LearnedFailure()
 	for _, t := range cfg.Topics {
 		tp := Topic{ID: t.ID, Name: t.Name, Query: t.Query, Alerts24h: -1, Subscribers: []string{}}
 		if t.Learned.Enabled {
 			tp.Learned = &LearnedStage{Reason: "not trained yet"}
 			if g := pb.p.LearnedStage(t.ID); g != nil {
 				tp.Learned = &LearnedStage{Acting: g.Active(), Reason: g.Report.Reason}
+			}
+			if learnErr != nil {
+				tp.Learned.Error = learnErr.Error()
 			}
 		}
 		if n, ok := counts[t.ID]; ok {

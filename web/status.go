@@ -354,6 +354,9 @@ func (s *status) apiFeedback(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	recs, bad, err := fl.FeedbackRecords(ctx)
 	if err != nil {
+		// The CLI (feedback list, export, model) reads through here: a
+		// bucket that cannot be read is the daemon's fault to report too.
+		s.log.Warn("GET /api/feedback: cannot read the labels", "err", err)
 		s.fail(w, http.StatusInternalServerError, err)
 		return
 	}
