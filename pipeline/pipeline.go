@@ -482,7 +482,7 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 				if states != nil {
 					pre, ok := states[src.ID]
 					if !ok {
-						pre = stateAt{SourceState{ID: src.ID, Status: "pending"}, 0}
+						pre = stateAt{st: SourceState{ID: src.ID, Status: "pending"}}
 					}
 					r, err = p.fetch.fetchSourceFrom(ctx, src, pre)
 				} else {
