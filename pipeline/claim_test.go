@@ -450,3 +450,24 @@ func TestUndecodableStateIsReported(t *testing.T) {
 		})
 	}
 }
+
+// LoadStates, behind the status page and `newswatch sources`, left an
+// undecodable state out: the source showed as never fetched, with no
+// word of why. It shows as pending with the decoding error.
+func TestLoadStatesSaysWhatDoesNotDecode(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := b.StateKV().Put(ctx, "broken", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	states, err := LoadStates(ctx, b.StateKV())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := states["broken"]
+	if !ok || st.Status != "pending" || !strings.Contains(st.Error, "does not decode") {
+		t.Errorf("state of an undecodable entry = %+v (found %v), want pending with the decoding error", st, ok)
+	}
+}
