@@ -2,8 +2,11 @@ package bus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -45,7 +48,10 @@ type Batch struct {
 }
 
 // Next fetches up to n messages, waiting at most wait for them; a batch
-// may be empty.
+// may be empty. A fetch that fails (the consumer is gone, the server
+// refuses) is an error, unless messages came before it: those are the
+// batch, to be handled and acked, and the failure shows at the next
+// call.
 func (c *Batches) Next(n int, wait time.Duration) (*Batch, error) {
 	mb, err := c.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
@@ -55,6 +61,10 @@ func (c *Batches) Next(n int, wait time.Duration) (*Batch, error) {
 	for m := range mb.Messages() {
 		b.Data = append(b.Data, m.Data())
 		b.last = m
+	}
+	if err := mb.Error(); err != nil && len(b.Data) == 0 &&
+		!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("fetch a batch: %w", err)
 	}
 	return b, nil
 }

@@ -14,10 +14,11 @@ func TestLearned(t *testing.T) {
 	}{
 		{"off by default", base, ""},
 		{"enabled with settings", base + "    learned: {enabled: true, threshold: 0.3, min_labels: 50, max_recall_loss: 0.1}\n", ""},
-		{"threshold 1", base + "    learned: {enabled: true, threshold: 1}\n", "topics[0].learned"},
-		{"negative threshold", base + "    learned: {threshold: -0.1}\n", "topics[0].learned"},
-		{"negative min_labels", base + "    learned: {min_labels: -1}\n", "topics[0].learned"},
-		{"recall loss above 1", base + "    learned: {max_recall_loss: 2}\n", "topics[0].learned"},
+		// Each problem names the key and its value, not the three at once.
+		{"threshold 1", base + "    learned: {enabled: true, threshold: 1}\n", "topics[0].learned.threshold: 1 "},
+		{"negative threshold", base + "    learned: {threshold: -0.1}\n", "topics[0].learned.threshold: -0.1 "},
+		{"negative min_labels", base + "    learned: {min_labels: -1}\n", "topics[0].learned.min_labels: -1 "},
+		{"recall loss above 1", base + "    learned: {max_recall_loss: 2}\n", "topics[0].learned.max_recall_loss: 2 "},
 		{"unknown key", base + "    learned: {enable: true}\n", "enable"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -95,8 +96,16 @@ func (c *Config) validateTopics() Problems {
 		if t.Spikes.MinArticles < 0 || t.Spikes.MinSources < 0 || t.Spikes.Threshold < 0 {
 			p.add("min_articles, min_sources and threshold must not be negative", "topics", i, "spikes")
 		}
-		if l := t.Learned; l.Threshold <= 0 || l.Threshold >= 1 || l.MinLabels < 1 || l.MaxRecallLoss < 0 || l.MaxRecallLoss > 1 {
-			p.add("threshold must be between 0 and 1 (exclusive), min_labels at least 1, max_recall_loss between 0 and 1", "topics", i, "learned")
+		// One problem per key, with its value and what to write instead.
+		l := t.Learned
+		if math.IsNaN(l.Threshold) || l.Threshold <= 0 || l.Threshold >= 1 {
+			p.add(fmt.Sprintf("%g must be more than 0 and less than 1 (a probability; leave it out for 0.2)", l.Threshold), "topics", i, "learned", "threshold")
+		}
+		if l.MinLabels < 1 {
+			p.add(fmt.Sprintf("%d must be at least 1 (labels of each kind; leave it out for 20)", l.MinLabels), "topics", i, "learned", "min_labels")
+		}
+		if math.IsNaN(l.MaxRecallLoss) || l.MaxRecallLoss < 0 || l.MaxRecallLoss > 1 {
+			p.add(fmt.Sprintf("%g must be between 0 and 1 (a share of recall; leave it out for 0.05)", l.MaxRecallLoss), "topics", i, "learned", "max_recall_loss")
 		}
 	}
 	return p.ps

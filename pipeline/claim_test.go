@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -370,7 +371,7 @@ func TestStaleStateReadIsReadAgain(t *testing.T) {
 			}
 			pre, ok := states[src.ID]
 			if !ok {
-				pre = stateAt{SourceState{ID: src.ID, Status: "pending"}, 0}
+				pre = stateAt{st: SourceState{ID: src.ID, Status: "pending"}}
 			}
 			if tc.write {
 				st := pre.st
@@ -388,5 +389,85 @@ func TestStaleStateReadIsReadAgain(t *testing.T) {
 				t.Errorf("state = %+v, %v; want saved, unclaimed", st, err)
 			}
 		})
+	}
+}
+
+// syncBuffer is a log sink safe for the fetch's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A state that does not decode was read as "pending" without a word: the
+// source was fetched as new (every item again, its failure count and
+// validator gone) and nobody was told why. The fetch goes on as before,
+// and says so at error level, by the one-pass read and the single read.
+func TestUndecodableStateIsReported(t *testing.T) {
+	srv := fetchtest.NewServer(fetchtest.Options{Feeds: 1, Items: 2})
+	defer srv.Close()
+	cfg := testConfig(t, func(c *config.Config) { c.Sources = srv.Sources() })
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := cfg.Sources[0]
+	for _, once := range []bool{false, true} {
+		t.Run(fmt.Sprintf("once=%v", once), func(t *testing.T) {
+			if _, err := b.StateKV().Put(ctx, src.ID, []byte("{not json")); err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			p, err := New(cfg, b, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if once {
+				_, err = p.Once(ctx, 10*time.Second)
+			} else {
+				_, err = p.FetchNow(ctx, src)
+			}
+			if err != nil {
+				t.Fatalf("fetch: %v", err)
+			}
+			out := logs.String()
+			if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "does not decode") {
+				t.Errorf("no error logged for the undecodable state; logs:\n%s", out)
+			}
+			if st, err := LoadState(ctx, b.StateKV(), src.ID); err != nil || st.Status != "ok" {
+				t.Errorf("state after the fetch = %+v, %v; want saved", st, err)
+			}
+		})
+	}
+}
+
+// LoadStates, behind the status page and `newswatch sources`, left an
+// undecodable state out: the source showed as never fetched, with no
+// word of why. It shows as pending with the decoding error.
+func TestLoadStatesSaysWhatDoesNotDecode(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := b.StateKV().Put(ctx, "broken", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	states, err := LoadStates(ctx, b.StateKV())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := states["broken"]
+	if !ok || st.Status != "pending" || !strings.Contains(st.Error, "does not decode") {
+		t.Errorf("state of an undecodable entry = %+v (found %v), want pending with the decoding error", st, ok)
 	}
 }

@@ -113,19 +113,23 @@ var errStaleRead = errors.New("state read beforehand is stale")
 // until the new state is saved. pre, when not nil, is the state as read
 // beforehand; a claim at its revision that fails returns errStaleRead.
 func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time, pre *stateAt) (_ FetchResult, done bool, _ error) {
-	var st SourceState
-	var rev uint64
+	var at stateAt
 	if pre != nil {
-		st, rev = pre.st, pre.rev
+		at = *pre
 	} else {
 		lctx, cancel := context.WithTimeout(ctx, busTimeout)
 		var err error
-		st, rev, err = readState(lctx, s.b.StateKV(), src.ID)
+		at, err = readStateAt(lctx, s.b.StateKV(), src.ID)
 		cancel()
 		if err != nil {
 			s.storeFailed(s.log, err)
 			return FetchResult{Source: src.ID}, false, err
 		}
+	}
+	st, rev := at.st, at.rev
+	if at.bad != nil {
+		s.log.Error("source state does not decode; the source is fetched as new (validator and failure count lost), and the state is written afresh",
+			"source", src.ID, "err", at.bad)
 	}
 	if !due.IsZero() && !st.LastFetch.IsZero() && !st.LastFetch.Before(due) {
 		// Fetched since this job fell due (jobs queued up while no

@@ -48,30 +48,39 @@ type claim struct {
 // readState returns a source's state and its revision (0: no state yet;
 // a source never fetched is "pending").
 func readState(ctx context.Context, kv bus.KV, id string) (SourceState, uint64, error) {
+	at, err := readStateAt(ctx, kv, id)
+	return at.st, at.rev, err
+}
+
+// readStateAt is readState with the decoding error, if any.
+func readStateAt(ctx context.Context, kv bus.KV, id string) (stateAt, error) {
 	e, err := kv.Get(ctx, id)
 	if errors.Is(err, bus.ErrKeyNotFound) {
-		return SourceState{ID: id, Status: "pending"}, 0, nil
+		return stateAt{st: SourceState{ID: id, Status: "pending"}}, nil
 	}
 	if err != nil {
-		return SourceState{}, 0, fmt.Errorf("load state of %s: %w", id, err)
+		return stateAt{}, fmt.Errorf("load state of %s: %w", id, err)
 	}
-	return stateOf(id, e).st, e.Revision, nil
+	return stateOf(id, e), nil
 }
 
 // stateAt is a source's state and the revision it was read at.
 type stateAt struct {
 	st  SourceState
 	rev uint64
+	// bad is why the stored value did not decode (st is then "pending"):
+	// the fetch goes on as for a new source, and must say so.
+	bad error
 }
 
 // stateOf decodes a state entry; one that does not decode reads as
-// "pending", at its revision.
+// "pending", at its revision, with the error in bad.
 func stateOf(id string, e bus.Entry) stateAt {
 	var st SourceState
 	if err := json.Unmarshal(e.Value, &st); err != nil {
-		return stateAt{SourceState{ID: id, Status: "pending"}, e.Revision}
+		return stateAt{SourceState{ID: id, Status: "pending"}, e.Revision, fmt.Errorf("decode state of %s: %w", id, err)}
 	}
-	return stateAt{st, e.Revision}
+	return stateAt{st: st, rev: e.Revision}
 }
 
 // readStates reads every source's state in one pass over the bucket,

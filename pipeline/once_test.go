@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,5 +75,42 @@ func TestOnceLeavesNothingInFlight(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 2 || got[0] != "Fentanyl ring broken up" || got[1] != "Second fentanyl story" {
 		t.Errorf("delivered %q, want both fentanyl stories once each", got)
+	}
+}
+
+// A store error in one source's fetch (here its state save, refused
+// after its articles were stored) ended the pass before the classifier
+// started: the articles every other source stored in that pass were
+// neither classified nor delivered by it. The pass now classifies and
+// delivers what was stored, and still fails with the store error.
+func TestOnceStoreErrorStillClassifiesWhatWasStored(t *testing.T) {
+	short, long := newFeed(t), newFeed(t)
+	short.add("Fentanyl seizure at the port")
+	long.add("Fentanyl lab found")
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{
+			{ID: "short", URL: short.srv.URL, Interval: time.Minute},
+			// Its state, which holds the URL, is too big for the bucket.
+			{ID: "long", URL: long.srv.URL + "/?pad=" + strings.Repeat("x", 2048), Interval: time.Minute},
+		}
+	})
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, "KV_"+b.Names.StateBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = 1024
+	if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := newPipeline(t, cfg, b).Once(ctx, 10*time.Second)
+	if err == nil {
+		t.Error("a pass whose state save failed succeeded")
+	}
+	if sum.NewArticles == 0 || sum.Alerts != sum.NewArticles {
+		t.Errorf("alerts = %d, want one per new article: the stored articles were left unclassified (%+v; %v)", sum.Alerts, sum, err)
 	}
 }

@@ -421,10 +421,10 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	defer p.stopNotifier()
 	p.trainLearned(ctx)
 
+	// A fetch's store error fails the pass, but only after what the other
+	// fetches stored is classified and delivered: returning at once left
+	// it for the next pass, unsaid.
 	sum, fetchErr := p.fetchAll(ctx, p.cfg.Load())
-	if fetchErr != nil && ctx.Err() == nil {
-		return sum, fetchErr
-	}
 	// Events the fetches raised go out with this pass's deliveries.
 	if err := p.events.Flush(ctx); err != nil {
 		p.log.Error("operational events not published", "pending", p.events.Pending(), "err", err)
@@ -438,7 +438,7 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()
 	if err := p.waitDrained(ctx, deadline, &sum); err != nil {
-		return sum, err
+		return sum, errors.Join(fetchErr, err)
 	}
 	sum.TimedOut = ctx.Err() != nil
 	if !sum.TimedOut {
@@ -451,6 +451,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	for _, st := range p.disp.Status() {
 		sum.Delivered += st.Delivered
 		sum.DeadLettered += st.DeadLettered
+	}
+	if fetchErr != nil && !sum.TimedOut {
+		return sum, fetchErr
 	}
 	return sum, nil
 }
@@ -482,7 +485,7 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 				if states != nil {
 					pre, ok := states[src.ID]
 					if !ok {
-						pre = stateAt{SourceState{ID: src.ID, Status: "pending"}, 0}
+						pre = stateAt{st: SourceState{ID: src.ID, Status: "pending"}}
 					}
 					r, err = p.fetch.fetchSourceFrom(ctx, src, pre)
 				} else {

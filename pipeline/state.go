@@ -47,8 +47,9 @@ func LoadState(ctx context.Context, kv bus.KV, id string) (SourceState, error) {
 }
 
 // LoadStates reads every stored source state in one pass over the
-// bucket, by source id; an unreadable state is left out (it reads as
-// "pending", as LoadState has it).
+// bucket, by source id. An unreadable state reads as "pending", as
+// LoadState has it, with the decoding error in Error: the status page
+// says why the source looks never fetched.
 func LoadStates(ctx context.Context, kv bus.KV) (map[string]SourceState, error) {
 	es, err := kv.Values(ctx)
 	if err != nil {
@@ -56,10 +57,11 @@ func LoadStates(ctx context.Context, kv bus.KV) (map[string]SourceState, error) 
 	}
 	states := make(map[string]SourceState, len(es))
 	for _, e := range es {
-		var st SourceState
-		if json.Unmarshal(e.Value, &st) == nil {
-			states[e.Key] = st
+		at := stateOf(e.Key, e)
+		if at.bad != nil {
+			at.st.Error = fmt.Sprintf("stored state does not decode; the next fetch writes it afresh: %v", at.bad)
 		}
+		states[e.Key] = at.st
 	}
 	return states, nil
 }
