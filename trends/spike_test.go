@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/internal/logtest"
 	"newswatch/news"
@@ -121,16 +123,16 @@ func TestSpikeAlertsThroughTheBus(t *testing.T) {
 	publishAlerts(t, b, append(wave.obs, noise.obs...))
 
 	s := New(b, cfg, discard())
+	at := fakeNow(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.Upkeep(ctx) }()
-	waitFor(t, 30*time.Second, func() bool { return consumerDone(b) })
-
 	waveHourUnix := start + int64(waveDay*24+waveHour)*hourSec
+	waitCounted(t, s, b, "wave", waveHourUnix, expected(wave.obs)[waveHourUnix][0])
 	var sent []news.Alert
 	for h := start + 15*24*hourSec; h <= end; h += hourSec {
 		for _, min := range []int64{5, 35} {
-			s.now = func() time.Time { return time.Unix(h+min*60, 0) }
+			at.Store(h + min*60)
 			got, err := s.CheckSpikes(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -197,7 +199,8 @@ func TestDamagedSpikeStateDoesNotSilenceTopic(t *testing.T) {
 	const days = 20
 	end := HourOf(time.Now())
 	start := end - (days*24-1)*hourSec
-	publishAlerts(t, b, makeSynth("wave", start, days, true, 1).obs)
+	synth := makeSynth("wave", start, days, true, 1)
+	publishAlerts(t, b, synth.obs)
 	ctx := context.Background()
 	if _, err := b.StoreKV().Put(ctx, spikeKey("wave"), []byte("{not json")); err != nil {
 		t.Fatal(err)
@@ -205,16 +208,16 @@ func TestDamagedSpikeStateDoesNotSilenceTopic(t *testing.T) {
 
 	var logs lockedBuffer
 	s := New(b, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	at := fakeNow(s)
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { _ = s.Upkeep(uctx) }()
-	waitFor(t, 30*time.Second, func() bool { return consumerDone(b) })
-
 	waveHourUnix := start + int64(waveDay*24+waveHour)*hourSec
+	waitCounted(t, s, b, "wave", waveHourUnix, expected(synth.obs)[waveHourUnix][0])
 	want := news.SpikeID("wave", time.Unix(waveHourUnix, 0), 0)
 	var sent []string
 	for h := waveHourUnix; h <= waveHourUnix+2*hourSec && len(sent) == 0; h += hourSec {
-		s.now = func() time.Time { return time.Unix(h+5*60, 0) }
+		at.Store(h + 5*60)
 		got, err := s.CheckSpikes(ctx)
 		if err != nil {
 			t.Fatalf("check spikes with a damaged note: %v", err)
@@ -240,3 +243,24 @@ func TestDamagedSpikeStateDoesNotSilenceTopic(t *testing.T) {
 }
 
 type lockedBuffer = logtest.Buffer
+
+// fakeNow makes s's clock the real one until the test sets a unix time in
+// the returned value; the service reads it from its own goroutines.
+func fakeNow(s *Service) *atomic.Int64 {
+	var at atomic.Int64
+	s.now = func() time.Time {
+		if v := at.Load(); v != 0 {
+			return time.Unix(v, 0)
+		}
+		return time.Now()
+	}
+	return &at
+}
+
+// waitCounted waits until the series holds want articles for topic's
+// hour and the trends consumer has nothing left: an idle consumer alone
+// can be seen before it took the stream's messages.
+func waitCounted(t *testing.T, s *Service, b *bus.Bus, topic string, hour int64, want int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() bool { return s.mem.Get(topic, hour).Articles == want && consumerDone(b) })
+}
