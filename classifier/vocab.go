@@ -18,13 +18,24 @@ type Vocab struct {
 	sorted []uint32 // ids in the order of their words
 	fresh  []uint32 // ids added since sorted was last merged
 	mark   []uint64 // scratch of Filter
+	bytes  int      // estimated memory, see Bytes
 }
+
+// vocabEntryBytes is the memory a word costs besides its bytes: its map
+// slot (string header and id, with the map's spare room), its entries in
+// words, sorted and fresh (with their spare capacity), and its bits in a
+// filter's marks. TestVocabBytesIsAnUpperBound measures it.
+const vocabEntryBytes = 80
 
 // NewVocab returns an empty vocabulary.
 func NewVocab() *Vocab { return &Vocab{ids: map[string]uint32{}} }
 
 // Len is the number of distinct words seen.
 func (v *Vocab) Len() int { return len(v.words) }
+
+// Bytes estimates the memory v holds: a vocabulary of many rare words
+// (hostile or just varied text) can outweigh the texts it numbers.
+func (v *Vocab) Bytes() int { return v.bytes }
 
 // Words adds the words of p and returns p's distinct word ids, sorted.
 func (v *Vocab) Words(p *Prepared) []uint32 {
@@ -63,6 +74,7 @@ func (v *Vocab) id(w []byte) uint32 {
 	}
 	id := uint32(len(v.words))
 	s := string(w)
+	v.bytes += (len(s)+7)&^7 + vocabEntryBytes // strings are allocated in 8-byte steps
 	v.ids[s] = id
 	v.words = append(v.words, s)
 	v.fresh = append(v.fresh, id)

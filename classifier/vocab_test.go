@@ -1,6 +1,9 @@
 package classifier
 
 import (
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 
 	"newswatch/config"
@@ -99,4 +102,42 @@ func TestWordFilterLabeled(t *testing.T) {
 		}
 		t.Logf("%s: %d of %d texts ruled out by words", id, ruled, len(texts))
 	}
+}
+
+// TestVocabBytesIsAnUpperBound checks Vocab.Bytes against the heap a
+// vocabulary of many rare words really holds: the preview counts it in
+// its memory bound, so an estimate below the truth would let the cache
+// outgrow the bound.
+func TestVocabBytesIsAnUpperBound(t *testing.T) {
+	var ps []*Prepared
+	for a := range 100 {
+		var b strings.Builder
+		for w := range 2000 {
+			fmt.Fprintf(&b, "w%03dx%04d ", a, w)
+		}
+		ps = append(ps, Prepare(&news.Article{Content: b.String()}))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v := NewVocab()
+	for _, p := range ps {
+		v.Words(p)
+	}
+	v.sort()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(ps)
+	held := int(after.HeapAlloc) - int(before.HeapAlloc)
+	t.Logf("%d words: %d bytes held, %d estimated (%.0f and %.0f a word)", v.Len(), held, v.Bytes(), float64(held)/float64(v.Len()), float64(v.Bytes())/float64(v.Len()))
+	if v.Len() != 200000 {
+		t.Fatalf("%d words, want 200000", v.Len())
+	}
+	if v.Bytes() < held {
+		t.Errorf("Bytes() = %d, below the %d bytes the vocabulary holds", v.Bytes(), held)
+	}
+	if v.Bytes() > 3*held {
+		t.Errorf("Bytes() = %d, over three times the %d bytes the vocabulary holds", v.Bytes(), held)
+	}
+	runtime.KeepAlive(v)
 }

@@ -24,7 +24,7 @@ import (
 // runs a query over, and what one answer may hold.
 const (
 	PreviewMaxArticles = 10000    // newest archived articles kept
-	previewMaxBytes    = 96 << 20 // normalised text kept, at most
+	previewMaxBytes    = 96 << 20 // normalised text and its vocabulary kept, at most
 	previewMaxQuery    = 8 << 10  // bytes of query accepted
 	previewResults     = 50       // matches listed (counts stay exact)
 	previewChanges     = 20       // new and lost matches listed
@@ -58,6 +58,8 @@ type Previewer struct {
 	// vocab numbers the cached articles' words, so that a query skips,
 	// without scanning, the articles that name none of its terms.
 	vocab *classifier.Vocab
+	// maxBytes bounds the cache's articles and vocabulary together.
+	maxBytes int
 
 	run chan struct{} // one preview at a time
 
@@ -95,7 +97,7 @@ const previewMaxVocab = 1 << 21
 // NewPreviewer previews over the archive read reads, with the topics in
 // force from topics.
 func NewPreviewer(read ArchiveReader, topics func() []config.Topic) *Previewer {
-	return &Previewer{read: read, topics: topics, run: make(chan struct{}, 1), vocab: classifier.NewVocab()}
+	return &Previewer{read: read, topics: topics, run: make(chan struct{}, 1), vocab: classifier.NewVocab(), maxBytes: previewMaxBytes}
 }
 
 // refresh adds the articles archived since the last refresh, at most
@@ -113,20 +115,14 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 		pv.items = append(pv.items, it)
 		pv.bytes += it.size
 		pv.lastSeq = seq
-		if len(pv.items) > PreviewMaxArticles+PreviewMaxArticles/4 || pv.bytes > previewMaxBytes+previewMaxBytes/4 {
+		if len(pv.items) > PreviewMaxArticles+PreviewMaxArticles/4 || pv.held() > pv.maxBytes+pv.maxBytes/4 {
 			// Bounded while reading, not only after: a first read of a
 			// large archive never holds much more than the bounds.
-			pv.evict()
+			pv.fit()
 		}
 		return ctx.Err() == nil
 	})
-	pv.evict()
-	if pv.vocab.Len() > previewMaxVocab {
-		pv.vocab = classifier.NewVocab()
-		for i := range pv.items {
-			pv.items[i].words = pv.vocab.Words(pv.items[i].p)
-		}
-	}
+	pv.fit()
 	if err != nil {
 		return pv.items, fmt.Errorf("read the archive: %w", err)
 	}
@@ -134,10 +130,40 @@ func (pv *Previewer) refresh(ctx context.Context) ([]previewItem, error) {
 	return pv.items, nil
 }
 
-// evict drops the oldest articles beyond the bounds; pv.mu is held.
-func (pv *Previewer) evict() {
+// held is the memory the cache holds: its articles, and the vocabulary
+// that numbers their words.
+func (pv *Previewer) held() int { return pv.bytes + pv.vocab.Bytes() }
+
+// fit drops the oldest articles beyond the bounds. The vocabulary only
+// grows, so when it is over its bound, or the cache with it is over the
+// byte bound, the words are numbered afresh, which drops those of evicted
+// articles; while still over (articles of many rare words), the oldest
+// quarter goes too. pv.mu is held.
+func (pv *Previewer) fit() {
+	pv.evict(0)
+	if pv.vocab.Len() <= previewMaxVocab && pv.held() <= pv.maxBytes {
+		return
+	}
+	pv.renumber()
+	for (pv.vocab.Len() > previewMaxVocab || pv.held() > pv.maxBytes) && len(pv.items) > 0 {
+		pv.evict(max(1, len(pv.items)/4))
+		pv.renumber()
+	}
+}
+
+// renumber numbers the cached articles' words in a new vocabulary.
+func (pv *Previewer) renumber() {
+	pv.vocab = classifier.NewVocab()
+	for i := range pv.items {
+		pv.items[i].words = pv.vocab.Words(pv.items[i].p)
+	}
+}
+
+// evict drops the oldest articles beyond the bounds, and at least the
+// oldest n; pv.mu is held.
+func (pv *Previewer) evict(n int) {
 	drop := 0
-	for len(pv.items)-drop > PreviewMaxArticles || (pv.bytes > previewMaxBytes && drop < len(pv.items)) {
+	for drop < len(pv.items) && (drop < n || len(pv.items)-drop > PreviewMaxArticles || pv.bytes > pv.maxBytes) {
 		pv.bytes -= pv.items[drop].size
 		drop++
 	}

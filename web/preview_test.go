@@ -382,3 +382,39 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestPreviewBoundCountsVocabulary fills the archive with articles of
+// rare words, whose vocabulary outweighs their text: the cache, words
+// included, stays within its byte bound, and still holds the newest
+// articles.
+func TestPreviewBoundCountsVocabulary(t *testing.T) {
+	arch := &sliceArchive{}
+	at := time.Now().Add(-time.Hour)
+	const articles, words = 300, 1500
+	for a := range articles {
+		var b strings.Builder
+		for w := range words {
+			fmt.Fprintf(&b, "r%03dq%04d ", a, w)
+		}
+		arch.add(news.Article{ID: fmt.Sprint(a), Title: fmt.Sprintf("rare%d", a), Content: b.String(), URL: fmt.Sprintf("https://example.org/%d", a)}, at.Add(time.Duration(a)*time.Second))
+	}
+	pv := NewPreviewer(arch.read, func() []config.Topic { return previewTopics })
+	pv.maxBytes = 4 << 20
+	res, err := pv.Preview(context.Background(), PreviewRequest{Query: fmt.Sprintf("rare%d", articles-1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv.mu.Lock()
+	held, vocab, cached := pv.held(), pv.vocab.Bytes(), len(pv.items)
+	pv.mu.Unlock()
+	t.Logf("%d articles cached, %d bytes held, of which vocabulary %d", cached, held, vocab)
+	if held > pv.maxBytes {
+		t.Errorf("cache holds %d bytes (vocabulary %d), over its bound of %d", held, vocab, pv.maxBytes)
+	}
+	if res.Matched != 1 {
+		t.Errorf("the newest article matched %d times, want 1: it should be cached", res.Matched)
+	}
+	if cached == 0 || cached == articles {
+		t.Errorf("%d of %d articles cached: the bound should keep some and evict some", cached, articles)
+	}
+}
