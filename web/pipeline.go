@@ -42,7 +42,7 @@ type PipelineBackend struct {
 	secrets  []string
 	secretOf *config.Config
 	fbCounts map[string]feedback.Counts
-	fbAt     time.Time
+	fbRev    uint64 // the feedback bucket's last revision when fbCounts was read
 }
 
 // NewPipelineBackend reads from b and p.
@@ -59,8 +59,15 @@ func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedb
 	if pb.b.FeedbackKV() == nil {
 		return nil, errors.New("no feedback bucket")
 	}
+	// The bucket's last revision moves with every label: the counts are
+	// read again only when it did, so a page view costs one status call
+	// while no label comes in, and shows a new label at once.
+	rev, err := pb.b.FeedbackKV().LastRevision(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feedback bucket status: %w", err)
+	}
 	pb.mu.Lock()
-	if pb.fbCounts != nil && time.Since(pb.fbAt) < countsTTL {
+	if pb.fbCounts != nil && pb.fbRev == rev {
 		c := pb.fbCounts
 		pb.mu.Unlock()
 		return c, nil
@@ -72,7 +79,7 @@ func (pb *PipelineBackend) FeedbackCounts(ctx context.Context) (map[string]feedb
 	}
 	c := feedback.CountByTopic(rs)
 	pb.mu.Lock()
-	pb.fbCounts, pb.fbAt = c, time.Now()
+	pb.fbCounts, pb.fbRev = c, rev
 	pb.mu.Unlock()
 	return c, nil
 }
