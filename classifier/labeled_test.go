@@ -204,7 +204,9 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 		{"dev2-odd", odd, goal, nil},
 		{"dev2", dev2, goal, map[string][2]float64{"fentanyl": {1, 1}, "us-china": {0.97, 1}}},
 		{"articles+dev2", both, goal, map[string][2]float64{"fentanyl": {1, 1}, "us-china": {0.98, 1}}},
-		{"unseen", unseen, nil, nil},
+		// The floors: what the queries reached after the set's errors
+		// were read (README); its first, blind figures are lower.
+		{"unseen", unseen, []string{"us-china"}, map[string][2]float64{"fentanyl": {1, 0.62}, "us-china": {1, 1}}},
 		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), nil, nil},
 	}
 	var table, below strings.Builder
@@ -290,6 +292,12 @@ func TestDefaultTopicsPassingMentions(t *testing.T) {
 		// fentanyl; a short statement on a fentanyl trafficker's arrest.
 		{news.Article{Title: "A Proclamation on Overdose Awareness Week", Content: "This week we remember the Americans lost to drug overdoses and renew our commitment to the families and communities who carry that loss every day. Overdose deaths fell last year for the first time in years, thanks to the work of first responders, clinicians, peer counselors and neighbors across the country who never gave up on anyone. Naloxone reverses opioid overdoses, and we made it available over the counter. We expanded treatment for opioid use disorder. Illicit fentanyl remains the main driver of overdose deaths, and fentanyl test strips save lives."}, ""},
 		{news.Article{Title: "Joint Statement: U.S.-Mexico High-Level Security Dialogue", Content: "This year our governments celebrate two centuries of bilateral relations and the anniversary of our framework for security, public health and safe communities. The delegations reviewed progress on firearms, migration, cybersecurity, financial crime and the protection of migrants and human rights defenders, and agreed on a work plan for the coming year with regular meetings of experts from both governments. Customs officers seized fentanyl pills at the ports. Mexico seized fentanyl powder. Both countries warned of fentanyl in counterfeit pills. Laboratories making fentanyl were dismantled. Fentanyl seizures rose. The fentanyl working group will meet again."}, ""},
+		// An order whose headline names the synthetic opioid supply
+		// chain is about fentanyl when its text names the drug; the
+		// same headline on a text that never names it is a trade
+		// measure.
+		{news.Article{Title: "Imposing Duties to Address the Synthetic Opioid Supply Chain", Content: "The flow of illicit synthetic opioids, including fentanyl, is a national emergency. Additional duties apply until the supply chain is cut."}, "fentanyl"},
+		{news.Article{Title: "Amendment to Duties Addressing the Synthetic Opioid Supply Chain", Content: "Section 2(g) of the order is amended to read: duty-free de minimis treatment remains available until notification that systems are in place."}, ""},
 		{news.Article{Title: "Statement on the Arrest of a Sinaloa Cartel Leader", Content: "Mexican security forces have captured the head of security of a faction of the Sinaloa Cartel, one of the most wanted criminals of both our countries. He was indicted in the United States for violence and illicit fentanyl trafficking. Together we will counter the cartels and end the scourge of illicit fentanyl."}, "fentanyl"},
 		// A US statement on the PRC says "we", not "the United States";
 		// a US investment rule names China once, as the country of
