@@ -177,6 +177,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	// Labelled blind, after the queries were tuned on articles and dev2
 	// (testdata/labeled/README.md).
 	unseen := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen.jsonl"))
+	unseen2 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen2.jsonl"))
 	var even, odd []labeled
 	for _, l := range dev2 {
 		if tuneHalf(l.ID) {
@@ -207,6 +208,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 		// The floors: what the queries reached after the set's errors
 		// were read (README); its first, blind figures are lower.
 		{"unseen", unseen, []string{"us-china"}, map[string][2]float64{"fentanyl": {1, 0.62}, "us-china": {1, 1}}},
+		{"unseen2", unseen2, nil, map[string][2]float64{"fentanyl": {0.75, 0.66}, "us-china": {0.85, 0.75}}},
 		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), nil, nil},
 	}
 	var table, below strings.Builder
@@ -218,7 +220,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 			}
 			// Errors are listed once: on the two source files, and for
 			// the bilateral topic on its own set.
-			logErrors := set.name == "articles" || set.name == "dev2" || set.name == "unseen" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl")
+			logErrors := set.name == "articles" || set.name == "dev2" || set.name == "unseen" || set.name == "unseen2" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl")
 			if tp.ID == "us-china-fentanyl" && set.name == "dev2" {
 				logErrors = false
 			}
@@ -247,7 +249,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 			t.Errorf("us-china-fentanyl on dev2 and own examples: precision %.3f recall %.3f, want 1 and 1", s.precision(), s.recall())
 		}
 	}
-	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), table.String(), below.String())
+	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d + %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), len(unseen2), table.String(), below.String())
 }
 
 // TestSeedArticle checks the seed article gets all three default topics.
