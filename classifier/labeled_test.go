@@ -162,12 +162,13 @@ func evaluate(t *testing.T, c *Classifier, topic string, texts []labeled, logErr
 }
 
 // TestDefaultTopicsOnLabeledSet measures the default topics against the
-// hand-labelled texts (articles.jsonl, dev2.jsonl, and for the bilateral
-// fentanyl topic the examples in testdata) and fails if they fall below
-// the goal or the floors. The queries are tuned on all of these texts,
-// so the figures are an upper bound, not a test on unseen texts; every
-// error is listed. dev2 is also printed in its two fixed halves
-// (tuneHalf).
+// hand-labelled texts (articles.jsonl, dev2.jsonl, the two sets labelled
+// blind in testdata/labeled, and for the bilateral fentanyl topic the
+// examples in testdata) and fails if they fall below the goal or the
+// floors. Every error is listed. The queries are tuned on articles and
+// dev2, and on the first blind set after its blind figures were taken;
+// the second blind set's figures are the only ones on unseen texts
+// (README). dev2 is also printed in its two fixed halves (tuneHalf).
 //
 //	go test ./classifier/ -run TestDefaultTopicsOnLabeledSet -v
 func TestDefaultTopicsOnLabeledSet(t *testing.T) {
@@ -193,10 +194,11 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	topics := loadTopics(t, topicsPath)
 	c := mustNew(t, topics...)
 	// The goal: precision and recall of at least 0.9 for fentanyl and
-	// us-china, on every set. The floors hold the figures reached on the
-	// whole labelled set: fentanyl without an error, us-china with one
-	// false positive (a G-7 trade story where China is one of several
-	// countries pushing back on US tariffs).
+	// us-china, asserted where it is reached. The floors hold the figures
+	// reached: on articles and dev2, fentanyl without an error, us-china
+	// with one false positive (a G-7 trade story where China is one of
+	// several countries pushing back on US tariffs); on the blind sets,
+	// well below the goal for fentanyl.
 	goal := []string{"fentanyl", "us-china"}
 	both := append(append([]labeled(nil), arts...), dev2...)
 	sets := []labeledSet{
@@ -205,8 +207,8 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 		{"dev2-odd", odd, goal, nil},
 		{"dev2", dev2, goal, map[string][2]float64{"fentanyl": {1, 1}, "us-china": {0.97, 1}}},
 		{"articles+dev2", both, goal, map[string][2]float64{"fentanyl": {1, 1}, "us-china": {0.98, 1}}},
-		// The floors: what the queries reached after the set's errors
-		// were read (README); its first, blind figures are lower.
+		// unseen: the figures after its errors were read (its blind
+		// ones are lower); unseen2: its blind figures.
 		{"unseen", unseen, []string{"us-china"}, map[string][2]float64{"fentanyl": {1, 0.62}, "us-china": {1, 1}}},
 		{"unseen2", unseen2, nil, map[string][2]float64{"fentanyl": {0.75, 0.66}, "us-china": {0.85, 0.75}}},
 		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), nil, nil},
