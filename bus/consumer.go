@@ -51,8 +51,9 @@ func (s ConsumerSpec) config() jetstream.ConsumerConfig {
 func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
 	cc := spec.config()
 	existing, err := b.JS.Consumer(ctx, stream, spec.Durable)
+	found := err == nil
 	switch {
-	case err == nil:
+	case found:
 		info := existing.CachedInfo()
 		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime =
 			info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
@@ -63,7 +64,7 @@ func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSp
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", spec.Durable, err)
 	}
-	return &Consumer{c: c}, nil
+	return &Consumer{c: c, created: !found}, nil
 }
 
 // ConsumerState is what a consumer reports of its progress.
@@ -71,7 +72,18 @@ type ConsumerState struct {
 	AckFloor   uint64 // stream sequence every message up to which is settled
 	Pending    uint64 // messages not yet delivered
 	AckPending int    // messages delivered and not yet settled
+	Delivered  uint64 // stream sequence of the last message given out
+	Deliveries uint64 // messages given out since the consumer was made (its consumer sequence)
 }
+
+func stateOf(info *jetstream.ConsumerInfo) ConsumerState {
+	return ConsumerState{AckFloor: info.AckFloor.Stream, Pending: info.NumPending, AckPending: info.NumAckPending,
+		Delivered: info.Delivered.Stream, Deliveries: info.Delivered.Consumer}
+}
+
+// State is the consumer's state as the server reported it when the
+// consumer was made or looked up.
+func (c *Consumer) State() ConsumerState { return stateOf(c.c.CachedInfo()) }
 
 // Backlog is the messages waiting, the ones in flight included.
 func (s ConsumerState) Backlog() uint64 { return s.Pending + uint64(s.AckPending) }
@@ -86,8 +98,7 @@ func (b *Bus) LookupConsumer(ctx context.Context, stream, durable string) (_ Con
 	if err != nil {
 		return ConsumerState{}, false, fmt.Errorf("look up consumer %s: %w", durable, err)
 	}
-	info := c.CachedInfo()
-	return ConsumerState{AckFloor: info.AckFloor.Stream, Pending: info.NumPending, AckPending: info.NumAckPending}, true, nil
+	return stateOf(c.CachedInfo()), true, nil
 }
 
 // DeleteConsumer deletes a consumer; one that does not exist is no error.
