@@ -101,6 +101,49 @@ func (b *Bus) LookupConsumer(ctx context.Context, stream, durable string) (_ Con
 	return stateOf(c.CachedInfo()), true, nil
 }
 
+// ConsumerBacklog is how many messages wait for a consumer, the ones in
+// flight included, counting those the server stored but has not counted
+// for the consumer yet: it acknowledges a publish before it counts the
+// message for its consumers (in a goroutine of its own), so right after a
+// publish the consumer's pending count can still be 0. When the counts
+// say 0 but a message on the consumer's filter lies past the last one it
+// was given, that one counts (1: there may be more, but the backlog is
+// not empty). found is false when the consumer does not exist.
+func (b *Bus) ConsumerBacklog(ctx context.Context, stream, durable string) (n uint64, found bool, err error) {
+	c, err := b.JS.Consumer(ctx, stream, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("look up consumer %s: %w", durable, err)
+	}
+	info := c.CachedInfo()
+	if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+		return n, true, nil
+	}
+	str, err := b.JS.Stream(ctx, stream)
+	if err != nil {
+		return 0, true, fmt.Errorf("consumer %s: stream %s: %w", durable, stream, err)
+	}
+	filters := info.Config.FilterSubjects
+	switch {
+	case info.Config.FilterSubject != "":
+		filters = []string{info.Config.FilterSubject}
+	case len(filters) == 0:
+		filters = []string{">"}
+	}
+	for _, f := range filters {
+		_, err := str.GetMsg(ctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(f))
+		switch {
+		case err == nil:
+			return 1, true, nil
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return 0, true, fmt.Errorf("consumer %s: next message on %s: %w", durable, f, err)
+		}
+	}
+	return 0, true, nil
+}
+
 // DeleteConsumer deletes a consumer; one that does not exist is no error.
 func (b *Bus) DeleteConsumer(ctx context.Context, stream, durable string) error {
 	err := b.JS.DeleteConsumer(ctx, stream, durable)

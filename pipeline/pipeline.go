@@ -529,8 +529,8 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 		return err
 	}
 	for ctx.Err() == nil {
-		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
-		if err == nil && found && st.Backlog() == 0 {
+		n, found, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer)
+		if err == nil && found && n == 0 {
 			break
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)
