@@ -53,7 +53,7 @@ func New() *Metrics {
 			Name: "newswatch_alerts_total", Help: "Alerts raised per topic.",
 		}, []string{"topic"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "newswatch_deliveries_total", Help: "Delivery tries per subscriber by outcome (ok, retry, dead, gone).",
+			Name: "newswatch_deliveries_total", Help: "Delivery tries per subscriber by outcome (ok, retry, dead, gone, folded, failed).",
 		}, []string{"subscriber", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "newswatch_delivery_retries_total", Help: "Deliveries scheduled for another try, per subscriber.",
@@ -137,7 +137,8 @@ func (m *Metrics) Alerted(topic string) {
 	}
 }
 
-// Delivered records a delivery try's outcome: ok, retry, dead or gone.
+// Delivered records a delivery try's outcome: ok, retry, dead, gone,
+// folded, or failed (a delivery by hand that failed).
 func (m *Metrics) Delivered(subscriber, outcome string) {
 	if m == nil {
 		return
