@@ -24,6 +24,7 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	dead        *prometheus.CounterVec
 	setAside    *prometheus.CounterVec
+	digestHold  *prometheus.CounterVec
 
 	srcMu   sync.Mutex
 	sources map[string]bool // sources with a last-success series
@@ -66,6 +67,11 @@ func New() *Metrics {
 		Name: "newswatch_articles_set_aside_total", Help: "Items the store refused even after capping, skipped with a WARN log, per source.",
 	}, []string{"source"})
 	r.MustRegister(m.setAside)
+	m.digestHold = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "newswatch_digest_hold_errors_total",
+		Help: "Alerts held for a digest that the server could not be told about, per subscriber and op (renew: still in progress; release: handed back at stop).",
+	}, []string{"subscriber", "op"})
+	r.MustRegister(m.digestHold)
 	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
@@ -149,6 +155,14 @@ func (m *Metrics) Delivered(subscriber, outcome string) {
 		m.retries.WithLabelValues(subscriber).Inc()
 	case "dead", "gone":
 		m.dead.WithLabelValues(subscriber).Inc()
+	}
+}
+
+// DigestHoldErrors records n held alerts whose renewal or release (op)
+// failed.
+func (m *Metrics) DigestHoldErrors(subscriber, op string, n int) {
+	if m != nil && n > 0 {
+		m.digestHold.WithLabelValues(subscriber, op).Add(float64(n))
 	}
 }
 
