@@ -189,7 +189,7 @@ func TestSubscribersDrainedCountsJustPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
-	const rounds = 200
+	const rounds = 400
 	early := 0
 	for i := range rounds {
 		id := publishAlerts(t, b, "fentanyl", 1, i)[0]
