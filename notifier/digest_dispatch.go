@@ -382,8 +382,8 @@ func (g *digestLoop) renew(held []heldAlert) {
 	g.holdErrors("renew", "renew held alerts; they may be delivered again", held, func(m bus.Msg) error { return m.InProgress() })
 }
 
-// holdErrors runs op on every held alert, and logs and counts the ones
-// that failed: one WARN per round, not one per alert (a digest holds
+// holdErrors runs f on every held alert, and logs and counts (as op) the
+// ones that failed: one WARN per round, not one per alert (a digest holds
 // thousands).
 func (g *digestLoop) holdErrors(op, msg string, held []heldAlert, f func(bus.Msg) error) {
 	failed := 0
