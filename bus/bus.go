@@ -507,6 +507,8 @@ func (b *Bus) Close() {
 // on the consumer, so Close lists the consumers of every stream that
 // has any.
 func (b *Bus) forgetEndedPulls(ctx context.Context) {
+	// Not fatal: the shutdown may only take a little longer.
+	const failed = "list consumers at close; the server may pause its shutdown for pulls it still holds"
 	streams := b.JS.ListStreams(ctx)
 	var names []string
 	for info := range streams.Info() {
@@ -514,13 +516,20 @@ func (b *Bus) forgetEndedPulls(ctx context.Context) {
 			names = append(names, info.Config.Name)
 		}
 	}
+	if err := streams.Err(); err != nil {
+		b.log.Warn(failed, "err", err)
+	}
 	for _, name := range names {
 		s, err := b.JS.Stream(ctx, name)
 		if err != nil {
+			b.log.Warn(failed, "stream", name, "err", err)
 			continue
 		}
 		cs := s.ListConsumers(ctx)
 		for range cs.Info() {
+		}
+		if err := cs.Err(); err != nil {
+			b.log.Warn(failed, "stream", name, "err", err)
 		}
 	}
 }

@@ -169,3 +169,24 @@ func TestOpenWaitsForAStoppingHolder(t *testing.T) {
 		t.Errorf("state after the restart: %v, %v", e, err)
 	}
 }
+
+// TestCloseLogsFailedConsumerListing: Close lists the consumers to have
+// the server drop ended pulls; when it cannot (here JetStream is off),
+// it says so and still closes.
+func TestCloseLogsFailedConsumerListing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	b, err := Open(ctx, testConfig(t), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EnsureConsumer(ctx, b.Names.ArticleStream, ConsumerSpec{Durable: "c", AckWait: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b.NC.Close()
+	b.Close()
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "list consumers") {
+		t.Errorf("no WARN about the consumers not listed:\n%s", logs.String())
+	}
+}

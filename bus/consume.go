@@ -385,8 +385,13 @@ func cmpOr(d, def time.Duration) time.Duration {
 // Consumer is a durable JetStream consumer to pull from (see
 // EnsureConsumer). It is a Source.
 type Consumer struct {
-	c jetstream.Consumer
+	c       jetstream.Consumer
+	created bool
 }
+
+// Created reports whether EnsureConsumer made the consumer, rather than
+// finding it.
+func (c *Consumer) Created() bool { return c.created }
 
 // Pull implements Source over bus.Pull.
 func (c *Consumer) Pull(abort context.Context, n int, wait time.Duration, each func(Msg)) error {

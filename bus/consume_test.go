@@ -400,3 +400,64 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestConsumerBacklogCountsJustPublished publishes one message at a time
+// and asks for the backlog at once, before the server may have counted
+// the message for the consumer: it is counted every time, and nothing is
+// counted once the consumer took it, nor for other subjects.
+func TestConsumerBacklogCountsJustPublished(t *testing.T) {
+	b := loopBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := b.EnsureConsumer(ctx, b.Names.ArticleStream, ConsumerSpec{
+		Durable:       "backlog",
+		Subjects:      []string{b.Names.ArticleSubject("a"), b.Names.ArticleSubject("b")},
+		AckWait:       time.Minute,
+		MaxAckPending: 10,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backlog := func() uint64 {
+		t.Helper()
+		n, found, err := b.ConsumerBacklog(ctx, b.Names.ArticleStream, "backlog")
+		if err != nil || !found {
+			t.Fatalf("backlog: found %v, err %v", found, err)
+		}
+		return n
+	}
+	if n := backlog(); n != 0 {
+		t.Fatalf("empty stream: backlog %d", n)
+	}
+	const rounds = 300
+	missed := 0
+	for i := range rounds {
+		other := b.Names.ArticleSubject("other")
+		if _, err := b.JS.Publish(ctx, other, []byte("not ours")); err != nil {
+			t.Fatal(err)
+		}
+		subject := b.Names.ArticleSubject([]string{"a", "b"}[i%2])
+		if _, err := b.JS.Publish(ctx, subject, fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if backlog() == 0 {
+			missed++
+		}
+		got := 0
+		if err := c.Pull(context.Background(), 1, 5*time.Second, func(m Msg) {
+			got++
+			if err := m.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}); err != nil || got != 1 {
+			t.Fatalf("round %d: pulled %d, err %v", i, got, err)
+		}
+		if n := backlog(); n != 0 {
+			t.Fatalf("round %d: backlog %d after the consumer took its message", i, n)
+		}
+	}
+	if missed > 0 {
+		t.Errorf("%d of %d messages just published were not in the backlog", missed, rounds)
+	}
+}

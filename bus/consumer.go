@@ -51,8 +51,9 @@ func (s ConsumerSpec) config() jetstream.ConsumerConfig {
 func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
 	cc := spec.config()
 	existing, err := b.JS.Consumer(ctx, stream, spec.Durable)
+	found := err == nil
 	switch {
-	case err == nil:
+	case found:
 		info := existing.CachedInfo()
 		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime =
 			info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
@@ -63,7 +64,7 @@ func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSp
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", spec.Durable, err)
 	}
-	return &Consumer{c: c}, nil
+	return &Consumer{c: c, created: !found}, nil
 }
 
 // ConsumerState is what a consumer reports of its progress.
@@ -71,7 +72,18 @@ type ConsumerState struct {
 	AckFloor   uint64 // stream sequence every message up to which is settled
 	Pending    uint64 // messages not yet delivered
 	AckPending int    // messages delivered and not yet settled
+	Delivered  uint64 // stream sequence of the last message given out
+	Deliveries uint64 // messages given out since the consumer was made (its consumer sequence)
 }
+
+func stateOf(info *jetstream.ConsumerInfo) ConsumerState {
+	return ConsumerState{AckFloor: info.AckFloor.Stream, Pending: info.NumPending, AckPending: info.NumAckPending,
+		Delivered: info.Delivered.Stream, Deliveries: info.Delivered.Consumer}
+}
+
+// State is the consumer's state as the server reported it when the
+// consumer was made or looked up.
+func (c *Consumer) State() ConsumerState { return stateOf(c.c.CachedInfo()) }
 
 // Backlog is the messages waiting, the ones in flight included.
 func (s ConsumerState) Backlog() uint64 { return s.Pending + uint64(s.AckPending) }
@@ -86,8 +98,50 @@ func (b *Bus) LookupConsumer(ctx context.Context, stream, durable string) (_ Con
 	if err != nil {
 		return ConsumerState{}, false, fmt.Errorf("look up consumer %s: %w", durable, err)
 	}
+	return stateOf(c.CachedInfo()), true, nil
+}
+
+// ConsumerBacklog is how many messages wait for a consumer, the ones in
+// flight included, counting those the server stored but has not counted
+// for the consumer yet: it acknowledges a publish before it counts the
+// message for its consumers (in a goroutine of its own), so right after a
+// publish the consumer's pending count can still be 0. When the counts
+// say 0 but a message on the consumer's filter lies past the last one it
+// was given, that one counts (1: there may be more, but the backlog is
+// not empty). found is false when the consumer does not exist.
+func (b *Bus) ConsumerBacklog(ctx context.Context, stream, durable string) (n uint64, found bool, err error) {
+	c, err := b.JS.Consumer(ctx, stream, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("look up consumer %s: %w", durable, err)
+	}
 	info := c.CachedInfo()
-	return ConsumerState{AckFloor: info.AckFloor.Stream, Pending: info.NumPending, AckPending: info.NumAckPending}, true, nil
+	if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+		return n, true, nil
+	}
+	str, err := b.JS.Stream(ctx, stream)
+	if err != nil {
+		return 0, true, fmt.Errorf("consumer %s: stream %s: %w", durable, stream, err)
+	}
+	filters := info.Config.FilterSubjects
+	switch {
+	case info.Config.FilterSubject != "":
+		filters = []string{info.Config.FilterSubject}
+	case len(filters) == 0:
+		filters = []string{">"}
+	}
+	for _, f := range filters {
+		_, err := str.GetMsg(ctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(f))
+		switch {
+		case err == nil:
+			return 1, true, nil
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return 0, true, fmt.Errorf("consumer %s: next message on %s: %w", durable, f, err)
+		}
+	}
+	return 0, true, nil
 }
 
 // DeleteConsumer deletes a consumer; one that does not exist is no error.

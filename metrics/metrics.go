@@ -24,6 +24,7 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	dead        *prometheus.CounterVec
 	setAside    *prometheus.CounterVec
+	digestHold  *prometheus.CounterVec
 
 	srcMu   sync.Mutex
 	sources map[string]bool // sources with a last-success series
@@ -53,7 +54,7 @@ func New() *Metrics {
 			Name: "newswatch_alerts_total", Help: "Alerts raised per topic.",
 		}, []string{"topic"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "newswatch_deliveries_total", Help: "Delivery tries per subscriber by outcome (ok, retry, dead, gone).",
+			Name: "newswatch_deliveries_total", Help: "Delivery tries per subscriber by outcome (ok, retry, dead, gone, folded, failed).",
 		}, []string{"subscriber", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "newswatch_delivery_retries_total", Help: "Deliveries scheduled for another try, per subscriber.",
@@ -66,6 +67,11 @@ func New() *Metrics {
 		Name: "newswatch_articles_set_aside_total", Help: "Items the store refused even after capping, skipped with a WARN log, per source.",
 	}, []string{"source"})
 	r.MustRegister(m.setAside)
+	m.digestHold = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "newswatch_digest_hold_errors_total",
+		Help: "Alerts held for a digest that the server could not be told about, per subscriber and op (renew: still in progress; release: handed back at stop).",
+	}, []string{"subscriber", "op"})
+	r.MustRegister(m.digestHold)
 	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
@@ -137,7 +143,8 @@ func (m *Metrics) Alerted(topic string) {
 	}
 }
 
-// Delivered records a delivery try's outcome: ok, retry, dead or gone.
+// Delivered records a delivery try's outcome: ok, retry, dead, gone,
+// folded, or failed (a delivery by hand that failed).
 func (m *Metrics) Delivered(subscriber, outcome string) {
 	if m == nil {
 		return
@@ -148,6 +155,14 @@ func (m *Metrics) Delivered(subscriber, outcome string) {
 		m.retries.WithLabelValues(subscriber).Inc()
 	case "dead", "gone":
 		m.dead.WithLabelValues(subscriber).Inc()
+	}
+}
+
+// DigestHoldErrors records n held alerts whose renewal or release (op)
+// failed.
+func (m *Metrics) DigestHoldErrors(subscriber, op string, n int) {
+	if m != nil && n > 0 {
+		m.digestHold.WithLabelValues(subscriber, op).Add(float64(n))
 	}
 }
 

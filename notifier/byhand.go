@@ -28,8 +28,9 @@ type DeliveryResult struct {
 // running sink when it has one (else a new one, see Sink), as a follow-up
 // when it continues a story of the subscriber's, counted in the
 // subscriber's status and the deliveries metric and logged "delivered".
-// A failure is logged and counted as a failed try; nothing is retried or
-// dead-lettered: the caller keeps what it delivers from.
+// A failure is logged and counted as a failed try (outcome "failed" in
+// the deliveries metric); nothing is retried or dead-lettered: the caller
+// keeps what it delivers from.
 //
 // The alert is delivered even when the queue would fold it (see Fold) or
 // skip its event kind: it was asked for by hand. alert is not changed.
@@ -67,6 +68,8 @@ func (d *Dispatcher) deliverByHand(ctx context.Context, sub config.Subscriber, s
 	res := DeliveryResult{Tried: true, FollowUp: followUp, Retry: retry, Latency: time.Since(start)}
 	if err != nil {
 		l.set(func(s *SubscriberStatus) { s.Failures++; s.LastError, s.LastAt = err.Error(), d.now() })
+		// Its own outcome: nothing is retried or dead-lettered.
+		d.m.Delivered(sub.ID, "failed")
 		log.Warn("delivery by hand failed", "retry", retry, "latency", res.Latency, "err", err)
 		return res, err
 	}

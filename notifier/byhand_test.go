@@ -24,6 +24,13 @@ import (
 // the registry holds it.
 func deliveriesOK(t *testing.T, m *metrics.Metrics, subscriber string) float64 {
 	t.Helper()
+	return deliveries(t, m, subscriber, "ok")
+}
+
+// deliveries is newswatch_deliveries_total{subscriber,outcome} as the
+// registry holds it.
+func deliveries(t *testing.T, m *metrics.Metrics, subscriber, outcome string) float64 {
+	t.Helper()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,7 @@ func deliveriesOK(t *testing.T, m *metrics.Metrics, subscriber string) float64 {
 			for _, lp := range mt.GetLabel() {
 				labels[lp.GetName()] = lp.GetValue()
 			}
-			if labels["subscriber"] == subscriber && labels["outcome"] == "ok" {
+			if labels["subscriber"] == subscriber && labels["outcome"] == outcome {
 				return mt.GetCounter().GetValue()
 			}
 		}
@@ -134,7 +141,8 @@ func TestDeliverByHand(t *testing.T) {
 }
 
 // A delivery by hand that fails says whether the queue would retry it,
-// and counts no delivery; a sink that cannot be built is not tried.
+// and is counted as failed, not as delivered, retried or dead-lettered
+// (nothing is); a sink that cannot be built is not tried.
 func TestDeliverByHandFails(t *testing.T) {
 	h := newHookServer(t, func(n int, w http.ResponseWriter) bool {
 		if n == 1 {
@@ -163,8 +171,10 @@ func TestDeliverByHandFails(t *testing.T) {
 			t.Errorf("%s: Deliver = %+v, %v", tc.name, res, err)
 		}
 	}
-	if got := deliveriesOK(t, m, "desk"); got != 0 {
-		t.Errorf("failed deliveries counted as ok: %v", got)
+	for outcome, want := range map[string]float64{"ok": 0, "failed": 2, "retry": 0, "dead": 0} {
+		if got := deliveries(t, m, "desk", outcome); got != want {
+			t.Errorf("deliveries_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
 	}
 	bad := config.Subscriber{ID: "bad", Type: "webhook", WebhookSink: config.WebhookSink{URL: "ftp://x"}}
 	if res, err := subs.Deliver(ctx, bad, config.SMTP{}, sampleAlert()); err == nil || res.Tried || !strings.Contains(err.Error(), "http") {

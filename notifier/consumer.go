@@ -23,9 +23,11 @@ import (
 func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec bus.ConsumerSpec) (*bus.Consumer, uint64, error) {
 	id := strings.TrimPrefix(spec.Durable, "notify-")
 	var lastErr error
-	// Twice: another replica may create the consumer between our look
-	// and our create, and then ours must follow its place.
-	for range 2 {
+	// More than once: another replica may create the consumer between our
+	// look and our create, and then ours must follow its place; and a
+	// consumer made anew may come back with a stale state (see
+	// staleState).
+	for range 3 {
 		pos, recorded, err := position(ctx, d.b, id)
 		if err != nil {
 			// Without the position a lost consumer would be recreated
@@ -62,12 +64,34 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 			}
 		}
 		cons, err := d.b.EnsureConsumer(ctx, d.b.Names.AlertStream, s)
-		if err == nil {
-			return cons, pos, nil
+		if err != nil {
+			lastErr = err
+			continue
 		}
-		lastErr = err
+		if st := cons.State(); cons.Created() && staleState(st, s.StartSeq) {
+			log.Warn("the consumer made anew came back with the state of the one deleted before it; deleting it to make it again",
+				"consumer", spec.Durable, "start_seq", s.StartSeq, "delivered_seq", st.Delivered, "ack_floor", st.AckFloor, "ack_pending", st.AckPending)
+			if err := d.b.DeleteConsumer(ctx, d.b.Names.AlertStream, spec.Durable); err != nil {
+				return nil, 0, fmt.Errorf("subscriber %s: %w", id, err)
+			}
+			lastErr = fmt.Errorf("consumer %s came back with a stale state", spec.Durable)
+			continue
+		}
+		return cons, pos, nil
 	}
 	return nil, 0, fmt.Errorf("subscriber %s: %w", id, lastErr)
+}
+
+// staleState reports whether a consumer just made to start at stream
+// sequence start holds a state of its own already. nats-server does not
+// wait, when it deletes a consumer, for a flush of the consumer's state
+// that is under way: a flush that lands after the deletion writes the
+// old state into the directory of a consumer of that name made right
+// after (as a lost consumer is), which restores it. That consumer would
+// stand at the old place, with an old alert in flight until its ack wait
+// ran out: queued alerts delayed, delivered ones sent again.
+func staleState(st bus.ConsumerState, start uint64) bool {
+	return st.Deliveries > 0 || st.AckPending > 0 || st.Delivered+1 < start || st.AckFloor+1 < start
 }
 
 // check runs between deliveries, every checkEvery: it recreates the

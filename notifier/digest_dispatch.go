@@ -176,7 +176,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 	}
 	g.attempt = d.storedAttempts(ctx, g.log, l.sub.ID, digestAttempts)
 	l.set(func(s *SubscriberStatus) { s.NextDigest = g.next })
-	stopBeat := bus.Heartbeat(d.digestAckWait/4, func() { renew(g.held.snapshot()) })
+	stopBeat := bus.Heartbeat(d.digestAckWait/4, func() { g.renew(g.held.snapshot()) })
 	defer g.release(stopBeat)
 	_ = g.lp.Run(ctx, l.source(), g.handle)
 }
@@ -186,9 +186,8 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 // embedded server they come back an ack wait after the restart).
 func (g *digestLoop) release(stopBeat func()) {
 	stopBeat()
-	for _, h := range g.held.snapshot() {
-		_ = h.msg.Retry(0)
-	}
+	held := g.held.snapshot()
+	g.holdErrors("release", "hand back held alerts; they come back after their ack wait", held, func(m bus.Msg) error { return m.Retry(0) })
 }
 
 // room is how many alerts to pull now: none while disabled or full.
@@ -377,9 +376,28 @@ func (g *digestLoop) retryLater(now time.Time, n int, err error) {
 }
 
 // renew tells the server the held alerts are still being worked on, so
-// that their ack wait starts again.
-func renew(held []heldAlert) {
+// that their ack wait starts again. One not renewed is delivered again
+// after its ack wait, to be held again (see heldSet.again).
+func (g *digestLoop) renew(held []heldAlert) {
+	g.holdErrors("renew", "renew held alerts; they may be delivered again", held, func(m bus.Msg) error { return m.InProgress() })
+}
+
+// holdErrors runs f on every held alert, and logs and counts (as op) the
+// ones that failed: one WARN per round, not one per alert (a digest holds
+// thousands).
+func (g *digestLoop) holdErrors(op, msg string, held []heldAlert, f func(bus.Msg) error) {
+	failed := 0
+	var first error
 	for _, h := range held {
-		_ = h.msg.InProgress()
+		if err := f(h.msg); err != nil {
+			if failed++; first == nil {
+				first = err
+			}
+		}
 	}
+	if failed == 0 {
+		return
+	}
+	g.d.m.DigestHoldErrors(g.l.sub.ID, op, failed)
+	g.log.Warn(msg, "failed", failed, "held", len(held), "err", first)
 }

@@ -13,6 +13,7 @@ import (
 
 	"newswatch/config"
 	"newswatch/internal/smtptest"
+	"newswatch/metrics"
 	"newswatch/news"
 )
 
@@ -310,4 +311,87 @@ func TestDigestTriesSurviveRestart(t *testing.T) {
 			t.Errorf("dead letter of %s: %d attempts, reason %q; want 3 tries", dl.Alert.ID, len(dl.Attempts), dl.Reason)
 		}
 	}
+}
+
+// TestDigestHoldErrorsReported: held alerts that cannot be renewed (kept
+// in progress) or handed back at stop, here because the connection is
+// gone, are logged at WARN with the subscriber and the error, and
+// counted in newswatch_digest_hold_errors_total.
+func TestDigestHoldErrorsReported(t *testing.T) {
+	mail := smtptest.Start(t)
+	smtp := config.SMTP{Host: mail.Host, Port: mail.Port, TLS: "none", From: "alerts@example.org", Timeout: 5 * time.Second}
+	sub := config.Subscriber{ID: "morning", Type: "email", EmailSink: config.EmailSink{To: []string{"desk@example.org"}, Digest: "1h"}, Topics: []string{"fentanyl"},
+		Timeout: 5 * time.Second, Retry: fastRetry}
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	var logs logBuffer
+	m := metrics.New()
+	d := NewDispatcher(b, bufLogger(&logs), m)
+	d.digestAckWait = 400 * time.Millisecond // renewed every 100ms
+	sink, err := NewEmail(sub, smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	if err := d.Start(context.Background(), sub, sink); err != nil {
+		t.Fatal(err)
+	}
+	publishAlerts(t, b, "fentanyl", 2, 0)
+	waitStatus(t, d, "morning", func(s SubscriberStatus) bool { return s.Held == 2 })
+
+	b.NC.Close()
+	holdErrors := func(op string) float64 {
+		return counterValue(t, m, "newswatch_digest_hold_errors_total", "morning", "op", op)
+	}
+	waitFor(t, "a failed renewal counted", 10*time.Second, func() bool { return holdErrors("renew") >= 2 })
+	d.Close()
+	if got := holdErrors("release"); got != 2 {
+		t.Errorf("failed releases counted %v, want 2", got)
+	}
+	for _, want := range []string{"renew held alerts", "hand back held alerts"} {
+		if !logHas(logs.String(), "WARN", want, "subscriber=morning", "err=") {
+			t.Errorf("no WARN %q with subscriber and error:\n%s", want, logs.String())
+		}
+	}
+}
+
+// logHas reports whether one line of log holds level and every part.
+func logHas(log, level string, parts ...string) bool {
+	for line := range strings.SplitSeq(log, "\n") {
+		if !strings.Contains(line, "level="+level) {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// counterValue is a counter's value for subscriber and one more label.
+func counterValue(t *testing.T, m *metrics.Metrics, name, subscriber, label, value string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			if labels["subscriber"] == subscriber && labels[label] == value {
+				return mt.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -411,16 +411,16 @@ func (d *Dispatcher) Status() []SubscriberStatus {
 }
 
 // Backlog is the number of alerts waiting for a subscriber, including the
-// one in flight.
+// one in flight, and one stored a moment ago (see bus.ConsumerBacklog).
 func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
-	st, found, err := d.b.LookupConsumer(ctx, d.b.Names.AlertStream, ConsumerName(id))
+	n, found, err := d.b.ConsumerBacklog(ctx, d.b.Names.AlertStream, ConsumerName(id))
 	if err == nil && !found {
 		err = errors.New("no consumer")
 	}
 	if err != nil {
 		return 0, fmt.Errorf("subscriber %s: %w", id, err)
 	}
-	return st.Backlog(), nil
+	return n, nil
 }
 
 // consumeLoop is the bus loop of a subscriber: one alert at a time, in

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,40 @@ func TestSubscribersDrained(t *testing.T) {
 	}
 	if got := len(ok.wait(t, 2, 5*time.Second)); got != 2 {
 		t.Errorf("ok received %d, want 2", got)
+	}
+}
+
+// TestSubscribersDrainedCountsJustPublished asks right after each alert
+// is stored, before the server may have counted it for the subscriber's
+// consumer: Drained is never done while the alert has not arrived (once
+// would end with it undelivered).
+func TestSubscribersDrainedCountsJustPublished(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	h := newHookServer(t, nil)
+	d := NewDispatcher(b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	subs := NewSubscribers(d, nil, nil)
+	defer subs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := subs.Apply(ctx, []config.Subscriber{dispatchSub("desk", h.srv.URL, fastRetry)}, config.SMTP{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	const rounds = 400
+	early := 0
+	for i := range rounds {
+		id := publishAlerts(t, b, "fentanyl", 1, i)[0]
+		if bl := subs.Drained(ctx, deadline); bl.Done {
+			h.mu.Lock()
+			if !slices.Contains(h.ids, id) {
+				early++
+			}
+			h.mu.Unlock()
+		}
+		h.wait(t, i+1, 10*time.Second)
+	}
+	if early > 0 {
+		t.Errorf("Drained was done %d times of %d with the alert just stored not delivered", early, rounds)
 	}
 }

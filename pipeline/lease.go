@@ -84,11 +84,11 @@ func stateOf(id string, e bus.Entry) stateAt {
 }
 
 // readStates reads every source's state in one pass over the bucket,
-// instead of one read per source. A source missing from the result has
-// no state yet. It fails as a whole: the caller then reads per source.
+// instead of one read per source, with the revision each was read at;
+// one that does not decode reads as stateOf has it. A source missing
+// from the result has no state yet. It fails as a whole: a fetch then
+// reads per source. LoadStates is this for readers.
 func readStates(ctx context.Context, kv bus.KV) (map[string]stateAt, error) {
-	ctx, cancel := context.WithTimeout(ctx, busTimeout)
-	defer cancel()
 	es, err := kv.Values(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read source states: %w", err)

@@ -466,7 +466,9 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 	var fetchErr error
 	// Every state in one read, not one read per source: most of a pass
 	// where nothing changed is store round trips.
-	states, err := readStates(ctx, p.b.StateKV())
+	rctx, cancel := context.WithTimeout(ctx, busTimeout)
+	states, err := readStates(rctx, p.b.StateKV())
+	cancel()
 	if err != nil {
 		p.log.Warn("source states not read in one pass; reading them one by one", "err", err)
 	}
@@ -529,8 +531,8 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 		return err
 	}
 	for ctx.Err() == nil {
-		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
-		if err == nil && found && st.Backlog() == 0 {
+		n, found, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer)
+		if err == nil && found && n == 0 {
 			break
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)

@@ -51,17 +51,16 @@ func LoadState(ctx context.Context, kv bus.KV, id string) (SourceState, error) {
 // LoadState has it, with the decoding error in Error: the status page
 // says why the source looks never fetched.
 func LoadStates(ctx context.Context, kv bus.KV) (map[string]SourceState, error) {
-	es, err := kv.Values(ctx)
+	ats, err := readStates(ctx, kv)
 	if err != nil {
-		return nil, fmt.Errorf("read source states: %w", err)
+		return nil, err
 	}
-	states := make(map[string]SourceState, len(es))
-	for _, e := range es {
-		at := stateOf(e.Key, e)
+	states := make(map[string]SourceState, len(ats))
+	for id, at := range ats {
 		if at.bad != nil {
 			at.st.Error = fmt.Sprintf("stored state does not decode; the next fetch writes it afresh: %v", at.bad)
 		}
-		states[e.Key] = at.st
+		states[id] = at.st
 	}
 	return states, nil
 }

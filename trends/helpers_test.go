@@ -161,14 +161,11 @@ func expected(obs []Obs) map[int64][2]int {
 	return out
 }
 
-// consumerDone reports whether the trends consumer has nothing pending.
+// consumerDone reports whether the trends consumer has nothing pending,
+// alerts stored a moment ago included.
 func consumerDone(b *bus.Bus) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := b.JS.Consumer(ctx, b.Names.AlertStream, "trends")
-	if err != nil {
-		return false
-	}
-	info, err := c.Info(ctx)
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	n, found, err := b.ConsumerBacklog(ctx, b.Names.AlertStream, "trends")
+	return err == nil && found && n == 0
 }

@@ -49,7 +49,8 @@ func TestRestartMidSeries(t *testing.T) {
 	ctx1, stop1 := context.WithCancel(context.Background())
 	done1 := make(chan error, 1)
 	go func() { done1 <- first.Upkeep(ctx1) }()
-	waitFor(t, 30*time.Second, func() bool { return consumerDone(b) })
+	last := syn.obs[half-1].Hour
+	waitCounted(t, first, b, "wave", last, expected(syn.obs[:half])[last][0])
 	// More alerts arrive while it runs; it stops part-way through them.
 	publishAlerts(t, b, syn.obs[half:half+half/2])
 	stop1()
