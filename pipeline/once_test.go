@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -112,5 +113,63 @@ func TestOnceStoreErrorStillClassifiesWhatWasStored(t *testing.T) {
 	}
 	if sum.NewArticles == 0 || sum.Alerts != sum.NewArticles {
 		t.Errorf("alerts = %d, want one per new article: the stored articles were left unclassified (%+v; %v)", sum.Alerts, sum, err)
+	}
+}
+
+// Delivering while the classifier still wrote alerts had the embedded
+// server read older blocks of the alert stream besides the one being
+// written, a block-sized buffer each: most of a full refresh's peak
+// memory. A pass now delivers only once the classifier has drained, and
+// still delivers every alert once.
+func TestOnceDeliversAfterTheClassifierHasDrained(t *testing.T) {
+	f := newFeed(t)
+	const n = 300
+	for i := range n {
+		f.add(fmt.Sprintf("Fentanyl story %d", i))
+	}
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
+	})
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	var early []string // deliveries while the classifier had articles left
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a news.Alert
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		st, found, err := b.LookupConsumer(r.Context(), b.Names.ArticleStream, classifierConsumer)
+		mu.Lock()
+		defer mu.Unlock()
+		got[a.Article.Title]++
+		if err != nil || !found || st.Backlog() != 0 {
+			early = append(early, fmt.Sprintf("%s (classifier backlog %d, %v)", a.Article.Title, st.Backlog(), err))
+		}
+	}))
+	defer hook.Close()
+	cfg.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
+
+	p, err := New(cfg, b, discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := p.Once(ctx, 30*time.Second)
+	if err != nil || !sum.OK() {
+		t.Fatalf("%v, %+v", err, sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) > 0 {
+		t.Errorf("%d of %d deliveries while the classifier had articles left, first %s", len(early), n, early[0])
+	}
+	if len(got) != n {
+		t.Errorf("delivered %d distinct alerts, want %d", len(got), n)
+	}
+	for title, k := range got {
+		if k != 1 {
+			t.Errorf("%q delivered %d times", title, k)
+		}
 	}
 }

@@ -415,6 +415,19 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	drained, endPulls := context.WithCancel(context.Background())
 	defer endPulls()
 	p.disp.EndPullsWhen(drained)
+	// The subscribers' consumers are created now, before any alert, but
+	// pull nothing until the classifier has drained: delivering while
+	// alerts are still written has the embedded server read older blocks
+	// of the alert stream besides the one being written, a block-sized
+	// buffer each, and the two stages' messages in flight add up
+	// (docs/benchmarks.md). At the latest halfway through the pass, so
+	// that a classifier that cannot finish does not hold every delivery
+	// until the deadline.
+	classified, openPulls := context.WithCancel(context.Background())
+	defer openPulls()
+	p.disp.HoldPullsUntil(classified)
+	halfway := time.AfterFunc(timeout/2, openPulls)
+	defer halfway.Stop()
 	if err := p.startNotifier(bg); err != nil {
 		return Summary{}, err
 	}
@@ -437,7 +450,7 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	clsDone := make(chan error, 1)
 	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()
-	if err := p.waitDrained(ctx, deadline, &sum); err != nil {
+	if err := p.waitDrained(ctx, deadline, &sum, openPulls); err != nil {
 		return sum, errors.Join(fetchErr, err)
 	}
 	sum.TimedOut = ctx.Err() != nil
@@ -521,10 +534,10 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 	return sum, fetchErr
 }
 
-// waitDrained waits for the classifier to take every article, then for
-// every subscriber's queue to drain or wait on a retry beyond the
-// deadline, or for ctx to end.
-func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary) error {
+// waitDrained waits for the classifier to take every article, calls
+// classified, then waits for every subscriber's queue to drain or wait
+// on a retry beyond the deadline, or for ctx to end.
+func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary, classified func()) error {
 	if _, err := p.cls.consumer(ctx); err != nil {
 		return err
 	}
@@ -535,6 +548,7 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)
 	}
+	classified()
 	for ctx.Err() == nil {
 		bl := p.subs.Drained(ctx, deadline)
 		sum.Pending, sum.Retrying = bl.Pending, bl.Retrying
