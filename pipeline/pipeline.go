@@ -541,9 +541,20 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 	if _, err := p.cls.consumer(ctx); err != nil {
 		return err
 	}
+	// Drained means every article stored so far is settled, not only an
+	// empty backlog: a consumer just created can report none before the
+	// server has counted what it has to deliver, and the pass ended with
+	// its articles unclassified. The last article exists, so the
+	// classifier reaches it, and its ack floor then does.
+	var last uint64
+	if st, err := p.b.StreamState(ctx, p.b.Names.ArticleStream); err != nil {
+		p.log.Warn("article stream not read; waiting for an empty classifier backlog only", "err", err)
+	} else if st.Msgs > 0 {
+		last = st.LastSeq
+	}
 	for ctx.Err() == nil {
 		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
-		if err == nil && found && st.Backlog() == 0 {
+		if err == nil && found && st.Backlog() == 0 && st.AckFloor >= last {
 			break
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)
