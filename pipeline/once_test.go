@@ -173,3 +173,51 @@ func TestOnceDeliversAfterTheClassifierHasDrained(t *testing.T) {
 		}
 	}
 }
+
+// A classifier that cannot drain (here one article's alert is refused by
+// the alert stream, again and again) must not hold back the alerts it
+// did store: the subscribers start pulling halfway through the pass.
+func TestOnceDeliversHalfwayWhenTheClassifierCannotDrain(t *testing.T) {
+	f := newFeed(t)
+	f.add("Fentanyl seizure at the port", "Fentanyl "+strings.Repeat("long title ", 400))
+	var mu sync.Mutex
+	var got []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a news.Alert
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		mu.Lock()
+		got = append(got, a.Article.Title)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
+		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
+	})
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, b.Names.AlertStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = 2 << 10 // the long title's alert is over it, the short one's under
+	if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := New(cfg, b, discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := p.Once(ctx, 6*time.Second)
+	if !sum.TimedOut {
+		t.Errorf("the pass did not time out: %+v", sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != "Fentanyl seizure at the port" {
+		t.Errorf("delivered %q, want the stored alert", got)
+	}
+}

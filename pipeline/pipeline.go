@@ -536,7 +536,7 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 
 // waitDrained waits for the classifier to take every article, calls
 // classified, then waits for every subscriber's queue to drain or wait
-// on a retry beyond the deadline, or for ctx to end.
+// on a retry beyond the deadline; it returns when ctx ends.
 func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary, classified func()) error {
 	if _, err := p.cls.consumer(ctx); err != nil {
 		return err
@@ -558,6 +558,9 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 			break
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	classified()
 	for ctx.Err() == nil {
