@@ -48,6 +48,7 @@ type Dispatcher struct {
 
 	events   *bus.Events     // raises deadletter events; nil: none
 	endPulls context.Context // see EndPullsWhen; nil: pulls run to expiry
+	holdFor  context.Context // see HoldPullsUntil; nil: pulls start at once
 }
 
 // deliveryAckWait is the ack wait of a subscriber's alert in flight.
@@ -110,6 +111,7 @@ type loop struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	abort  context.Context // ends a waiting pull, and the loop (EndPullsWhen)
+	hold   context.Context // no pull before it is done (HoldPullsUntil)
 
 	// Used by the loop's goroutine only.
 	position  uint64    // last position recorded in the store
@@ -294,6 +296,7 @@ func (d *Dispatcher) newLoop(ctx context.Context, sub config.Subscriber, sink Si
 	if d.endPulls != nil {
 		l.abort = d.endPulls
 	}
+	l.hold = d.holdFor
 	d.mu.Unlock()
 	l.nextCheck = d.now().Add(d.checkEvery)
 	l.status.ID = sub.ID
@@ -345,6 +348,19 @@ func (d *Dispatcher) EndPullsWhen(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.endPulls = ctx
+}
+
+// HoldPullsUntil makes the subscribers started from now on pull nothing
+// until ctx is done. Their consumers are created (or kept) by Start as
+// usual, so every alert stored meanwhile waits for them in the stream.
+// `once` opens them after its classifier has drained: a stream block
+// being read holds a buffer of the block size in the embedded server,
+// and delivering while alerts are still written reads other blocks than
+// the one being written (docs/benchmarks.md).
+func (d *Dispatcher) HoldPullsUntil(ctx context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.holdFor = ctx
 }
 
 // Stop stops a subscriber's deliveries; the alert in flight finishes
@@ -455,6 +471,15 @@ func (d *Dispatcher) consumeLoop(log *slog.Logger, l *loop) *bus.Loop {
 // source pulls from the loop's consumer, the one check last recreated.
 func (l *loop) source() bus.Source {
 	return bus.SourceFunc(func(abort context.Context, n int, wait time.Duration, each func(bus.Msg)) error {
+		if l.hold != nil {
+			select {
+			case <-l.hold.Done():
+			case <-abort.Done():
+				return nil
+			case <-l.ctx.Done():
+				return nil
+			}
+		}
 		return l.cons.Pull(abort, n, wait, each)
 	})
 }

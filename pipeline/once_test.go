@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -112,5 +113,111 @@ func TestOnceStoreErrorStillClassifiesWhatWasStored(t *testing.T) {
 	}
 	if sum.NewArticles == 0 || sum.Alerts != sum.NewArticles {
 		t.Errorf("alerts = %d, want one per new article: the stored articles were left unclassified (%+v; %v)", sum.Alerts, sum, err)
+	}
+}
+
+// Delivering while the classifier still wrote alerts had the embedded
+// server read older blocks of the alert stream besides the one being
+// written, a block-sized buffer each: most of a full refresh's peak
+// memory. A pass now delivers only once the classifier has drained, and
+// still delivers every alert once.
+func TestOnceDeliversAfterTheClassifierHasDrained(t *testing.T) {
+	f := newFeed(t)
+	const n = 300
+	for i := range n {
+		f.add(fmt.Sprintf("Fentanyl story %d", i))
+	}
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
+	})
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	var early []string // deliveries while the classifier had articles left
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a news.Alert
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		st, found, err := b.LookupConsumer(r.Context(), b.Names.ArticleStream, classifierConsumer)
+		mu.Lock()
+		defer mu.Unlock()
+		got[a.Article.Title]++
+		if err != nil || !found || st.Backlog() != 0 {
+			early = append(early, fmt.Sprintf("%s (classifier backlog %d, %v)", a.Article.Title, st.Backlog(), err))
+		}
+	}))
+	defer hook.Close()
+	cfg.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
+
+	p, err := New(cfg, b, discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := p.Once(ctx, 30*time.Second)
+	if err != nil || !sum.OK() {
+		t.Fatalf("%v, %+v", err, sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) > 0 {
+		t.Errorf("%d of %d deliveries while the classifier had articles left, first %s", len(early), n, early[0])
+	}
+	if len(got) != n {
+		t.Errorf("delivered %d distinct alerts, want %d", len(got), n)
+	}
+	for title, k := range got {
+		if k != 1 {
+			t.Errorf("%q delivered %d times", title, k)
+		}
+	}
+}
+
+// A classifier that cannot drain (here one article's alert is refused by
+// the alert stream, again and again) must not hold back the alerts it
+// did store: the subscribers start pulling halfway through the pass.
+func TestOnceDeliversHalfwayWhenTheClassifierCannotDrain(t *testing.T) {
+	f := newFeed(t)
+	f.add("Fentanyl seizure at the port", "Fentanyl "+strings.Repeat("long title ", 400))
+	var mu sync.Mutex
+	var got []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a news.Alert
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		mu.Lock()
+		got = append(got, a.Article.Title)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
+		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
+	})
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, b.Names.AlertStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = 2 << 10 // the long title's alert is over it, the short one's under
+	if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := New(cfg, b, discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := p.Once(ctx, 6*time.Second)
+	if !sum.TimedOut {
+		t.Errorf("the pass did not time out: %+v", sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != "Fentanyl seizure at the port" {
+		t.Errorf("delivered %q, want the stored alert", got)
 	}
 }

@@ -415,6 +415,19 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	drained, endPulls := context.WithCancel(context.Background())
 	defer endPulls()
 	p.disp.EndPullsWhen(drained)
+	// The subscribers' consumers are created now, before any alert, but
+	// pull nothing until the classifier has drained: delivering while
+	// alerts are still written has the embedded server read older blocks
+	// of the alert stream besides the one being written, a block-sized
+	// buffer each, and the two stages' messages in flight add up
+	// (docs/benchmarks.md). At the latest halfway through the pass, so
+	// that a classifier that cannot finish does not hold every delivery
+	// until the deadline.
+	classified, openPulls := context.WithCancel(context.Background())
+	defer openPulls()
+	p.disp.HoldPullsUntil(classified)
+	halfway := time.AfterFunc(timeout/2, openPulls)
+	defer halfway.Stop()
 	if err := p.startNotifier(bg); err != nil {
 		return Summary{}, err
 	}
@@ -437,7 +450,7 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	clsDone := make(chan error, 1)
 	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()
-	if err := p.waitDrained(ctx, deadline, &sum); err != nil {
+	if err := p.waitDrained(ctx, deadline, &sum, openPulls); err != nil {
 		return sum, errors.Join(fetchErr, err)
 	}
 	sum.TimedOut = ctx.Err() != nil
@@ -523,20 +536,39 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 	return sum, fetchErr
 }
 
-// waitDrained waits for the classifier to take every article, then for
-// every subscriber's queue to drain or wait on a retry beyond the
-// deadline, or for ctx to end.
-func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary) error {
+// waitDrained waits for the classifier to take every article, calls
+// classified, then waits for every subscriber's queue to drain or wait
+// on a retry beyond the deadline; it returns when ctx ends.
+func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary, classified func()) error {
 	if _, err := p.cls.consumer(ctx); err != nil {
 		return err
 	}
+	// Drained means every article stored so far is settled, not only an
+	// empty backlog: a consumer just created can report none before the
+	// server has counted what it has to deliver, and the pass ended with
+	// its articles unclassified. The last article exists, so the
+	// classifier reaches it, and its ack floor then does.
+	var last uint64
+	if st, err := p.b.StreamState(ctx, p.b.Names.ArticleStream); err != nil {
+		p.log.Warn("article stream not read; waiting for an empty classifier backlog only", "err", err)
+	} else if st.Msgs > 0 {
+		last = st.LastSeq
+	}
 	for ctx.Err() == nil {
-		n, found, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer)
-		if err == nil && found && n == 0 {
-			break
+		// Both: the ack floor for articles the consumer was not yet told
+		// of, the backlog for one stored past last after all.
+		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
+		if err == nil && found && st.Backlog() == 0 && st.AckFloor >= last {
+			if n, _, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer); err == nil && n == 0 {
+				break
+			}
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	classified()
 	for ctx.Err() == nil {
 		bl := p.subs.Drained(ctx, deadline)
 		sum.Pending, sum.Retrying = bl.Pending, bl.Retrying
