@@ -83,15 +83,18 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 }
 
 // staleState reports whether a consumer just made to start at stream
-// sequence start holds a state of its own already. nats-server does not
-// wait, when it deletes a consumer, for a flush of the consumer's state
-// that is under way: a flush that lands after the deletion writes the
-// old state into the directory of a consumer of that name made right
-// after (as a lost consumer is), which restores it. That consumer would
-// stand at the old place, with an old alert in flight until its ack wait
-// ran out: queued alerts delayed, delivered ones sent again.
+// sequence start stands behind that start. nats-server does not wait,
+// when it deletes a consumer, for a flush of the consumer's state that is
+// under way: a flush that lands after the deletion writes the old state
+// into the directory of a consumer of that name made right after (as a
+// lost consumer is), which restores it. That consumer would stand at the
+// old place, with an old alert in flight until its ack wait ran out:
+// queued alerts delayed, delivered ones sent again. A consumer that has
+// delivered from its start on is not stale: another replica may have
+// made it between our look and our create, and be using it; deleting it
+// would send its alert in flight again.
 func staleState(st bus.ConsumerState, start uint64) bool {
-	return st.Deliveries > 0 || st.AckPending > 0 || st.Delivered+1 < start || st.AckFloor+1 < start
+	return st.Delivered+1 < start || st.AckFloor+1 < start
 }
 
 // check runs between deliveries, every checkEvery: it recreates the
