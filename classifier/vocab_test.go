@@ -105,39 +105,47 @@ func TestWordFilterLabeled(t *testing.T) {
 }
 
 // TestVocabBytesIsAnUpperBound checks Vocab.Bytes against the heap a
-// vocabulary of many rare words really holds: the preview counts it in
-// its memory bound, so an estimate below the truth would let the cache
+// vocabulary of many rare words really holds, for several sizes and word
+// lengths, with a filter's marks made: the preview counts it in its
+// memory bound, so an estimate below the truth would let the cache
 // outgrow the bound.
 func TestVocabBytesIsAnUpperBound(t *testing.T) {
-	var ps []*Prepared
-	for a := range 100 {
-		var b strings.Builder
-		for w := range 2000 {
-			fmt.Fprintf(&b, "w%03dx%04d ", a, w)
+	c := mustNew(t, config.Topic{ID: "t", Name: "t", Query: "w*"})
+	for _, tt := range []struct{ words, length int }{
+		{14000, 9}, {14000, 17}, {14000, 33}, {200000, 9}, {200000, 17}, {60000, 60},
+	} {
+		var ps []*Prepared
+		const perArticle = 1000
+		for a := 0; a*perArticle < tt.words; a++ {
+			var b strings.Builder
+			for w := range perArticle {
+				word := fmt.Sprintf("w%d", a*perArticle+w)
+				b.WriteString(word + strings.Repeat("q", tt.length-len(word)) + " ")
+			}
+			ps = append(ps, Prepare(&news.Article{Content: b.String()}))
 		}
-		ps = append(ps, Prepare(&news.Article{Content: b.String()}))
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		v := NewVocab()
+		for _, p := range ps {
+			v.Words(p)
+		}
+		c.Filter(0, v) // sorts, and makes the marks
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(ps)
+		held := int(after.HeapAlloc) - int(before.HeapAlloc)
+		t.Logf("%d words of %d bytes: %d bytes held, %d estimated (%.0f and %.0f a word)", v.Len(), tt.length, held, v.Bytes(), float64(held)/float64(v.Len()), float64(v.Bytes())/float64(v.Len()))
+		if v.Len() != tt.words {
+			t.Fatalf("%d words, want %d", v.Len(), tt.words)
+		}
+		if v.Bytes() < held {
+			t.Errorf("%d words of %d bytes: Bytes() = %d, below the %d bytes the vocabulary holds", tt.words, tt.length, v.Bytes(), held)
+		}
+		if v.Bytes() > 3*held {
+			t.Errorf("%d words of %d bytes: Bytes() = %d, over three times the %d bytes the vocabulary holds", tt.words, tt.length, v.Bytes(), held)
+		}
+		runtime.KeepAlive(v)
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	v := NewVocab()
-	for _, p := range ps {
-		v.Words(p)
-	}
-	v.sort()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(ps)
-	held := int(after.HeapAlloc) - int(before.HeapAlloc)
-	t.Logf("%d words: %d bytes held, %d estimated (%.0f and %.0f a word)", v.Len(), held, v.Bytes(), float64(held)/float64(v.Len()), float64(v.Bytes())/float64(v.Len()))
-	if v.Len() != 200000 {
-		t.Fatalf("%d words, want 200000", v.Len())
-	}
-	if v.Bytes() < held {
-		t.Errorf("Bytes() = %d, below the %d bytes the vocabulary holds", v.Bytes(), held)
-	}
-	if v.Bytes() > 3*held {
-		t.Errorf("Bytes() = %d, over three times the %d bytes the vocabulary holds", v.Bytes(), held)
-	}
-	runtime.KeepAlive(v)
 }

@@ -138,15 +138,18 @@ func (pv *Previewer) held() int { return pv.bytes + pv.vocab.Bytes() }
 // grows, so when it is over its bound, or the cache with it is over the
 // byte bound, the words are numbered afresh, which drops those of evicted
 // articles; while still over (articles of many rare words), the oldest
-// quarter goes too. pv.mu is held.
+// articles go in proportion to the excess, down to a tenth below the
+// bound, so that the next refreshes need no renumbering. pv.mu is held.
 func (pv *Previewer) fit() {
 	pv.evict(0)
 	if pv.vocab.Len() <= previewMaxVocab && pv.held() <= pv.maxBytes {
 		return
 	}
 	pv.renumber()
-	for (pv.vocab.Len() > previewMaxVocab || pv.held() > pv.maxBytes) && len(pv.items) > 0 {
-		pv.evict(max(1, len(pv.items)/4))
+	target := pv.maxBytes - pv.maxBytes/10
+	for len(pv.items) > 0 && (pv.vocab.Len() > previewMaxVocab || pv.held() > target) {
+		excess := max(float64(pv.held()-target)/float64(pv.held()), float64(pv.vocab.Len()-previewMaxVocab)/float64(pv.vocab.Len()))
+		pv.evict(max(1, int(excess*float64(len(pv.items)))+1))
 		pv.renumber()
 	}
 }

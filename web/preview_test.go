@@ -418,3 +418,52 @@ func TestPreviewBoundCountsVocabulary(t *testing.T) {
 		t.Errorf("%d of %d articles cached: the bound should keep some and evict some", cached, articles)
 	}
 }
+
+// TestPreviewFitKeepsMostOfTheCache adds one article of rare words per
+// refresh to a cache at its byte bound: each refresh that overflows
+// drops about the excess (and a tenth of room), not a quarter of the
+// cache, so the preview keeps most of its archive from one refresh to
+// the next.
+func TestPreviewFitKeepsMostOfTheCache(t *testing.T) {
+	arch := &sliceArchive{}
+	at := time.Now().Add(-time.Hour)
+	add := func(a int) {
+		var b strings.Builder
+		for w := range 1500 {
+			fmt.Fprintf(&b, "r%03dq%04d ", a, w)
+		}
+		arch.add(news.Article{ID: fmt.Sprint(a), Title: fmt.Sprintf("rare%d", a), Content: b.String(), URL: fmt.Sprintf("https://example.org/%d", a)}, at.Add(time.Duration(a)*time.Second))
+	}
+	n := 0
+	for ; n < 100; n++ {
+		add(n)
+	}
+	pv := NewPreviewer(arch.read, func() []config.Topic { return previewTopics })
+	pv.maxBytes = 8 << 20
+	ctx := context.Background()
+	if _, err := pv.Preview(ctx, PreviewRequest{Query: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	least, most := 1<<30, 0
+	for range 40 {
+		add(n)
+		n++
+		pv.mu.Lock()
+		pv.loadedAt = time.Time{} // as if previewRefresh had passed
+		pv.mu.Unlock()
+		if _, err := pv.Preview(ctx, PreviewRequest{Query: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		pv.mu.Lock()
+		cached, held := len(pv.items), pv.held()
+		pv.mu.Unlock()
+		if held > pv.maxBytes {
+			t.Fatalf("cache holds %d bytes, over its bound of %d", held, pv.maxBytes)
+		}
+		least, most = min(least, cached), max(most, cached)
+	}
+	t.Logf("cached %d to %d articles", least, most)
+	if least*100 < most*85 {
+		t.Errorf("cache swung from %d to %d articles: a refresh dropped more than the excess", most, least)
+	}
+}
