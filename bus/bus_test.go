@@ -171,8 +171,9 @@ func TestOpenWaitsForAStoppingHolder(t *testing.T) {
 }
 
 // TestCloseLogsFailedConsumerListing: Close lists the consumers to have
-// the server drop ended pulls; when it cannot (here JetStream is off),
-// it says so and still closes.
+// the server drop ended pulls; when it cannot (here its connection is
+// already closed), it says so and still closes: the embedded server
+// stops.
 func TestCloseLogsFailedConsumerListing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -188,5 +189,8 @@ func TestCloseLogsFailedConsumerListing(t *testing.T) {
 	b.Close()
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "list consumers") {
 		t.Errorf("no WARN about the consumers not listed:\n%s", logs.String())
+	}
+	if b.server.Running() {
+		t.Error("the embedded server still runs after Close")
 	}
 }

@@ -404,8 +404,16 @@ func (s *syncBuffer) String() string {
 // TestConsumerBacklogCountsJustPublished publishes one message at a time
 // and asks for the backlog at once, before the server may have counted
 // the message for the consumer: it is counted every time, and nothing is
-// counted once the consumer took it, nor for other subjects.
+// counted once the consumer took it, nor for other subjects. With one
+// message held in flight (as alerts held for a digest are), the new one
+// is still counted beside it.
 func TestConsumerBacklogCountsJustPublished(t *testing.T) {
+	for _, held := range []bool{false, true} {
+		t.Run(fmt.Sprintf("held=%v", held), func(t *testing.T) { testBacklogCountsJustPublished(t, held) })
+	}
+}
+
+func testBacklogCountsJustPublished(t *testing.T, held bool) {
 	b := loopBus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -430,6 +438,17 @@ func TestConsumerBacklogCountsJustPublished(t *testing.T) {
 	if n := backlog(); n != 0 {
 		t.Fatalf("empty stream: backlog %d", n)
 	}
+	var base uint64 // messages in flight, never acked
+	if held {
+		if _, err := b.JS.Publish(ctx, b.Names.ArticleSubject("a"), []byte("held")); err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		if err := c.Pull(context.Background(), 1, 5*time.Second, func(Msg) { got++ }); err != nil || got != 1 {
+			t.Fatalf("held message: pulled %d, err %v", got, err)
+		}
+		base = 1
+	}
 	const rounds = 300
 	missed := 0
 	for i := range rounds {
@@ -441,7 +460,7 @@ func TestConsumerBacklogCountsJustPublished(t *testing.T) {
 		if _, err := b.JS.Publish(ctx, subject, fmt.Appendf(nil, "%d", i)); err != nil {
 			t.Fatal(err)
 		}
-		if backlog() == 0 {
+		if backlog() <= base {
 			missed++
 		}
 		got := 0
@@ -453,8 +472,8 @@ func TestConsumerBacklogCountsJustPublished(t *testing.T) {
 		}); err != nil || got != 1 {
 			t.Fatalf("round %d: pulled %d, err %v", i, got, err)
 		}
-		if n := backlog(); n != 0 {
-			t.Fatalf("round %d: backlog %d after the consumer took its message", i, n)
+		if n := backlog(); n != base {
+			t.Fatalf("round %d: backlog %d after the consumer took its message, want %d", i, n, base)
 		}
 	}
 	if missed > 0 {

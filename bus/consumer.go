@@ -105,10 +105,11 @@ func (b *Bus) LookupConsumer(ctx context.Context, stream, durable string) (_ Con
 // flight included, counting those the server stored but has not counted
 // for the consumer yet: it acknowledges a publish before it counts the
 // message for its consumers (in a goroutine of its own), so right after a
-// publish the consumer's pending count can still be 0. When the counts
-// say 0 but a message on the consumer's filter lies past the last one it
-// was given, that one counts (1: there may be more, but the backlog is
-// not empty). found is false when the consumer does not exist.
+// publish the consumer's pending count can still be 0. When the server
+// counts none undelivered but a message on the consumer's filter lies
+// past the last one it was given, that one counts too (1 more: there may
+// be more, but the backlog is not only what is in flight, such as alerts
+// held for a digest). found is false when the consumer does not exist.
 func (b *Bus) ConsumerBacklog(ctx context.Context, stream, durable string) (n uint64, found bool, err error) {
 	c, err := b.JS.Consumer(ctx, stream, durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -118,7 +119,8 @@ func (b *Bus) ConsumerBacklog(ctx context.Context, stream, durable string) (n ui
 		return 0, false, fmt.Errorf("look up consumer %s: %w", durable, err)
 	}
 	info := c.CachedInfo()
-	if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+	n = info.NumPending + uint64(info.NumAckPending)
+	if info.NumPending > 0 {
 		return n, true, nil
 	}
 	str, err := b.JS.Stream(ctx, stream)
@@ -136,12 +138,12 @@ func (b *Bus) ConsumerBacklog(ctx context.Context, stream, durable string) (n ui
 		_, err := str.GetMsg(ctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(f))
 		switch {
 		case err == nil:
-			return 1, true, nil
+			return n + 1, true, nil
 		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			return 0, true, fmt.Errorf("consumer %s: next message on %s: %w", durable, f, err)
+			return n, true, fmt.Errorf("consumer %s: next message on %s: %w", durable, f, err)
 		}
 	}
-	return 0, true, nil
+	return n, true, nil
 }
 
 // DeleteConsumer deletes a consumer; one that does not exist is no error.
