@@ -49,7 +49,6 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 		case found:
 			// It keeps its place (see EnsureConsumer).
 		case recorded:
-			s.StartSeq = pos + 1
 			log.Error("the subscriber's consumer was lost; recreating it from its last delivered position, so no queued alert is skipped",
 				"consumer", spec.Durable, "from_seq", pos+1)
 		default:
@@ -58,11 +57,15 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 				return nil, 0, fmt.Errorf("subscriber %s: alert stream: %w", id, err)
 			}
 			pos = last
-			s.StartSeq = pos + 1
 			if err := setPosition(ctx, d.b, id, pos); err != nil {
 				return nil, 0, err
 			}
 		}
+		// A new consumer starts after the position. One found keeps its
+		// place, but if it is lost between our look and our create, it is
+		// made at the position too, not with DeliverAll (which would send
+		// the whole stream again).
+		s.StartSeq = pos + 1
 		cons, err := d.b.EnsureConsumer(ctx, d.b.Names.AlertStream, s)
 		if err != nil {
 			lastErr = err
