@@ -23,16 +23,7 @@ import (
 // delivers its new item within its own short timeout.
 func TestOnceLeavesNothingInFlight(t *testing.T) {
 	f := newFeed(t)
-	var mu sync.Mutex
-	var got []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var a news.Alert
-		_ = json.NewDecoder(r.Body).Decode(&a)
-		mu.Lock()
-		got = append(got, a.Article.Title)
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook := newTitleHook(t)
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
 		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
@@ -72,9 +63,7 @@ func TestOnceLeavesNothingInFlight(t *testing.T) {
 			}
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 2 || got[0] != "Fentanyl ring broken up" || got[1] != "Second fentanyl story" {
+	if got := hook.titles(); len(got) != 2 || got[0] != "Fentanyl ring broken up" || got[1] != "Second fentanyl story" {
 		t.Errorf("delivered %q, want both fentanyl stories once each", got)
 	}
 }
@@ -180,16 +169,7 @@ func TestOnceDeliversAfterTheClassifierHasDrained(t *testing.T) {
 func TestOnceDeliversHalfwayWhenTheClassifierCannotDrain(t *testing.T) {
 	f := newFeed(t)
 	f.add("Fentanyl seizure at the port", "Fentanyl "+strings.Repeat("long title ", 400))
-	var mu sync.Mutex
-	var got []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var a news.Alert
-		_ = json.NewDecoder(r.Body).Decode(&a)
-		mu.Lock()
-		got = append(got, a.Article.Title)
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook := newTitleHook(t)
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
 		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
@@ -215,9 +195,7 @@ func TestOnceDeliversHalfwayWhenTheClassifierCannotDrain(t *testing.T) {
 	if !sum.TimedOut {
 		t.Errorf("the pass did not time out: %+v", sum)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 || got[0] != "Fentanyl seizure at the port" {
+	if got := hook.titles(); len(got) != 1 || got[0] != "Fentanyl seizure at the port" {
 		t.Errorf("delivered %q, want the stored alert", got)
 	}
 }

@@ -234,16 +234,7 @@ func TestFailingSourceBacksOffAndRecovers(t *testing.T) {
 // jobs, classifier and a webhook subscriber, with items added over time.
 func TestRunDeliversItemsAsTheyAppear(t *testing.T) {
 	f := newFeed(t)
-	var mu sync.Mutex
-	var got []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var a news.Alert
-		_ = json.NewDecoder(r.Body).Decode(&a)
-		mu.Lock()
-		got = append(got, a.Article.Title)
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook := newTitleHook(t)
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL, Interval: time.Second}}
 		c.Subscribers = []config.Subscriber{{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: hook.URL, Secret: "s3cret"}}}
@@ -259,9 +250,9 @@ func TestRunDeliversItemsAsTheyAppear(t *testing.T) {
 	go func() { done <- p.Run(ctx, AllRoles) }()
 
 	f.add("Fentanyl ring broken up", "Weather: sunny")
-	waitFor(t, 15*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 1 })
+	waitFor(t, 15*time.Second, func() bool { return len(hook.titles()) >= 1 })
 	f.add("Second fentanyl story", "Sports results")
-	waitFor(t, 15*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 2 })
+	waitFor(t, 15*time.Second, func() bool { return len(hook.titles()) >= 2 })
 	cancel()
 	select {
 	case err := <-done:
@@ -271,9 +262,7 @@ func TestRunDeliversItemsAsTheyAppear(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(got) != "[Fentanyl ring broken up Second fentanyl story]" {
+	if got := hook.titles(); fmt.Sprint(got) != "[Fentanyl ring broken up Second fentanyl story]" {
 		t.Errorf("delivered %q", got)
 	}
 	if f.hits.Load() < 2 {
@@ -349,4 +338,32 @@ func TestParseRoles(t *testing.T) {
 	if r, _ := ParseRoles("all"); r != AllRoles {
 		t.Errorf("all = %+v", r)
 	}
+}
+
+// titleHook is a webhook subscriber's endpoint that records the titles
+// of the alerts it receives.
+type titleHook struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got []string
+}
+
+func newTitleHook(t *testing.T) *titleHook {
+	h := &titleHook{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a news.Alert
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		h.mu.Lock()
+		h.got = append(h.got, a.Article.Title)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// titles is what arrived so far, in order.
+func (h *titleHook) titles() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.got...)
 }
