@@ -48,8 +48,11 @@ type Bus struct {
 
 	server *server.Server // nil when connected to an external server
 	lock   *dirLock       // the data_dir lock of the embedded server
-	log    *slog.Logger
-	client bool // opened for inspection: keeps no records, runs no watchdog
+	// exclusive: the embedded server, under the data_dir lock, listens
+	// for no other client: no other process can reach the store.
+	exclusive bool
+	log       *slog.Logger
+	client    bool // opened for inspection: keeps no records, runs no watchdog
 
 	dataDir  string
 	storeDir string                 // the embedded server's store
@@ -145,6 +148,7 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 			return nil, err
 		default:
 			b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
+			b.exclusive = cfg.NATS.Listen == ""
 		}
 	} else {
 		var access []nats.Option
@@ -565,3 +569,9 @@ func Heartbeat(period time.Duration, beat func()) (stop func()) {
 	}()
 	return func() { close(done); <-finished }
 }
+
+// Exclusive reports whether this process alone can reach the store: an
+// embedded server under the data_dir lock that listens for no other
+// client. Work that only guards against other processes can be skipped
+// then.
+func (b *Bus) Exclusive() bool { return b.exclusive }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -380,7 +381,7 @@ func TestStaleStateReadIsReadAgain(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r, err := p.fetch.fetchSourceFrom(ctx, src, pre)
+			r, err := p.fetch.fetchSourceFrom(ctx, src, pre, false)
 			if err != nil || r.Err != nil {
 				t.Fatalf("fetch = %+v, %v; want fetched", r, err)
 			}
@@ -470,4 +471,90 @@ func TestLoadStatesSaysWhatDoesNotDecode(t *testing.T) {
 	if !ok || st.Status != "pending" || !strings.Contains(st.Error, "does not decode") {
 		t.Errorf("state of an undecodable entry = %+v (found %v), want pending with the decoding error", st, ok)
 	}
+}
+
+// TestOncePassAloneWritesOneStatePerSource: a once pass on an embedded
+// store no other process can reach (bus.Exclusive) claims nothing: each
+// source costs one state write, its save, instead of a claim and a save.
+// A claim left in a state by a process that died does not hold the
+// source back either. With nats.listen set, other processes may share the
+// store, and claims stay.
+func TestOncePassAloneWritesOneStatePerSource(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		listen bool
+		writes int // state writes per source in the second pass
+	}{
+		{"alone", false, 1},
+		{"listening", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var srcs []config.Source
+			for i := range 3 {
+				f := newFeed(t)
+				f.add(fmt.Sprintf("Story %d", i))
+				srcs = append(srcs, config.Source{ID: fmt.Sprintf("wire%d", i), URL: f.srv.URL})
+			}
+			cfg := testConfig(t, func(c *config.Config) {
+				c.Sources = srcs
+				if tc.listen {
+					c.NATS.Listen = freeLoopbackAddr(t)
+				}
+			})
+			b := openBus(t, cfg)
+			if b.Exclusive() == tc.listen {
+				t.Fatalf("Exclusive() = %v with listen %v", b.Exclusive(), tc.listen)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			p := newPipeline(t, cfg, b)
+			if _, err := p.Once(ctx, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			// A dead process's claim on the first source, as a crash leaves it.
+			st, err := LoadState(ctx, b.StateKV(), srcs[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Claim = &FetchClaim{Holder: "dead", Until: time.Now().Add(time.Hour)}
+			if err := saveState(ctx, b.StateKV(), st); err != nil {
+				t.Fatal(err)
+			}
+			before, err := b.StateKV().LastRevision(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := p.Once(ctx, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := b.StateKV().LastRevision(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fetched := len(srcs)
+			if tc.listen {
+				fetched-- // the claimed source waits for the claim to expire
+			}
+			if sum.SourcesOK != fetched {
+				t.Errorf("second pass: %d sources ok, want %d (%+v)", sum.SourcesOK, fetched, sum)
+			}
+			if got, want := int(after-before), fetched*tc.writes; got != want {
+				t.Errorf("second pass wrote %d states for %d fetched sources, want %d", got, fetched, want)
+			}
+			if st, err := LoadState(ctx, b.StateKV(), srcs[0].ID); err != nil || (st.Claim != nil) != tc.listen {
+				t.Errorf("first source's state after the pass: claim %+v, %v", st.Claim, err)
+			}
+		})
+	}
+}
+
+// freeLoopbackAddr is a loopback address with a port free right now.
+func freeLoopbackAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -87,7 +87,7 @@ func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Me
 // still records it when it can), or another job is fetching the source
 // (ErrSourceBusy).
 func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchResult, error) {
-	res, _, err := s.fetchDue(ctx, src, time.Time{}, nil)
+	res, _, err := s.fetchDue(ctx, src, time.Time{}, nil, false)
 	return res, err
 }
 
@@ -95,10 +95,10 @@ func (s *fetchStage) fetchSource(ctx context.Context, src config.Source) (FetchR
 // beforehand (once's pass reads every state in one go). The read may be
 // stale by now: a claim at its revision that fails reads the state
 // again and tries once more, as fetchSource would have.
-func (s *fetchStage) fetchSourceFrom(ctx context.Context, src config.Source, pre stateAt) (FetchResult, error) {
-	res, _, err := s.fetchDue(ctx, src, time.Time{}, &pre)
+func (s *fetchStage) fetchSourceFrom(ctx context.Context, src config.Source, pre stateAt, owned bool) (FetchResult, error) {
+	res, _, err := s.fetchDue(ctx, src, time.Time{}, &pre, owned)
 	if errors.Is(err, errStaleRead) {
-		res, _, err = s.fetchDue(ctx, src, time.Time{}, nil)
+		res, _, err = s.fetchDue(ctx, src, time.Time{}, nil, owned)
 	}
 	return res, err
 }
@@ -112,7 +112,9 @@ var errStaleRead = errors.New("state read beforehand is stale")
 // fetch). The source is claimed in its state entry, at the revision read,
 // until the new state is saved. pre, when not nil, is the state as read
 // beforehand; a claim at its revision that fails returns errStaleRead.
-func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time, pre *stateAt) (_ FetchResult, done bool, _ error) {
+// owned: this process alone fetches the source (ownClaim), and the claim
+// writes nothing.
+func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time, pre *stateAt, owned bool) (_ FetchResult, done bool, _ error) {
 	var at stateAt
 	if pre != nil {
 		at = *pre
@@ -136,6 +138,14 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 		// fetcher ran, or a retried job whose fetch was saved): one
 		// fetch is enough.
 		return FetchResult{Source: src.ID}, true, nil
+	}
+	if owned {
+		c := ownClaim(s.b.StateKV(), src.ID, st, rev)
+		res, err := s.fetchWithState(ctx, src, c.read, c)
+		if pre != nil && errors.Is(err, ErrSourceBusy) {
+			return res, false, errStaleRead
+		}
+		return res, false, err
 	}
 	c, err := claimState(ctx, s.b.StateKV(), src.ID, st, rev)
 	if pre != nil && errors.Is(err, ErrSourceBusy) {
@@ -408,7 +418,7 @@ func (s *fetchStage) handleJob(ctx context.Context, m bus.Msg, lookup func(strin
 		// state: the back-off holds all the same.
 		return bus.RetryAfter(time.Until(until))
 	}
-	_, _, err := s.fetchDue(ctx, src, job.Due, nil)
+	_, _, err := s.fetchDue(ctx, src, job.Due, nil, false)
 	switch {
 	case errors.Is(err, ErrSourceBusy):
 		// Another job fetches it now; when this one comes back, that

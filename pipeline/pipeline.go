@@ -485,6 +485,9 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 	if err != nil {
 		p.log.Warn("source states not read in one pass; reading them one by one", "err", err)
 	}
+	// Alone on the store, a pass that fetches each source once needs no
+	// claims: one write per source instead of two.
+	owned := p.b.Exclusive()
 	go func() {
 		sem := make(chan struct{}, cfg.Fetch.Workers)
 		var wg sync.WaitGroup
@@ -502,7 +505,7 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 					if !ok {
 						pre = stateAt{st: SourceState{ID: src.ID, Status: "pending"}}
 					}
-					r, err = p.fetch.fetchSourceFrom(ctx, src, pre)
+					r, err = p.fetch.fetchSourceFrom(ctx, src, pre, owned)
 				} else {
 					r, err = p.fetch.fetchSource(ctx, src)
 				}
