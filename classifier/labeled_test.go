@@ -166,9 +166,8 @@ func evaluate(t *testing.T, c *Classifier, topic string, texts []labeled, logErr
 // blind in testdata/labeled, and for the bilateral fentanyl topic the
 // examples in testdata) and fails if they fall below the goal or the
 // floors. Every error is listed. The queries are tuned on articles and
-// dev2, and on the first two blind sets after their blind figures were
-// taken; the third blind set's figures are the only ones here on unseen
-// texts (README). dev2 is also printed in its two fixed halves
+// dev2, and on the three blind sets after their blind figures were
+// taken (README has those). dev2 is also printed in its two fixed halves
 // (tuneHalf).
 //
 //	go test ./classifier/ -run TestDefaultTopicsOnLabeledSet -v
@@ -210,11 +209,10 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 		{"dev2", dev2, goal, map[string][2]float64{"fentanyl": {1, 1}, "us-china": {0.97, 1}}},
 		{"articles+dev2", both, goal, map[string][2]float64{"fentanyl": {1, 1}, "us-china": {0.98, 1}}},
 		// The blind sets: the figures after their errors were read
-		// (their blind ones are lower; README).
+		// (their blind ones are lower or equal; README).
 		{"unseen", unseen, []string{"us-china"}, map[string][2]float64{"fentanyl": {1, 0.62}, "us-china": {1, 1}}},
 		{"unseen2", unseen2, nil, map[string][2]float64{"fentanyl": {0.75, 0.66}, "us-china": {0.87, 0.87}}},
-		// Its blind figures: nothing was changed after it.
-		{"unseen3", unseen3, []string{"us-china"}, map[string][2]float64{"fentanyl": {0.87, 0.87}, "us-china": {1, 1}}},
+		{"unseen3", unseen3, []string{"us-china"}, map[string][2]float64{"fentanyl": {0.88, 1}, "us-china": {1, 1}}},
 		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), nil, nil},
 	}
 	var table, below strings.Builder
@@ -300,6 +298,9 @@ func TestDefaultTopicsPassingMentions(t *testing.T) {
 		// fentanyl; a short statement on a fentanyl trafficker's arrest.
 		{news.Article{Title: "A Proclamation on Overdose Awareness Week", Content: "This week we remember the Americans lost to drug overdoses and renew our commitment to the families and communities who carry that loss every day. Overdose deaths fell last year for the first time in years, thanks to the work of first responders, clinicians, peer counselors and neighbors across the country who never gave up on anyone. Naloxone reverses opioid overdoses, and we made it available over the counter. We expanded treatment for opioid use disorder. Illicit fentanyl remains the main driver of overdose deaths, and fentanyl test strips save lives."}, ""},
 		{news.Article{Title: "Joint Statement: U.S.-Mexico High-Level Security Dialogue", Content: "This year our governments celebrate two centuries of bilateral relations and the anniversary of our framework for security, public health and safe communities. The delegations reviewed progress on firearms, migration, cybersecurity, financial crime and the protection of migrants and human rights defenders, and agreed on a work plan for the coming year with regular meetings of experts from both governments. Customs officers seized fentanyl pills at the ports. Mexico seized fentanyl powder. Both countries warned of fentanyl in counterfeit pills. Laboratories making fentanyl were dismantled. Fentanyl seizures rose. The fentanyl working group will meet again."}, ""},
+		// A readout whose headline names a counternarcotics working
+		// group, with the drug in its text, not in its headline.
+		{news.Article{Title: "Readout of the Bilateral Counternarcotics Working Group Meeting", Content: "Officials discussed law enforcement cooperation against illicit synthetic drugs, including fentanyl, and the precursor chemicals used to make them."}, "fentanyl"},
 		// A US statement on China's regions: Xinjiang and the Uyghurs
 		// count as China in the official-statement rule.
 		{news.Article{Title: "Statement by Press Secretary on the Uyghur Forced Labor Prevention Act", Content: "We agree with Congress that action must be taken to hold the People's Republic of China accountable for forced labor in Xinjiang. We will keep working with allies to remove goods made with the forced labor of Uyghurs from supply chains."}, "us-china"},
