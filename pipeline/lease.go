@@ -190,7 +190,7 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 	if err != nil {
 		return fmt.Errorf("save state of %s: %w", c.id, err)
 	}
-	c.rev, c.ended = rev, true
+	c.rev, c.ended, c.fresh = rev, true, false
 	return nil
 }
 
