@@ -148,7 +148,8 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 			return nil, err
 		default:
 			b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
-			b.exclusive = cfg.NATS.Listen == ""
+			// Alone only under a lock that keeps other processes out.
+			b.exclusive = cfg.NATS.Listen == "" && b.lock.held()
 		}
 	} else {
 		var access []nats.Option
@@ -571,7 +572,7 @@ func Heartbeat(period time.Duration, beat func()) (stop func()) {
 }
 
 // Exclusive reports whether this process alone can reach the store: an
-// embedded server under the data_dir lock that listens for no other
-// client. Work that only guards against other processes can be skipped
+// embedded server under the data_dir lock (held on unix systems; without
+// one, never exclusive) that listens for no other client. Work that only guards against other processes can be skipped
 // then.
 func (b *Bus) Exclusive() bool { return b.exclusive }

@@ -25,6 +25,9 @@ const stoppingMark = " stopping"
 // dirLock is the exclusive lock on a data_dir.
 type dirLock struct{ f *os.File }
 
+// held reports whether the lock keeps other processes out.
+func (l *dirLock) held() bool { return l != nil && l.f != nil }
+
 // lockDataDir takes an exclusive lock on dir for the life of the process
 // (or until release is called). When the holder is shutting down (a
 // restart right after SIGTERM), it waits for it to let go while wait

@@ -558,3 +558,38 @@ func freeLoopbackAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestOwnClaimConflictIsAStoreFault: a pass alone on the store finds the
+// state changed under it only if something is wrong with that premise;
+// its save then fails as a store fault, not as a claim lost to another
+// job (which would be retried and logged as a normal race).
+func TestOwnClaimConflictIsAStoreFault(t *testing.T) {
+	cfg := testConfig(t, nil)
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv := b.StateKV()
+	if err := saveState(ctx, kv, SourceState{ID: "wire", Status: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	st, rev, err := readState(ctx, kv, "wire")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ownClaim(kv, "wire", st, rev)
+	if err := saveState(ctx, kv, SourceState{ID: "wire", Status: "error"}); err != nil { // another writer
+		t.Fatal(err)
+	}
+	err = c.save(ctx, SourceState{ID: "wire", Status: "ok"})
+	if err == nil || errors.Is(err, ErrSourceBusy) {
+		t.Fatalf("save over another writer's state: %v; want a store error, not ErrSourceBusy", err)
+	}
+	if got, _ := LoadState(ctx, kv, "wire"); got.Status != "error" {
+		t.Errorf("the other writer's state was overwritten: %+v", got)
+	}
+	// A fresh source: the save creates the entry.
+	fresh := ownClaim(kv, "new", SourceState{ID: "new"}, 0)
+	if err := fresh.save(ctx, SourceState{ID: "new", Status: "ok"}); err != nil {
+		t.Fatalf("first save of a new source: %v", err)
+	}
+}

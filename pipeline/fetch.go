@@ -142,9 +142,6 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 	if owned {
 		c := ownClaim(s.b.StateKV(), src.ID, st, rev)
 		res, err := s.fetchWithState(ctx, src, c.read, c)
-		if pre != nil && errors.Is(err, ErrSourceBusy) {
-			return res, false, errStaleRead
-		}
 		return res, false, err
 	}
 	c, err := claimState(ctx, s.b.StateKV(), src.ID, st, rev)
