@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/config"
+	"newswatch/internal/logtest"
 )
 
 func testConfig(t *testing.T) *config.Config {
@@ -177,7 +178,7 @@ func TestOpenWaitsForAStoppingHolder(t *testing.T) {
 func TestCloseLogsFailedConsumerListing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	b, err := Open(ctx, testConfig(t), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -1,12 +1,12 @@
 package bus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"newswatch/internal/logtest"
 	"strings"
 	"sync"
 	"testing"
@@ -367,7 +367,7 @@ func (p *progressFails) InProgress() error {
 // A progress signal that fails is logged: without it the message's ack
 // wait runs out while its handler still works, and it is delivered again.
 func TestHeartbeatFailureLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	m := &progressFails{tried: make(chan struct{})}
 	lp := &Loop{Log: slog.New(slog.NewTextHandler(&logs, nil)), Heartbeat: time.Millisecond}
 	lp.handle(context.Background(), func(context.Context, Msg) Result {
@@ -381,24 +381,6 @@ func TestHeartbeatFailureLogged(t *testing.T) {
 	if s := logs.String(); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "connection closed") {
 		t.Errorf("a failed progress signal was not logged at WARN: %q", s)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger used by two goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestConsumerBacklogCountsJustPublished publishes one message at a time

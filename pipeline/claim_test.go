@@ -19,6 +19,7 @@ import (
 	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/fetcher/fetchtest"
+	"newswatch/internal/logtest"
 
 	"github.com/nats-io/nats.go"
 )
@@ -138,11 +139,7 @@ func TestTwoStagesRaceToClaim(t *testing.T) {
 // A claim whose holder stalled past its expiry is taken over; the stalled
 // holder can then neither renew nor save over the new holder's state.
 func TestExpiredClaimIsTakenOver(t *testing.T) {
-	cfg := testConfig(t, nil)
-	b := openBus(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kv := b.StateKV()
+	ctx, _, kv := stateBucket(t)
 	const id = "stalled"
 	if err := saveState(ctx, kv, SourceState{ID: id, Status: "ok", ItemsSeen: 1}); err != nil {
 		t.Fatal(err)
@@ -189,11 +186,7 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 // A claim given back without a save leaves the state as it was read, and
 // a source that had none has none again.
 func TestReleasedClaimRestoresState(t *testing.T) {
-	cfg := testConfig(t, nil)
-	b := openBus(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kv := b.StateKV()
+	ctx, _, kv := stateBucket(t)
 	st, rev, _ := readState(ctx, kv, "fresh")
 	c, err := claimState(ctx, kv, "fresh", st, rev)
 	if err != nil {
@@ -284,11 +277,7 @@ func TestLostClaimStopsTheFetchWithoutAStoreFault(t *testing.T) {
 // A claim that cannot be given back says so, and how long its source
 // waits: nothing else would tell why the source is skipped meanwhile.
 func TestFailedReleaseSaysTheSourceWaits(t *testing.T) {
-	cfg := testConfig(t, nil)
-	b := openBus(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kv := b.StateKV()
+	ctx, b, kv := stateBucket(t)
 	st, rev, _ := readState(ctx, kv, "s")
 	c, err := claimState(ctx, kv, "s", st, rev)
 	if err != nil {
@@ -393,24 +382,6 @@ func TestStaleStateReadIsReadAgain(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the fetch's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A state that does not decode was read as "pending" without a word: the
 // source was fetched as new (every item again, its failure count and
 // validator gone) and nobody was told why. The fetch goes on as before,
@@ -428,7 +399,7 @@ func TestUndecodableStateIsReported(t *testing.T) {
 			if _, err := b.StateKV().Put(ctx, src.ID, []byte("{not json")); err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs logtest.Buffer
 			p, err := New(cfg, b, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -564,11 +535,7 @@ func freeLoopbackAddr(t *testing.T) string {
 // its save then fails as a store fault, not as a claim lost to another
 // job (which would be retried and logged as a normal race).
 func TestOwnClaimConflictIsAStoreFault(t *testing.T) {
-	cfg := testConfig(t, nil)
-	b := openBus(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	kv := b.StateKV()
+	ctx, _, kv := stateBucket(t)
 	if err := saveState(ctx, kv, SourceState{ID: "wire", Status: "ok"}); err != nil {
 		t.Fatal(err)
 	}
@@ -592,4 +559,13 @@ func TestOwnClaimConflictIsAStoreFault(t *testing.T) {
 	if err := fresh.save(ctx, SourceState{ID: "new", Status: "ok"}); err != nil {
 		t.Fatalf("first save of a new source: %v", err)
 	}
+}
+
+// stateBucket opens a bus on a fresh data dir for a test of claims on the
+// source state bucket, with a context that ends with the test.
+func stateBucket(t *testing.T) (context.Context, *bus.Bus, bus.KV) {
+	b := openBus(t, testConfig(t, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx, b, b.StateKV()
 }

@@ -41,14 +41,12 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-type syncBuffer = logtest.Buffer
-
 // runningDaemon is `newswatch run` in-process, with its HTTP address.
 type runningDaemon struct {
 	base   string
 	path   string
 	cfg    map[string]any
-	stderr *syncBuffer
+	stderr *logtest.Buffer
 	stop   func() // stops the daemon and waits for it (once)
 }
 
@@ -62,7 +60,7 @@ const (
 // ends, and waits for its HTTP listener.
 func startDaemon(t *testing.T, dir string, cfg map[string]any) *runningDaemon {
 	t.Helper()
-	d := &runningDaemon{path: harness.WriteConfig(t, dir, cfg), cfg: cfg, stderr: &syncBuffer{}}
+	d := &runningDaemon{path: harness.WriteConfig(t, dir, cfg), cfg: cfg, stderr: &logtest.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
