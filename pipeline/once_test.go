@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"newswatch/config"
+	"newswatch/internal/logtest"
 	"newswatch/news"
 	"newswatch/notifier"
 )
@@ -187,7 +189,8 @@ func TestOnceDeliversHalfwayWhenTheClassifierCannotDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := New(cfg, b, discard(), nil)
+	var logs logtest.Buffer
+	p, err := New(cfg, b, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +200,9 @@ func TestOnceDeliversHalfwayWhenTheClassifierCannotDrain(t *testing.T) {
 	}
 	if got := hook.titles(); len(got) != 1 || got[0] != "Fentanyl seizure at the port" {
 		t.Errorf("delivered %q, want the stored alert", got)
+	}
+	// The operator is told the classifier did not finish, and how much.
+	if l := logs.String(); !strings.Contains(l, "before the classifier took every article") || !strings.Contains(l, "unclassified=1") {
+		t.Errorf("no WARN naming the unclassified article:\n%s", l)
 	}
 }

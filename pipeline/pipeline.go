@@ -557,18 +557,37 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 	} else if st.Msgs > 0 {
 		last = st.LastSeq
 	}
+	// What the last look saw, to say why the pass ends unclassified.
+	var (
+		seen    bus.ConsumerState
+		lookErr error
+	)
 	for ctx.Err() == nil {
 		// Both: the ack floor for articles the consumer was not yet told
 		// of, the backlog for one stored past last after all.
 		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
+		switch {
+		case err != nil:
+			lookErr = err
+		case !found:
+			lookErr = fmt.Errorf("consumer %s not found", classifierConsumer)
+		default:
+			seen, lookErr = st, nil
+		}
 		if err == nil && found && st.Backlog() == 0 && st.AckFloor >= last {
-			if n, _, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer); err == nil && n == 0 {
+			n, _, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer)
+			if err == nil && n == 0 {
 				break
 			}
+			lookErr = err
 		}
 		clock.Sleep(ctx, 20*time.Millisecond)
 	}
 	if ctx.Err() != nil {
+		// Deliveries opened halfway through the pass; what the classifier
+		// did not take waits for the next pass, and the operator is told.
+		p.log.Warn("the pass ended before the classifier took every article; the rest is classified by the next pass",
+			"unclassified", seen.Backlog(), "classified_up_to", seen.AckFloor, "last_article", last, "err", lookErr)
 		return nil
 	}
 	classified()
