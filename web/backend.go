@@ -150,14 +150,18 @@ type FeedbackLister interface {
 	FeedbackRecords(ctx context.Context) (recs []feedback.Record, unreadable int, err error)
 }
 
-// feedbackDecorate adds labels and buttons when b keeps them.
-func feedbackDecorate(ctx context.Context, b Backend, ts []Topic, as []Alert) {
-	fb, ok := b.(FeedbackBackend)
+// feedbackDecorate adds labels and buttons when the backend keeps them.
+// Counts that cannot be read leave the topics without them, and the log
+// says why.
+func (s *status) feedbackDecorate(ctx context.Context, ts []Topic, as []Alert) {
+	fb, ok := s.b.(FeedbackBackend)
 	if !ok {
 		return
 	}
 	if len(ts) > 0 {
-		if counts, err := fb.FeedbackCounts(ctx); err == nil {
+		if counts, err := fb.FeedbackCounts(ctx); err != nil {
+			s.log.Warn("feedback counts not read; topics are shown without them", "err", err)
+		} else {
 			for i := range ts {
 				c := counts[ts[i].ID]
 				ts[i].Feedback = &c

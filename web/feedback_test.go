@@ -14,6 +14,7 @@ import (
 
 	"newswatch/config"
 	"newswatch/feedback"
+	"newswatch/internal/logtest"
 )
 
 // The status page shows relevant / not relevant buttons on the latest
@@ -141,6 +142,19 @@ func TestFeedbackAPIFailureIsLogged(t *testing.T) {
 		t.Fatalf("GET /api/feedback on a closed bus: %d %s", rec.Code, rec.Body)
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "/api/feedback") {
+		t.Errorf("the failure is not in the log: %q", logs.String())
+	}
+}
+
+// Feedback counts that cannot be read leave the topics without them, and
+// the log says why: the page alone would only lack a column.
+func TestFeedbackCountsFailureIsLogged(t *testing.T) {
+	d := openDaemon(t, "topics:\n  - id: tuned\n    query: fentanyl\n")
+	var logs logtest.Buffer
+	h := New(d.m, nil, slog.New(slog.NewTextHandler(&logs, nil)), WithStatus(NewPipelineBackend(d.b, d.p))).Handler()
+	d.b.Close() // the bucket can no longer be read
+	get(t, h, "/api/topics")
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "feedback counts not read") {
 		t.Errorf("the failure is not in the log: %q", logs.String())
 	}
 }

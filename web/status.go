@@ -243,7 +243,7 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	wg.Wait()
-	feedbackDecorate(ctx, s.b, d.Topics, d.Alerts)
+	s.feedbackDecorate(ctx, d.Topics, d.Alerts)
 	d.Attention.Subscribers = troubledSubscribers(d.Subscribers)
 	if s.faults != nil {
 		d.Problems = s.faults()
@@ -306,7 +306,7 @@ func (s *status) apiTopics(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusInternalServerError, err)
 		return
 	}
-	feedbackDecorate(ctx, s.b, ts, nil)
+	s.feedbackDecorate(ctx, ts, nil)
 	writeJSON(w, http.StatusOK, map[string]any{"since": since, "topics": ts})
 }
 
@@ -334,7 +334,7 @@ func (s *status) apiAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusInternalServerError, err)
 		return
 	}
-	feedbackDecorate(ctx, s.b, nil, as)
+	s.feedbackDecorate(ctx, nil, as)
 	out := map[string]any{"alerts": as}
 	if n := len(as); n == q.Limit && as[n-1].Seq > 1 {
 		out["next_before"] = as[n-1].Seq
