@@ -546,48 +546,30 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 	if _, err := p.cls.consumer(ctx); err != nil {
 		return err
 	}
-	// Drained means every article stored so far is settled, not only an
-	// empty backlog: a consumer just created can report none before the
-	// server has counted what it has to deliver, and the pass ended with
-	// its articles unclassified. The last article exists, so the
-	// classifier reaches it, and its ack floor then does.
-	var last uint64
-	if st, err := p.b.StreamState(ctx, p.b.Names.ArticleStream); err != nil {
-		p.log.Warn("article stream not read; waiting for an empty classifier backlog only", "err", err)
-	} else if st.Msgs > 0 {
-		last = st.LastSeq
-	}
-	// What the last look saw, to say why the pass ends unclassified.
+	// Drained means every article stored so far is settled: the backlog
+	// counts one the server has stored but not yet counted for the
+	// consumer, as a consumer just created reports none at first
+	// (bus.ConsumerBacklog).
 	var (
-		seen    bus.ConsumerState
+		left    uint64 // what the last look saw, to say why the pass ends unclassified
 		lookErr error
 	)
 	for ctx.Err() == nil {
-		// Both: the ack floor for articles the consumer was not yet told
-		// of, the backlog for one stored past last after all.
-		st, found, err := p.b.LookupConsumer(ctx, p.b.Names.ArticleStream, classifierConsumer)
-		switch {
-		case err != nil:
-			lookErr = err
-		case !found:
-			lookErr = fmt.Errorf("consumer %s not found", classifierConsumer)
-		default:
-			seen, lookErr = st, nil
+		n, found, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer)
+		if err == nil && !found {
+			err = fmt.Errorf("consumer %s not found", classifierConsumer)
 		}
-		if err == nil && found && st.Backlog() == 0 && st.AckFloor >= last {
-			n, _, err := p.b.ConsumerBacklog(ctx, p.b.Names.ArticleStream, classifierConsumer)
-			if err == nil && n == 0 {
-				break
-			}
-			lookErr = err
+		if err == nil && n == 0 {
+			break
 		}
+		left, lookErr = n, err
 		clock.Sleep(ctx, 20*time.Millisecond)
 	}
 	if ctx.Err() != nil {
 		// Deliveries opened halfway through the pass; what the classifier
 		// did not take waits for the next pass, and the operator is told.
 		p.log.Warn("the pass ended before the classifier took every article; the rest is classified by the next pass",
-			"unclassified", seen.Backlog(), "classified_up_to", seen.AckFloor, "last_article", last, "err", lookErr)
+			"unclassified", left, "err", lookErr)
 		return nil
 	}
 	classified()
