@@ -180,9 +180,19 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 		// Keep the old validator: a new one would turn the next fetch of
 		// this body into a 304, and the parse error would go unseen.
 		res.Validator = prev
+		logParserPanic(f.log, src.ID, err)
 		return res, err
 	}
 	return res, nil
+}
+
+// logParserPanic logs, with its stack, a parser's panic on a document
+// (the source fails to parse and shows as failing): a bug to report.
+func logParserPanic(log *slog.Logger, source string, err error) {
+	if stack, ok := feed.PanicStack(err); ok {
+		log.Error("parser failed on a document from this source; the source is reported as not parsing. Please report this bug with the stack",
+			"source", source, "err", err, "stack", stack)
+	}
 }
 
 // logCharset notes a charset that was guessed rather than declared: the

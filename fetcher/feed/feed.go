@@ -38,7 +38,8 @@ const (
 // Parse parses a UTF-8 feed body (RSS, Atom or JSON Feed) into
 // articles. base is the URL the feed was fetched from, against which
 // relative item links are resolved.
-func Parse(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
+func Parse(body []byte, base *url.URL, sourceID string, now time.Time) (_ []news.Article, err error) {
+	defer Recover(&err)
 	if isJSON(body) {
 		if err := checkJSONFeed(body); err != nil {
 			return nil, err

@@ -309,6 +309,10 @@ func FuzzParseFeed(f *testing.F) {
 			t.Fatalf("decoded body is not UTF-8 (%s from %s)", d.Charset, d.From)
 		}
 		arts, err := Parse(d.Body, base, "fuzz", time.Unix(0, 0))
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			t.Fatalf("parser panicked: %v\n%s", pe.Value, pe.Stack)
+		}
 		if err != nil {
 			return
 		}

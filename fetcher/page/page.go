@@ -27,7 +27,8 @@ const maxPageItems = 500
 // selectors: Items selects each item; Title, Link, Summary and Published
 // select inside it. Without a Link selector the item's own href, or its
 // first link, is used; without a Title selector, that link's text.
-func Parse(body []byte, pageURL *url.URL, src config.Source, now time.Time) ([]news.Article, error) {
+func Parse(body []byte, pageURL *url.URL, src config.Source, now time.Time) (_ []news.Article, err error) {
+	defer feed.Recover(&err)
 	sel := src.Selectors
 	if sel == nil || strings.TrimSpace(sel.Items) == "" {
 		return nil, fmt.Errorf("page source has no selectors.items")

@@ -2,6 +2,7 @@ package page_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"newswatch/config"
 	"newswatch/fetcher"
 	"newswatch/fetcher/charset"
+	"newswatch/fetcher/feed"
 	"newswatch/fetcher/page"
 	"newswatch/news"
 )
@@ -131,6 +133,10 @@ func FuzzParsePage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		d := charset.DecodeHTML(body, contentType)
 		arts, err := page.Parse(d.Body, base, src, time.Unix(0, 0))
+		var pe *feed.PanicError
+		if errors.As(err, &pe) {
+			t.Fatalf("parser panicked: %v\n%s", pe.Value, pe.Stack)
+		}
 		if err != nil {
 			return
 		}

@@ -280,7 +280,11 @@ func (w *WebSub) receive(rw http.ResponseWriter, r *http.Request, s *subscriptio
 	base, _ := url.Parse(s.topic)
 	arts, err := feed.Parse(d.Body, base, s.src.ID, w.now().UTC())
 	if err != nil {
-		w.log.Warn("websub push not parsed", "source", s.src.ID, "error", err)
+		if stack, ok := feed.PanicStack(err); ok {
+			w.log.Error("parser failed on a websub push; please report this bug with the stack", "source", s.src.ID, "error", err, "stack", stack)
+		} else {
+			w.log.Warn("websub push not parsed", "source", s.src.ID, "error", err)
+		}
 		rw.WriteHeader(http.StatusAccepted) // a retry would not parse either
 		return
 	}
