@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -172,6 +173,9 @@ type Loop struct {
 	// the message is terminated. With no hook it is terminated at once.
 	DeadLetter      func(ctx context.Context, m Msg, r Result) error
 	DeadLetterRetry time.Duration // a failed hook's retry delay
+	// PanicRetry is when a message whose handler panicked is delivered
+	// again (default a minute).
+	PanicRetry time.Duration
 }
 
 func (lp *Loop) log() *slog.Logger {
@@ -300,11 +304,29 @@ func (lp *Loop) pulled(ctx context.Context, err error) {
 func (lp *Loop) handle(ctx context.Context, h Handler, m Msg) {
 	ctx = context.WithoutCancel(ctx)
 	stop := beat(m, lp.Heartbeat, lp.log())
-	r := h(ctx, m)
+	r := lp.call(ctx, h, m)
 	// Progress signals end before the message is settled: one that came
 	// after a retry's delayed nak would cut the delay short.
 	stop()
 	_ = lp.Settle(ctx, m, r)
+}
+
+// call runs h on m. A handler that panics (a bug, met on one message:
+// an article or alert built from a hostile feed) costs that message a
+// delay, not the process: a stage that crashed on it would meet it again
+// after every restart and stop for good. The message is delivered again
+// after PanicRetry, never dropped, and each time logged at ERROR with
+// the stack.
+func (lp *Loop) call(ctx context.Context, h Handler, m Msg) (r Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			delay := cmpOr(lp.PanicRetry, time.Minute)
+			lp.log().Error("handler failed on a message; it is delivered again later. This is a bug: please report it with the stack",
+				"subject", m.Subject(), "panic", fmt.Sprint(v), "retry_in", delay, "stack", string(debug.Stack()))
+			r = RetryAfter(delay)
+		}
+	}()
+	return h(ctx, m)
 }
 
 // Settle settles m by r, as the loop does with a handler's result; a

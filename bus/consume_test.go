@@ -462,3 +462,53 @@ func testBacklogCountsJustPublished(t *testing.T, held bool) {
 		t.Errorf("%d of %d messages just published were not in the backlog", missed, rounds)
 	}
 }
+
+// TestLoopSurvivesAPanickingHandler panics on the first delivery of one
+// message of three: the loop handles the others, delivers that one again
+// after PanicRetry, and logs the panic with its stack.
+func TestLoopSurvivesAPanickingHandler(t *testing.T) {
+	b := loopBus(t)
+	c := loopConsumer(t, b, "panic", 5*time.Second, 3)
+	var logs logtest.Buffer
+	lp := &Loop{Log: slog.New(slog.NewTextHandler(&logs, nil)), PanicRetry: 300 * time.Millisecond}
+	var got deliveries
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- lp.Run(ctx, c, func(_ context.Context, m Msg) Result {
+			got.add(m)
+			if md, _ := m.Meta(); string(m.Data()) == "panic-0" && md.Delivered == 1 {
+				var items []string
+				_ = items[2] // index out of range
+			}
+			return Ack()
+		})
+	}()
+	waitUntil(t, "four deliveries", 5*time.Second, func() bool { return len(got.list()) >= 4 })
+	time.Sleep(500 * time.Millisecond) // a fifth would be a message settled wrongly
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	calls := got.list()
+	var order []string
+	for _, d := range calls {
+		order = append(order, fmt.Sprintf("%s#%d", d.data, d.meta.Delivered))
+	}
+	if want := "panic-0#1 panic-1#1 panic-2#1 panic-0#2"; strings.Join(order, " ") != want {
+		t.Fatalf("deliveries %q, want %q", strings.Join(order, " "), want)
+	}
+	if gap := calls[3].at.Sub(calls[0].at); gap < 250*time.Millisecond {
+		t.Errorf("panicked message came back after %s, want about PanicRetry (300ms)", gap)
+	}
+	out := logs.String()
+	for _, want := range []string{"level=ERROR", "handler failed on a message", "index out of range", "TestLoopSurvivesAPanickingHandler"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if st := consumerState(t, b, "loop-panic"); st.Backlog() != 0 {
+		t.Errorf("consumer state %+v, want every message settled", st)
+	}
+}
