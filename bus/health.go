@@ -76,7 +76,7 @@ func (h *Health) Report(key, kind, detail string) {
 	h.mu.Unlock()
 	if !ok {
 		if h.log != nil {
-			h.log.Error(faultMessage(kind), "fault", key, "kind", kind, "err", detail)
+			h.log.Error(faultMessage(key, kind), "fault", key, "kind", kind, "err", detail)
 		}
 		for _, fn := range notify {
 			fn(f)
@@ -99,11 +99,13 @@ func (h *Health) Clear(key string) bool {
 	return ok
 }
 
-func faultMessage(kind string) string {
-	switch kind {
-	case KindStoreError:
+func faultMessage(key, kind string) string {
+	switch {
+	case kind == KindStoreError && strings.HasPrefix(key, "consumer."):
+		return "a stage cannot take its work from the store: it is blocked until it recovers"
+	case kind == KindStoreError:
 		return "store write failing: fetching and delivery are blocked until it recovers"
-	case KindDataLost:
+	case kind == KindDataLost:
 		return "data lost from the store"
 	}
 	return "fault"

@@ -99,15 +99,15 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 // replica share.
 const classifierConsumer = "classifier"
 
-func (s *classifyStage) consumer(ctx context.Context) (*bus.Consumer, error) {
-	var cons *bus.Consumer
+func (s *classifyStage) consumer(ctx context.Context) (*bus.Durable, error) {
+	var cons *bus.Durable
 	err := bus.Retry(ctx, s.log, "create classifier consumer", func(ctx context.Context) (err error) {
-		cons, err = s.b.EnsureConsumer(ctx, s.b.Names.ArticleStream, bus.ConsumerSpec{
+		cons, err = s.b.Durable(ctx, s.b.Names.ArticleStream, bus.ConsumerSpec{
 			Durable:       classifierConsumer,
 			Description:   "classifiers of every replica",
 			AckWait:       30 * time.Second, // classifying takes milliseconds
 			MaxAckPending: 1000,
-		})
+		}, s.log)
 		return err
 	})
 	return cons, err

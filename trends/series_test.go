@@ -189,3 +189,34 @@ func TestEntryAddDedupes(t *testing.T) {
 		t.Errorf("hour = %+v", h)
 	}
 }
+
+// TestUpkeepMakesItsLostConsumerAgain deletes the upkeep's consumer while
+// it runs: alerts published after that are counted, and the ones counted
+// before are not counted twice.
+func TestUpkeepMakesItsLostConsumerAgain(t *testing.T) {
+	cfg := testConfig(t, config.Topic{ID: "wave", Query: "x"})
+	b := openBus(t, cfg)
+	end := HourOf(time.Now())
+	start := end - (2*24-1)*hourSec
+	syn := makeSynth("wave", start, 2, true, 3)
+	half := len(syn.obs) / 2
+	publishAlerts(t, b, syn.obs[:half])
+
+	s := New(b, cfg, discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Upkeep(ctx) }()
+	last := syn.obs[half-1].Hour
+	waitCounted(t, s, b, "wave", last, expected(syn.obs[:half])[last][0])
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	if err := b.DeleteConsumer(dctx, b.Names.AlertStream, trendsConsumer); err != nil {
+		t.Fatal(err)
+	}
+	publishAlerts(t, b, syn.obs[half:])
+	want := expected(syn.obs)
+	last = syn.obs[len(syn.obs)-1].Hour
+	waitCounted(t, s, b, "wave", last, want[last][0])
+	checkSeries(t, s.mem, "wave", want, start, end)
+}

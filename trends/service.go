@@ -231,17 +231,18 @@ func (s *Service) tryUpdate(ctx context.Context, key string, obs []Obs) error {
 // are stored: a crash in between replays them, and the ids dedupe.
 func (s *Service) Upkeep(ctx context.Context) error {
 	var cons *bus.Batches
+	// One ack per batch, for the batch: acking every alert would cost
+	// the server as much as publishing it did.
+	cfg := bus.BatchConfig{
+		Stream:        s.b.Names.AlertStream,
+		Durable:       trendsConsumer,
+		Description:   "per-topic series of every replica",
+		Subject:       s.b.Names.AlertSubject(">"),
+		AckWait:       time.Minute,
+		MaxAckPending: 2000,
+	}
 	err := bus.Retry(ctx, s.log, "create trends consumer", func(ctx context.Context) (err error) {
-		// One ack per batch, for the batch: acking every alert would
-		// cost the server as much as publishing it did.
-		cons, err = s.b.Batches(ctx, bus.BatchConfig{
-			Stream:        s.b.Names.AlertStream,
-			Durable:       "trends",
-			Description:   "per-topic series of every replica",
-			Subject:       s.b.Names.AlertSubject(">"),
-			AckWait:       time.Minute,
-			MaxAckPending: 2000,
-		})
+		cons, err = s.b.Batches(ctx, cfg)
 		return err
 	})
 	if err != nil {
@@ -254,6 +255,9 @@ func (s *Service) Upkeep(ctx context.Context) error {
 				return nil
 			}
 			s.log.Warn("trends fetch", "err", err)
+			if c := s.remakeLost(ctx, cfg); c != nil {
+				cons = c
+			}
 			time.Sleep(time.Second)
 			continue
 		}
@@ -295,6 +299,29 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// trendsConsumer is the durable consumer the upkeeps of every replica
+// share.
+const trendsConsumer = "trends"
+
+// remakeLost makes the upkeep's consumer again if it is gone (deleted by
+// hand, lost with a damaged store), from the start of the alert stream:
+// counting an alert again counts nothing twice. Nil: it is there, or
+// cannot be made now.
+func (s *Service) remakeLost(ctx context.Context, cfg bus.BatchConfig) *bus.Batches {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, found, err := s.b.LookupConsumer(lctx, cfg.Stream, cfg.Durable); err != nil || found {
+		return nil
+	}
+	c, err := s.b.Batches(lctx, cfg)
+	if err != nil {
+		s.log.Error("the trends consumer was lost and cannot be made again; series and spikes stand still until it can", "err", err)
+		return nil
+	}
+	s.log.Error("the trends consumer was lost; made again from the start of the alert stream (alerts counted before count once)")
+	return c
 }
 
 // slimAlert is the part of an alert the series needs: decoding only it

@@ -1,0 +1,146 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Durable is a Source over a stage's durable consumer that makes the
+// consumer again when it is lost (deleted by hand, or gone with a damaged
+// store): without it the stage would stop taking work while everything
+// else looked fine. A consumer made anew starts after the highest ack
+// floor the stage has seen, so at most the messages settled since that
+// look come again; the stages' own publishes carry message ids, and the
+// stream drops their repeats within its duplicate window.
+//
+// A stage that cannot pull (its consumer cannot be made again, its stream
+// is gone) is reported as a store fault under "consumer.<durable>" after
+// three failed pulls in a row, which fails /readyz until a pull works.
+type Durable struct {
+	b      *Bus
+	stream string
+	spec   ConsumerSpec
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	cons     *Consumer
+	floor    uint64    // the highest ack floor seen
+	looked   time.Time // when floor was last read
+	failures int       // pulls failed in a row
+}
+
+// floorEvery is how often a Durable reads its consumer's ack floor.
+const floorEvery = 5 * time.Second
+
+// durableFailures is how many pulls in a row must fail before the stage
+// is reported stopped: a blip is not a fault.
+const durableFailures = 3
+
+// Durable makes (or brings up to date) the consumer of spec on stream and
+// returns it as a Source that makes it again when it is lost.
+func (b *Bus) Durable(ctx context.Context, stream string, spec ConsumerSpec, log *slog.Logger) (*Durable, error) {
+	c, err := b.EnsureConsumer(ctx, stream, spec)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Durable{b: b, stream: stream, spec: spec, log: log, cons: c, floor: c.State().AckFloor, looked: time.Now()}, nil
+}
+
+// faultKey is the Health key of the stage's pull fault.
+func (d *Durable) faultKey() string { return "consumer." + d.spec.Durable }
+
+// Pull pulls from the current consumer. After a failed pull it looks the
+// consumer up and makes it again if it is gone.
+func (d *Durable) Pull(abort context.Context, n int, wait time.Duration, each func(Msg)) error {
+	d.mu.Lock()
+	c := d.cons
+	d.mu.Unlock()
+	err := c.Pull(abort, n, wait, each)
+	if err == nil {
+		d.pulled(abort, c)
+		return nil
+	}
+	if abort.Err() != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if rerr := d.remake(ctx); rerr != nil {
+		err = fmt.Errorf("%w; %w", err, rerr)
+	}
+	d.mu.Lock()
+	d.failures++
+	failures := d.failures
+	d.mu.Unlock()
+	if failures >= durableFailures {
+		d.b.Health.Report(d.faultKey(), KindStoreError,
+			fmt.Sprintf("%s cannot take work from %s: %v", d.spec.Durable, d.stream, err))
+	}
+	return err
+}
+
+// pulled notes a pull that worked, and now and then the consumer's ack
+// floor.
+func (d *Durable) pulled(abort context.Context, c *Consumer) {
+	d.mu.Lock()
+	failed := d.failures > 0
+	d.failures = 0
+	look := time.Since(d.looked) >= floorEvery
+	if look {
+		d.looked = time.Now()
+	}
+	d.mu.Unlock()
+	if failed {
+		d.b.Health.Clear(d.faultKey())
+	}
+	if !look {
+		return
+	}
+	ctx, cancel := context.WithTimeout(abort, 5*time.Second)
+	defer cancel()
+	info, err := c.c.Info(ctx)
+	if err != nil {
+		return // the next look will do
+	}
+	d.mu.Lock()
+	d.floor = max(d.floor, info.AckFloor.Stream)
+	d.mu.Unlock()
+}
+
+// remake makes the consumer again if it is gone.
+func (d *Durable) remake(ctx context.Context) error {
+	_, found, err := d.b.LookupConsumer(ctx, d.stream, d.spec.Durable)
+	if err != nil || found {
+		return err
+	}
+	last, err := d.b.StreamLastSeq(ctx, d.stream)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	spec := d.spec
+	if d.floor > 0 && d.floor <= last {
+		spec.StartSeq = d.floor + 1
+	}
+	// A stream behind the floor is not the one the floor was read on
+	// (made again empty): all of it is new.
+	d.mu.Unlock()
+	c, err := d.b.EnsureConsumer(ctx, d.stream, spec)
+	if err != nil {
+		d.log.Error("the consumer was lost and cannot be made again; this stage takes no work until it can",
+			"consumer", spec.Durable, "stream", d.stream, "err", err)
+		return err
+	}
+	d.log.Error("the consumer was lost; made again after the last message known settled, so nothing waiting is skipped",
+		"consumer", spec.Durable, "stream", d.stream, "from_seq", max(spec.StartSeq, 1))
+	d.mu.Lock()
+	d.cons = c
+	d.mu.Unlock()
+	return nil
+}

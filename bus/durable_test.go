@@ -1,0 +1,106 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/internal/logtest"
+)
+
+// TestDurableMakesItsLostConsumerAgain deletes a stage's consumer between
+// pulls: the next pulls make it again after the last settled message, so
+// what waited is delivered and nothing settled comes again; and while its
+// stream is gone, the stage is a store fault until it is back.
+func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
+	b := loopBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	streamCfg := jetstream.StreamConfig{Name: "DURABLE_TEST", Subjects: []string{"durable.test"}, Storage: jetstream.MemoryStorage}
+	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := b.JS.Publish(ctx, "durable.test", fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var logs logtest.Buffer
+	spec := ConsumerSpec{Durable: "stage", AckWait: 5 * time.Second, MaxAckPending: 10}
+	d, err := b.Durable(ctx, "DURABLE_TEST", spec, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	pull := func() error {
+		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
+			got = append(got, string(m.Data()))
+			if err := m.Ack(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	drain := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("got %q, want %d messages", got, want)
+			}
+			_ = pull()
+		}
+	}
+
+	publish(0, 3)
+	drain(3)
+	time.Sleep(floorEvery) // the next pull reads the ack floor
+	if err := pull(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b.DeleteConsumer(ctx, "DURABLE_TEST", "stage"); err != nil {
+		t.Fatal(err)
+	}
+	publish(3, 5)
+	drain(5)
+	if strings.Join(got, " ") != "m0 m1 m2 m3 m4" {
+		t.Errorf("delivered %q, want m0…m4 once each", got)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "consumer was lost") || !strings.Contains(out, "from_seq=4") {
+		t.Errorf("log does not say the consumer was made again from seq 4:\n%s", out)
+	}
+
+	// The stream gone: the stage cannot pull, and says so.
+	if err := b.JS.DeleteStream(ctx, "DURABLE_TEST"); err != nil {
+		t.Fatal(err)
+	}
+	for range durableFailures {
+		if err := pull(); err == nil {
+			t.Fatal("a pull on a deleted stream worked")
+		}
+	}
+	blocking := b.Health.Blocking()
+	if len(blocking) != 1 || blocking[0].Key != "consumer.stage" || !strings.Contains(blocking[0].Detail, "DURABLE_TEST") {
+		t.Fatalf("blocking faults %+v, want consumer.stage naming the stream", blocking)
+	}
+
+	// Back (made again empty): the consumer is made from its start, and
+	// the fault clears.
+	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
+		t.Fatal(err)
+	}
+	publish(0, 1)
+	drain(6)
+	if got[5] != "m0" {
+		t.Errorf("after the stream came back, got %q, want m0", got[5])
+	}
+	if f := b.Health.Blocking(); len(f) != 0 {
+		t.Errorf("faults %+v after the stream came back, want none", f)
+	}
+}
