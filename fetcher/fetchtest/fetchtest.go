@@ -52,6 +52,7 @@ type Server struct {
 	opt      Options
 	parts    [][][]byte // per template: body split around the id placeholder
 	gen      atomic.Int64
+	touches  atomic.Int64 // Touch calls: new validators over the same items
 	modTime  atomic.Int64 // unix seconds of the current generation
 	requests atomic.Int64
 	notMod   atomic.Int64
@@ -59,6 +60,10 @@ type Server struct {
 }
 
 const placeholder = "\x00"
+
+// freshMark, in the first item's link and guid, becomes the number of
+// Touch calls: Touch makes that item new.
+const freshMark = "\x01"
 
 // NewServer starts a server; Close it when done.
 func NewServer(opt Options) *Server {
@@ -120,6 +125,14 @@ func (s *Server) Bump() {
 	s.modTime.Add(60)
 }
 
+// Touch gives every feed new validators and one new item in place of its
+// first: the next fetch of each is a 200 whose other items were all seen
+// before, the steady state of a feed.
+func (s *Server) Touch() {
+	s.touches.Add(1)
+	s.modTime.Add(60)
+}
+
 // Stats reports requests served, how many of them were 304s, and body
 // bytes sent.
 func (s *Server) Stats() (requests, notModified, bytes int64) {
@@ -127,7 +140,7 @@ func (s *Server) Stats() (requests, notModified, bytes int64) {
 }
 
 func (s *Server) etag(i int) string {
-	return `"` + strconv.Itoa(i) + "-" + strconv.FormatInt(s.gen.Load(), 10) + `"`
+	return `"` + strconv.Itoa(i) + "-" + strconv.FormatInt(s.gen.Load(), 10) + "." + strconv.FormatInt(s.touches.Load(), 10) + `"`
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -168,9 +181,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) write(b *bytes.Buffer, i int) {
 	parts := s.parts[i%len(s.parts)]
 	id := strconv.Itoa(i) + "-" + strconv.FormatInt(s.gen.Load(), 10)
+	fresh := ""
+	if t := s.touches.Load(); t > 0 {
+		fresh = "t" + strconv.FormatInt(t, 10)
+	}
 	for k, p := range parts {
 		if k > 0 {
 			b.WriteString(id)
+		}
+		if bytes.Contains(p, []byte(freshMark)) {
+			b.Write(bytes.ReplaceAll(p, []byte(freshMark), []byte(fresh)))
+			continue
 		}
 		b.Write(p)
 	}
@@ -204,8 +225,12 @@ func template(opt Options, rng *rand.Rand) []byte {
 			title = fmt.Sprintf("Fentanyl trafficking and US-China talks, report %d", k)
 		}
 		b.WriteString("<item>\n<title>" + title + "</title>\n")
-		fmt.Fprintf(&b, "<link>http://news.example/%s/story-%d.html</link>\n", placeholder, k)
-		fmt.Fprintf(&b, "<guid isPermaLink=\"false\">synthetic-%s-%d</guid>\n", placeholder, k)
+		mark := ""
+		if k == 0 {
+			mark = freshMark
+		}
+		fmt.Fprintf(&b, "<link>http://news.example/%s/story-%d%s.html</link>\n", placeholder, k, mark)
+		fmt.Fprintf(&b, "<guid isPermaLink=\"false\">synthetic-%s-%d%s</guid>\n", placeholder, k, mark)
 		fmt.Fprintf(&b, "<pubDate>%s</pubDate>\n", base.Add(-time.Duration(k)*time.Hour).Format(time.RFC1123Z))
 		b.WriteString("<dc:creator>Staff Reporter</dc:creator>\n<category>Local</category>\n")
 		b.WriteString("<description><![CDATA[")

@@ -38,6 +38,17 @@ func TestServer(t *testing.T) {
 	if resp, _ := get(1, etag); resp.StatusCode != 304 {
 		t.Errorf("conditional request: %d, want 304", resp.StatusCode)
 	}
+	s.Touch()
+	resp, touched := get(1, etag)
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") == etag {
+		t.Errorf("after Touch: %d, ETag %s (was %s): want a 200 under a new ETag", resp.StatusCode, resp.Header.Get("ETag"), etag)
+	}
+	// One new item in place of the first; the others as before.
+	if !strings.Contains(string(touched), "synthetic-1-0-0t1<") || strings.Contains(string(touched), "synthetic-1-0-0<") ||
+		!bytes.Equal(bytes.ReplaceAll(touched, []byte("-0t1"), []byte("-0")), body) {
+		t.Errorf("after Touch the first item is not the only new one:\n%s", touched)
+	}
+	etag = resp.Header.Get("ETag")
 	s.Bump()
 	if resp, body := get(1, etag); resp.StatusCode != 200 || !strings.Contains(string(body), "synthetic-1-1-0") {
 		t.Errorf("after Bump: %d", resp.StatusCode)
@@ -45,7 +56,7 @@ func TestServer(t *testing.T) {
 	if resp, _ := get(7, ""); resp.StatusCode != 404 {
 		t.Errorf("unknown feed: %d", resp.StatusCode)
 	}
-	if req, notMod, _ := s.Stats(); req != 4 || notMod != 1 {
+	if req, notMod, _ := s.Stats(); req != 5 || notMod != 1 {
 		t.Errorf("stats: %d requests, %d not modified", req, notMod)
 	}
 	if len(s.Sources()) != 3 || s.Sources()[2].URL != s.URL(2) {
