@@ -16,7 +16,7 @@ import (
 	"newswatch/internal/logtest"
 )
 
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t testing.TB) *config.Config {
 	cfg := &config.Config{DataDir: t.TempDir()}
 	cfg.ApplyDefaults()
 	return cfg
@@ -36,9 +36,22 @@ func TestOpenCreatesStreamsAndLocksDataDir(t *testing.T) {
 			t.Errorf("stream %s: %v", name, err)
 		}
 	}
+	// Fetch jobs keep their ids a few minutes (FetchJobWindow), the
+	// archive and the alerts for nats.dedup_window.
 	s, _ := b.JS.Stream(ctx, "NEWSWATCH_FETCH")
-	if info := s.CachedInfo(); info.Config.Retention != jetstream.WorkQueuePolicy || info.Config.Duplicates != 24*time.Hour {
+	if info := s.CachedInfo(); info.Config.Retention != jetstream.WorkQueuePolicy || info.Config.Duplicates != FetchJobWindow {
 		t.Errorf("fetch stream config = %+v", info.Config)
+	}
+	for _, name := range []string{"NEWSWATCH_ARTICLES", "NEWSWATCH_ALERTS"} {
+		if s, _ := b.JS.Stream(ctx, name); s.CachedInfo().Config.Duplicates != 24*time.Hour {
+			t.Errorf("%s keeps ids %s, want 24h", name, s.CachedInfo().Config.Duplicates)
+		}
+	}
+	// A store made when fetch jobs kept theirs for the whole window.
+	fetchCfg := s.CachedInfo().Config
+	fetchCfg.Duplicates = 24 * time.Hour
+	if _, err := b.JS.UpdateStream(ctx, fetchCfg); err != nil {
+		t.Fatal(err)
 	}
 	// An alert published twice with one id is stored once.
 	for range 2 {
@@ -65,6 +78,9 @@ func TestOpenCreatesStreamsAndLocksDataDir(t *testing.T) {
 	s, _ = b.JS.Stream(ctx, b.Names.AlertStream)
 	if info, _ := s.Info(ctx); info.State.Msgs != 1 {
 		t.Errorf("after reopening, alert stream holds %d messages, want 1", info.State.Msgs)
+	}
+	if s, _ := b.JS.Stream(ctx, "NEWSWATCH_FETCH"); s.CachedInfo().Config.Duplicates != FetchJobWindow {
+		t.Errorf("after reopening, fetch jobs keep ids %s, want %s", s.CachedInfo().Config.Duplicates, FetchJobWindow)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // loopBus opens a bus on a fresh data dir for the consumer loop's tests.
-func loopBus(t *testing.T) *Bus {
+func loopBus(t testing.TB) *Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
