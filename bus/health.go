@@ -12,6 +12,10 @@ import (
 const (
 	KindStoreError = "store.error" // writes to the store fail: the pipeline is blocked
 	KindDataLost   = "data.lost"   // messages the store held are gone
+	// KindConsumerError: a subscriber has no consumer to pull from (lost
+	// and not made again, or pulls from it keep failing); nothing is
+	// delivered to it. Its key is "consumer.error:<subscriber>".
+	KindConsumerError = "consumer.error"
 )
 
 // Health collects the faults that stop the pipeline from doing its work
@@ -105,6 +109,8 @@ func faultMessage(kind string) string {
 		return "store write failing: fetching and delivery are blocked until it recovers"
 	case KindDataLost:
 		return "data lost from the store"
+	case KindConsumerError:
+		return "a subscriber has no consumer to pull from: deliveries to it are stopped, its alerts stay queued"
 	}
 	return "fault"
 }
@@ -129,12 +135,18 @@ func (h *Health) DataLost(stream string, n uint64, detail string) {
 	h.Report(key, KindDataLost, detail)
 }
 
-// Blocking returns the faults that keep the pipeline from working (store
-// errors); /readyz fails while there are any.
+// BlockingKind reports whether faults of kind keep the pipeline from
+// working: /readyz fails while there are any.
+func BlockingKind(kind string) bool {
+	return kind == KindStoreError || kind == KindConsumerError
+}
+
+// Blocking returns the faults that keep the pipeline from working (see
+// BlockingKind); /readyz fails while there are any.
 func (h *Health) Blocking() []Fault {
 	var out []Fault
 	for _, f := range h.Faults() {
-		if f.Kind == KindStoreError {
+		if BlockingKind(f.Kind) {
 			out = append(out, f)
 		}
 	}
@@ -150,7 +162,7 @@ type Counts struct {
 
 // Counts returns a copy of the counters and the current faults per kind.
 func (h *Health) Counts() Counts {
-	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0}}
+	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0, KindConsumerError: 0}}
 	if h == nil {
 		return c
 	}

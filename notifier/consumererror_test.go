@@ -1,0 +1,203 @@
+package notifier
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/metrics"
+)
+
+// counter is the value of a counter family's series with the given
+// subscriber label, as the registry holds it.
+func counter(t *testing.T, m *metrics.Metrics, name, subscriber string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if lp.GetName() == "subscriber" && lp.GetValue() == subscriber {
+					return mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// faultOf is the bus fault under key, if any.
+func faultOf(b *bus.Bus, key string) (bus.Fault, bool) {
+	for _, f := range b.Health.Faults() {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return bus.Fault{}, false
+}
+
+// setMaxConsumers sets the alert stream's consumer limit (-1: none).
+func setMaxConsumers(t *testing.T, b *bus.Bus, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, b.Names.AlertStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxConsumers = n
+	if _, err := b.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLostConsumerNotRecreated: a subscriber's consumer is deleted while
+// another client holds the alert stream's last consumer slot, so it
+// cannot be made again. That must show where an operator looks: the
+// subscriber's status (with the server's reason), a blocking fault on the
+// bus (which /readyz, the status page and the events read), and a
+// counter. Once the slot is free again, the consumer is made on its own,
+// the error clears, and every alert queued meanwhile arrives once.
+func TestLostConsumerNotRecreated(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	m := metrics.New()
+	d := NewDispatcher(b, bufLogger(&logs), m)
+	d.checkEvery = 100 * time.Millisecond
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+	first := publishAlerts(t, b, "fentanyl", 2, 0)
+	h.wait(t, 2, 10*time.Second)
+
+	// Another client's consumer takes the last slot; the subscriber's
+	// consumer is lost; alerts keep coming.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	queued := publishAlerts(t, b, "fentanyl", 3, 10)
+
+	waitFor(t, "the subscriber's status to say its consumer is missing", 10*time.Second, func() bool {
+		return statusOf(d, "desk").ConsumerError != ""
+	})
+	st := statusOf(d, "desk")
+	if !strings.Contains(st.ConsumerError, "maximum consumers") || st.ConsumerErrorSince.IsZero() {
+		t.Errorf("status: consumer error %q since %v, want the server's reason and a time", st.ConsumerError, st.ConsumerErrorSince)
+	}
+	f, ok := faultOf(b, "consumer.error:desk")
+	if !ok {
+		t.Fatalf("no fault consumer.error:desk; faults %+v", b.Health.Faults())
+	}
+	if f.Kind != "consumer.error" || !bus.BlockingKind(f.Kind) || !strings.Contains(f.Detail, "maximum consumers") ||
+		!strings.Contains(f.Detail, "desk") {
+		t.Errorf("fault %+v: want a blocking consumer.error naming the subscriber and the reason", f)
+	}
+	waitFor(t, "a second failed try counted", 10*time.Second, func() bool {
+		return counter(t, m, "newswatch_consumer_errors_total", "desk") >= 2
+	})
+	if c := b.Health.Counts().Faults["consumer.error"]; c != 1 {
+		t.Errorf("current consumer.error faults = %d, want 1", c)
+	}
+	h.mu.Lock()
+	if len(h.ids) != 2 {
+		t.Errorf("delivered %d alerts without a consumer, want 2", len(h.ids))
+	}
+	h.mu.Unlock()
+
+	// The slot is free again: everything recovers without a hand.
+	setMaxConsumers(t, b, -1)
+	h.wait(t, 5, 10*time.Second)
+	waitFor(t, "the consumer error to clear", 10*time.Second, func() bool {
+		_, faulty := faultOf(b, "consumer.error:desk")
+		return statusOf(d, "desk").ConsumerError == "" && !faulty
+	})
+	if c := b.Health.Counts().Faults["consumer.error"]; c != 0 {
+		t.Errorf("consumer.error faults after recovery = %d, want 0", c)
+	}
+	// A repeat would come right behind the queued alerts.
+	waitFor(t, "the consumer to settle", 10*time.Second, func() bool {
+		n, err := d.Backlog(context.Background(), "desk")
+		return err == nil && n == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if want := append(append([]string(nil), first...), queued...); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestLostConsumerDuringDelivery: the consumer is deleted while an alert
+// is with the receiver, so the ack that follows its delivery fails. The
+// subscriber is done with that alert all the same: the consumer made
+// again starts after it, and the receiver does not get it twice.
+func TestLostConsumerDuringDelivery(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	inside, release := make(chan struct{}), make(chan struct{})
+	h := newHookServer(t, func(n int, w http.ResponseWriter) bool {
+		if n == 2 {
+			close(inside)
+			<-release
+		}
+		return true
+	})
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	d.checkEvery = 100 * time.Millisecond
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+	want := publishAlerts(t, b, "fentanyl", 3, 0)
+	select {
+	case <-inside:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second alert did not reach the receiver")
+	}
+	if err := b.JS.DeleteConsumer(context.Background(), b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	h.wait(t, 3, 10*time.Second)
+	waitFor(t, "the consumer made again to settle", 10*time.Second, func() bool {
+		n, err := d.Backlog(context.Background(), "desk")
+		return err == nil && n == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
