@@ -198,10 +198,11 @@ func (d *Dispatcher) consumerFailed(log *slog.Logger, l *loop, op, what string, 
 	if first {
 		l.consSince = now
 	}
-	problem := what + ": " + err.Error()
+	// createConsumer's errors name the subscriber already.
+	problem := what + ": " + strings.TrimPrefix(err.Error(), "subscriber "+l.sub.ID+": ")
 	l.set(func(s *SubscriberStatus) { s.ConsumerError, s.ConsumerErrorSince = problem, l.consSince })
 	d.b.Health.Report(consumerFaultKey(l.sub.ID), bus.KindConsumerError,
-		fmt.Sprintf("subscriber %s: %s; nothing is delivered to it, its alerts stay queued (%d tries)", l.sub.ID, problem, l.consTries))
+		fmt.Sprintf("subscriber %s: %s; nothing is delivered to it, its alerts stay queued (failed tries: %d)", l.sub.ID, problem, l.consTries))
 	if first || now.Sub(l.consLogged) >= consumerErrorLog {
 		l.consLogged = now
 		log.Error("subscriber without a consumer to pull from: nothing is delivered to it; its alerts stay queued and go out once it is back",
