@@ -14,23 +14,25 @@ import (
 	"newswatch/metrics"
 )
 
-// counter is the value of a counter family's series with the given
-// subscriber label, as the registry holds it.
-func counter(t *testing.T, m *metrics.Metrics, name, subscriber string) float64 {
+// consumerErrors is newswatch_consumer_errors_total{subscriber,op} as
+// the registry holds it.
+func consumerErrors(t *testing.T, m *metrics.Metrics, subscriber, op string) float64 {
 	t.Helper()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.GetName() != "newswatch_consumer_errors_total" {
 			continue
 		}
 		for _, mt := range mf.GetMetric() {
+			labels := map[string]string{}
 			for _, lp := range mt.GetLabel() {
-				if lp.GetName() == "subscriber" && lp.GetValue() == subscriber {
-					return mt.GetCounter().GetValue()
-				}
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			if labels["subscriber"] == subscriber && labels["op"] == op {
+				return mt.GetCounter().GetValue()
 			}
 		}
 	}
@@ -118,7 +120,7 @@ func TestLostConsumerNotRecreated(t *testing.T) {
 		t.Errorf("fault %+v: want a blocking consumer.error naming the subscriber and the reason", f)
 	}
 	waitFor(t, "a second failed try counted", 10*time.Second, func() bool {
-		return counter(t, m, "newswatch_consumer_errors_total", "desk") >= 2
+		return consumerErrors(t, m, "desk", "recreate") >= 2
 	})
 	if c := b.Health.Counts().Faults["consumer.error"]; c != 1 {
 		t.Errorf("current consumer.error faults = %d, want 1", c)
@@ -192,6 +194,74 @@ func TestLostConsumerDuringDelivery(t *testing.T) {
 	waitFor(t, "the consumer made again to settle", 10*time.Second, func() bool {
 		n, err := d.Backlog(context.Background(), "desk")
 		return err == nil && n == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestConsumerPullsFail: the subscriber's consumer is there but cannot be
+// pulled from (an operator made a push consumer of its name), so nothing
+// is delivered although no consumer is missing. After a few failed pulls
+// in a row that shows like a lost consumer; once the wrong consumer is
+// gone, the subscriber's own is made again and its queue delivered once.
+func TestConsumerPullsFail(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	m := metrics.New()
+	d := NewDispatcher(b, bufLogger(&logs), m)
+	d.checkEvery = time.Hour // only a failed pull looks
+	hold, open := context.WithCancel(context.Background())
+	defer open()
+	d.HoldPullsUntil(hold)
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+
+	// Before the first pull the consumer is replaced by a push consumer
+	// of the same name.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: ConsumerName("desk"), DeliverSubject: "elsewhere.desk", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	want := publishAlerts(t, b, "fentanyl", 3, 0)
+	open()
+
+	waitFor(t, "the subscriber's status to say it cannot pull", 15*time.Second, func() bool {
+		return statusOf(d, "desk").ConsumerError != ""
+	})
+	if st := statusOf(d, "desk"); !strings.Contains(st.ConsumerError, "pulls from its consumer fail") {
+		t.Errorf("status: consumer error %q", st.ConsumerError)
+	}
+	if f, ok := faultOf(b, "consumer.error:desk"); !ok || !bus.BlockingKind(f.Kind) {
+		t.Errorf("fault consumer.error:desk %+v (found %v), want a blocking one", f, ok)
+	}
+	if n := consumerErrors(t, m, "desk", "pull"); n < pullFailsFault {
+		t.Errorf("newswatch_consumer_errors_total{subscriber=desk,op=pull} = %v, want at least %d", n, pullFailsFault)
+	}
+
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, 3, 15*time.Second)
+	waitFor(t, "the consumer error to clear", 10*time.Second, func() bool {
+		_, faulty := faultOf(b, "consumer.error:desk")
+		return statusOf(d, "desk").ConsumerError == "" && !faulty
 	})
 	time.Sleep(300 * time.Millisecond)
 	h.mu.Lock()
