@@ -177,8 +177,11 @@ func (e *Events) publish(ctx context.Context) (int, error) {
 // reports it raises one event.
 func FaultEvent(f Fault) news.Event {
 	what := "store error"
-	if f.Kind == "data.lost" {
+	switch f.Kind {
+	case KindDataLost:
 		what = "data lost"
+	case KindConsumerError:
+		what = "subscriber without a consumer"
 	}
 	return news.Event{
 		ID:      fmt.Sprintf("%s:%s:%d", f.Kind, f.Key, f.Since.UnixNano()),

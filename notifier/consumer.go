@@ -145,7 +145,9 @@ func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force
 			s.Disabled, s.DisabledReason, s.DisabledAt, s.LastResult = true, dis.Reason, dis.At, "gone"
 		})
 	}
-	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); err == nil && !found {
+	// A loop started without its consumer makes it even when another
+	// replica made it meanwhile.
+	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); l.cons == nil || err == nil && !found {
 		cons, pos, err := d.createConsumer(cctx, log, l.spec, l.lost)
 		if err != nil {
 			l.lost = true

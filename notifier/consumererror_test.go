@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"newswatch/bus"
+	"newswatch/config"
 	"newswatch/metrics"
 )
 
@@ -269,5 +271,70 @@ func TestConsumerPullsFail(t *testing.T) {
 	h.mu.Unlock()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestNewSubscriberWithoutConsumer: a subscriber added by a reload whose
+// consumer cannot be made (the stream's consumer limit is reached) used
+// to be left out until the next reload, shown as "not delivered by this
+// process". It now runs without a consumer, shown as such, and gets one,
+// with every alert raised since it was added, as soon as the limit
+// allows.
+func TestNewSubscriberWithoutConsumer(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	d.checkEvery = 100 * time.Millisecond
+	subs := NewSubscribers(d, bufLogger(&logs), nil)
+	defer subs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	desk := dispatchSub("desk", h.srv.URL, fastRetry)
+	if err := subs.Apply(ctx, []config.Subscriber{desk}, config.SMTP{}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+
+	hLate := newHookServer(t, nil)
+	late := dispatchSub("late", hLate.srv.URL, fastRetry)
+	err := subs.Apply(ctx, []config.Subscriber{desk, late}, config.SMTP{})
+	if err == nil || !errors.Is(err, ErrNoConsumer) || !strings.Contains(err.Error(), "maximum consumers") {
+		t.Errorf("Apply with a subscriber whose consumer cannot be made: err = %v, want ErrNoConsumer with the reason", err)
+	}
+	st := statusOf(d, "late")
+	if st.ID != "late" || !strings.Contains(st.ConsumerError, "maximum consumers") || !d.Running("late") {
+		t.Fatalf("late: status %+v, running %v; want it running without a consumer, with the reason", st, d.Running("late"))
+	}
+	if _, ok := faultOf(b, "consumer.error:late"); !ok {
+		t.Errorf("no fault consumer.error:late; faults %+v", b.Health.Faults())
+	}
+	want := publishAlerts(t, b, "fentanyl", 3, 0)
+	h.wait(t, 3, 10*time.Second) // desk's
+
+	setMaxConsumers(t, b, -1)
+	hLate.wait(t, 3, 10*time.Second)
+	waitFor(t, "late's consumer error to clear", 10*time.Second, func() bool {
+		_, faulty := faultOf(b, "consumer.error:late")
+		return statusOf(d, "late").ConsumerError == "" && !faulty
+	})
+	time.Sleep(300 * time.Millisecond)
+	for name, h := range map[string]*hookServer{"desk": h, "late": hLate} {
+		h.mu.Lock()
+		got := append([]string(nil), h.ids...)
+		h.mu.Unlock()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s received %v, want each once, in order: %v", name, got, want)
+		}
+	}
+	// A reload that changes nothing leaves it be.
+	if err := subs.Apply(ctx, []config.Subscriber{desk, late}, config.SMTP{}); err != nil {
+		t.Errorf("Apply again: %v", err)
 	}
 }

@@ -191,9 +191,17 @@ func (d *Dispatcher) storiesOf(topic string) *Stories {
 // ConsumerName is the durable consumer of a subscriber.
 func ConsumerName(subscriber string) string { return "notify-" + subscriber }
 
+// ErrNoConsumer is what Start's error wraps when the subscriber was
+// started although its consumer could not be made: it runs without one,
+// shown as such (see consumerFailed), and gets it as soon as it can be
+// made, with every alert raised since.
+var ErrNoConsumer = errors.New("started without its consumer, made as soon as it can be")
+
 // Start creates or updates the subscriber's durable consumer and starts
 // delivering to sink. A subscriber already running is restarted with the
-// new settings; its position in the stream is kept.
+// new settings; its position in the stream is kept. If the consumer
+// cannot be made, a running subscriber goes on as it was; one not running
+// starts without it (the error wraps ErrNoConsumer).
 func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink) error {
 	d.startMu.Lock()
 	defer d.startMu.Unlock()
@@ -219,9 +227,15 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	}
 	cons, pos, err := d.createConsumer(ctx, log, spec, false)
 	if err != nil {
-		// The subscriber's running loop, if any, goes on as it was.
-		return err
+		d.mu.Lock()
+		_, running := d.loops[sub.ID]
+		d.mu.Unlock()
+		if running {
+			// Its loop goes on as it was.
+			return err
+		}
 	}
+	startErr := err
 	d.stop(sub.ID)
 	if stale != nil {
 		if err := d.dropDisabled(ctx, log, sub.ID, stale); err != nil {
@@ -230,6 +244,14 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	}
 	l := d.newLoop(ctx, sub, sink, cons, spec, pos, dis)
 	l.status.Digest = policy != nil
+	if startErr != nil {
+		// Left out, it would show as not delivered by this process, and
+		// be tried again only at the next reload; its loop makes the
+		// consumer as soon as it can (see check).
+		l.lost = true
+		d.consumerFailed(log, l, "recreate", "its consumer cannot be made", startErr)
+		startErr = fmt.Errorf("%w; %w", startErr, ErrNoConsumer)
+	}
 	d.mu.Lock()
 	d.loops[sub.ID] = l
 	d.mu.Unlock()
@@ -243,7 +265,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		}
 		d.run(l.ctx, l)
 	})
-	return nil
+	return startErr
 }
 
 // consumerSpec is the durable consumer of a subscriber that gets its
@@ -497,6 +519,18 @@ func (d *Dispatcher) source(log *slog.Logger, l *loop) bus.Source {
 			case <-l.ctx.Done():
 				return nil
 			}
+		}
+		if l.cons == nil {
+			// Started without its consumer: wait as a pull would, for
+			// check to make it.
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-abort.Done():
+			case <-l.ctx.Done():
+			}
+			return nil
 		}
 		err := l.cons.Pull(abort, n, wait, each)
 		if err == nil {
