@@ -338,3 +338,63 @@ func TestNewSubscriberWithoutConsumer(t *testing.T) {
 		t.Errorf("Apply again: %v", err)
 	}
 }
+
+// setDeadMsgSize sets the dead-letter stream's largest message (-1: no
+// limit).
+func setDeadMsgSize(t *testing.T, b *bus.Bus, n int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, b.Names.DeadStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = n
+	if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeadLetterRefusedShows: a delivery gave up, but the dead-letter
+// stream refuses it, so the alert is handed back and the subscriber's
+// queue waits behind it. Its status used to keep its last result ("ok"),
+// leaving it off the attention list; it must say it is retrying, and
+// why. Once the stream takes it, the alert is dead-lettered.
+func TestDeadLetterRefusedShows(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, func(n int, w http.ResponseWriter) bool {
+		if n == 1 {
+			return true
+		}
+		w.WriteHeader(http.StatusBadRequest) // final: dead-lettered at once
+		return false
+	})
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, config.Retry{Attempts: 1, Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond}))
+	publishAlerts(t, b, "fentanyl", 1, 0)
+	h.wait(t, 1, 10*time.Second)
+	waitFor(t, "the first delivery's result", 10*time.Second, func() bool { return statusOf(d, "desk").LastResult == "ok" })
+
+	setDeadMsgSize(t, b, 16)
+	publishAlerts(t, b, "fentanyl", 1, 1)
+	waitFor(t, "a second refused dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").Failures >= 2 })
+	st := statusOf(d, "desk")
+	if st.LastResult != "retry" || !strings.Contains(st.LastError, "400 Bad Request; the dead letter was not stored") || st.NextRetry.IsZero() || st.DeadLettered != 0 {
+		t.Errorf("status %+v: want retry, with the dead letter's error and a next try", st)
+	}
+
+	setDeadMsgSize(t, b, -1)
+	waitFor(t, "the dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").DeadLettered == 1 })
+	if st := statusOf(d, "desk"); st.LastResult != "dead" || !st.NextRetry.IsZero() {
+		t.Errorf("status after the dead letter %+v", st)
+	}
+}

@@ -834,6 +834,15 @@ func (d *Dispatcher) publishDeadLetter(log *slog.Logger, l *loop) func(ctx conte
 		}
 		if err != nil {
 			log.Error("dead-letter alert; it will be redelivered", "alert", n.alert.ID, "err", err)
+			// The queue waits behind this alert: say so, not the result
+			// of the delivery before it.
+			l.set(func(s *SubscriberStatus) {
+				s.LastResult, s.NextRetry = "retry", d.now().Add(l.sub.Retry.Initial)
+				if s.LastError != "" {
+					s.LastError += "; "
+				}
+				s.LastError += "the dead letter was not stored, so it is tried again: " + err.Error()
+			})
 		}
 		return err
 	}
