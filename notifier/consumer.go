@@ -147,7 +147,7 @@ func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force
 	}
 	// A loop started without its consumer makes it even when another
 	// replica made it meanwhile.
-	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); l.cons == nil || err == nil && !found {
+	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); l.cons == nil || (err == nil && !found) {
 		cons, pos, err := d.createConsumer(cctx, log, l.spec, l.lost)
 		if err != nil {
 			l.lost = true
