@@ -17,8 +17,9 @@ import (
 // stream drops their repeats within its duplicate window.
 //
 // A stage that cannot pull (its consumer cannot be made again, its stream
-// is gone) is reported as a store fault under "consumer.<durable>" after
-// three failed pulls in a row, which fails /readyz until a pull works.
+// is gone) is reported as a consumer.error fault (StageConsumerFault)
+// after three failed pulls in a row, which fails /readyz until a pull
+// works.
 type Durable struct {
 	b      *Bus
 	stream string
@@ -30,6 +31,7 @@ type Durable struct {
 	floor    uint64    // the highest ack floor seen
 	looked   time.Time // when floor was last read
 	failures int       // pulls failed in a row
+	warned   time.Time // when a failed remake was last logged
 }
 
 // floorEvery is how often a Durable reads its consumer's ack floor.
@@ -53,7 +55,7 @@ func (b *Bus) Durable(ctx context.Context, stream string, spec ConsumerSpec, log
 }
 
 // faultKey is the Health key of the stage's pull fault.
-func (d *Durable) faultKey() string { return "consumer." + d.spec.Durable }
+func (d *Durable) faultKey() string { return StageConsumerFault(d.spec.Durable) }
 
 // Pull pulls from the current consumer. After a failed pull it looks the
 // consumer up and makes it again if it is gone.
@@ -79,7 +81,7 @@ func (d *Durable) Pull(abort context.Context, n int, wait time.Duration, each fu
 	failures := d.failures
 	d.mu.Unlock()
 	if failures >= durableFailures {
-		d.b.Health.Report(d.faultKey(), KindStoreError,
+		d.b.Health.Report(d.faultKey(), KindConsumerError,
 			fmt.Sprintf("%s cannot take work from %s: %v", d.spec.Durable, d.stream, err))
 	}
 	return err
@@ -133,8 +135,17 @@ func (d *Durable) remake(ctx context.Context) error {
 	d.mu.Unlock()
 	c, err := d.b.EnsureConsumer(ctx, d.stream, spec)
 	if err != nil {
-		d.log.Error("the consumer was lost and cannot be made again; this stage takes no work until it can",
-			"consumer", spec.Durable, "stream", d.stream, "err", err)
+		// Tried at every pull, said once a minute.
+		d.mu.Lock()
+		say := time.Since(d.warned) >= time.Minute
+		if say {
+			d.warned = time.Now()
+		}
+		d.mu.Unlock()
+		if say {
+			d.log.Error("the consumer was lost and cannot be made again; this stage takes no work until it can",
+				"consumer", spec.Durable, "stream", d.stream, "err", err)
+		}
 		return err
 	}
 	d.log.Error("the consumer was lost; made again after the last message known settled, so nothing waiting is skipped",

@@ -86,8 +86,8 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 		}
 	}
 	blocking := b.Health.Blocking()
-	if len(blocking) != 1 || blocking[0].Key != "consumer.stage" || !strings.Contains(blocking[0].Detail, "DURABLE_TEST") {
-		t.Fatalf("blocking faults %+v, want consumer.stage naming the stream", blocking)
+	if len(blocking) != 1 || blocking[0].Key != "consumer.error:stage.stage" || blocking[0].Kind != KindConsumerError || !strings.Contains(blocking[0].Detail, "DURABLE_TEST") {
+		t.Fatalf("blocking faults %+v, want consumer.error:stage.stage naming the stream", blocking)
 	}
 
 	// Back (made again empty): the consumer is made from its start, and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,8 +178,14 @@ func (e *Events) publish(ctx context.Context) (int, error) {
 // reports it raises one event.
 func FaultEvent(f Fault) news.Event {
 	what := "store error"
-	if f.Kind == "data.lost" {
+	switch f.Kind {
+	case KindDataLost:
 		what = "data lost"
+	case KindConsumerError:
+		what = "subscriber without a consumer"
+		if strings.HasPrefix(f.Key, StageConsumerFault("")) {
+			what = "stage without a consumer"
+		}
 	}
 	return news.Event{
 		ID:      fmt.Sprintf("%s:%s:%d", f.Kind, f.Key, f.Since.UnixNano()),

@@ -12,7 +12,17 @@ import (
 const (
 	KindStoreError = "store.error" // writes to the store fail: the pipeline is blocked
 	KindDataLost   = "data.lost"   // messages the store held are gone
+	// KindConsumerError: a subscriber or a stage has no consumer to pull
+	// from (lost and not made again, or pulls from it keep failing);
+	// nothing is delivered to it, or the stage takes no work. Its key is
+	// "consumer.error:<subscriber>", or StageConsumerFault(durable).
+	KindConsumerError = "consumer.error"
 )
+
+// StageConsumerFault is the key of the consumer.error fault of a stage's
+// consumer (the classifier's, the fetch workers'). The dot keeps it apart
+// from every subscriber's, whose ids cannot hold one.
+func StageConsumerFault(durable string) string { return KindConsumerError + ":stage." + durable }
 
 // Health collects the faults that stop the pipeline from doing its work
 // although the connection is up: store writes that fail (a full disk, a
@@ -101,12 +111,14 @@ func (h *Health) Clear(key string) bool {
 
 func faultMessage(key, kind string) string {
 	switch {
-	case kind == KindStoreError && strings.HasPrefix(key, "consumer."):
-		return "a stage cannot take its work from the store: it is blocked until it recovers"
 	case kind == KindStoreError:
 		return "store write failing: fetching and delivery are blocked until it recovers"
 	case kind == KindDataLost:
 		return "data lost from the store"
+	case kind == KindConsumerError && strings.HasPrefix(key, StageConsumerFault("")):
+		return "a stage has no consumer to pull from: it takes no work until it recovers"
+	case kind == KindConsumerError:
+		return "a subscriber has no consumer to pull from: deliveries to it are stopped, its alerts stay queued"
 	}
 	return "fault"
 }
@@ -131,12 +143,18 @@ func (h *Health) DataLost(stream string, n uint64, detail string) {
 	h.Report(key, KindDataLost, detail)
 }
 
-// Blocking returns the faults that keep the pipeline from working (store
-// errors); /readyz fails while there are any.
+// BlockingKind reports whether faults of kind keep the pipeline from
+// working: /readyz fails while there are any.
+func BlockingKind(kind string) bool {
+	return kind == KindStoreError || kind == KindConsumerError
+}
+
+// Blocking returns the faults that keep the pipeline from working (see
+// BlockingKind); /readyz fails while there are any.
 func (h *Health) Blocking() []Fault {
 	var out []Fault
 	for _, f := range h.Faults() {
-		if f.Kind == KindStoreError {
+		if BlockingKind(f.Kind) {
 			out = append(out, f)
 		}
 	}
@@ -152,7 +170,7 @@ type Counts struct {
 
 // Counts returns a copy of the counters and the current faults per kind.
 func (h *Health) Counts() Counts {
-	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0}}
+	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0, KindConsumerError: 0}}
 	if h == nil {
 		return c
 	}

@@ -25,6 +25,7 @@ type Metrics struct {
 	dead        *prometheus.CounterVec
 	setAside    *prometheus.CounterVec
 	digestHold  *prometheus.CounterVec
+	consErrors  *prometheus.CounterVec
 
 	srcMu   sync.Mutex
 	sources map[string]bool // sources with a last-success series
@@ -72,6 +73,11 @@ func New() *Metrics {
 		Help: "Alerts held for a digest that the server could not be told about, per subscriber and op (renew: still in progress; release: handed back at stop).",
 	}, []string{"subscriber", "op"})
 	r.MustRegister(m.digestHold)
+	m.consErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "newswatch_consumer_errors_total",
+		Help: "Errors of a subscriber's consumer, per subscriber and op (recreate: a lost consumer could not be made again; pull: a pull from it failed).",
+	}, []string{"subscriber", "op"})
+	r.MustRegister(m.consErrors)
 	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
@@ -166,6 +172,14 @@ func (m *Metrics) DigestHoldErrors(subscriber, op string, n int) {
 	}
 }
 
+// ConsumerError records an error of a subscriber's consumer (op: recreate
+// or pull).
+func (m *Metrics) ConsumerError(subscriber, op string) {
+	if m != nil {
+		m.consErrors.WithLabelValues(subscriber, op).Inc()
+	}
+}
+
 // FaultCounts is what RegisterFaults reads at each scrape.
 type FaultCounts struct {
 	StoreErrors map[string]int64  // store write failures reported, per op, ever
@@ -189,7 +203,7 @@ var (
 	lostDesc = prometheus.NewDesc("newswatch_data_lost_messages_total",
 		"Messages found missing from the store (damaged or lost files), per stream.", []string{"stream"}, nil)
 	faultsDesc = prometheus.NewDesc("newswatch_faults",
-		"Faults that last now, per kind (store.error, data.lost).", []string{"kind"}, nil)
+		"Faults that last now, per kind (store.error, data.lost, consumer.error: one per subscriber without a working consumer).", []string{"kind"}, nil)
 	storeHealthyDesc = prometheus.NewDesc("newswatch_store_healthy",
 		"1 while the store accepts writes, 0 while store writes fail.", nil, nil)
 )

@@ -18,9 +18,10 @@ import (
 // anyway). A missing one starts where the subscriber's recorded position
 // says: the alert after the last one it was done with, so that a consumer
 // lost to an operator's mistake or a damaged store skips nothing that was
-// queued; that is logged at ERROR. With no position recorded, the
+// queued; that is logged at ERROR, once (quiet: not at all, for the
+// retries of a loss already reported). With no position recorded, the
 // subscriber is new and starts with the alerts raised from now on.
-func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec bus.ConsumerSpec) (*bus.Consumer, uint64, error) {
+func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec bus.ConsumerSpec, quiet bool) (*bus.Consumer, uint64, error) {
 	id := strings.TrimPrefix(spec.Durable, "notify-")
 	var lastErr error
 	// More than once: another replica may create the consumer between our
@@ -49,6 +50,10 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 		case found:
 			// It keeps its place (see EnsureConsumer).
 		case recorded:
+			if quiet {
+				break
+			}
+			quiet = true
 			log.Error("the subscriber's consumer was lost; recreating it from its last delivered position, so no queued alert is skipped",
 				"consumer", spec.Durable, "from_seq", pos+1)
 		default:
@@ -103,11 +108,12 @@ func staleState(st bus.ConsumerState, start uint64) bool {
 // check runs between deliveries, every checkEvery: it recreates the
 // subscriber's consumer if it is gone, and follows its disabled state in
 // the store (set by another replica's 410, cleared by `newswatch
-// subscribers enable`). force checks now.
-func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force bool) {
+// subscribers enable`). force checks now. lost reports a consumer that
+// is gone and could not be made again.
+func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force bool) (lost bool) {
 	now := d.now()
 	if !force && now.Before(l.nextCheck) {
-		return
+		return l.lost
 	}
 	l.nextCheck = now.Add(d.checkEvery)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -139,15 +145,85 @@ func (d *Dispatcher) check(ctx context.Context, log *slog.Logger, l *loop, force
 			s.Disabled, s.DisabledReason, s.DisabledAt, s.LastResult = true, dis.Reason, dis.At, "gone"
 		})
 	}
-	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); err == nil && !found {
-		cons, pos, err := d.createConsumer(cctx, log, l.spec)
+	// A loop started without its consumer makes it even when another
+	// replica made it meanwhile.
+	if _, found, err := d.b.LookupConsumer(cctx, d.b.Names.AlertStream, l.spec.Durable); l.cons == nil || (err == nil && !found) {
+		cons, pos, err := d.createConsumer(cctx, log, l.spec, l.lost)
 		if err != nil {
-			log.Error("recreate lost consumer", "err", err)
+			l.lost = true
+			d.consumerFailed(log, l, "recreate", "its consumer was lost and cannot be made again", err)
 			l.nextCheck = now.Add(time.Second)
-			return
+			return true
 		}
-		l.cons, l.position = cons, pos
+		l.cons, l.position, l.lost = cons, pos, false
+		d.consumerWorks(log, l)
 	}
+	return false
+}
+
+// pullFailsFault is how many pulls in a row must fail before a
+// subscriber whose consumer exists is reported without one: a pull or
+// two lost to a reconnect or a leader election is no fault.
+const pullFailsFault = 3
+
+// pullFailed follows a failed pull from the subscriber's consumer: the
+// consumer may be gone (see check); one that is there but cannot be
+// pulled from for pullFailsFault pulls in a row is reported as well.
+func (d *Dispatcher) pullFailed(ctx context.Context, log *slog.Logger, l *loop, err error) {
+	d.m.ConsumerError(l.sub.ID, "pull")
+	l.pullFails++
+	if !d.check(ctx, log, l, true) && l.pullFails >= pullFailsFault {
+		d.consumerFailed(log, l, "pull", "pulls from its consumer fail", err)
+	}
+}
+
+// consumerFaultKey is the bus fault of a subscriber without a consumer
+// to pull from.
+func consumerFaultKey(id string) string { return bus.KindConsumerError + ":" + id }
+
+// consumerErrorLog is how often an ERROR repeats while a subscriber has
+// no consumer to pull from.
+const consumerErrorLog = time.Minute
+
+// consumerFailed reports that the subscriber has no consumer to pull
+// from (what, for op), so nothing is delivered to it: in its status, as a
+// blocking fault (/readyz, the status page's problems, an event), in the
+// metrics, and at ERROR when it begins and every consumerErrorLog while
+// it lasts. Its alerts stay in the stream meanwhile.
+func (d *Dispatcher) consumerFailed(log *slog.Logger, l *loop, op, what string, err error) {
+	now := d.now()
+	if op == "recreate" {
+		d.m.ConsumerError(l.sub.ID, op)
+	}
+	l.consTries++
+	first := l.consSince.IsZero()
+	if first {
+		l.consSince = now
+	}
+	// createConsumer's errors name the subscriber already.
+	problem := what + ": " + strings.TrimPrefix(err.Error(), "subscriber "+l.sub.ID+": ")
+	l.set(func(s *SubscriberStatus) { s.ConsumerError, s.ConsumerErrorSince = problem, l.consSince })
+	d.b.Health.Report(consumerFaultKey(l.sub.ID), bus.KindConsumerError,
+		fmt.Sprintf("subscriber %s: %s; nothing is delivered to it, its alerts stay queued (failed tries: %d)", l.sub.ID, problem, l.consTries))
+	if first || now.Sub(l.consLogged) >= consumerErrorLog {
+		l.consLogged = now
+		log.Error("subscriber without a consumer to pull from: nothing is delivered to it; its alerts stay queued and go out once it is back",
+			"consumer", l.spec.Durable, "problem", what, "tries", l.consTries, "since", l.consSince, "err", err)
+	}
+}
+
+// consumerWorks notes that the subscriber's consumer is there and can be
+// pulled from, and clears a fault reported before.
+func (d *Dispatcher) consumerWorks(log *slog.Logger, l *loop) {
+	l.pullFails = 0
+	if l.consSince.IsZero() {
+		return
+	}
+	log.Info("the subscriber's consumer works again; delivering its queued alerts",
+		"consumer", l.spec.Durable, "tries", l.consTries, "lasted", d.now().Sub(l.consSince).Round(time.Second))
+	l.consSince, l.consTries = time.Time{}, 0
+	l.set(func(s *SubscriberStatus) { s.ConsumerError, s.ConsumerErrorSince = "", time.Time{} })
+	d.b.Health.Clear(consumerFaultKey(l.sub.ID))
 }
 
 // recordPosition notes that the subscriber is done with every alert up to

@@ -178,7 +178,7 @@ func (d *Dispatcher) runHolding(ctx context.Context, l *loop, pol holdPolicy) {
 	l.set(func(s *SubscriberStatus) { s.NextDigest = g.next })
 	stopBeat := bus.Heartbeat(d.digestAckWait/4, func() { g.renew(g.held.snapshot()) })
 	defer g.release(stopBeat)
-	_ = g.lp.Run(ctx, l.source(), g.handle)
+	_ = g.lp.Run(ctx, d.source(g.log, l), g.handle)
 }
 
 // release hands held alerts back once the heartbeat stopped, for the next

@@ -92,7 +92,13 @@ type SubscriberStatus struct {
 	Disabled       bool      `json:"disabled,omitempty"`
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	DisabledAt     time.Time `json:"disabled_at,omitzero"`
-	FollowUps      int64     `json:"follow_ups,omitempty"` // alerts sent as follow-ups of a story
+	// ConsumerError is set while the subscriber has no consumer to pull
+	// from: its consumer was lost and cannot be made again, or pulls
+	// from it keep failing. Nothing is delivered meanwhile; its alerts
+	// stay in the stream. ConsumerErrorSince is when it began.
+	ConsumerError      string    `json:"consumer_error,omitempty"`
+	ConsumerErrorSince time.Time `json:"consumer_error_since,omitzero"`
+	FollowUps          int64     `json:"follow_ups,omitempty"` // alerts sent as follow-ups of a story
 	// Folded counts alerts not sent because the subscriber got the same
 	// article through another of its topics (see Fold).
 	Folded int64 `json:"folded,omitempty"`
@@ -119,6 +125,15 @@ type loop struct {
 	// unstored is a 410's disabled state the store did not take; the
 	// checks store it again instead of taking its absence for an Enable.
 	unstored *DisabledState
+	// The subscriber's consumer: lost is set while it is gone and could
+	// not be made again; consSince while there is no consumer to pull
+	// from (lost, or pullFails in a row), with consTries failed tries
+	// and the last ERROR at consLogged.
+	lost       bool
+	pullFails  int
+	consSince  time.Time
+	consTries  int
+	consLogged time.Time
 
 	mu     sync.Mutex
 	status SubscriberStatus
@@ -176,9 +191,17 @@ func (d *Dispatcher) storiesOf(topic string) *Stories {
 // ConsumerName is the durable consumer of a subscriber.
 func ConsumerName(subscriber string) string { return "notify-" + subscriber }
 
+// ErrNoConsumer is what Start's error wraps when the subscriber was
+// started although its consumer could not be made: it runs without one,
+// shown as such (see consumerFailed), and gets it as soon as it can be
+// made, with every alert raised since.
+var ErrNoConsumer = errors.New("started without its consumer, made as soon as it can be")
+
 // Start creates or updates the subscriber's durable consumer and starts
 // delivering to sink. A subscriber already running is restarted with the
-// new settings; its position in the stream is kept.
+// new settings; its position in the stream is kept. If the consumer
+// cannot be made, a running subscriber goes on as it was; one not running
+// starts without it (the error wraps ErrNoConsumer).
 func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink) error {
 	d.startMu.Lock()
 	defer d.startMu.Unlock()
@@ -202,11 +225,17 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	if err != nil {
 		return err
 	}
-	cons, pos, err := d.createConsumer(ctx, log, spec)
+	cons, pos, err := d.createConsumer(ctx, log, spec, false)
 	if err != nil {
-		// The subscriber's running loop, if any, goes on as it was.
-		return err
+		d.mu.Lock()
+		_, running := d.loops[sub.ID]
+		d.mu.Unlock()
+		if running {
+			// Its loop goes on as it was.
+			return err
+		}
 	}
+	startErr := err
 	d.stop(sub.ID)
 	if stale != nil {
 		if err := d.dropDisabled(ctx, log, sub.ID, stale); err != nil {
@@ -215,18 +244,28 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	}
 	l := d.newLoop(ctx, sub, sink, cons, spec, pos, dis)
 	l.status.Digest = policy != nil
+	if startErr != nil {
+		// Left out, it would show as not delivered by this process, and
+		// be tried again only at the next reload; its loop makes the
+		// consumer as soon as it can (see check).
+		l.lost = true
+		d.consumerFailed(log, l, "recreate", "its consumer cannot be made", startErr)
+		startErr = fmt.Errorf("%w; %w", startErr, ErrNoConsumer)
+	}
 	d.mu.Lock()
 	d.loops[sub.ID] = l
 	d.mu.Unlock()
 	d.wg.Go(func() {
 		defer close(l.done)
+		// A stopped subscriber's fault is no longer anyone's to clear.
+		defer d.b.Health.Clear(consumerFaultKey(sub.ID))
 		if policy != nil {
 			d.runHolding(l.ctx, l, policy)
 			return
 		}
 		d.run(l.ctx, l)
 	})
-	return nil
+	return startErr
 }
 
 // consumerSpec is the durable consumer of a subscriber that gets its
@@ -462,14 +501,15 @@ func (d *Dispatcher) consumeLoop(log *slog.Logger, l *loop) *bus.Loop {
 			return 1
 		},
 		Pause:           min(d.checkEvery, time.Second),
-		PullFailed:      func(ctx context.Context, _ error) { d.check(ctx, log, l, true) },
+		PullFailed:      func(ctx context.Context, err error) { d.pullFailed(ctx, log, l, err) },
 		DeadLetter:      d.publishDeadLetter(log, l),
 		DeadLetterRetry: l.sub.Retry.Initial,
 	}
 }
 
-// source pulls from the loop's consumer, the one check last recreated.
-func (l *loop) source() bus.Source {
+// source pulls from the loop's consumer, the one check last recreated;
+// a pull that works clears a consumer fault.
+func (d *Dispatcher) source(log *slog.Logger, l *loop) bus.Source {
 	return bus.SourceFunc(func(abort context.Context, n int, wait time.Duration, each func(bus.Msg)) error {
 		if l.hold != nil {
 			select {
@@ -480,13 +520,29 @@ func (l *loop) source() bus.Source {
 				return nil
 			}
 		}
-		return l.cons.Pull(abort, n, wait, each)
+		if l.cons == nil {
+			// Started without its consumer: wait as a pull would, for
+			// check to make it.
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-abort.Done():
+			case <-l.ctx.Done():
+			}
+			return nil
+		}
+		err := l.cons.Pull(abort, n, wait, each)
+		if err == nil {
+			d.consumerWorks(log, l)
+		}
+		return err
 	})
 }
 
 func (d *Dispatcher) run(ctx context.Context, l *loop) {
 	log := d.log.With("subscriber", l.sub.ID)
-	_ = d.consumeLoop(log, l).Run(ctx, l.source(), func(ctx context.Context, m bus.Msg) bus.Result {
+	_ = d.consumeLoop(log, l).Run(ctx, d.source(log, l), func(ctx context.Context, m bus.Msg) bus.Result {
 		return d.handle(ctx, log, l, m)
 	})
 }
@@ -559,13 +615,15 @@ func (d *Dispatcher) undecodable(log *slog.Logger, l *loop, m bus.Msg, seq uint6
 		[]Attempt{{At: d.now(), Error: "undecodable alert: " + err.Error()}}, "undecodable alert")
 }
 
-// settled acks an alert the subscriber is done with without a delivery,
-// and records its position once the ack is confirmed.
+// settled acks an alert the subscriber is done with (delivered, or
+// nothing to deliver) and records its position, even when the ack
+// fails: a consumer that still holds the alert delivers it again, with
+// the same id, but one made anew after the consumer was lost (deleted
+// with the alert in flight) must start after it, not send it again.
 func (d *Dispatcher) settled(log *slog.Logger, l *loop, seq uint64, what string) bus.Result {
 	return bus.Ack().Then(func(ctx context.Context, err error) {
 		if err != nil {
 			log.Warn(what, "err", err)
-			return
 		}
 		d.recordPosition(ctx, log, l, seq)
 	})
@@ -745,9 +803,9 @@ func (d *Dispatcher) deadLetter(log *slog.Logger, l *loop, seq uint64, alert new
 	return bus.DeadLetter(reason, deadNote{seq: seq, alert: alert, attempts: attempts}).Then(func(ctx context.Context, err error) {
 		if err != nil {
 			log.Warn("settle dead-lettered alert", "err", err)
-		} else {
-			d.recordPosition(ctx, log, l, seq)
 		}
+		// Stored as a dead letter: done with, as in settled.
+		d.recordPosition(ctx, log, l, seq)
 		d.forgetAttempts(ctx, log, l.sub.ID, alert.ID)
 		d.deadLetterEvent(l.sub.ID, &alert, seq, reason)
 		l.set(func(s *SubscriberStatus) {
@@ -776,6 +834,15 @@ func (d *Dispatcher) publishDeadLetter(log *slog.Logger, l *loop) func(ctx conte
 		}
 		if err != nil {
 			log.Error("dead-letter alert; it will be redelivered", "alert", n.alert.ID, "err", err)
+			// The queue waits behind this alert: say so, not the result
+			// of the delivery before it.
+			l.set(func(s *SubscriberStatus) {
+				s.LastResult, s.NextRetry = "retry", d.now().Add(l.sub.Retry.Initial)
+				if s.LastError != "" {
+					s.LastError += "; "
+				}
+				s.LastError += "the dead letter was not stored, so it is tried again: " + err.Error()
+			})
 		}
 		return err
 	}

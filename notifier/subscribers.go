@@ -103,16 +103,20 @@ func (s *Subscribers) Apply(ctx context.Context, subs []config.Subscriber, smtp 
 // replaces is closed once the new one runs.
 func (s *Subscribers) start(ctx context.Context, sub config.Subscriber, smtp config.SMTP) error {
 	sink, err := s.build(sub, smtp)
+	started := false
 	if err == nil {
 		err = s.d.Start(ctx, sub, sink)
-		if err != nil {
+		// Started without its consumer, it runs all the same: the error
+		// is reported, and the dispatcher makes the consumer.
+		started = err == nil || errors.Is(err, ErrNoConsumer)
+		if !started {
 			closeSink(sink)
 		}
 	}
 	s.mu.Lock()
-	s.applied[sub.ID] = applied{sub: sub, smtp: smtp, failed: err != nil}
+	s.applied[sub.ID] = applied{sub: sub, smtp: smtp, failed: !started}
 	var old Sink
-	if err == nil {
+	if started {
 		old = s.sinks[sub.ID]
 		s.sinks[sub.ID] = sink
 	}

@@ -52,12 +52,15 @@ func failingSources(all []Source) ([]Source, int) {
 	return out, more
 }
 
-// troubledSubscribers are the subscribers that are disabled, whose last
-// delivery failed, or whose backlog grows.
+// troubledSubscribers are the subscribers without a consumer to pull
+// from, disabled, whose last delivery failed, or whose backlog grows.
 func troubledSubscribers(subs []Subscriber) []troubled {
 	var out []troubled
 	for _, s := range subs {
 		var why []string
+		if s.ConsumerError != "" {
+			why = append(why, "no consumer to pull from, nothing is delivered; its alerts stay queued: "+s.ConsumerError)
+		}
 		switch {
 		case s.Disabled:
 			why = append(why, "disabled; its alerts stay queued until it is enabled: change its config and reload, or run newswatch subscribers enable "+s.ID)

@@ -73,6 +73,7 @@ func TestTroubledSubscribers(t *testing.T) {
 		{ID: "dead", Running: true, LastResult: "dead"},
 		{ID: "behind", Running: true, LastResult: "ok", Backlog: backlogAttention},
 		{ID: "both", Running: true, LastResult: "retry", Backlog: 500},
+		{ID: "lost", Running: true, LastResult: "ok", Backlog: 30, ConsumerError: "its consumer was lost and cannot be made again: maximum consumers limit reached"},
 	}
 	want := map[string]string{
 		"off":      "disabled; its alerts stay queued until it is enabled: change its config and reload, or run newswatch subscribers enable off",
@@ -80,6 +81,8 @@ func TestTroubledSubscribers(t *testing.T) {
 		"dead":     "its last delivery was dead-lettered",
 		"behind":   "20 alerts waiting",
 		"both":     "deliveries fail, retrying; 500 alerts waiting",
+		"lost": "no consumer to pull from, nothing is delivered; its alerts stay queued: its consumer was lost and cannot be made again: maximum consumers limit reached; " +
+			"30 alerts waiting",
 	}
 	got := troubledSubscribers(subs)
 	if len(got) != len(want) {

@@ -111,6 +111,11 @@ type Subscriber struct {
 	// DisabledAt when; Running is false meanwhile.
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	DisabledAt     time.Time `json:"disabled_at,omitzero"`
+	// ConsumerError says why the subscriber has no consumer to pull
+	// from (lost and not made again, or pulls failing), since
+	// ConsumerErrorSince: nothing is delivered to it meanwhile.
+	ConsumerError      string    `json:"consumer_error,omitempty"`
+	ConsumerErrorSince time.Time `json:"consumer_error_since,omitzero"`
 	// Folded counts alerts not sent because the subscriber got the same
 	// article with another of its topics.
 	Folded int64 `json:"folded,omitempty"`

@@ -264,6 +264,7 @@ func (pb *PipelineBackend) Subscribers(ctx context.Context) ([]Subscriber, error
 			sub.Delivered, sub.Failures, sub.DeadLettered = st.Delivered, st.Failures, st.DeadLettered
 			sub.LastResult, sub.LastError, sub.LastAt = st.LastResult, st.LastError, st.LastAt
 			sub.NextRetry, sub.Disabled = st.NextRetry, st.Disabled
+			sub.ConsumerError, sub.ConsumerErrorSince = st.ConsumerError, st.ConsumerErrorSince
 		}
 		out = append(out, sub)
 	}

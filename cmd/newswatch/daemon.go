@@ -157,9 +157,10 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 	})
 	opts := []web.Option{
 		web.WithStatus(web.NewPipelineBackend(b, p)),
-		// Store faults fail /readyz while they last; data found lost is
-		// named there but does not: it cannot come back, and a replica
-		// that works must not be taken out of service for it.
+		// Store faults, and subscribers without a consumer to pull
+		// from, fail /readyz while they last; data found lost is named
+		// there but does not: it cannot come back, and a replica that
+		// works must not be taken out of service for it.
 		web.WithFaults(func() []web.Fault { return webFaults(b.Health.Faults()) }),
 		web.WithPreview(web.NewPreviewer(web.BusArchive(b), func() []config.Topic { return p.Config().Topics })),
 		web.WithReload(reload),
@@ -207,7 +208,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 func webFaults(fs []bus.Fault) []web.Fault {
 	out := make([]web.Fault, len(fs))
 	for i, f := range fs {
-		out[i] = web.Fault{Key: f.Key, Kind: f.Kind, Detail: f.Detail, Blocking: f.Kind == bus.KindStoreError,
+		out[i] = web.Fault{Key: f.Key, Kind: f.Kind, Detail: f.Detail, Blocking: bus.BlockingKind(f.Kind),
 			Since: f.Since, Last: f.Last, Count: f.Count}
 	}
 	return out

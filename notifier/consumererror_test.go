@@ -1,0 +1,400 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/metrics"
+)
+
+// consumerErrors is newswatch_consumer_errors_total{subscriber,op} as
+// the registry holds it.
+func consumerErrors(t *testing.T, m *metrics.Metrics, subscriber, op string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "newswatch_consumer_errors_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			if labels["subscriber"] == subscriber && labels["op"] == op {
+				return mt.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// faultOf is the bus fault under key, if any.
+func faultOf(b *bus.Bus, key string) (bus.Fault, bool) {
+	for _, f := range b.Health.Faults() {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return bus.Fault{}, false
+}
+
+// setMaxConsumers sets the alert stream's consumer limit (-1: none).
+func setMaxConsumers(t *testing.T, b *bus.Bus, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, b.Names.AlertStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxConsumers = n
+	if _, err := b.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLostConsumerNotRecreated: a subscriber's consumer is deleted while
+// another client holds the alert stream's last consumer slot, so it
+// cannot be made again. That must show where an operator looks: the
+// subscriber's status (with the server's reason), a blocking fault on the
+// bus (which /readyz, the status page and the events read), and a
+// counter. Once the slot is free again, the consumer is made on its own,
+// the error clears, and every alert queued meanwhile arrives once.
+func TestLostConsumerNotRecreated(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	m := metrics.New()
+	d := NewDispatcher(b, bufLogger(&logs), m)
+	d.checkEvery = 100 * time.Millisecond
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+	first := publishAlerts(t, b, "fentanyl", 2, 0)
+	h.wait(t, 2, 10*time.Second)
+
+	// Another client's consumer takes the last slot; the subscriber's
+	// consumer is lost; alerts keep coming.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	queued := publishAlerts(t, b, "fentanyl", 3, 10)
+
+	waitFor(t, "the subscriber's status to say its consumer is missing", 10*time.Second, func() bool {
+		return statusOf(d, "desk").ConsumerError != ""
+	})
+	st := statusOf(d, "desk")
+	if !strings.Contains(st.ConsumerError, "maximum consumers") || st.ConsumerErrorSince.IsZero() {
+		t.Errorf("status: consumer error %q since %v, want the server's reason and a time", st.ConsumerError, st.ConsumerErrorSince)
+	}
+	f, ok := faultOf(b, "consumer.error:desk")
+	if !ok {
+		t.Fatalf("no fault consumer.error:desk; faults %+v", b.Health.Faults())
+	}
+	if f.Kind != "consumer.error" || !bus.BlockingKind(f.Kind) || !strings.Contains(f.Detail, "maximum consumers") ||
+		!strings.Contains(f.Detail, "desk") {
+		t.Errorf("fault %+v: want a blocking consumer.error naming the subscriber and the reason", f)
+	}
+	waitFor(t, "a second failed try counted", 10*time.Second, func() bool {
+		return consumerErrors(t, m, "desk", "recreate") >= 2
+	})
+	if c := b.Health.Counts().Faults["consumer.error"]; c != 1 {
+		t.Errorf("current consumer.error faults = %d, want 1", c)
+	}
+	h.mu.Lock()
+	if len(h.ids) != 2 {
+		t.Errorf("delivered %d alerts without a consumer, want 2", len(h.ids))
+	}
+	h.mu.Unlock()
+
+	// The slot is free again: everything recovers without a hand.
+	setMaxConsumers(t, b, -1)
+	h.wait(t, 5, 10*time.Second)
+	waitFor(t, "the consumer error to clear", 10*time.Second, func() bool {
+		_, faulty := faultOf(b, "consumer.error:desk")
+		return statusOf(d, "desk").ConsumerError == "" && !faulty
+	})
+	if c := b.Health.Counts().Faults["consumer.error"]; c != 0 {
+		t.Errorf("consumer.error faults after recovery = %d, want 0", c)
+	}
+	// A repeat would come right behind the queued alerts.
+	waitFor(t, "the consumer to settle", 10*time.Second, func() bool {
+		n, err := d.Backlog(context.Background(), "desk")
+		return err == nil && n == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if want := append(append([]string(nil), first...), queued...); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestLostConsumerDuringDelivery: the consumer is deleted while an alert
+// is with the receiver, so the ack that follows its delivery fails. The
+// subscriber is done with that alert all the same: the consumer made
+// again starts after it, and the receiver does not get it twice.
+func TestLostConsumerDuringDelivery(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	inside, release := make(chan struct{}), make(chan struct{})
+	h := newHookServer(t, func(n int, w http.ResponseWriter) bool {
+		if n == 2 {
+			close(inside)
+			<-release
+		}
+		return true
+	})
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	d.checkEvery = 100 * time.Millisecond
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+	want := publishAlerts(t, b, "fentanyl", 3, 0)
+	select {
+	case <-inside:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second alert did not reach the receiver")
+	}
+	if err := b.JS.DeleteConsumer(context.Background(), b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	h.wait(t, 3, 10*time.Second)
+	waitFor(t, "the consumer made again to settle", 10*time.Second, func() bool {
+		n, err := d.Backlog(context.Background(), "desk")
+		return err == nil && n == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestConsumerPullsFail: the subscriber's consumer is there but cannot be
+// pulled from (an operator made a push consumer of its name), so nothing
+// is delivered although no consumer is missing. After a few failed pulls
+// in a row that shows like a lost consumer; once the wrong consumer is
+// gone, the subscriber's own is made again and its queue delivered once.
+func TestConsumerPullsFail(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	m := metrics.New()
+	d := NewDispatcher(b, bufLogger(&logs), m)
+	d.checkEvery = time.Hour // only a failed pull looks
+	hold, open := context.WithCancel(context.Background())
+	defer open()
+	d.HoldPullsUntil(hold)
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+
+	// Before the first pull the consumer is replaced by a push consumer
+	// of the same name.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: ConsumerName("desk"), DeliverSubject: "elsewhere.desk", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	want := publishAlerts(t, b, "fentanyl", 3, 0)
+	open()
+
+	waitFor(t, "the subscriber's status to say it cannot pull", 15*time.Second, func() bool {
+		return statusOf(d, "desk").ConsumerError != ""
+	})
+	if st := statusOf(d, "desk"); !strings.Contains(st.ConsumerError, "pulls from its consumer fail") {
+		t.Errorf("status: consumer error %q", st.ConsumerError)
+	}
+	if f, ok := faultOf(b, "consumer.error:desk"); !ok || !bus.BlockingKind(f.Kind) {
+		t.Errorf("fault consumer.error:desk %+v (found %v), want a blocking one", f, ok)
+	}
+	if n := consumerErrors(t, m, "desk", "pull"); n < pullFailsFault {
+		t.Errorf("newswatch_consumer_errors_total{subscriber=desk,op=pull} = %v, want at least %d", n, pullFailsFault)
+	}
+
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, 3, 15*time.Second)
+	waitFor(t, "the consumer error to clear", 10*time.Second, func() bool {
+		_, faulty := faultOf(b, "consumer.error:desk")
+		return statusOf(d, "desk").ConsumerError == "" && !faulty
+	})
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestNewSubscriberWithoutConsumer: a subscriber added by a reload whose
+// consumer cannot be made (the stream's consumer limit is reached) used
+// to be left out until the next reload, shown as "not delivered by this
+// process". It now runs without a consumer, shown as such, and gets one,
+// with every alert raised since it was added, as soon as the limit
+// allows.
+func TestNewSubscriberWithoutConsumer(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	d.checkEvery = 100 * time.Millisecond
+	subs := NewSubscribers(d, bufLogger(&logs), nil)
+	defer subs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	desk := dispatchSub("desk", h.srv.URL, fastRetry)
+	if err := subs.Apply(ctx, []config.Subscriber{desk}, config.SMTP{}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+
+	hLate := newHookServer(t, nil)
+	late := dispatchSub("late", hLate.srv.URL, fastRetry)
+	err := subs.Apply(ctx, []config.Subscriber{desk, late}, config.SMTP{})
+	if err == nil || !errors.Is(err, ErrNoConsumer) || !strings.Contains(err.Error(), "maximum consumers") {
+		t.Errorf("Apply with a subscriber whose consumer cannot be made: err = %v, want ErrNoConsumer with the reason", err)
+	}
+	st := statusOf(d, "late")
+	if st.ID != "late" || !strings.Contains(st.ConsumerError, "maximum consumers") || !d.Running("late") {
+		t.Fatalf("late: status %+v, running %v; want it running without a consumer, with the reason", st, d.Running("late"))
+	}
+	if _, ok := faultOf(b, "consumer.error:late"); !ok {
+		t.Errorf("no fault consumer.error:late; faults %+v", b.Health.Faults())
+	}
+	want := publishAlerts(t, b, "fentanyl", 3, 0)
+	h.wait(t, 3, 10*time.Second) // desk's
+
+	setMaxConsumers(t, b, -1)
+	hLate.wait(t, 3, 10*time.Second)
+	waitFor(t, "late's consumer error to clear", 10*time.Second, func() bool {
+		_, faulty := faultOf(b, "consumer.error:late")
+		return statusOf(d, "late").ConsumerError == "" && !faulty
+	})
+	time.Sleep(300 * time.Millisecond)
+	for name, h := range map[string]*hookServer{"desk": h, "late": hLate} {
+		h.mu.Lock()
+		got := append([]string(nil), h.ids...)
+		h.mu.Unlock()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s received %v, want each once, in order: %v", name, got, want)
+		}
+	}
+	// A reload that changes nothing leaves it be.
+	if err := subs.Apply(ctx, []config.Subscriber{desk, late}, config.SMTP{}); err != nil {
+		t.Errorf("Apply again: %v", err)
+	}
+}
+
+// setDeadMsgSize sets the dead-letter stream's largest message (-1: no
+// limit).
+func setDeadMsgSize(t *testing.T, b *bus.Bus, n int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, b.Names.DeadStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = n
+	if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeadLetterRefusedShows: a delivery gave up, but the dead-letter
+// stream refuses it, so the alert is handed back and the subscriber's
+// queue waits behind it. Its status used to keep its last result ("ok"),
+// leaving it off the attention list; it must say it is retrying, and
+// why. Once the stream takes it, the alert is dead-lettered.
+func TestDeadLetterRefusedShows(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, func(n int, w http.ResponseWriter) bool {
+		if n == 1 {
+			return true
+		}
+		w.WriteHeader(http.StatusBadRequest) // final: dead-lettered at once
+		return false
+	})
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dispatcher log:\n%s", logs.String())
+		}
+	})
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, config.Retry{Attempts: 1, Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond}))
+	publishAlerts(t, b, "fentanyl", 1, 0)
+	h.wait(t, 1, 10*time.Second)
+	waitFor(t, "the first delivery's result", 10*time.Second, func() bool { return statusOf(d, "desk").LastResult == "ok" })
+
+	setDeadMsgSize(t, b, 16)
+	publishAlerts(t, b, "fentanyl", 1, 1)
+	waitFor(t, "a second refused dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").Failures >= 2 })
+	st := statusOf(d, "desk")
+	if st.LastResult != "retry" || !strings.Contains(st.LastError, "400 Bad Request; the dead letter was not stored") || st.NextRetry.IsZero() || st.DeadLettered != 0 {
+		t.Errorf("status %+v: want retry, with the dead letter's error and a next try", st)
+	}
+
+	setDeadMsgSize(t, b, -1)
+	waitFor(t, "the dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").DeadLettered == 1 })
+	if st := statusOf(d, "desk"); st.LastResult != "dead" || !st.NextRetry.IsZero() {
+		t.Errorf("status after the dead letter %+v", st)
+	}
+}
