@@ -77,6 +77,25 @@ func TestProblems(t *testing.T) {
 			`smtp.host: email subscribers need smtp.host`,
 		}},
 		{"wrong type", "fetch:\n  timeout: soon\n", []string{"line 2:"}},
+		{"duration without a unit", "fetch:\n  timeout: 30\n", []string{`line 2: fetch.timeout: "30" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m`}},
+		{"duration in words", "sources:\n  - id: a\n    url: https://e.org/\n    interval: 1 minute\n", []string{`line 4: sources[0].interval: "1 minute" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m (did you mean 1m?)`}},
+		{"duration in days", "nats:\n  seen_ttl: 7d\n", []string{`line 2: nats.seen_ttl: "7d" is not a duration`, "(did you mean 168h?)"}},
+		{"number in words", "fetch:\n  workers: eight\n", []string{`line 2: fetch.workers: "eight" is not a whole number`}},
+		{"list as one value", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: a@e.org\n", []string{`line 5: subscribers[0].to: expected a list, found "a@e.org": write [a@e.org]`}},
+		{"section as one value", "fetch: 10m\n", []string{`line 1: fetch: expected keys and values (key: value, one per line below it), found "10m"`}},
+		{"unknown topic, near one", "topics:\n  - {id: us-china, query: a}\n  - {id: other, query: b}\nsubscribers:\n  - {id: s, type: webhook, url: https://e.org/h, secret: x, topics: [us-chinaa]}\n", []string{
+			`line 5: subscribers[0].topics[0]: unknown topic "us-chinaa" (did you mean "us-china"?)`,
+		}},
+		{"unknown topic, far from all", "topics:\n  - {id: t, query: a}\n  - {id: u, query: b}\nsubscribers:\n  - {id: s, type: webhook, url: https://e.org/h, secret: x, topics: [fentanyl]}\n", []string{
+			`line 5: subscribers[0].topics[0]: unknown topic "fentanyl" (the config has t, u)`,
+		}},
+		{"smtp missing for an email subscriber", "topics:\n  - {id: t, query: a}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n", []string{
+			`line 5: smtp.host: email subscribers need smtp.host, e.g. smtp.example.org (subscribers[0] "s" is an email subscriber)`,
+			`line 5: smtp.from: email subscribers need smtp.from`,
+		}},
+		{"smtp host empty", "smtp:\n  host: \"\"\n  from: f@e.org\nsubscribers:\n  - {id: s, type: email, to: [a@e.org]}\n", []string{
+			"line 2: smtp.host: email subscribers need smtp.host, e.g. smtp.example.org",
+		}},
 		{"syntax error", "sources: [\n", []string{"line"}},
 		{"quiet hours", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n    quiet_hours: 25:00-07:00\n    max_per_hour: -1\n", []string{
 			`line 6: subscribers[0].quiet_hours: quiet hours "25:00-07:00": want HH:MM-HH:MM`,
@@ -439,7 +458,7 @@ subscribers:
 		`subscribers[0].topics[1]: unknown topic "${TOPIC}"`,
 		`log.level: unknown level "prefix-${LEVEL}"`,
 		`subscribers[1].format: unknown format "${FORMAT}"`,
-		"line 5: cannot unmarshal !!str `${WORKERS}` into int",
+		`line 5: fetch.workers: "${WORKERS}" is not a whole number`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q in:\n%s", want, text)
@@ -460,6 +479,28 @@ func TestMissingVarIsOneProblem(t *testing.T) {
 		{"a number", "fetch:\n  workers: ${NOPE}\n", "line 2: fetch.workers: environment variable NOPE is not set"},
 		{"a file", "subscribers:\n  - id: s\n    type: webhook\n    url: ${file:/nonexistent/hook}\n    secret: x\n",
 			"line 4: subscribers[0].url: ${file:/nonexistent/hook}: cannot read /nonexistent/hook: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), env(nil))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got:\n%v\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestWrongTypeIsOneProblem: a value of the wrong type is reported once,
+// at its key, not again by each check of what the decoder left empty, nor
+// in the decoder's own words beside it.
+func TestWrongTypeIsOneProblem(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"email to as one address", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: a@e.org\n",
+			`line 5: subscribers[0].to: expected a list, found "a@e.org": write [a@e.org]`},
+		{"timeout without unit", "fetch:\n  timeout: 30\n",
+			`line 2: fetch.timeout: "30" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m`},
+		{"retry in a flow mapping", "subscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    retry: {attempts: 3, initial: 2 hours}\n",
+			`line 6: subscribers[0].retry.initial: "2 hours" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m (did you mean 2h?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
