@@ -92,9 +92,80 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if c, ok := lookup(args[0]); ok {
 		return c.run(ctx, env, args[1:])
 	}
-	fmt.Fprintf(stderr, "newswatch: unknown command %q (have %s)\n\n", args[0], strings.Join(names(), ", "))
+	fmt.Fprintf(stderr, "newswatch: unknown command %q%s (have %s)\n\n", args[0], commandHint(args[0]), strings.Join(names(), ", "))
 	usage(stderr)
 	return exitUsage
+}
+
+// commandAliases are names people try for a command newswatch calls
+// otherwise.
+var commandAliases = map[string]string{
+	"status":   "sources, or the status page at http.listen",
+	"state":    "sources",
+	"start":    "run",
+	"serve":    "run",
+	"daemon":   "run",
+	"validate": "check",
+	"lint":     "check",
+	"test":     "test-delivery, or explain",
+	"replay":   "deadletters replay",
+	"enable":   "subscribers enable",
+}
+
+// commandHint says which command was meant by name, if any.
+func commandHint(name string) string {
+	if a, ok := commandAliases[strings.ToLower(name)]; ok {
+		return fmt.Sprintf(": did you mean %s?", a)
+	}
+	best, bestD := "", 3
+	for _, n := range names() {
+		if d := editDistance(strings.ToLower(name), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(": did you mean %s?", best)
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// unexpectedArg says that arg is not wanted by command name, with the
+// flag it was probably meant for: a config file for -config, and what
+// flagFor (if any) makes of it.
+func unexpectedArg(w io.Writer, name, arg string, flagFor func(string) string) {
+	hint := ""
+	switch {
+	case strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml"):
+		hint = "-config " + arg
+	case flagFor != nil:
+		hint = flagFor(arg)
+	}
+	if hint != "" {
+		hint = fmt.Sprintf(": did you mean newswatch %s %s?", name, hint)
+	}
+	fmt.Fprintf(w, "newswatch %s: unexpected argument %q%s (see newswatch help %s)\n", name, arg, hint, strings.Fields(name)[0])
 }
 
 func names() []string {
@@ -197,7 +268,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 		return exitUsage, true
 	}
 	if c, ok := lookup(fs.Name()); ok && c.args == "" && fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "newswatch %s: unexpected argument %q (it takes flags only, and they go before any argument; see newswatch help %s)\n", fs.Name(), fs.Arg(0), fs.Name())
+		hint := ""
+		if a := fs.Arg(0); strings.HasSuffix(a, ".yaml") || strings.HasSuffix(a, ".yml") {
+			hint = fmt.Sprintf(": did you mean newswatch %s -config %s?", fs.Name(), a)
+		}
+		fmt.Fprintf(fs.Output(), "newswatch %s: unexpected argument %q%s (it takes flags only, and they go before any argument; see newswatch help %s)\n", fs.Name(), fs.Arg(0), hint, fs.Name())
 		return exitUsage, true
 	}
 	return 0, false

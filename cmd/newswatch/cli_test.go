@@ -219,6 +219,33 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 	}
 }
 
+// TestUsageHints: a mistyped command or an argument where a flag was
+// meant is refused with the command line that was probably meant; an
+// argument deadletters or feedback does not take is never ignored.
+func TestUsageHints(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.yaml") // never read: the usage error comes first
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"chek"}, `unknown command "chek": did you mean check?`},
+		{[]string{"status"}, `unknown command "status": did you mean sources, or the status page at http.listen?`},
+		{[]string{"start"}, `unknown command "start": did you mean run?`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (have run, once,`},
+		{[]string{"check", "config.yaml"}, `unexpected argument "config.yaml": did you mean newswatch check -config config.yaml?`},
+		{[]string{"once", "x.yml"}, `did you mean newswatch once -config x.yml?`},
+		{[]string{"deadletters", "replay", "-config", missing, "desk"}, `newswatch deadletters replay: unexpected argument "desk": did you mean newswatch deadletters replay -subscriber desk?`},
+		{[]string{"deadletters", "list", "-config", missing, "12"}, `did you mean newswatch deadletters list -seq 12?`},
+		{[]string{"deadletters", "drop", "-config", missing, "-all", "desk"}, `unexpected argument "desk"`},
+		{[]string{"feedback", "list", "-config", missing, "fentanyl"}, `did you mean newswatch feedback list -topic fentanyl?`},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("%q: exit %d, stderr lacks %q:\n%s", tc.args, code, tc.want, errs)
+		}
+	}
+}
+
 // TestCheckSyntaxError: check points at the line and column of a YAML
 // syntax error, with the line and a caret under the spot.
 func TestCheckSyntaxError(t *testing.T) {
