@@ -13,6 +13,7 @@ import (
 
 	"newswatch/internal/fixture"
 	"newswatch/internal/harness"
+	"newswatch/web"
 )
 
 func TestHelpOnEveryCommand(t *testing.T) {
@@ -242,6 +243,47 @@ func TestUsageHints(t *testing.T) {
 		code, _, errs := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errs, tc.want) {
 			t.Errorf("%q: exit %d, stderr lacks %q:\n%s", tc.args, code, tc.want, errs)
+		}
+	}
+}
+
+// TestUsagePlaceholders: a usage line names each flag's value in capitals
+// (FILE, ID, N, D), never by its Go type ("[-threshold float]").
+func TestUsagePlaceholders(t *testing.T) {
+	goType := regexp.MustCompile(`\[-[a-z-]+ [a-z][a-z0-9]*\]`)
+	for _, c := range commands() {
+		if c.name == "version" {
+			continue
+		}
+		_, help, _ := runCLI(t, "help", c.name)
+		usage, _, _ := strings.Cut(help, "\n\n")
+		if m := goType.FindString(usage); m != "" {
+			t.Errorf("usage of %s names a value by its type: %s\n%s", c.name, m, usage)
+		}
+	}
+}
+
+// TestSameProblemNote: when every source fails the same way, sources
+// says to look at this machine first.
+func TestSameProblemNote(t *testing.T) {
+	const dns = "the host name does not resolve (DNS)"
+	failing := func(id, problem string) web.Source {
+		return web.Source{ID: id, Status: "error", Problem: problem}
+	}
+	for _, tc := range []struct {
+		name string
+		srcs []web.Source
+		want string
+	}{
+		{"all the same", []web.Source{failing("a", dns), failing("b", dns), failing("c", dns)},
+			"every source fails the same way (the host name does not resolve (DNS)): check this machine's network, DNS or proxy first"},
+		{"one source", []web.Source{failing("a", dns)}, ""},
+		{"one ok", []web.Source{failing("a", dns), {ID: "b", Status: "ok"}}, ""},
+		{"different problems", []web.Source{failing("a", dns), failing("b", "HTTP 404: the URL is wrong or gone")}, ""},
+		{"none", nil, ""},
+	} {
+		if got := sameProblemNote(tc.srcs); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

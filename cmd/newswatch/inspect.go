@@ -360,7 +360,25 @@ func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 	} else if slices.ContainsFunc(srcs, func(s web.Source) bool { return s.Error != "" }) {
 		fmt.Fprintln(env.stdout, "\n(-v prints each whole error)")
 	}
+	if note := sameProblemNote(srcs); note != "" {
+		fmt.Fprintln(env.stdout, note)
+	}
 	return exitOK
+}
+
+// sameProblemNote says so when every source fails with one problem: then
+// the cause is most likely this machine (offline, no DNS, a proxy), and
+// reading each source's row would not show it.
+func sameProblemNote(srcs []web.Source) string {
+	if len(srcs) < 2 {
+		return ""
+	}
+	for _, s := range srcs {
+		if s.Status != "error" || s.Problem == "" || s.Problem != srcs[0].Problem {
+			return ""
+		}
+	}
+	return fmt.Sprintf("every source fails the same way (%s): check this machine's network, DNS or proxy first", srcs[0].Problem)
 }
 
 func orNone(s string) string {
@@ -438,7 +456,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	query := fs.String("query", "", "try this `QUERY` instead of the topic's")
 	examples := fs.Int("examples", 10, "how many matching articles to list")
 	spikes := fs.Bool("spikes", false, "list the spike alerts the topic's spikes settings would have sent")
-	threshold := fs.Float64("threshold", 0, "with -spikes: try this threshold instead of the topic's")
+	threshold := fs.Float64("threshold", 0, "with -spikes: try this threshold `N` instead of the topic's")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
