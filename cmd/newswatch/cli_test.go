@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -134,6 +135,27 @@ func TestRunRefusesExposedListenerWithoutAuth(t *testing.T) {
 	harness.WriteConfig(t, dir, cfg)
 	if code, out, errs := runCLI(t, "check", "-config", path); code != 0 {
 		t.Errorf("check with insecure_no_auth: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestRunListenerInUse: a daemon whose http.listen is taken says what to
+// do about it, and stops.
+func TestRunListenerInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ln.Addr().String()},
+		"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+	})
+	code, _, errs := runCLI(t, "run", "-config", path)
+	if code != exitFailure || !strings.Contains(errs, "address already in use") ||
+		!strings.Contains(errs, "another process listens there (another newswatch?): stop it, or give http.listen a free address") {
+		t.Errorf("run on a taken address: exit %d\n%s", code, errs)
 	}
 }
 

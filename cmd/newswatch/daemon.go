@@ -73,6 +73,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	srv, err := startHTTP(cfg, b, p, m, log, doReload)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err,
+				"hint", "another process listens there (another newswatch?): stop it, or give http.listen a free address, e.g. 127.0.0.1:8081")
+			return exitFailure
+		}
 		log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err)
 		return exitFailure
 	}
