@@ -110,6 +110,15 @@ func TestProblems(t *testing.T) {
 		}},
 		{"websub path", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/\n", []string{"line 3: websub.callback_url: needs a path of its own"}},
 		{"websub under the api", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/api/hooks\n", []string{"websub.callback_url: needs a path of its own"}},
+		{"source without url", "sources:\n  - id: a\n    type: feed\n", []string{`line 2: sources[0].url: a source needs a url (its feed's or page's http(s) address)`}},
+		{"source url without scheme", "sources:\n  - id: a\n    url: example.org/rss\n  - id: b\n    url: 127.0.0.1:8099/feed.xml\n", []string{
+			`line 3: sources[0].url: "example.org/rss" is not an http(s) URL (did you mean "https://example.org/rss"?)`,
+			`line 5: sources[1].url: "127.0.0.1:8099/feed.xml" is not an http(s) URL (did you mean "http://127.0.0.1:8099/feed.xml"?)`,
+		}},
+		{"webhook without url", "subscribers:\n  - id: s\n    type: webhook\n    secret: x\n", []string{`line 2: subscribers[0].url: a webhook needs a url (the receiver's http(s) address)`}},
+		{"slack as a type", "subscribers:\n  - id: s\n    type: slack\n    url: https://hooks.slack.com/services/x\n", []string{
+			`line 3: subscribers[0].type: unknown type "slack" (webhook or email): for slack, write type: webhook and format: slack`,
+		}},
 		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
 	}
 	for _, tt := range tests {
@@ -359,8 +368,8 @@ func TestSyntaxErrorPositions(t *testing.T) {
 			fmt.Sprintf("did not find expected key (line %d already gives subscribers the empty value []: delete the [] to give it the entries below)", desk-1),
 			fmt.Sprintf("%5d |   - id: desk\n      |   ^", desk)},
 		{"tab in indentation", "data_dir: x\nfetch:\n  workers: 3\n\ttimeout: 5s\nlog:\n  level: info\n", 4, 1,
-			"found a tab character that violates indentation", "    4 | \ttimeout: 5s\n      | ^"},
-		{"tab after a key", "data_dir: x\nfetch:\n\tworkers: 3\n", 3, 1, "found character that cannot start any token", ""},
+			"found a tab character that violates indentation (indent with spaces: YAML does not allow tabs there)", "    4 | \ttimeout: 5s\n      | ^"},
+		{"tab after a key", "data_dir: x\nfetch:\n\tworkers: 3\n", 3, 1, "found character that cannot start any token (indent with spaces: YAML does not allow tabs there)", ""},
 		{"unclosed [ on its line", "topics: [a, b\nlog:\n  level: info\nfetch:\n  workers: 2\n", 1, 9,
 			"did not find expected ',' or ']' (this [ is not closed)", "    1 | topics: [a, b\n      |         ^"},
 		{"unclosed [ lines before", "data_dir: x\nsources: [\n  {id: a, url: \"https://e.org/\"},\n\ntopics:\n  - id: t\n    query: x\n", 5, 7,

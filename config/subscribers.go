@@ -163,7 +163,12 @@ func (c *Config) validateSubscribers() Problems {
 		if k, ok := sinkKindOf(s.Type); ok {
 			k.validate(c, p, i, s)
 		} else {
-			p.add(fmt.Sprintf("unknown type %q (%s)", s.Type, orList(SinkKinds())), "subscribers", i, "type")
+			hint := ""
+			switch strings.ToLower(s.Type) {
+			case "slack", "discord", "teams":
+				hint = fmt.Sprintf(": for %s, write type: webhook and format: %s", s.Type, strings.ToLower(s.Type))
+			}
+			p.add(fmt.Sprintf("unknown type %q (%s)%s", s.Type, orList(SinkKinds()), hint), "subscribers", i, "type")
 		}
 		for j, e := range s.Events {
 			if !slices.Contains(EventKinds, e) {
