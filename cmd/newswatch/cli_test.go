@@ -159,6 +159,39 @@ func TestRunListenerInUse(t *testing.T) {
 	}
 }
 
+// TestRunSaysWhereAlertsGoWithoutSubscribers: a first run, with no
+// subscriber, says where its alerts can be seen; one with a subscriber
+// does not.
+func TestRunSaysWhereAlertsGoWithoutSubscribers(t *testing.T) {
+	const note = `msg="no subscribers: alerts are on the status page and the bus only" subject=newswatch.alerts.> hint="add a webhook or email subscriber under subscribers: and reload"`
+	for _, tc := range []struct {
+		name string
+		subs []any
+		want bool
+	}{
+		{"none", nil, true},
+		{"one", []any{map[string]any{"id": "desk", "type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": secret}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := map[string]any{
+				"data_dir": filepath.Join(dir, "data"),
+				"http":     map[string]any{"listen": "127.0.0.1:0"},
+				"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+			}
+			if tc.subs != nil {
+				cfg["subscribers"] = tc.subs
+			}
+			d := startDaemon(t, dir, cfg)
+			d.stop() // the note, if any, comes right after "newswatch running"
+			log := d.stderr.String()
+			if !strings.Contains(log, "newswatch running") || strings.Contains(log, note) != tc.want {
+				t.Errorf("note logged: %v, want %v\n%s", strings.Contains(log, note), tc.want, log)
+			}
+		})
+	}
+}
+
 // runIn runs the CLI with stdin.
 func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()

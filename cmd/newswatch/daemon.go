@@ -94,6 +94,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 
 	log.Info("newswatch running", "version", version, "sources", len(cfg.Sources), "topics", len(cfg.Topics),
 		"subscribers", len(cfg.Subscribers), "nats", natsDesc(cfg), "http", cfg.HTTP.Listen)
+	if len(cfg.Subscribers) == 0 {
+		// A first run has none: say where its alerts can be seen.
+		log.Info("no subscribers: alerts are on the status page and the bus only", "subject", cfg.NATS.SubjectPrefix+".alerts.>",
+			"hint", "add a webhook or email subscriber under subscribers: and reload")
+	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, roles) }()
 	// No reload may start subscribers while they are being stopped.
