@@ -192,6 +192,27 @@ func TestRunSaysWhereAlertsGoWithoutSubscribers(t *testing.T) {
 	}
 }
 
+// TestOnceSaysWhenEverySourceFailsTheSameWay: a pass on a machine that
+// reaches no source closes its list of failures with the likely cause.
+func TestOnceSaysWhenEverySourceFailsTheSameWay(t *testing.T) {
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"fetch":    map[string]any{"timeout": "5s"},
+		"sources": []any{
+			map[string]any{"id": "a", "url": "http://" + freeAddr(t) + "/feed.xml"},
+			map[string]any{"id": "b", "url": "http://" + freeAddr(t) + "/rss"},
+		},
+		"topics": []any{map[string]any{"id": "t", "query": "x"}},
+	})
+	code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", "30s")
+	want := "every source fails the same way (nothing listens at that address (connection refused)): check this machine's network, DNS or proxy first\n"
+	if code != exitFailure || !strings.Contains(stdout, "sources: 0 ok, 2 failed") || !strings.HasSuffix(stderr, want) {
+		t.Errorf("once with no source reachable: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
 // runIn runs the CLI with stdin.
 func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -336,6 +357,9 @@ func TestSameProblemNote(t *testing.T) {
 		{"one source", []web.Source{failing("a", dns)}, ""},
 		{"one ok", []web.Source{failing("a", dns), {ID: "b", Status: "ok"}}, ""},
 		{"different problems", []web.Source{failing("a", dns), failing("b", "HTTP 404: the URL is wrong or gone")}, ""},
+		{"failing since different times", []web.Source{failing("a", dns+"; 3 failures in a row"), failing("b", dns)},
+			"every source fails the same way (the host name does not resolve (DNS)): check this machine's network, DNS or proxy first"},
+		{"words that say nothing", []web.Source{failing("a", "the fetch failed"), failing("b", "the fetch failed")}, ""},
 		{"none", nil, ""},
 	} {
 		if got := sameProblemNote(tc.srcs); got != tc.want {

@@ -264,8 +264,13 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer b.Close()
 	sum, err := p.Once(ctx, *timeout)
+	failed := make([]web.Source, 0, len(sum.Failures))
 	for _, f := range sum.Failures {
 		fmt.Fprintf(env.stderr, "source %s: %s\n", f.Source, redact.scrub(f.Err.Error()))
+		failed = append(failed, web.Source{ID: f.Source, Status: "error", Problem: web.Problem(f.Err.Error(), 0, 1)})
+	}
+	if note := sameProblemNote(failed); note != "" && sum.SourcesOK == 0 {
+		fmt.Fprintln(env.stderr, note)
 	}
 	fmt.Fprintln(env.stdout, sum.String())
 	if err != nil {

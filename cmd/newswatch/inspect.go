@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -374,13 +375,18 @@ func sameProblemNote(srcs []web.Source) string {
 	if len(srcs) < 2 {
 		return ""
 	}
+	first := inARow.ReplaceAllString(srcs[0].Problem, "")
 	for _, s := range srcs {
-		if s.Status != "error" || s.Problem == "" || s.Problem != srcs[0].Problem {
+		if s.Status != "error" || first == "" || first == "the fetch failed" || inARow.ReplaceAllString(s.Problem, "") != first {
 			return ""
 		}
 	}
-	return fmt.Sprintf("every source fails the same way (%s): check this machine's network, DNS or proxy first", srcs[0].Problem)
+	return fmt.Sprintf("every source fails the same way (%s): check this machine's network, DNS or proxy first", first)
 }
+
+// inARow is the count web.Problem adds, which differs between sources
+// failing for the same reason since different times.
+var inARow = regexp.MustCompile(`; \d+ failures in a row$`)
 
 func orNone(s string) string {
 	if s == "" {
