@@ -316,6 +316,9 @@ func TestUsageHints(t *testing.T) {
 		{[]string{"deadletters", "list", "-config", missing, "12"}, `did you mean newswatch deadletters list -seq 12?`},
 		{[]string{"deadletters", "drop", "-config", missing, "-all", "desk"}, `unexpected argument "desk"`},
 		{[]string{"feedback", "list", "-config", missing, "fentanyl"}, `did you mean newswatch feedback list -topic fentanyl?`},
+		{[]string{"subscribers"}, "newswatch subscribers: missing action: enable\n"},
+		{[]string{"subscribers", "list"}, `unknown action "list": each subscriber's backlog, last delivery and state are on the status page and in /api/subscribers at http.listen`},
+		{[]string{"subscribers", "frob"}, `unknown action "frob" (the one action is enable)`},
 	} {
 		code, _, errs := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errs, tc.want) {
