@@ -82,6 +82,7 @@ func TestProblems(t *testing.T) {
 		{"duration in days", "nats:\n  seen_ttl: 7d\n", []string{`line 2: nats.seen_ttl: "7d" is not a duration`, "(did you mean 168h?)"}},
 		{"number in words", "fetch:\n  workers: eight\n", []string{`line 2: fetch.workers: "eight" is not a whole number`}},
 		{"list as one value", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: a@e.org\n", []string{`line 5: subscribers[0].to: expected a list, found "a@e.org": write [a@e.org]`}},
+		{"sources as bare URLs", "sources:\n  - https://example.org/rss\n", []string{`line 2: sources[0]: expected keys and values (key: value, one per line below it), found "https://example.org/rss": write {id: NAME, url: https://example.org/rss}`}},
 		{"section as one value", "fetch: 10m\n", []string{`line 1: fetch: expected keys and values (key: value, one per line below it), found "10m"`}},
 		{"unknown topic, near one", "topics:\n  - {id: us-china, query: a}\n  - {id: other, query: b}\nsubscribers:\n  - {id: s, type: webhook, url: https://e.org/h, secret: x, topics: [us-chinaa]}\n", []string{
 			`line 5: subscribers[0].topics[0]: unknown topic "us-chinaa" (did you mean "us-china"?)`,

@@ -35,10 +35,17 @@ func typeProblems(n *yaml.Node, t reflect.Type, path string) Problems {
 		if t == reflect.TypeFor[time.Time]() {
 			return leafProblem(n, t, path)
 		}
-		if n.Kind != yaml.MappingNode {
-			return Problems{{Line: n.Line, Path: path, Msg: "expected keys and values (key: value, one per line below it), found " + describe(n), decode: true}}
-		}
 		fields := yamlFields(t)
+		if n.Kind != yaml.MappingNode {
+			msg := "expected keys and values (key: value, one per line below it), found " + describe(n)
+			if _, ok := fields["url"]; ok && n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "://") {
+				// A list of bare URLs, as in other feed readers' configs.
+				if _, ok := fields["id"]; ok {
+					msg += fmt.Sprintf(": write {id: NAME, url: %s}", n.Value)
+				}
+			}
+			return Problems{{Line: n.Line, Path: path, Msg: msg, decode: true}}
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if ft, ok := fields[k.Value]; ok {

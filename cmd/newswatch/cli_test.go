@@ -406,6 +406,14 @@ func TestCheckOutput(t *testing.T) {
 		t.Errorf("valid config: exit %d, %q", code, out)
 	}
 
+	// Valid, but watching nothing: it says what is missing.
+	bare := write("bare.yaml", "data_dir: ./d\n")
+	if code, out, _ := runCLI(t, "check", "-config", bare); code != exitOK || out != bare+": ok (0 sources, 0 topics, 0 subscribers)\n"+
+		"note: no sources, so nothing is fetched: add feeds or pages under sources:\n"+
+		"note: no topics, so nothing alerts: add queries under topics:\n" {
+		t.Errorf("config without sources or topics: exit %d, %q", code, out)
+	}
+
 	missing := filepath.Join(dir, "none.yaml")
 	code, _, errs := runCLI(t, "check", "-config", missing)
 	if code != exitFailure || !strings.Contains(errs, "newswatch init -config "+missing+" writes a starter config") {

@@ -305,6 +305,13 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) int {
 		return exitFailure
 	}
 	fmt.Fprintf(env.stdout, "%s: ok (%s, %s, %s)\n", *cfgPath, count(len(cfg.Sources), "source"), count(len(cfg.Topics), "topic"), count(len(cfg.Subscribers), "subscriber"))
+	// Valid, but a monitor of nothing: say what is missing.
+	if len(cfg.Sources) == 0 {
+		fmt.Fprintln(env.stdout, "note: no sources, so nothing is fetched: add feeds or pages under sources:")
+	}
+	if len(cfg.Topics) == 0 {
+		fmt.Fprintln(env.stdout, "note: no topics, so nothing alerts: add queries under topics:")
+	}
 	return exitOK
 }
 
