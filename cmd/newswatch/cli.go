@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"newswatch/config"
 )
@@ -262,6 +263,25 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	if hw, ok := fs.Output().(*helpWriter); ok {
 		hw.help = wantsHelp(args)
 	}
+	// Duration flags say how to write one, not "parse error"; the usage
+	// printed on an error shows them as the flag package does.
+	usage := fs.Usage
+	unwrap := func() {
+		fs.VisitAll(func(f *flag.Flag) {
+			if d, ok := f.Value.(durationArg); ok {
+				f.Value = d.Value
+			}
+		})
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if g, ok := f.Value.(flag.Getter); ok {
+			if _, ok := g.Get().(time.Duration); ok {
+				f.Value = durationArg{f.Value}
+			}
+		}
+	})
+	fs.Usage = func() { unwrap(); usage() }
+	defer func() { unwrap(); fs.Usage = usage }()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, true
@@ -277,6 +297,16 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 		return exitUsage, true
 	}
 	return 0, false
+}
+
+// durationArg is a duration flag whose error says how to write one.
+type durationArg struct{ flag.Value }
+
+func (d durationArg) Set(s string) error {
+	if err := d.Value.Set(s); err != nil {
+		return errors.New("not a duration: write a number with a unit, e.g. 30s, 2m or 1h")
+	}
+	return nil
 }
 
 // loadConfig loads the config or prints its problems.

@@ -316,6 +316,8 @@ func TestUsageHints(t *testing.T) {
 		{[]string{"deadletters", "list", "-config", missing, "12"}, `did you mean newswatch deadletters list -seq 12?`},
 		{[]string{"deadletters", "drop", "-config", missing, "-all", "desk"}, `unexpected argument "desk"`},
 		{[]string{"feedback", "list", "-config", missing, "fentanyl"}, `did you mean newswatch feedback list -topic fentanyl?`},
+		{[]string{"once", "-timeout", "5"}, "invalid value \"5\" for flag -timeout: not a duration: write a number with a unit, e.g. 30s, 2m or 1h\nUsage: newswatch once [-config FILE] [-timeout D]\n"},
+		{[]string{"run", "-shutdown-timeout=30"}, "  -shutdown-timeout duration\n"},
 		{[]string{"subscribers"}, "newswatch subscribers: missing action: enable\n"},
 		{[]string{"subscribers", "list"}, `unknown action "list": each subscriber's backlog, last delivery and state are on the status page and in /api/subscribers at http.listen`},
 		{[]string{"subscribers", "frob"}, `unknown action "frob" (the one action is enable)`},
