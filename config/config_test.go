@@ -64,6 +64,11 @@ func TestProblems(t *testing.T) {
 		want []string // each must appear in one problem, with its line
 	}{
 		{"unknown key with hint", "sources:\n  - id: a\n    url: https://e.org/\n    intervall: 5m\n", []string{"line 4: sources[0].intervall: unknown key \"intervall\" (did you mean \"interval\"?)"}},
+		{"key at the wrong level", "interval: 5m\nsources:\n  - id: a\n    url: https://e.org/\n    timeout: 5s\n", []string{
+			`line 1: interval: unknown key "interval" here (it belongs under fetch or sources[])`,
+			`line 5: sources[0].timeout: unknown key "timeout" here (it belongs under fetch, smtp or subscribers[])`,
+		}},
+		{"key of no section", "sources:\n  - id: a\n    url: https://e.org/\n    frobnicate: 5s\n", []string{`line 4: sources[0].frobnicate: unknown key "frobnicate"`}},
 		{"unset env var", "smtp:\n  password: ${NOPE}\n", []string{"line 2: smtp.password: environment variable NOPE is not set"}},
 		{"bad id and type", "sources:\n  - id: Bad_ID\n    type: rss\n    url: ftp://x\n", []string{
 			`line 2: sources[0].id: id "Bad_ID" must match [a-z0-9-]+`,

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,4 +189,36 @@ func coveredBy(p Problem, decoded Problems) bool {
 		}
 	}
 	return false
+}
+
+// keyHomes lists where in the config key is a known key ("fetch",
+// "sources[]"; "the top level"), for a key written at the wrong level.
+func keyHomes(key string) []string {
+	var homes []string
+	var walk func(t reflect.Type, path string, depth int)
+	walk = func(t reflect.Type, path string, depth int) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			if t.Kind() == reflect.Slice {
+				path += "[]"
+			}
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t == reflect.TypeFor[time.Time]() || depth > 6 {
+			return
+		}
+		fields := yamlFields(t)
+		if _, ok := fields[key]; ok {
+			homes = append(homes, cmp.Or(path, "the top level"))
+		}
+		names := make([]string, 0, len(fields))
+		for name := range fields {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			walk(fields[name], joinPath(path, name), depth+1)
+		}
+	}
+	walk(typeOfConfig, "", 0)
+	return homes
 }

@@ -185,6 +185,8 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 				msg := fmt.Sprintf("unknown key %q", k.Value)
 				if s := nearest(k.Value, fields); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				} else if homes := keyHomes(k.Value); len(homes) > 0 && len(homes) <= 3 {
+					msg += fmt.Sprintf(" here (it belongs under %s)", orList(homes))
 				}
 				ps = append(ps, Problem{Line: k.Line, Path: p, Msg: msg})
 				continue
