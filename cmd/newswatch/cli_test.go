@@ -430,6 +430,11 @@ func TestCheckOutput(t *testing.T) {
 		t.Errorf("config without sources or topics: exit %d, %q", code, out)
 	}
 
+	// sources says why its table is empty.
+	if code, out, _ := runCLI(t, "sources", "-config", bare); code != exitOK || !strings.HasSuffix(out, "\nno source is configured: add feeds or pages under sources: in "+bare+"\n") {
+		t.Errorf("sources without sources: exit %d, %q", code, out)
+	}
+
 	missing := filepath.Join(dir, "none.yaml")
 	code, _, errs := runCLI(t, "check", "-config", missing)
 	if code != exitFailure || !strings.Contains(errs, "newswatch init -config "+missing+" writes a starter config") {

@@ -353,6 +353,9 @@ func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 			ago(s.LastSuccess), until(s.NextFetch), s.ItemsSeen, orNone(s.Problem))
 	}
 	tw.Flush()
+	if len(srcs) == 0 {
+		fmt.Fprintf(env.stdout, "no source is configured: add feeds or pages under sources: in %s\n", *cfgPath)
+	}
 	if *verbose {
 		for _, s := range srcs {
 			if s.Error != "" {
