@@ -280,6 +280,13 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	if sum.TimedOut {
 		fmt.Fprintf(env.stderr, "newswatch once: timed out after %s\n", *timeout)
 	}
+	if n := sum.DeadLettered; n > 0 {
+		what := "deliveries"
+		if n == 1 {
+			what = "delivery"
+		}
+		fmt.Fprintf(env.stderr, "newswatch once: %d %s gave up: newswatch deadletters list -config %s says why; replay sends again\n", n, what, *cfgPath)
+	}
 	if !sum.OK() {
 		return exitFailure
 	}

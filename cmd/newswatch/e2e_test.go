@@ -313,6 +313,9 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 	if !strings.Contains(stdout, "1 dead-lettered") {
 		t.Errorf("summary = %q\nstderr: %s", stdout, stderr)
 	}
+	if want := "newswatch once: 1 delivery gave up: newswatch deadletters list -config " + path + " says why; replay sends again\n"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
 	if got := alertsOf(t, flaky.hooks()); len(got) != 1 {
 		t.Errorf("flaky receiver got %d alerts after retries, want 1", len(got))
 	}
