@@ -98,24 +98,31 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return exitUsage
 }
 
-// commandAliases are names people try for a command newswatch calls
-// otherwise.
-var commandAliases = map[string]string{
-	"status":   "sources, or the status page at http.listen",
-	"state":    "sources",
-	"start":    "run",
-	"serve":    "run",
-	"daemon":   "run",
-	"validate": "check",
-	"lint":     "check",
-	"test":     "test-delivery, or explain",
-	"replay":   "deadletters replay",
-	"enable":   "subscribers enable",
+// commandAlias returns the command people mean by a name newswatch does
+// not use ("status", "start"), if any.
+func commandAlias(name string) (string, bool) {
+	switch name {
+	case "status":
+		return "sources, or the status page at http.listen", true
+	case "state":
+		return "sources", true
+	case "start", "serve", "daemon":
+		return "run", true
+	case "validate", "lint":
+		return "check", true
+	case "test":
+		return "test-delivery, or explain", true
+	case "replay":
+		return "deadletters replay", true
+	case "enable":
+		return "subscribers enable", true
+	}
+	return "", false
 }
 
 // commandHint says which command was meant by name, if any.
 func commandHint(name string) string {
-	if a, ok := commandAliases[strings.ToLower(name)]; ok {
+	if a, ok := commandAlias(strings.ToLower(name)); ok {
 		return fmt.Sprintf(": did you mean %s?", a)
 	}
 	best, bestD := "", 3
