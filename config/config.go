@@ -124,6 +124,8 @@ type Problem struct {
 	// Excerpt is the line of the file the problem is on, with a caret
 	// under Column: a few lines of text for a terminal, or empty.
 	Excerpt string
+
+	decode bool // a value the decoder refused (wrong type)
 }
 
 func (p Problem) String() string {
@@ -207,12 +209,20 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	c.expanded = x.values
 	c.expandedNodes = x.raw
 	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
+	var decoded Problems
 	if err := doc.Decode(c); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
+			// Each value of the wrong type at its key, with what to write;
+			// the decoder's own words only for what that walk missed.
+			decoded = typeProblems(doc, typeOfConfig, "")
 			for _, e := range te.Errors {
-				probs = append(probs, Problem{Line: lineFromMsg(e), Msg: stripLine(e)})
+				line := lineFromMsg(e)
+				if !slices.ContainsFunc(decoded, func(p Problem) bool { return p.Line == line }) {
+					decoded = append(decoded, Problem{Line: line, Msg: stripLine(e), decode: true})
+				}
 			}
+			probs = append(probs, decoded...)
 		} else {
 			probs = append(probs, Problem{Msg: err.Error()})
 		}
@@ -228,7 +238,9 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 		}
 	}
 	c.ApplyDefaults()
-	probs = append(probs, c.validate()...)
+	// A value of the wrong type is one problem, not one more for each
+	// check of what the decoder left empty.
+	probs = append(probs, slices.DeleteFunc(c.validate(), func(p Problem) bool { return coveredBy(p, decoded) })...)
 	// A reference that could not be expanded is one problem, not one more
 	// for each check of the value it left empty.
 	probs = append(envProbs, slices.DeleteFunc(probs, x.afterFailedExpansion)...)

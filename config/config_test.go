@@ -64,6 +64,11 @@ func TestProblems(t *testing.T) {
 		want []string // each must appear in one problem, with its line
 	}{
 		{"unknown key with hint", "sources:\n  - id: a\n    url: https://e.org/\n    intervall: 5m\n", []string{"line 4: sources[0].intervall: unknown key \"intervall\" (did you mean \"interval\"?)"}},
+		{"key at the wrong level", "interval: 5m\nsources:\n  - id: a\n    url: https://e.org/\n    timeout: 5s\n", []string{
+			`line 1: interval: unknown key "interval" here (it belongs under fetch or sources[])`,
+			`line 5: sources[0].timeout: unknown key "timeout" here (it belongs under fetch, smtp or subscribers[])`,
+		}},
+		{"key of no section", "sources:\n  - id: a\n    url: https://e.org/\n    frobnicate: 5s\n", []string{`line 4: sources[0].frobnicate: unknown key "frobnicate"`}},
 		{"unset env var", "smtp:\n  password: ${NOPE}\n", []string{"line 2: smtp.password: environment variable NOPE is not set"}},
 		{"bad id and type", "sources:\n  - id: Bad_ID\n    type: rss\n    url: ftp://x\n", []string{
 			`line 2: sources[0].id: id "Bad_ID" must match [a-z0-9-]+`,
@@ -77,6 +82,26 @@ func TestProblems(t *testing.T) {
 			`smtp.host: email subscribers need smtp.host`,
 		}},
 		{"wrong type", "fetch:\n  timeout: soon\n", []string{"line 2:"}},
+		{"duration without a unit", "fetch:\n  timeout: 30\n", []string{`line 2: fetch.timeout: "30" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m`}},
+		{"duration in words", "sources:\n  - id: a\n    url: https://e.org/\n    interval: 1 minute\n", []string{`line 4: sources[0].interval: "1 minute" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m (did you mean 1m?)`}},
+		{"duration in days", "nats:\n  seen_ttl: 7d\n", []string{`line 2: nats.seen_ttl: "7d" is not a duration`, "(did you mean 168h?)"}},
+		{"number in words", "fetch:\n  workers: eight\n", []string{`line 2: fetch.workers: "eight" is not a whole number`}},
+		{"list as one value", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: a@e.org\n", []string{`line 5: subscribers[0].to: expected a list, found "a@e.org": write [a@e.org]`}},
+		{"sources as bare URLs", "sources:\n  - https://example.org/rss\n", []string{`line 2: sources[0]: expected keys and values (key: value, one per line below it), found "https://example.org/rss": write {id: NAME, url: https://example.org/rss}`}},
+		{"section as one value", "fetch: 10m\n", []string{`line 1: fetch: expected keys and values (key: value, one per line below it), found "10m"`}},
+		{"unknown topic, near one", "topics:\n  - {id: us-china, query: a}\n  - {id: other, query: b}\nsubscribers:\n  - {id: s, type: webhook, url: https://e.org/h, secret: x, topics: [us-chinaa]}\n", []string{
+			`line 5: subscribers[0].topics[0]: unknown topic "us-chinaa" (did you mean "us-china"?)`,
+		}},
+		{"unknown topic, far from all", "topics:\n  - {id: t, query: a}\n  - {id: u, query: b}\nsubscribers:\n  - {id: s, type: webhook, url: https://e.org/h, secret: x, topics: [fentanyl]}\n", []string{
+			`line 5: subscribers[0].topics[0]: unknown topic "fentanyl" (the config has t, u)`,
+		}},
+		{"smtp missing for an email subscriber", "topics:\n  - {id: t, query: a}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n", []string{
+			`line 5: smtp.host: email subscribers need smtp.host, e.g. smtp.example.org (subscribers[0] "s" is an email subscriber)`,
+			`line 5: smtp.from: email subscribers need smtp.from`,
+		}},
+		{"smtp host empty", "smtp:\n  host: \"\"\n  from: f@e.org\nsubscribers:\n  - {id: s, type: email, to: [a@e.org]}\n", []string{
+			"line 2: smtp.host: email subscribers need smtp.host, e.g. smtp.example.org",
+		}},
 		{"syntax error", "sources: [\n", []string{"line"}},
 		{"quiet hours", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: [a@e.org]\n    quiet_hours: 25:00-07:00\n    max_per_hour: -1\n", []string{
 			`line 6: subscribers[0].quiet_hours: quiet hours "25:00-07:00": want HH:MM-HH:MM`,
@@ -91,6 +116,15 @@ func TestProblems(t *testing.T) {
 		}},
 		{"websub path", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/\n", []string{"line 3: websub.callback_url: needs a path of its own"}},
 		{"websub under the api", "http: {listen: 127.0.0.1:8080}\nwebsub:\n  callback_url: https://news.example.org/api/hooks\n", []string{"websub.callback_url: needs a path of its own"}},
+		{"source without url", "sources:\n  - id: a\n    type: feed\n", []string{`line 2: sources[0].url: a source needs a url (its feed's or page's http(s) address)`}},
+		{"source url without scheme", "sources:\n  - id: a\n    url: example.org/rss\n  - id: b\n    url: 127.0.0.1:8099/feed.xml\n", []string{
+			`line 3: sources[0].url: "example.org/rss" is not an http(s) URL (did you mean "https://example.org/rss"?)`,
+			`line 5: sources[1].url: "127.0.0.1:8099/feed.xml" is not an http(s) URL (did you mean "http://127.0.0.1:8099/feed.xml"?)`,
+		}},
+		{"webhook without url", "subscribers:\n  - id: s\n    type: webhook\n    secret: x\n", []string{`line 2: subscribers[0].url: a webhook needs a url (the receiver's http(s) address)`}},
+		{"slack as a type", "subscribers:\n  - id: s\n    type: slack\n    url: https://hooks.slack.com/services/x\n", []string{
+			`line 3: subscribers[0].type: unknown type "slack" (webhook or email): for slack, write type: webhook and format: slack`,
+		}},
 		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
 	}
 	for _, tt := range tests {
@@ -340,8 +374,8 @@ func TestSyntaxErrorPositions(t *testing.T) {
 			fmt.Sprintf("did not find expected key (line %d already gives subscribers the empty value []: delete the [] to give it the entries below)", desk-1),
 			fmt.Sprintf("%5d |   - id: desk\n      |   ^", desk)},
 		{"tab in indentation", "data_dir: x\nfetch:\n  workers: 3\n\ttimeout: 5s\nlog:\n  level: info\n", 4, 1,
-			"found a tab character that violates indentation", "    4 | \ttimeout: 5s\n      | ^"},
-		{"tab after a key", "data_dir: x\nfetch:\n\tworkers: 3\n", 3, 1, "found character that cannot start any token", ""},
+			"found a tab character that violates indentation (indent with spaces: YAML does not allow tabs there)", "    4 | \ttimeout: 5s\n      | ^"},
+		{"tab after a key", "data_dir: x\nfetch:\n\tworkers: 3\n", 3, 1, "found character that cannot start any token (indent with spaces: YAML does not allow tabs there)", ""},
 		{"unclosed [ on its line", "topics: [a, b\nlog:\n  level: info\nfetch:\n  workers: 2\n", 1, 9,
 			"did not find expected ',' or ']' (this [ is not closed)", "    1 | topics: [a, b\n      |         ^"},
 		{"unclosed [ lines before", "data_dir: x\nsources: [\n  {id: a, url: \"https://e.org/\"},\n\ntopics:\n  - id: t\n    query: x\n", 5, 7,
@@ -439,7 +473,7 @@ subscribers:
 		`subscribers[0].topics[1]: unknown topic "${TOPIC}"`,
 		`log.level: unknown level "prefix-${LEVEL}"`,
 		`subscribers[1].format: unknown format "${FORMAT}"`,
-		"line 5: cannot unmarshal !!str `${WORKERS}` into int",
+		`line 5: fetch.workers: "${WORKERS}" is not a whole number`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q in:\n%s", want, text)
@@ -460,6 +494,28 @@ func TestMissingVarIsOneProblem(t *testing.T) {
 		{"a number", "fetch:\n  workers: ${NOPE}\n", "line 2: fetch.workers: environment variable NOPE is not set"},
 		{"a file", "subscribers:\n  - id: s\n    type: webhook\n    url: ${file:/nonexistent/hook}\n    secret: x\n",
 			"line 4: subscribers[0].url: ${file:/nonexistent/hook}: cannot read /nonexistent/hook: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), env(nil))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got:\n%v\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestWrongTypeIsOneProblem: a value of the wrong type is reported once,
+// at its key, not again by each check of what the decoder left empty, nor
+// in the decoder's own words beside it.
+func TestWrongTypeIsOneProblem(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"email to as one address", "smtp: {host: h, from: f@e.org}\nsubscribers:\n  - id: s\n    type: email\n    to: a@e.org\n",
+			`line 5: subscribers[0].to: expected a list, found "a@e.org": write [a@e.org]`},
+		{"timeout without unit", "fetch:\n  timeout: 30\n",
+			`line 2: fetch.timeout: "30" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m`},
+		{"retry in a flow mapping", "subscribers:\n  - id: s\n    type: webhook\n    url: https://e.org/h\n    secret: x\n    retry: {attempts: 3, initial: 2 hours}\n",
+			`line 6: subscribers[0].retry.initial: "2 hours" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m (did you mean 2h?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,6 +80,8 @@ func syntaxProblem(data []byte, err error) Problem {
 			p.Msg += fmt.Sprintf(" (the %c here is not closed)", rs[p.Column-1])
 		case p.Column > 1 && rs[p.Column-2] == '\'':
 			p.Msg += " (inside '...', write a ' as '')"
+		case rs[p.Column-1] == '\t':
+			p.Msg += " (indent with spaces: YAML does not allow tabs there)"
 		}
 	}
 	p.Excerpt = caretExcerpt(text, at, p.Column)

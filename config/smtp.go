@@ -26,17 +26,29 @@ func (c *Config) validateSMTP() Problems {
 	default:
 		p.add(fmt.Sprintf("unknown tls mode %q (starttls, tls or none)", c.SMTP.TLS), "smtp", "tls")
 	}
-	needSMTP := slices.ContainsFunc(c.Subscribers, func(s Subscriber) bool {
+	first := slices.IndexFunc(c.Subscribers, func(s Subscriber) bool {
 		k, _ := sinkKindOf(s.Type)
 		return k.needsSMTP
 	})
-	if needSMTP {
+	if first >= 0 {
 		if c.SMTP.Host == "" {
-			p.add("email subscribers need smtp.host", "smtp", "host")
+			p.ps = append(p.ps, c.smtpProblem(first, "host", "email subscribers need smtp.host, e.g. smtp.example.org"))
 		}
 		if c.SMTP.From == "" {
-			p.add("email subscribers need smtp.from", "smtp", "from")
+			p.ps = append(p.ps, c.smtpProblem(first, "from", `email subscribers need smtp.from, e.g. "newswatch <alerts@example.org>"`))
 		}
 	}
 	return p.ps
+}
+
+// smtpProblem locates a missing smtp key: at the key when it is written
+// (empty), else at the first email subscriber, which is what needs it;
+// line 1 of the file would point at nothing.
+func (c *Config) smtpProblem(first int, key, msg string) Problem {
+	p := c.problem(msg, "smtp", key)
+	if _, n := c.nodeAt("smtp", key); n == nil {
+		p.Line = c.Line("subscribers", first, "type")
+		p.Msg += fmt.Sprintf(" (subscribers[%d] %q is an email subscriber)", first, c.Subscribers[first].ID)
+	}
+	return p
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -76,8 +77,10 @@ func (c *Config) validateSources() Problems {
 		default:
 			p.add(fmt.Sprintf("unknown type %q (feed or page)", s.Type), "sources", i, "type")
 		}
-		if _, ok := httpURL(s.URL); !ok {
-			p.add(fmt.Sprintf("%q is not an http(s) URL", s.URL), "sources", i, "url")
+		if s.URL == "" {
+			p.add("a source needs a url (its feed's or page's http(s) address)", "sources", i, "url")
+		} else if _, ok := httpURL(s.URL); !ok {
+			p.add(fmt.Sprintf("%q is not an http(s) URL%s", s.URL, schemeHint(s.URL)), "sources", i, "url")
 		}
 		if s.Schedule != "" {
 			if _, err := ParseSchedule(s.Schedule); err != nil {
@@ -86,4 +89,20 @@ func (c *Config) validateSources() Problems {
 		}
 	}
 	return p.ps
+}
+
+// schemeHint proposes the URL meant when raw lacks its scheme
+// ("example.org/rss" for "https://example.org/rss").
+func schemeHint(raw string) string {
+	if strings.Contains(raw, "://") || strings.ContainsAny(raw, " \t") {
+		return ""
+	}
+	scheme := "https://"
+	if strings.HasPrefix(raw, "127.") || strings.HasPrefix(raw, "localhost") || strings.HasPrefix(raw, "[::1]") {
+		scheme = "http://"
+	}
+	if _, ok := httpURL(scheme + raw); !ok {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", scheme+raw)
 }

@@ -157,13 +157,18 @@ func (c *Config) validateSubscribers() Problems {
 		p.id(s.ID, seen, "subscribers", "subscriber", i)
 		for j, t := range s.Topics {
 			if !topics[t] {
-				p.add(fmt.Sprintf("unknown topic %q", t), "subscribers", i, "topics", j)
+				p.add(fmt.Sprintf("unknown topic %q%s", t, topicHint(t, c.Topics)), "subscribers", i, "topics", j)
 			}
 		}
 		if k, ok := sinkKindOf(s.Type); ok {
 			k.validate(c, p, i, s)
 		} else {
-			p.add(fmt.Sprintf("unknown type %q (%s)", s.Type, orList(SinkKinds())), "subscribers", i, "type")
+			hint := ""
+			switch strings.ToLower(s.Type) {
+			case "slack", "discord", "teams":
+				hint = fmt.Sprintf(": for %s, write type: webhook and format: %s", s.Type, strings.ToLower(s.Type))
+			}
+			p.add(fmt.Sprintf("unknown type %q (%s)%s", s.Type, orList(SinkKinds()), hint), "subscribers", i, "type")
 		}
 		for j, e := range s.Events {
 			if !slices.Contains(EventKinds, e) {
@@ -175,4 +180,19 @@ func (c *Config) validateSubscribers() Problems {
 		}
 	}
 	return p.ps
+}
+
+// topicHint says which topic id was meant, or which ones the config has.
+func topicHint(id string, topics []Topic) string {
+	if len(topics) == 0 {
+		return " (the config has no topics)"
+	}
+	ids := make([]string, len(topics))
+	for i, t := range topics {
+		ids[i] = t.ID
+	}
+	if s := nearestName(id, ids); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return " (the config has " + strings.Join(ids, ", ") + ")"
 }

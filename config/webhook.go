@@ -30,7 +30,9 @@ var webhookKind = sinkKind{
 // validateWebhook checks the webhook keys of subscribers[i].
 func (c *Config) validateWebhook(p *problems, i int, s Subscriber) {
 	// The URL is not echoed: webhook URLs often embed a token.
-	if _, ok := httpURL(s.URL); !ok {
+	if s.URL == "" {
+		p.add("a webhook needs a url (the receiver's http(s) address)", "subscribers", i, "url")
+	} else if _, ok := httpURL(s.URL); !ok {
 		p.add("is not an http(s) URL", "subscribers", i, "url")
 	}
 	switch s.Format {

@@ -185,6 +185,8 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 				msg := fmt.Sprintf("unknown key %q", k.Value)
 				if s := nearest(k.Value, fields); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				} else if homes := keyHomes(k.Value); len(homes) > 0 && len(homes) <= 3 {
+					msg += fmt.Sprintf(" here (it belongs under %s)", orList(homes))
 				}
 				ps = append(ps, Problem{Line: k.Line, Path: p, Msg: msg})
 				continue
@@ -231,6 +233,12 @@ func nearest(k string, fields map[string]reflect.Type) string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	return nearestName(k, names)
+}
+
+// nearestName returns the name closest to k, if it is close enough to be
+// a plausible typo.
+func nearestName(k string, names []string) string {
 	best, bestD := "", 1<<30
 	for _, name := range names {
 		if d := levenshtein(strings.ToLower(k), name); d < bestD {

@@ -480,6 +480,9 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 		what = "the response is larger than fetch.max_body_bytes"
 	case kind == pipeline.ErrorKindPrivateNetwork:
 		what = "the address is private and fetch.allow_private_networks is off"
+	case kind == pipeline.ErrorKindParse && strings.Contains(e, "got an html page"):
+		// The commonest first mistake: a site's home page as a feed URL.
+		what = "the URL is an HTML page, not a feed: use the site's feed URL (the whole error names it when the page advertises one) or type: page"
 	case kind == pipeline.ErrorKindParse:
 		what = "the response is not a feed newswatch can read"
 	case httpStatus == http.StatusNotFound || httpStatus == http.StatusGone:

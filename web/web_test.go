@@ -293,6 +293,7 @@ func TestProblemOfKind(t *testing.T) {
 		kind, err, want string
 	}{
 		{pipeline.ErrorKindParse, msg, "the response is not a feed newswatch can read"},
+		{pipeline.ErrorKindParse, "fetch s https://example.org/: fetcher: not a feed: got an HTML page; it advertises a feed at https://example.org/rss", "the URL is an HTML page, not a feed: use the site's feed URL (the whole error names it when the page advertises one) or type: page"},
 		{pipeline.ErrorKindTooLarge, "fetch s https://example.org/feed.xml: fetcher: body too large", "the response is larger than fetch.max_body_bytes"},
 		{pipeline.ErrorKindPrivateNetwork, "fetch s https://example.org/parse.xml: no", "the address is private and fetch.allow_private_networks is off"},
 		{pipeline.ErrorKindTimeout, "fetch s https://example.org/parse.xml: slow", "the site did not answer in time"},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"newswatch/config"
 )
@@ -92,9 +93,87 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if c, ok := lookup(args[0]); ok {
 		return c.run(ctx, env, args[1:])
 	}
-	fmt.Fprintf(stderr, "newswatch: unknown command %q (have %s)\n\n", args[0], strings.Join(names(), ", "))
+	fmt.Fprintf(stderr, "newswatch: unknown command %q%s (have %s)\n\n", args[0], commandHint(args[0]), strings.Join(names(), ", "))
 	usage(stderr)
 	return exitUsage
+}
+
+// commandAlias returns the command people mean by a name newswatch does
+// not use ("status", "start"), if any.
+func commandAlias(name string) (string, bool) {
+	switch name {
+	case "status":
+		return "sources, or the status page at http.listen", true
+	case "state":
+		return "sources", true
+	case "start", "serve", "daemon":
+		return "run", true
+	case "validate", "lint":
+		return "check", true
+	case "test":
+		return "test-delivery, or explain", true
+	case "replay":
+		return "deadletters replay", true
+	case "enable":
+		return "subscribers enable", true
+	}
+	return "", false
+}
+
+// commandHint says which command was meant by name, if any.
+func commandHint(name string) string {
+	if a, ok := commandAlias(strings.ToLower(name)); ok {
+		return fmt.Sprintf(": did you mean %s?", a)
+	}
+	best, bestD := "", 3
+	for _, n := range names() {
+		if d := editDistance(strings.ToLower(name), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(": did you mean %s?", best)
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// unexpectedArg says that arg is not wanted by command name, with the
+// flag it was probably meant for: a config file for -config, and what
+// flagFor (if any) makes of it.
+func unexpectedArg(w io.Writer, name, arg string, flagFor func(string) string) {
+	hint := ""
+	switch {
+	case strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml"):
+		hint = "-config " + arg
+	case flagFor != nil:
+		hint = flagFor(arg)
+	}
+	if hint != "" {
+		hint = fmt.Sprintf(": did you mean newswatch %s %s?", name, hint)
+	}
+	fmt.Fprintf(w, "newswatch %s: unexpected argument %q%s (see newswatch help %s)\n", name, arg, hint, strings.Fields(name)[0])
 }
 
 func names() []string {
@@ -116,6 +195,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'newswatch help <command>' (or 'newswatch <command> -help') for a command's flags;\n'newswatch -version' prints the version.\n")
+	fmt.Fprint(w, "Every command reads -config FILE (default config.yaml).\n\nFirst time: newswatch init && newswatch check && newswatch run, then open\nhttp://127.0.0.1:8080/ (docs/first-hour.md walks through it).\n")
 }
 
 // helpWriter sends a flag set's output to stdout when help was asked
@@ -190,6 +270,25 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	if hw, ok := fs.Output().(*helpWriter); ok {
 		hw.help = wantsHelp(args)
 	}
+	// Duration flags say how to write one, not "parse error"; the usage
+	// printed on an error shows them as the flag package does.
+	usage := fs.Usage
+	unwrap := func() {
+		fs.VisitAll(func(f *flag.Flag) {
+			if d, ok := f.Value.(durationArg); ok {
+				f.Value = d.Value
+			}
+		})
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if g, ok := f.Value.(flag.Getter); ok {
+			if _, ok := g.Get().(time.Duration); ok {
+				f.Value = durationArg{f.Value}
+			}
+		}
+	})
+	fs.Usage = func() { unwrap(); usage() }
+	defer func() { unwrap(); fs.Usage = usage }()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, true
@@ -197,10 +296,24 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 		return exitUsage, true
 	}
 	if c, ok := lookup(fs.Name()); ok && c.args == "" && fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "newswatch %s: unexpected argument %q (it takes flags only, and they go before any argument; see newswatch help %s)\n", fs.Name(), fs.Arg(0), fs.Name())
+		hint := ""
+		if a := fs.Arg(0); strings.HasSuffix(a, ".yaml") || strings.HasSuffix(a, ".yml") {
+			hint = fmt.Sprintf(": did you mean newswatch %s -config %s?", fs.Name(), a)
+		}
+		fmt.Fprintf(fs.Output(), "newswatch %s: unexpected argument %q%s (it takes flags only, and they go before any argument; see newswatch help %s)\n", fs.Name(), fs.Arg(0), hint, fs.Name())
 		return exitUsage, true
 	}
 	return 0, false
+}
+
+// durationArg is a duration flag whose error says how to write one.
+type durationArg struct{ flag.Value }
+
+func (d durationArg) Set(s string) error {
+	if err := d.Value.Set(s); err != nil {
+		return errors.New("not a duration: write a number with a unit, e.g. 30s, 2m or 1h")
+	}
+	return nil
 }
 
 // loadConfig loads the config or prints its problems.

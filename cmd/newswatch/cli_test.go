@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,8 @@ import (
 
 	"newswatch/internal/fixture"
 	"newswatch/internal/harness"
+	"newswatch/internal/logtest"
+	"newswatch/web"
 )
 
 func TestHelpOnEveryCommand(t *testing.T) {
@@ -27,7 +31,8 @@ func TestHelpOnEveryCommand(t *testing.T) {
 			}
 		})
 	}
-	if code, out, _ := runCLI(t, "--help"); code != 0 || !strings.Contains(out, "Commands:") {
+	if code, out, _ := runCLI(t, "--help"); code != 0 || !strings.Contains(out, "Commands:") ||
+		!strings.Contains(out, "Every command reads -config FILE (default config.yaml).") || !strings.Contains(out, "First time: newswatch init && newswatch check && newswatch run") {
 		t.Errorf("--help: %d %q", code, out)
 	}
 	if code, _, errs := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
@@ -135,6 +140,93 @@ func TestRunRefusesExposedListenerWithoutAuth(t *testing.T) {
 	}
 }
 
+// TestRunListenerInUse: a daemon whose http.listen is taken says what to
+// do about it, and stops.
+func TestRunListenerInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ln.Addr().String()},
+		"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+	})
+	code, _, errs := runCLI(t, "run", "-config", path)
+	if code != exitFailure || !strings.Contains(errs, "address already in use") ||
+		!strings.Contains(errs, "another process listens there (another newswatch?): stop it, or give http.listen a free address") {
+		t.Errorf("run on a taken address: exit %d\n%s", code, errs)
+	}
+}
+
+// TestRunSaysWhereAlertsGoWithoutSubscribers: a first run, with no
+// subscriber, says where its alerts can be seen; one with a subscriber
+// does not.
+func TestRunSaysWhereAlertsGoWithoutSubscribers(t *testing.T) {
+	const note = `msg="no subscribers: alerts are on the status page and the bus only" subject=newswatch.alerts.> hint="add a webhook or email subscriber under subscribers: and reload"`
+	for _, tc := range []struct {
+		name string
+		subs []any
+		want bool
+	}{
+		{"none", nil, true},
+		{"one", []any{map[string]any{"id": "desk", "type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": secret}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := map[string]any{
+				"data_dir": filepath.Join(dir, "data"),
+				"http":     map[string]any{"listen": "127.0.0.1:0"},
+				"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+			}
+			if tc.subs != nil {
+				cfg["subscribers"] = tc.subs
+			}
+			path := harness.WriteConfig(t, dir, cfg)
+			stderr := &logtest.Buffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan int, 1)
+			go func() { done <- Main(ctx, []string{"run", "-config", path}, strings.NewReader(""), io.Discard, stderr) }()
+			waitUntil(t, 30*time.Second, "the daemon to run", func() bool { return strings.Contains(stderr.String(), "newswatch running") })
+			// The note, if any, comes right after "newswatch running";
+			// how the stop ends is not what this test is about.
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("run did not stop within 30s")
+			}
+			if log := stderr.String(); strings.Contains(log, note) != tc.want {
+				t.Errorf("note logged: %v, want %v\n%s", strings.Contains(log, note), tc.want, log)
+			}
+		})
+	}
+}
+
+// TestOnceSaysWhenEverySourceFailsTheSameWay: a pass on a machine that
+// reaches no source closes its list of failures with the likely cause.
+func TestOnceSaysWhenEverySourceFailsTheSameWay(t *testing.T) {
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"fetch":    map[string]any{"timeout": "5s"},
+		"sources": []any{
+			map[string]any{"id": "a", "url": "http://" + freeAddr(t) + "/feed.xml"},
+			map[string]any{"id": "b", "url": "http://" + freeAddr(t) + "/rss"},
+		},
+		"topics": []any{map[string]any{"id": "t", "query": "x"}},
+	})
+	code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", "30s")
+	want := "every source fails the same way (nothing listens at that address (connection refused)): check this machine's network, DNS or proxy first\n"
+	if code != exitFailure || !strings.Contains(stdout, "sources: 0 ok, 2 failed") || !strings.HasSuffix(stderr, want) {
+		t.Errorf("once with no source reachable: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
 // runIn runs the CLI with stdin.
 func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -219,6 +311,82 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 	}
 }
 
+// TestUsageHints: a mistyped command or an argument where a flag was
+// meant is refused with the command line that was probably meant; an
+// argument deadletters or feedback does not take is never ignored.
+func TestUsageHints(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.yaml") // never read: the usage error comes first
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"chek"}, `unknown command "chek": did you mean check?`},
+		{[]string{"status"}, `unknown command "status": did you mean sources, or the status page at http.listen?`},
+		{[]string{"start"}, `unknown command "start": did you mean run?`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (have run, once,`},
+		{[]string{"check", "config.yaml"}, `unexpected argument "config.yaml": did you mean newswatch check -config config.yaml?`},
+		{[]string{"once", "x.yml"}, `did you mean newswatch once -config x.yml?`},
+		{[]string{"deadletters", "replay", "-config", missing, "desk"}, `newswatch deadletters replay: unexpected argument "desk": did you mean newswatch deadletters replay -subscriber desk?`},
+		{[]string{"deadletters", "list", "-config", missing, "12"}, `did you mean newswatch deadletters list -seq 12?`},
+		{[]string{"deadletters", "drop", "-config", missing, "-all", "desk"}, `unexpected argument "desk"`},
+		{[]string{"feedback", "list", "-config", missing, "fentanyl"}, `did you mean newswatch feedback list -topic fentanyl?`},
+		{[]string{"once", "-timeout", "5"}, "invalid value \"5\" for flag -timeout: not a duration: write a number with a unit, e.g. 30s, 2m or 1h\nUsage: newswatch once [-config FILE] [-timeout D]\n"},
+		{[]string{"run", "-shutdown-timeout=30"}, "  -shutdown-timeout duration\n"},
+		{[]string{"subscribers"}, "newswatch subscribers: missing action: enable\n"},
+		{[]string{"subscribers", "list"}, `unknown action "list": each subscriber's backlog, last delivery and state are on the status page and in /api/subscribers at http.listen`},
+		{[]string{"subscribers", "frob"}, `unknown action "frob" (the one action is enable)`},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("%q: exit %d, stderr lacks %q:\n%s", tc.args, code, tc.want, errs)
+		}
+	}
+}
+
+// TestUsagePlaceholders: a usage line names each flag's value in capitals
+// (FILE, ID, N, D), never by its Go type ("[-threshold float]").
+func TestUsagePlaceholders(t *testing.T) {
+	goType := regexp.MustCompile(`\[-[a-z-]+ [a-z][a-z0-9]*\]`)
+	for _, c := range commands() {
+		if c.name == "version" {
+			continue
+		}
+		_, help, _ := runCLI(t, "help", c.name)
+		usage, _, _ := strings.Cut(help, "\n\n")
+		if m := goType.FindString(usage); m != "" {
+			t.Errorf("usage of %s names a value by its type: %s\n%s", c.name, m, usage)
+		}
+	}
+}
+
+// TestSameProblemNote: when every source fails the same way, sources
+// says to look at this machine first.
+func TestSameProblemNote(t *testing.T) {
+	const dns = "the host name does not resolve (DNS)"
+	failing := func(id, problem string) web.Source {
+		return web.Source{ID: id, Status: "error", Problem: problem}
+	}
+	for _, tc := range []struct {
+		name string
+		srcs []web.Source
+		want string
+	}{
+		{"all the same", []web.Source{failing("a", dns), failing("b", dns), failing("c", dns)},
+			"every source fails the same way (the host name does not resolve (DNS)): check this machine's network, DNS or proxy first"},
+		{"one source", []web.Source{failing("a", dns)}, ""},
+		{"one ok", []web.Source{failing("a", dns), {ID: "b", Status: "ok"}}, ""},
+		{"different problems", []web.Source{failing("a", dns), failing("b", "HTTP 404: the URL is wrong or gone")}, ""},
+		{"failing since different times", []web.Source{failing("a", dns+"; 3 failures in a row"), failing("b", dns)},
+			"every source fails the same way (the host name does not resolve (DNS)): check this machine's network, DNS or proxy first"},
+		{"words that say nothing", []web.Source{failing("a", "the fetch failed"), failing("b", "the fetch failed")}, ""},
+		{"none", nil, ""},
+	} {
+		if got := sameProblemNote(tc.srcs); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestCheckSyntaxError: check points at the line and column of a YAML
 // syntax error, with the line and a caret under the spot.
 func TestCheckSyntaxError(t *testing.T) {
@@ -252,6 +420,19 @@ func TestCheckOutput(t *testing.T) {
 	ok := write("ok.yaml", "sources: [{id: a, url: \"https://e.org/\"}]\ntopics: [{id: t, query: x}]\n")
 	if code, out, _ := runCLI(t, "check", "-config", ok); code != exitOK || out != ok+": ok (1 source, 1 topic, 0 subscribers)\n" {
 		t.Errorf("valid config: exit %d, %q", code, out)
+	}
+
+	// Valid, but watching nothing: it says what is missing.
+	bare := write("bare.yaml", "data_dir: ./d\n")
+	if code, out, _ := runCLI(t, "check", "-config", bare); code != exitOK || out != bare+": ok (0 sources, 0 topics, 0 subscribers)\n"+
+		"note: no sources, so nothing is fetched: add feeds or pages under sources:\n"+
+		"note: no topics, so nothing alerts: add queries under topics:\n" {
+		t.Errorf("config without sources or topics: exit %d, %q", code, out)
+	}
+
+	// sources says why its table is empty.
+	if code, out, _ := runCLI(t, "sources", "-config", bare); code != exitOK || !strings.HasSuffix(out, "\nno source is configured: add feeds or pages under sources: in "+bare+"\n") {
+		t.Errorf("sources without sources: exit %d, %q", code, out)
 	}
 
 	missing := filepath.Join(dir, "none.yaml")

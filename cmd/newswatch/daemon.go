@@ -73,6 +73,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	srv, err := startHTTP(cfg, b, p, m, log, doReload)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err,
+				"hint", "another process listens there (another newswatch?): stop it, or give http.listen a free address, e.g. 127.0.0.1:8081")
+			return exitFailure
+		}
 		log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err)
 		return exitFailure
 	}
@@ -89,6 +94,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 
 	log.Info("newswatch running", "version", version, "sources", len(cfg.Sources), "topics", len(cfg.Topics),
 		"subscribers", len(cfg.Subscribers), "nats", natsDesc(cfg), "http", cfg.HTTP.Listen)
+	if len(cfg.Subscribers) == 0 {
+		// A first run has none: say where its alerts can be seen.
+		log.Info("no subscribers: alerts are on the status page and the bus only", "subject", cfg.NATS.SubjectPrefix+".alerts.>",
+			"hint", "add a webhook or email subscriber under subscribers: and reload")
+	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, roles) }()
 	// No reload may start subscribers while they are being stopped.
@@ -255,8 +265,13 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer b.Close()
 	sum, err := p.Once(ctx, *timeout)
+	failed := make([]web.Source, 0, len(sum.Failures))
 	for _, f := range sum.Failures {
 		fmt.Fprintf(env.stderr, "source %s: %s\n", f.Source, redact.scrub(f.Err.Error()))
+		failed = append(failed, web.Source{ID: f.Source, Status: "error", Problem: web.Problem(f.Err.Error(), 0, 1)})
+	}
+	if note := sameProblemNote(failed); note != "" && sum.SourcesOK == 0 {
+		fmt.Fprintln(env.stderr, note)
 	}
 	fmt.Fprintln(env.stdout, sum.String())
 	if err != nil {
@@ -265,6 +280,13 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	if sum.TimedOut {
 		fmt.Fprintf(env.stderr, "newswatch once: timed out after %s\n", *timeout)
+	}
+	if n := sum.DeadLettered; n > 0 {
+		what := "deliveries"
+		if n == 1 {
+			what = "delivery"
+		}
+		fmt.Fprintf(env.stderr, "newswatch once: %d %s gave up: newswatch deadletters list -config %s says why; replay sends again\n", n, what, *cfgPath)
 	}
 	if !sum.OK() {
 		return exitFailure
@@ -291,6 +313,13 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) int {
 		return exitFailure
 	}
 	fmt.Fprintf(env.stdout, "%s: ok (%s, %s, %s)\n", *cfgPath, count(len(cfg.Sources), "source"), count(len(cfg.Topics), "topic"), count(len(cfg.Subscribers), "subscriber"))
+	// Valid, but a monitor of nothing: say what is missing.
+	if len(cfg.Sources) == 0 {
+		fmt.Fprintln(env.stdout, "note: no sources, so nothing is fetched: add feeds or pages under sources:")
+	}
+	if len(cfg.Topics) == 0 {
+		fmt.Fprintln(env.stdout, "note: no topics, so nothing alerts: add queries under topics:")
+	}
 	return exitOK
 }
 

@@ -84,6 +84,17 @@ func cmdDeadLetters(ctx context.Context, env *cliEnv, args []string) int {
 	if code, done := parseFlags(fs, args[1:]); done {
 		return code
 	}
+	if fs.NArg() > 0 {
+		// Refused, not ignored: "deadletters replay desk" must not replay
+		// every subscriber's dead letters.
+		unexpectedArg(env.stderr, "deadletters "+action, fs.Arg(0), func(a string) string {
+			if _, err := strconv.ParseUint(a, 10, 64); err == nil {
+				return "-seq " + a
+			}
+			return "-subscriber " + a
+		})
+		return exitUsage
+	}
 	cfg, ok := loadConfig(env, *cfgPath)
 	if !ok {
 		return exitFailure

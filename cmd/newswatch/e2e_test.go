@@ -237,6 +237,25 @@ func TestOnceEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "2 of 4 archived articles") {
 		t.Errorf("backtest -query = %d %q", code, stdout)
 	}
+	// A query under a name of its own has no labels to report on.
+	if strings.Contains(stdout, "feedback") {
+		t.Errorf("backtest -query reports feedback on a topic that has none: %q", stdout)
+	}
+	// A topic built from others (topic:id), and a query naming one, run
+	// with the topics they name.
+	code, stdout, stderr = runCLI(t, "backtest", "-config", path, "-topic", "us-china-fentanyl")
+	if code != 0 || !strings.Contains(stdout, "topic us-china-fentanyl: 1 of 4 archived articles would have alerted") {
+		t.Errorf("backtest -topic us-china-fentanyl = %d %q %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "backtest", "-config", path, "-query", "topic:fentanyl OR storms")
+	if code != 0 || !strings.Contains(stdout, "2 of 4 archived articles") {
+		t.Errorf("backtest -query naming a topic = %d %q %s", code, stdout, stderr)
+	}
+	// A query's syntax error points into the query.
+	code, _, stderr = runCLI(t, "backtest", "-config", path, "-query", "storms AND (")
+	if want := "newswatch backtest: -query: found end of query: expected a term, a phrase, '(' or NOT\n  storms AND (\n              ^\n"; code == 0 || stderr != want {
+		t.Errorf("backtest -query with a syntax error = %d\n%s\nwant\n%s", code, stderr, want)
+	}
 	// With -spikes it lists the spike alerts instead: none on four articles.
 	code, stdout, stderr = runCLI(t, "backtest", "-config", path, "-topic", "fentanyl", "-spikes")
 	if code != 0 || !strings.Contains(stdout, "topic fentanyl: 0 spike alerts would have been sent (threshold 5)") {
@@ -293,6 +312,9 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "1 dead-lettered") {
 		t.Errorf("summary = %q\nstderr: %s", stdout, stderr)
+	}
+	if want := "newswatch once: 1 delivery gave up: newswatch deadletters list -config " + path + " says why; replay sends again\n"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
 	}
 	if got := alertsOf(t, flaky.hooks()); len(got) != 1 {
 		t.Errorf("flaky receiver got %d alerts after retries, want 1", len(got))

@@ -57,7 +57,7 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(env.stderr, "newswatch feedback: unexpected argument %q\n", fs.Arg(0))
+		unexpectedArg(env.stderr, "feedback "+action, fs.Arg(0), func(a string) string { return "-topic " + a })
 		return exitUsage
 	}
 	cfg, ok := loadConfig(env, *cfgPath)

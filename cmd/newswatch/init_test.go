@@ -38,6 +38,11 @@ func TestInitWritesAStarterConfigThatChecks(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("check of the starter config exited %d\n%s%s", code, stdout, stderr)
 	}
+	// The README's next step, before a subscriber is added, says how.
+	code, _, stderr = runCLI(t, "test-delivery", "-config", path, "-subscriber", "desk")
+	if code == 0 || !strings.Contains(stderr, "none is configured: add one under subscribers: in "+path+"; the starter config has a commented example, desk") {
+		t.Errorf("test-delivery without subscribers: exit %d, stderr %q", code, stderr)
+	}
 
 	// A second init refuses to overwrite, and leaves the file alone.
 	if err := os.WriteFile(path, []byte("data_dir: ./mine\n"), 0o600); err != nil {

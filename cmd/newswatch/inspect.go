@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"newswatch/bus"
 	"newswatch/classifier"
@@ -351,6 +353,9 @@ func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 			ago(s.LastSuccess), until(s.NextFetch), s.ItemsSeen, orNone(s.Problem))
 	}
 	tw.Flush()
+	if len(srcs) == 0 {
+		fmt.Fprintf(env.stdout, "no source is configured: add feeds or pages under sources: in %s\n", *cfgPath)
+	}
 	if *verbose {
 		for _, s := range srcs {
 			if s.Error != "" {
@@ -360,8 +365,31 @@ func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 	} else if slices.ContainsFunc(srcs, func(s web.Source) bool { return s.Error != "" }) {
 		fmt.Fprintln(env.stdout, "\n(-v prints each whole error)")
 	}
+	if note := sameProblemNote(srcs); note != "" {
+		fmt.Fprintln(env.stdout, note)
+	}
 	return exitOK
 }
+
+// sameProblemNote says so when every source fails with one problem: then
+// the cause is most likely this machine (offline, no DNS, a proxy), and
+// reading each source's row would not show it.
+func sameProblemNote(srcs []web.Source) string {
+	if len(srcs) < 2 {
+		return ""
+	}
+	first := inARow.ReplaceAllString(srcs[0].Problem, "")
+	for _, s := range srcs {
+		if s.Status != "error" || first == "" || first == "the fetch failed" || inARow.ReplaceAllString(s.Problem, "") != first {
+			return ""
+		}
+	}
+	return fmt.Sprintf("every source fails the same way (%s): check this machine's network, DNS or proxy first", first)
+}
+
+// inARow is the count web.Problem adds, which differs between sources
+// failing for the same reason since different times.
+var inARow = regexp.MustCompile(`; \d+ failures in a row$`)
 
 func orNone(s string) string {
 	if s == "" {
@@ -438,7 +466,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	query := fs.String("query", "", "try this `QUERY` instead of the topic's")
 	examples := fs.Int("examples", 10, "how many matching articles to list")
 	spikes := fs.Bool("spikes", false, "list the spike alerts the topic's spikes settings would have sent")
-	threshold := fs.Float64("threshold", 0, "with -spikes: try this threshold instead of the topic's")
+	threshold := fs.Float64("threshold", 0, "with -spikes: try this threshold `N` instead of the topic's")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -470,9 +498,16 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	if *query != "" {
 		t.Query = *query
 	}
-	c, err := classifier.New([]config.Topic{t})
+	c, inConfig, err := backtestClassifier(cfg.Topics, t)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "newswatch backtest: %v\n", err)
+		for _, e := range classifier.Errors(err) {
+			var pe *classifier.ParseError
+			if *query != "" && errors.As(e, &pe) && pe.Topic == t.ID {
+				fmt.Fprintf(env.stderr, "newswatch backtest: -query: %s\n%s\n", pe.Msg, queryCaret(*query, pe.Pos))
+				continue
+			}
+			fmt.Fprintf(env.stderr, "newswatch backtest: %v\n", e)
+		}
 		return exitFailure
 	}
 	b, ok := openBus(ctx, env, cfg)
@@ -513,10 +548,13 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 			archive[a.ID] = a
 		}
 		total++
-		if ms := c.Classify(&a); len(ms) > 0 {
+		for _, m := range c.Classify(&a) {
+			if m.Topic != t.ID {
+				continue // a topic the tried one names
+			}
 			matched++
 			if matched <= *examples {
-				fmt.Fprintf(env.stdout, "%6.2f  %s  %s\n", ms[0].Score, a.Source, oneLine(a.Title, 100))
+				fmt.Fprintf(env.stdout, "%6.2f  %s  %s\n", m.Score, a.Source, oneLine(a.Title, 100))
 			}
 		}
 		return true
@@ -530,11 +568,47 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		pct = 100 * float64(matched) / float64(total)
 	}
 	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
-	if b.FeedbackKV() != nil {
-		evalFeedback(c, t.ID, labels, archive).write(env.stdout, t.ID)
+	// A query tried under a name of its own has no labels to say so about.
+	if e := evalFeedback(c, t.ID, labels, archive); b.FeedbackKV() != nil && (inConfig || e.Labelled > 0) {
+		e.write(env.stdout, t.ID)
 		if t.Learned.Enabled {
 			writeLearnedReport(env.stdout, t, learn.Build(t.ID, t.Learned, learn.Examples(c, t.ID, labels)))
 		}
 	}
 	return exitOK
+}
+
+// backtestClassifier compiles topic t as tried, with the config's topics
+// it names (topic:id) beside it: t replaces the config's topic of its id,
+// or is added. It reports whether t's id is a topic of the config.
+func backtestClassifier(topics []config.Topic, t config.Topic) (*classifier.Classifier, bool, error) {
+	tried := make([]config.Topic, 0, len(topics)+1)
+	inConfig := false
+	for _, x := range topics {
+		if x.ID == t.ID {
+			x, inConfig = t, true
+		}
+		tried = append(tried, x)
+	}
+	if !inConfig {
+		tried = append(tried, t)
+	}
+	all, err := classifier.New(tried)
+	if err != nil {
+		return nil, inConfig, err
+	}
+	// The scan costs per term: compile only t and the topics it names.
+	need := all.Needs(all.TopicIndex(t.ID))
+	sub, err := classifier.New(slices.DeleteFunc(tried, func(x config.Topic) bool { return !slices.Contains(need, x.ID) }))
+	if err != nil {
+		return all, inConfig, nil
+	}
+	return sub, inConfig, nil
+}
+
+// queryCaret shows query with a caret under byte offset pos.
+func queryCaret(query string, pos int) string {
+	query = strings.ReplaceAll(query, "\n", " ")
+	pos = min(max(pos, 0), len(query))
+	return "  " + query + "\n  " + strings.Repeat(" ", utf8.RuneCountInString(query[:pos])) + "^"
 }

@@ -32,8 +32,15 @@ func cmdSubscribers(ctx context.Context, env *cliEnv, args []string) int {
 		args = append([]string{"enable"}, args...)
 	}
 	if len(args) == 0 || args[0] != "enable" {
-		if len(args) > 0 {
-			fmt.Fprintf(env.stderr, "newswatch subscribers: unknown action %q\n", args[0])
+		switch {
+		case len(args) == 0:
+			fmt.Fprint(env.stderr, "newswatch subscribers: missing action: enable\n\n")
+		case args[0] == "list" || args[0] == "status" || args[0] == "show":
+			// The one action is enable; where subscribers are listed is
+			// what was asked.
+			fmt.Fprintf(env.stderr, "newswatch subscribers: unknown action %q: each subscriber's backlog, last delivery and state are on the status page and in /api/subscribers at http.listen\n\n", args[0])
+		default:
+			fmt.Fprintf(env.stderr, "newswatch subscribers: unknown action %q (the one action is enable)\n\n", args[0])
 		}
 		fmt.Fprint(env.stderr, subscribersHelp)
 		return exitUsage

@@ -42,7 +42,7 @@ func cmdTestDelivery(ctx context.Context, env *cliEnv, args []string) int {
 		}
 	}
 	if sub == nil {
-		known := "none is configured"
+		known := fmt.Sprintf("none is configured: add one under subscribers: in %s; the starter config has a commented example, desk", *cfgPath)
 		if len(ids) > 0 {
 			known = "known: " + strings.Join(ids, ", ")
 		}
