@@ -191,7 +191,7 @@ func topicHint(id string, topics []Topic) string {
 	for i, t := range topics {
 		ids[i] = t.ID
 	}
-	if s := nearestName(id, ids); s != "" {
+	if s := Nearest(id, ids); s != "" {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return " (the config has " + strings.Join(ids, ", ") + ")"

@@ -233,12 +233,12 @@ func nearest(k string, fields map[string]reflect.Type) string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return nearestName(k, names)
+	return Nearest(k, names)
 }
 
-// nearestName returns the name closest to k, if it is close enough to be
-// a plausible typo.
-func nearestName(k string, names []string) string {
+// Nearest returns the name closest to k, if it is close enough to be a
+// plausible typo of it.
+func Nearest(k string, names []string) string {
 	best, bestD := "", 1<<30
 	for _, name := range names {
 		if d := levenshtein(strings.ToLower(k), name); d < bestD {

@@ -125,38 +125,10 @@ func commandHint(name string) string {
 	if a, ok := commandAlias(strings.ToLower(name)); ok {
 		return fmt.Sprintf(": did you mean %s?", a)
 	}
-	best, bestD := "", 3
-	for _, n := range names() {
-		if d := editDistance(strings.ToLower(name), n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best != "" {
+	if best := config.Nearest(name, names()); best != "" {
 		return fmt.Sprintf(": did you mean %s?", best)
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // unexpectedArg says that arg is not wanted by command name, with the
