@@ -54,14 +54,20 @@ func faultOf(b *bus.Bus, key string) (bus.Fault, bool) {
 // setMaxConsumers sets the alert stream's consumer limit (-1: none).
 func setMaxConsumers(t *testing.T, b *bus.Bus, n int) {
 	t.Helper()
+	updateStream(t, b, b.Names.AlertStream, func(c *jetstream.StreamConfig) { c.MaxConsumers = n })
+}
+
+// updateStream changes a stream's config with change.
+func updateStream(t *testing.T, b *bus.Bus, stream string, change func(*jetstream.StreamConfig)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := b.JS.Stream(ctx, b.Names.AlertStream)
+	s, err := b.JS.Stream(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := s.CachedInfo().Config
-	cfg.MaxConsumers = n
+	change(&cfg)
 	if _, err := b.JS.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -343,17 +349,7 @@ func TestNewSubscriberWithoutConsumer(t *testing.T) {
 // limit).
 func setDeadMsgSize(t *testing.T, b *bus.Bus, n int32) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := b.JS.Stream(ctx, b.Names.DeadStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := s.CachedInfo().Config
-	sc.MaxMsgSize = n
-	if _, err := b.JS.UpdateStream(ctx, sc); err != nil {
-		t.Fatal(err)
-	}
+	updateStream(t, b, b.Names.DeadStream, func(c *jetstream.StreamConfig) { c.MaxMsgSize = n })
 }
 
 // TestDeadLetterRefusedShows: a delivery gave up, but the dead-letter
