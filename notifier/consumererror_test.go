@@ -154,13 +154,7 @@ func TestLostConsumerNotRecreated(t *testing.T) {
 		n, err := d.Backlog(context.Background(), "desk")
 		return err == nil && n == 0
 	})
-	time.Sleep(300 * time.Millisecond)
-	h.mu.Lock()
-	got := append([]string(nil), h.ids...)
-	h.mu.Unlock()
-	if want := append(append([]string(nil), first...), queued...); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("received %v, want each once, in order: %v", got, want)
-	}
+	receivedOnce(t, h, append(append([]string(nil), first...), queued...))
 }
 
 // TestLostConsumerDuringDelivery: the consumer is deleted while an alert
@@ -203,13 +197,7 @@ func TestLostConsumerDuringDelivery(t *testing.T) {
 		n, err := d.Backlog(context.Background(), "desk")
 		return err == nil && n == 0
 	})
-	time.Sleep(300 * time.Millisecond)
-	h.mu.Lock()
-	got := append([]string(nil), h.ids...)
-	h.mu.Unlock()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("received %v, want each once, in order: %v", got, want)
-	}
+	receivedOnce(t, h, want)
 }
 
 // TestConsumerPullsFail: the subscriber's consumer is there but cannot be
@@ -271,13 +259,7 @@ func TestConsumerPullsFail(t *testing.T) {
 		_, faulty := faultOf(b, "consumer.error:desk")
 		return statusOf(d, "desk").ConsumerError == "" && !faulty
 	})
-	time.Sleep(300 * time.Millisecond)
-	h.mu.Lock()
-	got := append([]string(nil), h.ids...)
-	h.mu.Unlock()
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("received %v, want each once, in order: %v", got, want)
-	}
+	receivedOnce(t, h, want)
 }
 
 // TestNewSubscriberWithoutConsumer: a subscriber added by a reload whose
@@ -392,5 +374,18 @@ func TestDeadLetterRefusedShows(t *testing.T) {
 	waitFor(t, "the dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").DeadLettered == 1 })
 	if st := statusOf(d, "desk"); st.LastResult != "dead" || !st.NextRetry.IsZero() {
 		t.Errorf("status after the dead letter %+v", st)
+	}
+}
+
+// receivedOnce checks, after a moment for a repeat to show, that the
+// receiver got the alerts want, each once, in order.
+func receivedOnce(t *testing.T, h *hookServer, want []string) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	h.mu.Lock()
+	got := append([]string(nil), h.ids...)
+	h.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("received %v, want each once, in order: %v", got, want)
 	}
 }
