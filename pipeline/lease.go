@@ -44,6 +44,9 @@ type claim struct {
 	// it write nothing either.
 	own bool
 
+	// saved, when set, is told the entry a save wrote.
+	saved func(bus.Entry)
+
 	mu    sync.Mutex
 	rev   uint64
 	ended bool // saved or released: renewals stop
@@ -196,6 +199,9 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 		return fmt.Errorf("save state of %s: %w", c.id, err)
 	}
 	c.rev, c.ended, c.fresh = rev, true, false
+	if c.saved != nil {
+		c.saved(bus.Entry{Key: c.id, Value: data, Revision: rev})
+	}
 	return nil
 }
 

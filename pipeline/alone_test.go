@@ -1,0 +1,222 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"newswatch/config"
+	"newswatch/internal/logtest"
+)
+
+// runDaemon runs p with every role until the returned stop is called;
+// stop waits for Run to return.
+func runDaemon(t *testing.T, p *Pipeline) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, AllRoles) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestDaemonAloneWritesOneStatePerPoll: a daemon whose bus alone reaches
+// its store (bus.Exclusive) used to poll each source through a job
+// message on the fetch stream and a claim written before the state: two
+// state writes and a job per poll. Alone, jobs go to the fetch workers in
+// memory and a poll writes the state once. With nats.listen set, other
+// processes may share the store: jobs and claims stay.
+func TestDaemonAloneWritesOneStatePerPoll(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		listen bool
+		writes uint64 // state writes per poll
+	}{
+		{"alone", false, 1},
+		{"listening", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFeed(t)
+			f.add("Weather: sunny")
+			cfg := testConfig(t, func(c *config.Config) {
+				c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL, Interval: time.Second}}
+				if tc.listen {
+					c.NATS.Listen = freeLoopbackAddr(t)
+				}
+			})
+			b := openBus(t, cfg)
+			if b.Exclusive() == tc.listen {
+				t.Fatalf("Exclusive() = %v with listen %v", b.Exclusive(), tc.listen)
+			}
+			p := newPipeline(t, cfg, b)
+			stop := runDaemon(t, p)
+			waitFor(t, 20*time.Second, func() bool { return f.hits.Load() >= 4 })
+			stop() // the fetch in flight, if any, is saved first
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			writes, err := b.StateKV().LastRevision(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			polls := uint64(f.hits.Load())
+			if writes != polls*tc.writes {
+				t.Errorf("%d polls wrote the state %d times, want %d per poll", polls, writes, tc.writes)
+			}
+			jobs, err := b.StreamState(ctx, b.Names.FetchStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.listen && jobs.LastSeq < polls {
+				t.Errorf("fetch stream took %d jobs for %d polls, want one per poll", jobs.LastSeq, polls)
+			}
+			if !tc.listen && jobs.LastSeq != 0 {
+				t.Errorf("fetch stream took %d jobs, want none: the jobs stay in memory", jobs.LastSeq)
+			}
+			st, err := LoadState(ctx, b.StateKV(), "wire")
+			if err != nil || st.Status != "ok" || st.Claim != nil || st.LastFetch.IsZero() {
+				t.Errorf("state = %+v, %v; want saved, unclaimed", st, err)
+			}
+			for _, fault := range b.Health.Faults() {
+				t.Errorf("fault: %+v", fault)
+			}
+		})
+	}
+}
+
+// TestAloneJobsFetchASourceOnceAtATime: without claims, two jobs for one
+// source at once (a job run again while the first still fetches) must
+// still not fetch it twice at once, and a job for a source fetched since
+// it fell due is done without a fetch.
+func TestAloneJobsFetchASourceOnceAtATime(t *testing.T) {
+	var inFlight, most, hits atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		w.Header().Set("Content-Type", "application/rss+xml")
+		fmt.Fprint(w, `<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>x</title></item></channel></rss>`)
+	}))
+	defer srv.Close()
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "one", URL: srv.URL, Interval: time.Minute}}
+	})
+	b := openBus(t, cfg)
+	if b.StateLocal() == nil {
+		t.Fatal("an embedded bus without nats.listen has no StateLocal")
+	}
+	p := newPipeline(t, cfg, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	job := fetchJob{Source: "one", Due: time.Now().Add(-time.Second)}
+	var wg sync.WaitGroup
+	retries := make([]bool, 2)
+	for i := range retries {
+		wg.Go(func() { retries[i], _ = p.fetch.runJob(ctx, job, p.lookupSource) })
+	}
+	waitFor(t, 10*time.Second, func() bool { return hits.Load() >= 1 })
+	time.Sleep(300 * time.Millisecond) // the second job, if it fetched, would be in by now
+	close(release)
+	wg.Wait()
+	if most.Load() != 1 || hits.Load() != 1 {
+		t.Errorf("source fetched %d times, %d at once; want once", hits.Load(), most.Load())
+	}
+	if retries[0] == retries[1] {
+		t.Errorf("jobs to run again: %v, want the one that found the source busy", retries)
+	}
+	// The job that found it busy comes back: the source was fetched
+	// since the job fell due, and it is done without a fetch.
+	if again, _ := p.fetch.runJob(ctx, job, p.lookupSource); again || hits.Load() != 1 {
+		t.Errorf("job run again after the fetch: again %v, %d fetches; want done, 1 fetch", again, hits.Load())
+	}
+	// A fetch by another path (FetchNow) takes the same lock.
+	if !b.StateLocal().TryLock("one") {
+		t.Fatal("source still locked after its jobs")
+	}
+	_, err := p.FetchNow(ctx, cfg.Sources[0])
+	b.StateLocal().Unlock("one")
+	if err == nil {
+		t.Error("FetchNow of a source a job holds: no error, want ErrSourceBusy")
+	}
+}
+
+// TestAloneDaemonSeesOtherWritesOfItsState: the daemon alone on its store
+// saves a source's state at the revision it last wrote instead of reading
+// it per poll. A write by anything else in the process (here the test)
+// reaches it through the scheduler's watch: the next poll saves on top
+// of it, no store fault, nothing of it lost.
+func TestAloneDaemonSeesOtherWritesOfItsState(t *testing.T) {
+	f := newFeed(t)
+	f.add("Weather: sunny")
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL, Interval: 2 * time.Second}}
+	})
+	b := openBus(t, cfg)
+	var logs logtest.Buffer
+	p, err := New(cfg, b, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDaemon(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv := b.StateKV()
+	var rev uint64
+	waitFor(t, 20*time.Second, func() bool {
+		_, rev, _ = readState(ctx, kv, "wire")
+		return rev > 0
+	})
+	// Right after a save, the next poll is about two seconds away.
+	st, _, err := readState(ctx, kv, "wire")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ItemsSeen = 777
+	if err := saveState(ctx, kv, st); err != nil {
+		t.Fatal(err)
+	}
+	polls := f.hits.Load()
+	waitFor(t, 20*time.Second, func() bool {
+		got, _ := LoadState(ctx, kv, "wire")
+		return f.hits.Load() > polls && got.LastFetch.After(st.LastFetch)
+	})
+	got, err := LoadState(ctx, kv, "wire")
+	if err != nil || got.ItemsSeen != 777 || got.Status != "ok" {
+		t.Errorf("state after the next poll = %+v, %v; want the other write's count kept", got, err)
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") {
+		t.Errorf("errors logged; logs:\n%s", out)
+	}
+}
