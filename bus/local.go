@@ -2,20 +2,21 @@ package bus
 
 import "sync"
 
-// LocalKeys is an in-process lock and the last known entry per key of a
-// bucket that only this process can write (Exclusive): a key locked here
-// is held against every other writer there is, and an entry remembered
-// here is the bucket's own unless something in this process wrote past
-// it. Writes still go to the bucket at the remembered revision, so an
-// entry that went stale shows as a conflict, never as an overwrite.
+// LocalKeys is an in-process lock and a value kept per key of a bucket
+// that only this process can write (Exclusive): a key locked here is
+// held against every other writer there is, and what the process keeps
+// of a key's entry here it need not read back. Its owner decides what it
+// keeps (bus does not look into the values); writes still go to the
+// bucket at a revision, so a kept value gone stale shows as a conflict,
+// never as an overwrite.
 type LocalKeys struct {
 	mu   sync.Mutex
 	busy map[string]bool
-	last map[string]Entry
+	kept map[string]any
 }
 
 func newLocalKeys() *LocalKeys {
-	return &LocalKeys{busy: map[string]bool{}, last: map[string]Entry{}}
+	return &LocalKeys{busy: map[string]bool{}, kept: map[string]any{}}
 }
 
 // TryLock locks key, or reports false when it is locked already.
@@ -36,36 +37,40 @@ func (l *LocalKeys) Unlock(key string) {
 	delete(l.busy, key)
 }
 
-// Last is the last entry remembered for key (Deleted: the key has no
-// value at that revision); false when none is.
-func (l *LocalKeys) Last(key string) (Entry, bool) {
+// Kept is the value kept for key; nil when none is.
+func (l *LocalKeys) Kept(key string) any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.last[key]
-	return e, ok
+	return l.kept[key]
 }
 
-// Remember keeps e as its key's last entry, unless a later revision is
-// remembered already (a watch delivers an entry after its writer
-// remembered it).
-func (l *LocalKeys) Remember(e Entry) {
+// Keep replaces the value kept for key by f's answer (nil: none), given
+// the one kept now (nil: none); f runs under the lock of l and must not
+// call l.
+func (l *LocalKeys) Keep(key string, f func(old any) any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old, ok := l.last[e.Key]; ok && old.Revision >= e.Revision {
-		return
+	if v := f(l.kept[key]); v != nil {
+		l.kept[key] = v
+	} else {
+		delete(l.kept, key)
 	}
-	l.last[e.Key] = e
 }
 
-// Forget drops what is remembered of key: its next reader reads the
-// bucket.
-func (l *LocalKeys) Forget(key string) {
+// Range calls f for each key with a value kept, outside the lock of l.
+func (l *LocalKeys) Range(f func(key string, v any)) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.last, key)
+	kept := make(map[string]any, len(l.kept))
+	for k, v := range l.kept {
+		kept[k] = v
+	}
+	l.mu.Unlock()
+	for k, v := range kept {
+		f(k, v)
+	}
 }
 
-// StateLocal is the in-process lock and last state entry per source,
-// for a bus that alone can reach its store (Exclusive); nil otherwise,
-// where other processes write the state bucket too.
+// StateLocal is the in-process lock and kept state per source, for a
+// bus that alone can reach its store (Exclusive); nil otherwise, where
+// other processes write the state bucket too.
 func (b *Bus) StateLocal() *LocalKeys { return b.stateLocal }

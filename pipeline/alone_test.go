@@ -41,20 +41,19 @@ func runDaemon(t *testing.T, p *Pipeline) (stop func()) {
 	return stop
 }
 
-// TestDaemonAloneWritesOneStatePerPoll: a daemon whose bus alone reaches
+// TestDaemonAloneHandsJobsOverInMemory: a daemon whose bus alone reaches
 // its store (bus.Exclusive) used to poll each source through a job
 // message on the fetch stream and a claim written before the state: two
 // state writes and a job per poll. Alone, jobs go to the fetch workers in
-// memory and a poll writes the state once. With nats.listen set, other
-// processes may share the store: jobs and claims stay.
-func TestDaemonAloneWritesOneStatePerPoll(t *testing.T) {
+// memory and no claim is written. With nats.listen set, other processes
+// may share the store: jobs and claims stay.
+func TestDaemonAloneHandsJobsOverInMemory(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		listen bool
-		writes uint64 // state writes per poll
 	}{
-		{"alone", false, 1},
-		{"listening", true, 2},
+		{"alone", false},
+		{"listening", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFeed(t)
@@ -81,18 +80,24 @@ func TestDaemonAloneWritesOneStatePerPoll(t *testing.T) {
 				t.Fatal(err)
 			}
 			polls := uint64(f.hits.Load())
-			if writes != polls*tc.writes {
-				t.Errorf("%d polls wrote the state %d times, want %d per poll", polls, writes, tc.writes)
-			}
 			jobs, err := b.StreamState(ctx, b.Names.FetchStream)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.listen && jobs.LastSeq < polls {
-				t.Errorf("fetch stream took %d jobs for %d polls, want one per poll", jobs.LastSeq, polls)
-			}
-			if !tc.listen && jobs.LastSeq != 0 {
-				t.Errorf("fetch stream took %d jobs, want none: the jobs stay in memory", jobs.LastSeq)
+			if tc.listen {
+				if writes != 2*polls {
+					t.Errorf("%d polls wrote the state %d times, want a claim and a save each", polls, writes)
+				}
+				if jobs.LastSeq < polls {
+					t.Errorf("fetch stream took %d jobs for %d polls, want one per poll", jobs.LastSeq, polls)
+				}
+			} else {
+				if writes >= polls {
+					t.Errorf("%d polls wrote the state %d times, want fewer: no claims, unchanged polls kept in memory", polls, writes)
+				}
+				if jobs.LastSeq != 0 {
+					t.Errorf("fetch stream took %d jobs, want none: the jobs stay in memory", jobs.LastSeq)
+				}
 			}
 			st, err := LoadState(ctx, b.StateKV(), "wire")
 			if err != nil || st.Status != "ok" || st.Claim != nil || st.LastFetch.IsZero() {
@@ -102,6 +107,67 @@ func TestDaemonAloneWritesOneStatePerPoll(t *testing.T) {
 				t.Errorf("fault: %+v", fault)
 			}
 		})
+	}
+}
+
+// TestAloneUnchangedPollsAreWrittenAtMostEvery: alone on its store, the
+// daemon writes a poll that changed nothing but its times only when the
+// stored state is writeEvery old; a poll that changed anything else is
+// written at once, and the polls not written are written when the
+// daemon stops.
+func TestAloneUnchangedPollsAreWrittenAtMostEvery(t *testing.T) {
+	f := newFeed(t)
+	f.add("Weather: sunny")
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL, Interval: time.Second}}
+	})
+	b := openBus(t, cfg)
+	p := newPipeline(t, cfg, b)
+	p.fetch.writeEvery = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	kv := b.StateKV()
+	stored := func() (SourceState, uint64) {
+		t.Helper()
+		st, rev, err := readState(ctx, kv, "wire")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, rev
+	}
+	stop := runDaemon(t, p)
+
+	// Unchanged polls: the first is written, then one every writeEvery.
+	waitFor(t, 20*time.Second, func() bool { _, rev := stored(); return rev >= 1 })
+	start, first := time.Now(), f.hits.Load()
+	waitFor(t, 20*time.Second, func() bool { return f.hits.Load() >= first+6 })
+	polls, elapsed := f.hits.Load()-first, time.Since(start)
+	st, rev := stored()
+	if max := uint64(1 + elapsed/p.fetch.writeEvery + 1); rev > max || rev < 2 {
+		t.Errorf("%d unchanged polls in %s wrote the state %d times, want 2 to %d", polls, elapsed.Round(time.Millisecond), rev, max)
+	}
+	if age := time.Since(st.LastFetch); age > p.fetch.writeEvery+2*time.Second {
+		t.Errorf("stored last fetch is %s old, want at most writeEvery and a poll", age)
+	}
+
+	// A poll that finds something new is written at once.
+	before := rev
+	f.add("Fentanyl seizure at the port")
+	waitFor(t, 10*time.Second, func() bool { st, _ := stored(); return st.ItemsSeen == 2 })
+	if _, rev := stored(); rev != before+1 {
+		t.Errorf("a poll with a new item: %d writes, want 1", rev-before)
+	}
+
+	// Stopping writes the last poll.
+	waitFor(t, 10*time.Second, func() bool { return f.hits.Load() >= first+polls+3 })
+	stop()
+	last := f.hits.Load()
+	st, _ = stored()
+	if time.Since(st.LastFetch) > 2*time.Second || !st.NextDue.After(st.LastFetch) {
+		t.Errorf("state after stop: last fetch %s ago, next due %s; want the last poll's (%d polls)", time.Since(st.LastFetch).Round(time.Millisecond), st.NextDue, last)
+	}
+	for _, fault := range b.Health.Faults() {
+		t.Errorf("fault: %+v", fault)
 	}
 }
 

@@ -68,6 +68,13 @@ type fetchStage struct {
 	// and this process runs as a daemon (subscribe).
 	ws        *fetcher.WebSub
 	subscribe atomic.Bool
+
+	// alone, when set, is told each source's next due time by the fetches
+	// of a daemon alone on its store, whose scheduler is in this process
+	// (fetchAlone): they may then leave an unchanged state unwritten.
+	alone atomic.Pointer[func(source string, nextDue time.Time)]
+	// writeEvery is stateWriteEvery (shorter in tests).
+	writeEvery time.Duration
 }
 
 func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Metrics, sources func() []config.Source) *fetchStage {
@@ -78,6 +85,8 @@ func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Me
 		ftBudget: cmp.Or(cfg.FullTextBudget, time.Minute),
 		sources:  sources,
 		hold:     map[string]time.Time{},
+
+		writeEvery: stateWriteEvery,
 	}
 }
 
@@ -123,7 +132,7 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 			return FetchResult{Source: src.ID}, false, ErrSourceBusy
 		}
 		defer local.Unlock(src.ID)
-		defer local.Forget(src.ID)
+		defer local.Keep(src.ID, func(any) any { return nil })
 	}
 	var at stateAt
 	if pre != nil {
@@ -184,56 +193,6 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 			s.log.Warn("fetch claim", "source", src.ID, "err", err)
 		}
 	}()
-	res, err := s.fetchWithState(ctx, src, c.read, c)
-	return res, false, err
-}
-
-// fetchAlone is fetchDue for the daemon's jobs on a bus that alone can
-// reach its store (bus.StateLocal not nil): an in-process lock per source
-// stands for the claim, and the state as this process last wrote it for
-// the read. A fetch of an unchanged source then costs one write, its
-// save, instead of a read and two writes. The save is still made at the
-// revision remembered: a state written since by anything else fails it
-// as a store fault, and the next job reads the bucket again.
-func (s *fetchStage) fetchAlone(ctx context.Context, local *bus.LocalKeys, src config.Source, due time.Time) (_ FetchResult, done bool, err error) {
-	if !local.TryLock(src.ID) {
-		return FetchResult{Source: src.ID}, false, ErrSourceBusy
-	}
-	defer local.Unlock(src.ID)
-	saved := false
-	defer func() {
-		if !saved {
-			local.Forget(src.ID)
-		}
-	}()
-	var at stateAt
-	if e, ok := local.Last(src.ID); ok && e.Deleted {
-		at = stateAt{st: SourceState{ID: src.ID, Status: "pending"}}
-	} else if ok {
-		at = stateOf(src.ID, e)
-	} else {
-		lctx, cancel := context.WithTimeout(ctx, busTimeout)
-		at, err = readStateAt(lctx, s.b.StateKV(), src.ID)
-		cancel()
-		if err != nil {
-			s.storeFailed(s.log, err)
-			return FetchResult{Source: src.ID}, false, err
-		}
-	}
-	if at.bad != nil {
-		s.log.Error("source state does not decode; the source is fetched as new (validator and failure count lost), and the state is written afresh",
-			"source", src.ID, "err", at.bad)
-	}
-	st := at.st
-	if !due.IsZero() && !st.LastFetch.IsZero() && !st.LastFetch.Before(due) {
-		saved = at.bad == nil // what is remembered is still the stored state
-		return FetchResult{Source: src.ID}, true, nil
-	}
-	c := ownClaim(s.b.StateKV(), src.ID, st, at.rev)
-	c.saved = func(e bus.Entry) {
-		local.Remember(e)
-		saved = true
-	}
 	res, err := s.fetchWithState(ctx, src, c.read, c)
 	return res, false, err
 }
@@ -486,7 +445,7 @@ func (s *fetchStage) runJob(ctx context.Context, job fetchJob, lookup func(strin
 	}
 	var err error
 	if local := s.b.StateLocal(); local != nil {
-		_, _, err = s.fetchAlone(ctx, local, src, job.Due)
+		_, _, err = s.fetchAlone(ctx, local, src, job.Due, s.alone.Load())
 	} else {
 		_, _, err = s.fetchDue(ctx, src, job.Due, nil, false)
 	}

@@ -44,8 +44,10 @@ type claim struct {
 	// it write nothing either.
 	own bool
 
-	// saved, when set, is told the entry a save wrote.
-	saved func(bus.Entry)
+	// skip, when set, may take a save's state without its being written
+	// (fetchAlone); saved, when set, is told what a save wrote.
+	skip  func(SourceState) bool
+	saved func(bus.Entry, SourceState)
 
 	mu    sync.Mutex
 	rev   uint64
@@ -175,6 +177,12 @@ func (c *claim) renew(ctx context.Context) error {
 // stays.
 func (c *claim) save(ctx context.Context, st SourceState) error {
 	st.Claim = nil
+	if c.skip != nil && c.skip(st) {
+		c.mu.Lock()
+		c.ended = true
+		c.mu.Unlock()
+		return nil
+	}
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -200,7 +208,7 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 	}
 	c.rev, c.ended, c.fresh = rev, true, false
 	if c.saved != nil {
-		c.saved(bus.Entry{Key: c.id, Value: data, Revision: rev})
+		c.saved(bus.Entry{Key: c.id, Value: data, Revision: rev}, st)
 	}
 	return nil
 }

@@ -315,6 +315,14 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	if roles.Fetcher && roles.Scheduler && p.b.StateLocal() != nil {
 		q := newJobQueue()
 		local, consumers = q.push, 1
+		told := p.sched.told
+		p.fetch.alone.Store(&told)
+		defer func() {
+			// After the workers (wg.Wait below): the polls left unwritten
+			// go to the store.
+			p.fetch.alone.Store(nil)
+			p.fetch.flushKept(context.WithoutCancel(ctx), p.b.StateLocal())
+		}()
 		start(func() error {
 			p.fetch.runLocal(ctx, cfg.Fetch.Workers, q, p.lookupSource, p.sched.retryLater)
 			return nil

@@ -147,10 +147,13 @@ func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 					}
 					continue
 				}
-				if local := s.b.StateLocal(); local != nil {
-					// Writes by anything but the fetches of this
-					// process come to their next read this way.
-					local.Remember(*e)
+				if local := s.b.StateLocal(); local != nil && !rememberEntry(local, *e) {
+					// Alone on the store, the fetches of this process
+					// keep what they write and tell the scheduler
+					// (told); a write by anything else is newer than
+					// what they kept, and comes to their next read and
+					// to the scheduler this way.
+					continue
 				}
 				if e.Deleted {
 					s.mu.Lock()
@@ -202,6 +205,14 @@ func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.
 		s.sent[src.ID] = due
 		s.mu.Unlock()
 	}
+}
+
+// told takes a source's next due time from a fetch of this process,
+// which may have left it unwritten (fetchAlone).
+func (s *scheduler) told(source string, nextDue time.Time) {
+	s.mu.Lock()
+	s.nextDue[source] = nextDue
+	s.mu.Unlock()
 }
 
 // retryLater has the job for source due at due taken again after d,
