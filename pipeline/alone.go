@@ -149,10 +149,13 @@ func onlyTimesChanged(prev, next SourceState) bool {
 }
 
 // flushKept writes every state kept ahead of the store: when the daemon
-// stops, so that a restart finds the last poll of each source.
+// stops, so that a restart finds the last poll of each source. What it
+// cannot write is said in one line; those sources are polled at start.
 func (s *fetchStage) flushKept(ctx context.Context, local *bus.LocalKeys) {
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
+	var failed int
+	var lastErr error
 	local.Range(func(id string, v any) {
 		if k, ok := v.(*kept); !ok || !k.ahead || !local.TryLock(id) {
 			return // a fetch that holds the source writes or keeps its own
@@ -167,8 +170,12 @@ func (s *fetchStage) flushKept(ctx context.Context, local *bus.LocalKeys) {
 			_, err = s.b.StateKV().Update(ctx, id, data, k.at.rev)
 		}
 		if err != nil {
-			s.log.Warn("source state of the last polls not written; the source is polled again at start", "source", id, "err", err)
+			failed, lastErr = failed+1, fmt.Errorf("save state of %s: %w", id, err)
 		}
 		local.Keep(id, func(any) any { return nil })
 	})
+	if failed > 0 {
+		s.log.Warn("source states of the last polls not written at stop; those sources are polled again at start",
+			"sources", failed, "err", lastErr)
+	}
 }
