@@ -326,3 +326,36 @@ func TestAloneDaemonSeesOtherWritesOfItsState(t *testing.T) {
 		t.Errorf("errors logged; logs:\n%s", out)
 	}
 }
+
+func TestOnlyTimesChanged(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	prev := SourceState{ID: "s", URL: "https://e.org/", Status: "ok", HTTPStatus: 304, ETag: `"a"`,
+		LastFetch: now, LastSuccess: now, NextDue: now.Add(5 * time.Second), ItemsSeen: 3, NotModified: 7}
+	for _, tc := range []struct {
+		name   string
+		change func(*SourceState)
+		want   bool
+	}{
+		{"times and not_modified", func(s *SourceState) {
+			s.LastFetch, s.LastSuccess, s.NextDue = now.Add(5*time.Second), now.Add(5*time.Second), now.Add(10*time.Second)
+			s.NotModified++
+		}, true},
+		{"a claim", func(s *SourceState) { s.Claim = &FetchClaim{Holder: "x"} }, true},
+		{"new items", func(s *SourceState) { s.ItemsSeen++ }, false},
+		{"validator", func(s *SourceState) { s.ETag = `"b"` }, false},
+		{"last-modified", func(s *SourceState) { s.LastModified = "Thu, 03 Dec 2026 12:00:00 GMT" }, false},
+		{"http status", func(s *SourceState) { s.HTTPStatus = 200 }, false},
+		{"status", func(s *SourceState) { s.Status, s.Error = "error", "boom" }, false},
+		{"failures", func(s *SourceState) { s.ConsecutiveFailures = 1 }, false},
+		{"failing since", func(s *SourceState) { s.FailingSince = now }, false},
+		{"url", func(s *SourceState) { s.URL = "https://e.org/new" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := prev
+			tc.change(&next)
+			if got := onlyTimesChanged(prev, next); got != tc.want {
+				t.Errorf("onlyTimesChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
