@@ -51,8 +51,10 @@ type Bus struct {
 	// exclusive: the embedded server, under the data_dir lock, listens
 	// for no other client: no other process can reach the store.
 	exclusive bool
-	log       *slog.Logger
-	client    bool // opened for inspection: keeps no records, runs no watchdog
+	// stateLocal: see StateLocal; set when exclusive.
+	stateLocal *LocalKeys
+	log        *slog.Logger
+	client     bool // opened for inspection: keeps no records, runs no watchdog
 
 	dataDir  string
 	storeDir string                 // the embedded server's store
@@ -150,6 +152,9 @@ func openBus(ctx context.Context, cfg *config.Config, log *slog.Logger, client b
 			b.NC, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("newswatch"))
 			// Alone only under a lock that keeps other processes out.
 			b.exclusive = cfg.NATS.Listen == "" && b.lock.held()
+			if b.exclusive {
+				b.stateLocal = newLocalKeys()
+			}
 		}
 	} else {
 		var access []nats.Option

@@ -68,6 +68,13 @@ type fetchStage struct {
 	// and this process runs as a daemon (subscribe).
 	ws        *fetcher.WebSub
 	subscribe atomic.Bool
+
+	// alone, when set, is told each source's next due time by the fetches
+	// of a daemon alone on its store, whose scheduler is in this process
+	// (fetchAlone): they may then leave an unchanged state unwritten.
+	alone atomic.Pointer[func(source string, nextDue time.Time)]
+	// writeEvery is stateWriteEvery (shorter in tests).
+	writeEvery time.Duration
 }
 
 func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Metrics, sources func() []config.Source) *fetchStage {
@@ -78,6 +85,8 @@ func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Me
 		ftBudget: cmp.Or(cfg.FullTextBudget, time.Minute),
 		sources:  sources,
 		hold:     map[string]time.Time{},
+
+		writeEvery: stateWriteEvery,
 	}
 }
 
@@ -115,6 +124,16 @@ var errStaleRead = errors.New("state read beforehand is stale")
 // owned: this process alone fetches the source (ownClaim), and the claim
 // writes nothing.
 func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.Time, pre *stateAt, owned bool) (_ FetchResult, done bool, _ error) {
+	if local := s.b.StateLocal(); local != nil {
+		// Alone on the store, the daemon's jobs skip claims and reads
+		// (fetchAlone); this fetch keeps them out meanwhile, and leaves
+		// them to read the state it wrote.
+		if !local.TryLock(src.ID) {
+			return FetchResult{Source: src.ID}, false, ErrSourceBusy
+		}
+		defer local.Unlock(src.ID)
+		defer local.Keep(src.ID, func(any) any { return nil })
+	}
 	var at stateAt
 	if pre != nil {
 		at = *pre
@@ -406,30 +425,117 @@ func (s *fetchStage) handleJob(ctx context.Context, m bus.Msg, lookup func(strin
 		s.log.Error("bad fetch job", "err", err)
 		return bus.Term()
 	}
+	if retry, delay := s.runJob(ctx, job, lookup); retry {
+		return bus.RetryAfter(delay)
+	}
+	return bus.Ack()
+}
+
+// runJob runs one fetch job; retry says it is to be run again after
+// delay.
+func (s *fetchStage) runJob(ctx context.Context, job fetchJob, lookup func(string) (config.Source, bool)) (retry bool, delay time.Duration) {
 	src, ok := lookup(job.Source)
 	if !ok {
-		return bus.Ack() // removed from the config since it was scheduled
+		return false, 0 // removed from the config since it was scheduled
 	}
 	if until := s.heldUntil(src.ID); time.Now().Before(until) {
 		// This process fetched the source and could not save its
 		// state: the back-off holds all the same.
-		return bus.RetryAfter(time.Until(until))
+		return true, time.Until(until)
 	}
-	_, _, err := s.fetchDue(ctx, src, job.Due, nil, false)
+	var err error
+	if local := s.b.StateLocal(); local != nil {
+		_, _, err = s.fetchAlone(ctx, local, src, job.Due, s.alone.Load())
+	} else {
+		_, _, err = s.fetchDue(ctx, src, job.Due, nil, false)
+	}
 	switch {
 	case errors.Is(err, ErrSourceBusy):
 		// Another job fetches it now; when this one comes back, that
-		// fetch is saved and this one is acked as done.
-		return bus.RetryAfter(leaseTTL / 3)
+		// fetch is saved and this one is done.
+		return true, leaseTTL / 3
 	case err != nil:
 		s.log.Error("fetch job", "source", src.ID, "err", err)
 		delay := 5 * time.Second
 		if until := s.heldUntil(src.ID); time.Until(until) > delay {
 			delay = time.Until(until)
 		}
-		return bus.RetryAfter(delay)
+		return true, delay
 	}
-	return bus.Ack()
+	return false, 0
+}
+
+// jobQueue holds the jobs the scheduler hands to the fetch workers of
+// its own process (runLocal), first in, first out; the scheduler hands
+// out at most one job per source at a time, so it holds at most one per
+// source.
+type jobQueue struct {
+	mu    sync.Mutex
+	jobs  []fetchJob
+	ready chan struct{} // a job may be waiting
+}
+
+func newJobQueue() *jobQueue { return &jobQueue{ready: make(chan struct{}, 1)} }
+
+func (q *jobQueue) push(j fetchJob) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, j)
+	q.mu.Unlock()
+	q.wake()
+}
+
+func (q *jobQueue) wake() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the next job, waiting for one until ctx ends.
+func (q *jobQueue) pop(ctx context.Context) (fetchJob, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.jobs) > 0 {
+			j := q.jobs[0]
+			q.jobs[0] = fetchJob{}
+			q.jobs = q.jobs[1:]
+			more := len(q.jobs) > 0
+			q.mu.Unlock()
+			if more {
+				q.wake() // for the next idle worker
+			}
+			return j, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return fetchJob{}, false
+		case <-q.ready:
+		}
+	}
+}
+
+// runLocal runs workers on the jobs of q until ctx ends: the daemon's
+// fetch workers when the bus alone reaches its store, where a job needs
+// no message on the fetch stream (that stream exists for replicas to
+// share the work). A job taken is finished, as bus.Loop finishes a
+// message; one to be run again is handed to retry.
+func (s *fetchStage) runLocal(ctx context.Context, workers int, q *jobQueue, lookup func(string) (config.Source, bool), retry func(source string, due time.Time, d time.Duration)) {
+	var wg sync.WaitGroup
+	for range max(workers, 1) {
+		wg.Go(func() {
+			for {
+				job, ok := q.pop(ctx)
+				if !ok {
+					return
+				}
+				if again, d := s.runJob(context.WithoutCancel(ctx), job, lookup); again {
+					retry(job.Source, job.Due, d)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func maxTime(a, b time.Time) time.Time {

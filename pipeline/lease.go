@@ -44,6 +44,11 @@ type claim struct {
 	// it write nothing either.
 	own bool
 
+	// skip, when set, may take a save's state without its being written
+	// (fetchAlone); saved, when set, is told what a save wrote.
+	skip  func(SourceState) bool
+	saved func(bus.Entry, SourceState)
+
 	mu    sync.Mutex
 	rev   uint64
 	ended bool // saved or released: renewals stop
@@ -172,6 +177,12 @@ func (c *claim) renew(ctx context.Context) error {
 // stays.
 func (c *claim) save(ctx context.Context, st SourceState) error {
 	st.Claim = nil
+	if c.skip != nil && c.skip(st) {
+		c.mu.Lock()
+		c.ended = true
+		c.mu.Unlock()
+		return nil
+	}
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -196,6 +207,9 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 		return fmt.Errorf("save state of %s: %w", c.id, err)
 	}
 	c.rev, c.ended, c.fresh = rev, true, false
+	if c.saved != nil {
+		c.saved(bus.Entry{Key: c.id, Value: data, Revision: rev}, st)
+	}
 	return nil
 }
 

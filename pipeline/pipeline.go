@@ -306,11 +306,33 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	if p.b.TrendsKV() != nil {
 		start(func() error { return p.trend.Watch(ctx) })
 	}
+	// A scheduler and fetchers alone on the store hand jobs over in
+	// memory: a job message per poll is the fetch stream's cost, and it
+	// buys only the sharing of work between replicas. The stream's
+	// consumer still runs, for the jobs stored before.
+	var local func(fetchJob)
+	consumers := cfg.Fetch.Workers
+	if roles.Fetcher && roles.Scheduler && p.b.StateLocal() != nil {
+		q := newJobQueue()
+		local, consumers = q.push, 1
+		told := p.sched.told
+		p.fetch.alone.Store(&told)
+		defer func() {
+			// After the workers (wg.Wait below): the polls left unwritten
+			// go to the store.
+			p.fetch.alone.Store(nil)
+			p.fetch.flushKept(context.WithoutCancel(ctx), p.b.StateLocal())
+		}()
+		start(func() error {
+			p.fetch.runLocal(ctx, cfg.Fetch.Workers, q, p.lookupSource, p.sched.retryLater)
+			return nil
+		})
+	}
 	if roles.Fetcher {
-		start(func() error { return p.fetch.consume(ctx, cfg.Fetch.Workers, p.lookupSource) })
+		start(func() error { return p.fetch.consume(ctx, consumers, p.lookupSource) })
 	}
 	if roles.Scheduler {
-		start(func() error { return p.sched.run(ctx, p.sources) })
+		start(func() error { return p.sched.run(ctx, p.sources, local) })
 	}
 	if roles.Fetcher && p.fetch.ws != nil {
 		p.fetch.subscribe.Store(true)

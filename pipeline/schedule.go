@@ -25,6 +25,11 @@ type scheduler struct {
 	mu      sync.Mutex
 	nextDue map[string]time.Time // from the state bucket, kept current by a watch
 	sent    map[string]time.Time // last due time this replica published
+
+	// local, when set, takes each due job instead of the fetch stream:
+	// the fetch workers run in this process, and no other process can
+	// reach the store (see Pipeline.Run).
+	local func(fetchJob)
 }
 
 func newScheduler(b *bus.Bus, log *slog.Logger, timeout time.Duration) *scheduler {
@@ -142,6 +147,14 @@ func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 					}
 					continue
 				}
+				if local := s.b.StateLocal(); local != nil && !rememberEntry(local, *e) {
+					// Alone on the store, the fetches of this process
+					// keep what they write and tell the scheduler
+					// (told); a write by anything else is newer than
+					// what they kept, and comes to their next read and
+					// to the scheduler this way.
+					continue
+				}
 				if e.Deleted {
 					s.mu.Lock()
 					delete(s.nextDue, e.Key)
@@ -170,6 +183,13 @@ func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.
 		if due.After(now) || already {
 			continue
 		}
+		if s.local != nil {
+			s.mu.Lock()
+			s.sent[src.ID] = due
+			s.mu.Unlock()
+			s.local(fetchJob{Source: src.ID, Due: due})
+			continue
+		}
 		data, _ := json.Marshal(fetchJob{Source: src.ID, Due: due})
 		id := fmt.Sprintf("%s@%d", src.ID, due.Unix())
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
@@ -187,8 +207,31 @@ func (s *scheduler) tick(ctx context.Context, sources []config.Source, now time.
 	}
 }
 
+// told takes a source's next due time from a fetch of this process,
+// which may have left it unwritten (fetchAlone).
+func (s *scheduler) told(source string, nextDue time.Time) {
+	s.mu.Lock()
+	s.nextDue[source] = nextDue
+	s.mu.Unlock()
+}
+
+// retryLater has the job for source due at due taken again after d,
+// unless a later due time was scheduled meanwhile: the next tick after d
+// hands it out again, if the source is still configured and still due.
+func (s *scheduler) retryLater(source string, due time.Time, d time.Duration) {
+	time.AfterFunc(d, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.sent[source].Equal(due) {
+			delete(s.sent, source)
+		}
+	})
+}
+
 // run schedules until ctx ends; sources returns the current source list.
-func (s *scheduler) run(ctx context.Context, sources func() []config.Source) error {
+// local, when not nil, takes the jobs instead of the fetch stream.
+func (s *scheduler) run(ctx context.Context, sources func() []config.Source, local func(fetchJob)) error {
+	s.local = local
 	loaded := make(chan struct{})
 	if err := s.watch(ctx, loaded); err != nil {
 		return err
