@@ -38,6 +38,9 @@ type Server struct {
 	secrets func() []string
 	faults  func() []Fault // nil: no fault source
 	own     []string       // patterns of the routes the server answers itself
+	// sources reads the sources' states for /readyz's warning that every
+	// one fails; nil without a status backend.
+	sources func(ctx context.Context) ([]Source, error)
 }
 
 // route serves one of the server's own routes; config refuses a WebSub
@@ -69,6 +72,7 @@ func WithOpen(prefix string, h http.Handler) Option {
 func WithStatus(b Backend) Option {
 	return func(s *Server) {
 		s.secrets = b.Secrets
+		s.sources = b.Sources
 		st := &status{b: b, log: s.log, faults: func() []Fault {
 			if s.faults == nil { // WithFaults may come later, or not at all
 				return nil
@@ -137,9 +141,9 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 	}))
 	s.route("GET /readyz", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
 		if ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
 			if err := ready(ctx); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
@@ -153,6 +157,15 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = w.Write([]byte("not ready: " + blocking + "\n"))
 				return
+			}
+		}
+		// Every source failing is said, never failed for: states that
+		// cannot be read leave the answer as it was.
+		if s.sources != nil {
+			if srcs, err := s.sources(ctx); err == nil {
+				if f, ok := sourcesFault(srcs); ok {
+					notes = append(notes, "warning: "+faultLine(f))
+				}
 			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
