@@ -50,6 +50,37 @@ func SameProblem(srcs []Source) string {
 	return first
 }
 
+// ProblemGroup is failing sources that share a problem (ProblemKey).
+type ProblemGroup struct {
+	Problem string
+	Sources []Source
+}
+
+// RollUp groups the failing sources of srcs by their problem, in the
+// order each problem first appears; a source whose problem is vague is a
+// group of its own.
+func RollUp(srcs []Source) []ProblemGroup {
+	var out []ProblemGroup
+	at := map[string]int{}
+	for _, s := range srcs {
+		if s.Status != "error" {
+			continue
+		}
+		k := ProblemKey(s)
+		if i, ok := at[k]; ok && k != "" {
+			out[i].Sources = append(out[i].Sources, s)
+			continue
+		}
+		if k == "" {
+			k = s.Problem
+		} else {
+			at[k] = len(out)
+		}
+		out = append(out, ProblemGroup{Problem: k, Sources: []Source{s}})
+	}
+	return out
+}
+
 // Kind and key of the warning that every source fails.
 const (
 	KindSourcesFailing = "sources.failing"

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +56,40 @@ func TestProblemKey(t *testing.T) {
 		if got := ProblemKey(tc.src); got != tc.want {
 			t.Errorf("ProblemKey(%+v) = %q, want %q", tc.src, got, tc.want)
 		}
+	}
+}
+
+func TestRollUp(t *testing.T) {
+	const dns = "the host name does not resolve (DNS)"
+	src := func(id, status, problem string) Source { return Source{ID: id, Status: status, Problem: problem} }
+	ids := func(gs []ProblemGroup) []string {
+		var out []string
+		for _, g := range gs {
+			var s []string
+			for _, x := range g.Sources {
+				s = append(s, x.ID)
+			}
+			out = append(out, g.Problem+"="+strings.Join(s, ","))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		srcs []Source
+		want []string
+	}{
+		{"none failing", []Source{src("a", "ok", ""), src("b", "pending", "")}, nil},
+		{"same problem, counts differ", []Source{src("a", "error", dns+"; 3 failures in a row"), src("b", "ok", ""), src("c", "error", dns)},
+			[]string{dns + "=a,c"}},
+		{"order of first appearance", []Source{src("a", "error", "the feed is gone (HTTP 404): check the URL"), src("b", "error", dns), src("c", "error", "the feed is gone (HTTP 404): check the URL")},
+			[]string{"the feed is gone (HTTP 404): check the URL=a,c", dns + "=b"}},
+		{"vague problems stay apart", []Source{src("a", "error", "the fetch failed"), src("b", "error", "the fetch failed; 2 failures in a row")},
+			[]string{"the fetch failed=a", "the fetch failed; 2 failures in a row=b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ids(RollUp(tc.srcs)); !slices.Equal(got, tc.want) {
+				t.Errorf("RollUp = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

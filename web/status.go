@@ -41,6 +41,7 @@ var pageTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"cutURL":    cutURL,
 	"contains":  strings.Contains,
 	"more":      func(shown, n int) int { return n - shown },
+	"at":        func(now time.Time, s Source) sourceAt { return sourceAt{Source: s, Now: now} },
 	"score":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 }).ParseFS(templateFS, "templates/status.html"))
 
