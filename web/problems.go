@@ -23,7 +23,7 @@ type Fault struct {
 func WithFaults(faults func() []Fault) Option {
 	return func(s *Server) {
 		s.faults = faults
-		s.mux.Handle("GET /api/problems", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handle("GET /api/problems", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"problems": nonNil(faults())})
 		})))
 	}
