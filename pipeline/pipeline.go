@@ -265,6 +265,7 @@ func (p *Pipeline) stopNotifier() { p.subs.Close() }
 // Run runs the given roles until ctx ends, then finishes the work in
 // flight and returns.
 func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
+	parent := ctx
 	// A stage that fails stops the others too: a replica must not run on
 	// with a stage missing while it looks healthy.
 	ctx, cancel := context.WithCancel(ctx)
@@ -272,6 +273,10 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	cfg := p.cfg.Load()
 	if roles.Notifier {
 		if err := p.startNotifier(ctx); err != nil {
+			// Asked to stop while starting: nothing failed.
+			if EndedBy(parent, err) {
+				return nil
+			}
 			return err
 		}
 		defer p.stopNotifier()
@@ -355,11 +360,36 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errs:
+		if EndedBy(parent, err) {
+			// A stage that saw the shutdown first: not a failure.
+			err = nil
+			break
+		}
 		p.log.Error("pipeline stage failed; stopping", "err", err)
 		cancel()
 	}
 	wg.Wait()
 	return err
+}
+
+// EndedBy reports whether err is only ctx having ended: ctx is done, and
+// err, or each error joined in it (one per subscriber, say), wraps that
+// end. An operator's shutdown during start-up is then no failure, while
+// a real one that came with it still is.
+func EndedBy(ctx context.Context, err error) bool {
+	end := ctx.Err()
+	if end == nil || err == nil {
+		return false
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !errors.Is(e, end) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, end)
 }
 
 // flushEvents publishes the events still queued when Run ends, for a

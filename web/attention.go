@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -23,8 +24,8 @@ const (
 // attention is what the page leads with: what is wrong, briefly, each
 // entry pointing to its section further down.
 type attention struct {
-	Sources     []Source // failing, in config order, at most maxAttention
-	MoreSources int      // failing beyond those
+	Sources     []sourceLine // failing, in config order, at most maxAttention lines
+	MoreSources int          // failing beyond those lines
 	Subscribers []troubled
 }
 
@@ -34,20 +35,36 @@ type troubled struct {
 	Why string
 }
 
-// failingSources are the first maxAttention failing sources of all and
-// how many more fail.
-func failingSources(all []Source) ([]Source, int) {
-	var out []Source
+// sourceLine is one line of "Needs attention": a failing source, or the
+// sources failing the same way (RollUp), so that fourteen sources without
+// DNS are one line, not fourteen.
+type sourceLine struct {
+	Problem string
+	Count   int      // sources failing this way
+	Sources []Source // their own rows, at most maxAttention
+}
+
+// sourceAt is a source with the time the page is made, for its row.
+type sourceAt struct {
+	Source
+	Now time.Time
+}
+
+// More is how many of the line's sources have no row of their own.
+func (l sourceLine) More() int { return l.Count - len(l.Sources) }
+
+// failingSources are the first maxAttention lines of failing sources
+// (sources sharing a problem make one line) and how many failing sources
+// those lines leave out.
+func failingSources(all []Source) ([]sourceLine, int) {
+	var out []sourceLine
 	more := 0
-	for _, s := range all {
-		if s.Status != "error" {
+	for _, g := range RollUp(all) {
+		if len(out) == maxAttention {
+			more += len(g.Sources)
 			continue
 		}
-		if len(out) < maxAttention {
-			out = append(out, s)
-		} else {
-			more++
-		}
+		out = append(out, sourceLine{Problem: g.Problem, Count: len(g.Sources), Sources: g.Sources[:min(len(g.Sources), maxAttention)]})
 	}
 	return out, more
 }

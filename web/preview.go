@@ -506,8 +506,8 @@ func (pv *Previewer) previewPage(w http.ResponseWriter, r *http.Request) {
 // and POST /api/preview, behind the same auth as the rest.
 func WithPreview(pv *Previewer) Option {
 	return func(s *Server) {
-		s.mux.Handle("GET /topics/{id}/preview", scrubbing(s.secretList, http.HandlerFunc(pv.previewPage)))
-		s.mux.Handle("POST /api/preview", scrubbing(s.secretList, http.HandlerFunc(pv.apiPreview)))
+		s.handle("GET /topics/{id}/preview", scrubbing(s.secretList, http.HandlerFunc(pv.previewPage)))
+		s.handle("POST /api/preview", scrubbing(s.secretList, http.HandlerFunc(pv.apiPreview)))
 	}
 }
 

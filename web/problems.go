@@ -9,7 +9,7 @@ import (
 // found: a failing store, data lost from it. Blocking faults fail /readyz.
 type Fault struct {
 	Key      string    `json:"key"`
-	Kind     string    `json:"kind"` // store.error | data.lost
+	Kind     string    `json:"kind"` // store.error | data.lost | consumer.error | sources.failing
 	Detail   string    `json:"detail"`
 	Blocking bool      `json:"blocking"`
 	Since    time.Time `json:"since"`
@@ -23,7 +23,7 @@ type Fault struct {
 func WithFaults(faults func() []Fault) Option {
 	return func(s *Server) {
 		s.faults = faults
-		s.mux.Handle("GET /api/problems", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handle("GET /api/problems", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"problems": nonNil(faults())})
 		})))
 	}
@@ -40,7 +40,7 @@ func nonNil(f []Fault) []Fault {
 // ones (empty: none) and a line per other fault.
 func readyFaults(faults []Fault) (blocking string, notes []string) {
 	for _, f := range faults {
-		line := f.Key + ": " + f.Detail + " (since " + f.Since.UTC().Format(time.RFC3339) + ")"
+		line := faultLine(f)
 		if f.Blocking {
 			if blocking != "" {
 				blocking += "; "
@@ -51,4 +51,13 @@ func readyFaults(faults []Fault) (blocking string, notes []string) {
 		notes = append(notes, "warning: "+line)
 	}
 	return blocking, notes
+}
+
+// faultLine is a fault on one line of /readyz.
+func faultLine(f Fault) string {
+	line := f.Key + ": " + f.Detail
+	if !f.Since.IsZero() {
+		line += " (since " + f.Since.UTC().Format(time.RFC3339) + ")"
+	}
+	return line
 }

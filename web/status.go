@@ -41,6 +41,7 @@ var pageTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"cutURL":    cutURL,
 	"contains":  strings.Contains,
 	"more":      func(shown, n int) int { return n - shown },
+	"at":        func(now time.Time, s Source) sourceAt { return sourceAt{Source: s, Now: now} },
 	"score":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 }).ParseFS(templateFS, "templates/status.html"))
 
@@ -171,7 +172,7 @@ type pageData struct {
 	Dead        []DeadLetter
 	DeadErr     string
 	OlderDead   string
-	Problems    []Fault // store faults, data lost
+	Problems    []Fault // store faults, data lost, every source failing
 }
 
 func (s *status) page(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +181,7 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	now := s.clock()
 	d := pageData{Now: now, AlertTopic: v.Get("topic")}
+	var sourcesDown *Fault // every source failing
 	aq, aerr := queryOf(v, "topic", "before", pageAlerts)
 	dq, derr := queryOf(v, "", "dead_before", pageDead)
 	dq.Subscriber = ""
@@ -193,6 +195,9 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 	wg.Go(func() {
 		all, err := s.b.Sources(ctx)
 		if err == nil {
+			if f, ok := sourcesFault(all); ok {
+				sourcesDown = &f
+			}
 			d.Attention.Sources, d.Attention.MoreSources = failingSources(all)
 			d.Sources, err = filterSources(all, v)
 		}
@@ -247,6 +252,9 @@ func (s *status) page(w http.ResponseWriter, r *http.Request) {
 	d.Attention.Subscribers = troubledSubscribers(d.Subscribers)
 	if s.faults != nil {
 		d.Problems = s.faults()
+	}
+	if sourcesDown != nil {
+		d.Problems = append(d.Problems, *sourcesDown)
 	}
 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,13 +39,28 @@ type Server struct {
 	secrets func() []string
 	faults  func() []Fault // nil: no fault source
 	own     []string       // patterns of the routes the server answers itself
+	// sources reads the sources' states for /readyz's warning that every
+	// one fails; nil without a status backend.
+	sources func(ctx context.Context) ([]Source, error)
+
+	patternsMu sync.Mutex
+	patterns   []string // every route registered, for the API index
+}
+
+// handle registers a route on the mux; every registration comes here, so
+// that the API index (GET /api) lists what is really served.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.patternsMu.Lock()
+	s.patterns = append(s.patterns, pattern)
+	s.patternsMu.Unlock()
+	s.mux.Handle(pattern, h)
 }
 
 // route serves one of the server's own routes; config refuses a WebSub
 // callback under any of them (config.ReservedWebPath).
 func (s *Server) route(pattern string, h http.Handler) {
 	s.own = append(s.own, pattern)
-	s.mux.Handle(pattern, h)
+	s.handle(pattern, h)
 }
 
 // Option configures a Server.
@@ -60,7 +76,7 @@ func WithAuth(auth func() config.HTTPAuth) Option { return func(s *Server) { s.a
 func WithOpen(prefix string, h http.Handler) Option {
 	return func(s *Server) {
 		s.open = append(s.open, prefix)
-		s.mux.Handle(prefix, h)
+		s.handle(prefix, h)
 	}
 }
 
@@ -69,6 +85,7 @@ func WithOpen(prefix string, h http.Handler) Option {
 func WithStatus(b Backend) Option {
 	return func(s *Server) {
 		s.secrets = b.Secrets
+		s.sources = b.Sources
 		st := &status{b: b, log: s.log, faults: func() []Fault {
 			if s.faults == nil { // WithFaults may come later, or not at all
 				return nil
@@ -94,7 +111,7 @@ func WithStatus(b Backend) Option {
 func WithPages(routes map[string]http.Handler) Option {
 	return func(s *Server) {
 		for pattern, h := range routes {
-			s.mux.Handle(pattern, scrubbing(s.secretList, h))
+			s.handle(pattern, scrubbing(s.secretList, h))
 		}
 	}
 }
@@ -137,9 +154,9 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 	}))
 	s.route("GET /readyz", scrubbing(s.secretList, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
 		if ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
 			if err := ready(ctx); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
@@ -155,11 +172,23 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 				return
 			}
 		}
+		// Every source failing is said, never failed for: states that
+		// cannot be read leave the answer as it was.
+		if s.sources != nil {
+			if srcs, err := s.sources(ctx); err == nil {
+				if f, ok := sourcesFault(srcs); ok {
+					notes = append(notes, "warning: "+faultLine(f))
+				}
+			}
+		}
 		_, _ = w.Write([]byte("ready\n"))
 		for _, n := range notes {
 			_, _ = w.Write([]byte(n + "\n"))
 		}
 	})))
+	// An index of the API at its root, under the same auth as the rest.
+	s.route("GET /api", scrubbing(s.secretList, http.HandlerFunc(s.serveAPIIndex)))
+	s.route("GET /api/{$}", scrubbing(s.secretList, http.HandlerFunc(s.serveAPIIndex)))
 	if m != nil {
 		s.route("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	}
@@ -170,7 +199,7 @@ func New(m *metrics.Metrics, ready Readiness, log *slog.Logger, opts ...Option) 
 }
 
 // Handle adds a handler (the status page and API register here).
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
 
 // Handler is the complete handler, auth included.
 func (s *Server) Handler() http.Handler { return requireAuth(s.auth, s.open, s.mux) }

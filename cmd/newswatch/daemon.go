@@ -47,6 +47,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	m := metrics.New()
 	b, p, err := open(ctx, cfg, log, m)
 	if err != nil {
+		if pipeline.EndedBy(ctx, err) {
+			// Stopped by the operator before the bus was up.
+			log.Info("stopped", "during", "start-up")
+			return exitOK
+		}
 		log.Error("start", "err", err)
 		return exitFailure
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -375,21 +374,12 @@ func cmdSources(ctx context.Context, env *cliEnv, args []string) int {
 // the cause is most likely this machine (offline, no DNS, a proxy), and
 // reading each source's row would not show it.
 func sameProblemNote(srcs []web.Source) string {
-	if len(srcs) < 2 {
+	first := web.SameProblem(srcs)
+	if first == "" {
 		return ""
-	}
-	first := inARow.ReplaceAllString(srcs[0].Problem, "")
-	for _, s := range srcs {
-		if s.Status != "error" || first == "" || first == "the fetch failed" || inARow.ReplaceAllString(s.Problem, "") != first {
-			return ""
-		}
 	}
 	return fmt.Sprintf("every source fails the same way (%s): check this machine's network, DNS or proxy first", first)
 }
-
-// inARow is the count web.Problem adds, which differs between sources
-// failing for the same reason since different times.
-var inARow = regexp.MustCompile(`; \d+ failures in a row$`)
 
 func orNone(s string) string {
 	if s == "" {
