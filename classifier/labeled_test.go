@@ -181,6 +181,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	unseen2 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen2.jsonl"))
 	unseen3 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen3.jsonl"))
 	unseen4 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen4.jsonl"))
+	unseen5 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen5.jsonl"))
 	var even, odd []labeled
 	for _, l := range dev2 {
 		if tuneHalf(l.ID) {
@@ -216,6 +217,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 		{"unseen3", unseen3, []string{"us-china"}, map[string][2]float64{"fentanyl": {0.88, 1}, "us-china": {1, 1}}},
 		// Measured once, blind; its errors read, no rule changed.
 		{"unseen4", unseen4, []string{"fentanyl"}, map[string][2]float64{"fentanyl": {0.95, 0.95}, "us-china": {0.33, 0.5}}},
+		{"unseen5", unseen5, nil, nil},
 		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), nil, nil},
 	}
 	var table, below strings.Builder
@@ -227,7 +229,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 			}
 			// Errors are listed once: on the two source files, and for
 			// the bilateral topic on its own set.
-			logErrors := set.name == "articles" || set.name == "dev2" || set.name == "unseen" || set.name == "unseen2" || set.name == "unseen3" || set.name == "unseen4" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl")
+			logErrors := set.name == "articles" || set.name == "dev2" || set.name == "unseen" || set.name == "unseen2" || set.name == "unseen3" || set.name == "unseen4" || set.name == "unseen5" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl")
 			if tp.ID == "us-china-fentanyl" && set.name == "dev2" {
 				logErrors = false
 			}
@@ -256,7 +258,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 			t.Errorf("us-china-fentanyl on dev2 and own examples: precision %.3f recall %.3f, want 1 and 1", s.precision(), s.recall())
 		}
 	}
-	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d + %d + %d + %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), len(unseen2), len(unseen3), len(unseen4), table.String(), below.String())
+	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d + %d + %d + %d + %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), len(unseen2), len(unseen3), len(unseen4), len(unseen5), table.String(), below.String())
 }
 
 // TestSeedArticle checks the seed article gets all three default topics.
