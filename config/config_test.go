@@ -81,6 +81,9 @@ func TestProblems(t *testing.T) {
 			`subscribers[0].to: an email subscriber needs at least one address in to`,
 			`smtp.host: email subscribers need smtp.host`,
 		}},
+		{"unknown event", "subscribers:\n  - id: ops\n    type: webhook\n    url: https://e.org/h\n    events: [consumer.error, store.eror]\n", []string{
+			`line 5: subscribers[0].events[1]: unknown event "store.eror" (source.failing, store.error, data.lost, consumer.error, deadletter, heartbeat)`,
+		}},
 		{"wrong type", "fetch:\n  timeout: soon\n", []string{"line 2:"}},
 		{"duration without a unit", "fetch:\n  timeout: 30\n", []string{`line 2: fetch.timeout: "30" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m`}},
 		{"duration in words", "sources:\n  - id: a\n    url: https://e.org/\n    interval: 1 minute\n", []string{`line 4: sources[0].interval: "1 minute" is not a duration: write a number with a unit, e.g. 30s, 10m or 1h30m (did you mean 1m?)`}},

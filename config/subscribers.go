@@ -79,7 +79,7 @@ func orList(names []string) string {
 
 // EventKinds are the operational events a subscriber may ask for.
 // source.failing brings source.recovered with it.
-var EventKinds = []string{"source.failing", "store.error", "data.lost", "deadletter", "heartbeat"}
+var EventKinds = []string{"source.failing", "store.error", "data.lost", "consumer.error", "deadletter", "heartbeat"}
 
 // Events sets when operational events are raised.
 type Events struct {

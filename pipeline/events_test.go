@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/internal/smtptest"
 	"newswatch/metrics"
@@ -291,6 +292,30 @@ func TestStoreErrorEvent(t *testing.T) {
 	}
 	if got[0].Summary != "store error: write: no space left on device" {
 		t.Errorf("summary %q", got[0].Summary)
+	}
+}
+
+// A subscriber or stage without a consumer reaches the subscribers that
+// asked for consumer.error (each fault once), and not those that did not.
+func TestConsumerErrorEvent(t *testing.T) {
+	ops, other := newHook(t, nil), newHook(t, nil)
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Subscribers = []config.Subscriber{ops.sub("ops", nil, []string{"consumer.error"}), other.sub("other", nil, []string{"store.error"})}
+	})
+	b := openBus(t, cfg)
+	runPipeline(t, newPipeline(t, cfg, b), Roles{Notifier: true})
+	b.Health.Report("consumer.error:desk", bus.KindConsumerError, "maximum consumers limit reached")
+	b.Health.Report("consumer.error:desk", bus.KindConsumerError, "maximum consumers limit reached") // a repeat: no new event
+	b.Health.Report(bus.StageConsumerFault("classifier"), bus.KindConsumerError, "stream not found")
+	waitFor(t, 15*time.Second, func() bool { return ops.count("event.consumer.error") == 2 })
+	got := ops.payloads()
+	if len(got) != 2 || got[0].Summary != "subscriber without a consumer: maximum consumers limit reached" ||
+		got[1].Summary != "stage without a consumer: stream not found" {
+		t.Fatalf("ops got %+v", got)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(other.payloads()); n != 0 {
+		t.Errorf("a subscriber that asked only for store.error got %d events", n)
 	}
 }
 
