@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Durable is a Source over a stage's durable consumer that makes the
@@ -121,17 +123,21 @@ func (d *Durable) remake(ctx context.Context) error {
 	if err != nil || found {
 		return err
 	}
-	last, err := d.b.StreamLastSeq(ctx, d.stream)
+	str, err := d.b.JS.Stream(ctx, d.stream)
 	if err != nil {
-		return err
+		return fmt.Errorf("stream %s: %w", d.stream, err)
 	}
+	info := str.CachedInfo()
+	last := info.State.LastSeq
 	d.mu.Lock()
 	spec := d.spec
-	if d.floor > 0 && d.floor <= last {
+	// A work queue keeps only what is not settled yet, and JetStream
+	// takes no start on it: all of it is to do. A stream behind the
+	// floor is not the one the floor was read on (made again empty):
+	// all of it is new.
+	if d.floor > 0 && d.floor <= last && info.Config.Retention != jetstream.WorkQueuePolicy {
 		spec.StartSeq = d.floor + 1
 	}
-	// A stream behind the floor is not the one the floor was read on
-	// (made again empty): all of it is new.
 	d.mu.Unlock()
 	c, err := d.b.EnsureConsumer(ctx, d.stream, spec)
 	if err != nil {

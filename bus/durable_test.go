@@ -104,3 +104,64 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 		t.Errorf("faults %+v after the stream came back, want none", f)
 	}
 }
+
+// TestDurableRemakesAWorkQueueConsumer loses the consumer of a work-queue
+// stream (the fetch jobs') after its ack floor was read: JetStream takes
+// no start sequence on such a stream, whose settled messages are gone
+// anyway, so the consumer is made again with all that is left, and the
+// jobs published since are taken.
+func TestDurableRemakesAWorkQueueConsumer(t *testing.T) {
+	b := loopBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "DURABLE_WQ", Subjects: []string{"durable.wq"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := b.JS.Publish(ctx, "durable.wq", fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d, err := b.Durable(ctx, "DURABLE_WQ", ConsumerSpec{Durable: "wq", AckWait: 5 * time.Second, MaxAckPending: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	pull := func() error {
+		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
+			got = append(got, string(m.Data()))
+			if err := m.Ack(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	drain := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("got %q, want %d messages; faults %+v", got, want, b.Health.Blocking())
+			}
+			_ = pull()
+		}
+	}
+	publish(0, 3)
+	drain(3)
+	time.Sleep(floorEvery) // the next pull reads the ack floor
+	if err := pull(); err != nil {
+		t.Fatal(err)
+	}
+	if d.floor != 3 {
+		t.Fatalf("floor %d, want 3", d.floor)
+	}
+	if err := b.DeleteConsumer(ctx, "DURABLE_WQ", "wq"); err != nil {
+		t.Fatal(err)
+	}
+	publish(3, 5)
+	drain(5)
+	if strings.Join(got, " ") != "m0 m1 m2 m3 m4" {
+		t.Errorf("delivered %q, want m0…m4 once each", got)
+	}
+}
