@@ -6,13 +6,15 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Durable is a Source over a stage's durable consumer that makes the
 // consumer again when it is lost (deleted by hand, or gone with a damaged
 // store): without it the stage would stop taking work while everything
-// else looked fine. A consumer made anew starts after the highest ack
-// floor the stage has seen, so at most the messages settled since that
+// else looked fine. A consumer made anew starts after the ack floor the
+// stage last read, so at most the messages settled since that
 // look come again; the stages' own publishes carry message ids, and the
 // stream drops their repeats within its duplicate window.
 //
@@ -28,7 +30,7 @@ type Durable struct {
 
 	mu       sync.Mutex
 	cons     *Consumer
-	floor    uint64    // the highest ack floor seen
+	floor    uint64    // the consumer's ack floor, as last read
 	looked   time.Time // when floor was last read
 	failures int       // pulls failed in a row
 	warned   time.Time // when a failed remake was last logged
@@ -110,8 +112,12 @@ func (d *Durable) pulled(abort context.Context, c *Consumer) {
 	if err != nil {
 		return // the next look will do
 	}
+	// The floor as read, not the highest seen: one consumer's floor only
+	// rises, and a lower one is a consumer made again (by another
+	// replica, or with its stream made again), whose floor is the one
+	// that says what it has settled.
 	d.mu.Lock()
-	d.floor = max(d.floor, info.AckFloor.Stream)
+	d.floor = info.AckFloor.Stream
 	d.mu.Unlock()
 }
 
@@ -121,17 +127,21 @@ func (d *Durable) remake(ctx context.Context) error {
 	if err != nil || found {
 		return err
 	}
-	last, err := d.b.StreamLastSeq(ctx, d.stream)
+	str, err := d.b.JS.Stream(ctx, d.stream)
 	if err != nil {
-		return err
+		return fmt.Errorf("stream %s: %w", d.stream, err)
 	}
+	info := str.CachedInfo()
+	last := info.State.LastSeq
 	d.mu.Lock()
 	spec := d.spec
-	if d.floor > 0 && d.floor <= last {
+	// A work queue keeps only what is not settled yet, and JetStream
+	// takes no start on it: all of it is to do. A stream behind the
+	// floor is not the one the floor was read on (made again empty):
+	// all of it is new.
+	if d.floor > 0 && d.floor <= last && info.Config.Retention != jetstream.WorkQueuePolicy {
 		spec.StartSeq = d.floor + 1
 	}
-	// A stream behind the floor is not the one the floor was read on
-	// (made again empty): all of it is new.
 	d.mu.Unlock()
 	c, err := d.b.EnsureConsumer(ctx, d.stream, spec)
 	if err != nil {
@@ -151,7 +161,7 @@ func (d *Durable) remake(ctx context.Context) error {
 	d.log.Error("the consumer was lost; made again after the last message known settled, so nothing waiting is skipped",
 		"consumer", spec.Durable, "stream", d.stream, "from_seq", max(spec.StartSeq, 1))
 	d.mu.Lock()
-	d.cons = c
+	d.cons, d.floor, d.looked = c, c.State().AckFloor, time.Now()
 	d.mu.Unlock()
 	return nil
 }

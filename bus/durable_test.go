@@ -104,3 +104,145 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 		t.Errorf("faults %+v after the stream came back, want none", f)
 	}
 }
+
+// TestDurableRemakesAWorkQueueConsumer loses the consumer of a work-queue
+// stream (the fetch jobs') after its ack floor was read: JetStream takes
+// no start sequence on such a stream, whose settled messages are gone
+// anyway, so the consumer is made again with all that is left, and the
+// jobs published since are taken.
+func TestDurableRemakesAWorkQueueConsumer(t *testing.T) {
+	b := loopBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "DURABLE_WQ", Subjects: []string{"durable.wq"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := b.JS.Publish(ctx, "durable.wq", fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d, err := b.Durable(ctx, "DURABLE_WQ", ConsumerSpec{Durable: "wq", AckWait: 5 * time.Second, MaxAckPending: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	pull := func() error {
+		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
+			got = append(got, string(m.Data()))
+			if err := m.Ack(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	drain := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("got %q, want %d messages; faults %+v", got, want, b.Health.Blocking())
+			}
+			_ = pull()
+		}
+	}
+	publish(0, 3)
+	drain(3)
+	time.Sleep(floorEvery) // the next pull reads the ack floor
+	if err := pull(); err != nil {
+		t.Fatal(err)
+	}
+	if d.floor != 3 {
+		t.Fatalf("floor %d, want 3", d.floor)
+	}
+	if err := b.DeleteConsumer(ctx, "DURABLE_WQ", "wq"); err != nil {
+		t.Fatal(err)
+	}
+	publish(3, 5)
+	drain(5)
+	if strings.Join(got, " ") != "m0 m1 m2 m3 m4" {
+		t.Errorf("delivered %q, want m0…m4 once each", got)
+	}
+}
+
+// TestDurableFloorFollowsAStreamMadeAgain loses the stage's stream after
+// its ack floor was read; the stream is made again (by another replica's
+// start) and its consumer too. The floor read on the old stream says
+// nothing of the new one: when the consumer is lost again before the new
+// stream got that far, the consumer made again must not start after it
+// and skip the new stream's messages.
+func TestDurableFloorFollowsAStreamMadeAgain(t *testing.T) {
+	b := loopBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	streamCfg := jetstream.StreamConfig{Name: "DURABLE_AGAIN", Subjects: []string{"durable.again"}, Storage: jetstream.MemoryStorage}
+	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := b.JS.Publish(ctx, "durable.again", fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	spec := ConsumerSpec{Durable: "again", AckWait: 5 * time.Second, MaxAckPending: 10}
+	d, err := b.Durable(ctx, "DURABLE_AGAIN", spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	pull := func() error {
+		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
+			got = append(got, string(m.Data()))
+			if err := m.Ack(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	drain := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("got %q, want %d messages", got, want)
+			}
+			_ = pull()
+		}
+	}
+	publish(0, 5)
+	drain(5)
+	time.Sleep(floorEvery) // the next pull reads the ack floor
+	if err := pull(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The stream made again, empty, with its consumer, as another
+	// replica's start does.
+	if err := b.JS.DeleteStream(ctx, "DURABLE_AGAIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EnsureConsumer(ctx, "DURABLE_AGAIN", spec); err != nil {
+		t.Fatal(err)
+	}
+	publish(5, 6)
+	drain(6)
+	time.Sleep(floorEvery)
+	if err := pull(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Lost again with six new messages waiting, the first five below the
+	// old stream's floor.
+	publish(6, 12)
+	if err := b.DeleteConsumer(ctx, "DURABLE_AGAIN", "again"); err != nil {
+		t.Fatal(err)
+	}
+	drain(12)
+	if want := "m0 m1 m2 m3 m4 m5 m6 m7 m8 m9 m10 m11"; strings.Join(got, " ") != want {
+		t.Errorf("delivered %q, want %q", strings.Join(got, " "), want)
+	}
+}
