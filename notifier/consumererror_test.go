@@ -389,3 +389,25 @@ func receivedOnce(t *testing.T, h *hookServer, want []string) {
 		t.Errorf("received %v, want each once, in order: %v", got, want)
 	}
 }
+
+func TestOnlyNoConsumer(t *testing.T) {
+	started := func(id string) error {
+		return fmt.Errorf("%w; %w", fmt.Errorf("subscriber %s: create consumer: maximum consumers limit reached", id), ErrNoConsumer)
+	}
+	failed := errors.New("subscriber mail: read position: nats: timeout")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"one started without its consumer", errors.Join(started("desk")), true},
+		{"two", errors.Join(started("desk"), started("ops")), true},
+		{"and one that did not start", errors.Join(started("desk"), failed), false},
+		{"one that did not start", errors.Join(failed), false},
+		{"nothing", nil, false},
+	} {
+		if got := OnlyNoConsumer(tc.err); got != tc.want {
+			t.Errorf("%s: OnlyNoConsumer(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}

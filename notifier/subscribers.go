@@ -57,7 +57,8 @@ func NewSubscribers(d *Dispatcher, log *slog.Logger, links LinkFunc) *Subscriber
 // with a fresh sink; one that is gone is stopped and its sink closed; an
 // unchanged one keeps running. A subscriber disabled by 410 Gone stays so
 // until its config changes or it is enabled by command (see
-// DisabledState). Every subscriber is tried; the errors are joined.
+// DisabledState). Every subscriber is tried; the errors are joined (see
+// OnlyNoConsumer).
 func (s *Subscribers) Apply(ctx context.Context, subs []config.Subscriber, smtp config.SMTP) error {
 	if s.d == nil {
 		return errors.New("subscribers: no dispatcher to run them on")
@@ -228,4 +229,21 @@ func closeSink(sink Sink) {
 	if c, ok := sink.(io.Closer); ok {
 		_ = c.Close()
 	}
+}
+
+// OnlyNoConsumer reports whether err, from Apply, says only that
+// subscribers started without their consumers (ErrNoConsumer): they run,
+// shown as such, and get their consumers as soon as they can be made.
+func OnlyNoConsumer(err error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return errors.Is(err, ErrNoConsumer)
+	}
+	errs := j.Unwrap()
+	for _, e := range errs {
+		if !errors.Is(e, ErrNoConsumer) {
+			return false
+		}
+	}
+	return len(errs) > 0
 }

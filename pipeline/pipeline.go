@@ -251,9 +251,12 @@ func (p *Pipeline) FeedbackHandler() http.Handler {
 
 // startNotifier starts every subscriber of the config in force; on
 // error the ones started are stopped again.
+// A subscriber whose consumer cannot be made yet starts without it
+// (notifier.ErrNoConsumer), shown as such: it must not keep the others
+// from running.
 func (p *Pipeline) startNotifier(ctx context.Context) error {
 	cfg := p.cfg.Load()
-	if err := p.subs.Apply(ctx, cfg.Subscribers, cfg.SMTP); err != nil {
+	if err := p.subs.Apply(ctx, cfg.Subscribers, cfg.SMTP); err != nil && !notifier.OnlyNoConsumer(err) {
 		p.subs.Close()
 		return err
 	}
@@ -424,8 +427,15 @@ func (p *Pipeline) Reload(ctx context.Context, cfg *config.Config, notifierRunni
 	if !notifierRunning {
 		return nil
 	}
-	return p.subs.Apply(ctx, cfg.Subscribers, cfg.SMTP)
+	if err := p.subs.Apply(ctx, cfg.Subscribers, cfg.SMTP); err != nil && !notifier.OnlyNoConsumer(err) {
+		return fmt.Errorf("%w: %w", ErrSubscribersNotStarted, err)
+	}
+	return nil
 }
+
+// ErrSubscribersNotStarted is what Reload's error wraps when the new
+// config is in force but some subscribers could not be started with it.
+var ErrSubscribersNotStarted = errors.New("the new config is in force, but some subscribers did not start")
 
 // Summary is the outcome of one pass.
 type Summary struct {

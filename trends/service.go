@@ -248,6 +248,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var warned time.Time // when a failed remake was last logged
 	for ctx.Err() == nil {
 		batch, err := cons.Next(500, time.Second)
 		if err != nil {
@@ -255,7 +256,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 				return nil
 			}
 			s.log.Warn("trends fetch", "err", err)
-			if c := s.remakeLost(ctx, cfg); c != nil {
+			if c := s.remakeLost(ctx, cfg, &warned); c != nil {
 				cons = c
 			}
 			time.Sleep(time.Second)
@@ -308,8 +309,8 @@ const trendsConsumer = "trends"
 // remakeLost makes the upkeep's consumer again if it is gone (deleted by
 // hand, lost with a damaged store), from the start of the alert stream:
 // counting an alert again counts nothing twice. Nil: it is there, or
-// cannot be made now.
-func (s *Service) remakeLost(ctx context.Context, cfg bus.BatchConfig) *bus.Batches {
+// cannot be made now; that is logged once a minute (warned: when last).
+func (s *Service) remakeLost(ctx context.Context, cfg bus.BatchConfig, warned *time.Time) *bus.Batches {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, found, err := s.b.LookupConsumer(lctx, cfg.Stream, cfg.Durable); err != nil || found {
@@ -317,7 +318,10 @@ func (s *Service) remakeLost(ctx context.Context, cfg bus.BatchConfig) *bus.Batc
 	}
 	c, err := s.b.Batches(lctx, cfg)
 	if err != nil {
-		s.log.Error("the trends consumer was lost and cannot be made again; series and spikes stand still until it can", "err", err)
+		if time.Since(*warned) >= time.Minute {
+			*warned = time.Now()
+			s.log.Error("the trends consumer was lost and cannot be made again; series and spikes stand still until it can", "err", err)
+		}
 		return nil
 	}
 	s.log.Error("the trends consumer was lost; made again from the start of the alert stream (alerts counted before count once)")

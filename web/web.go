@@ -24,6 +24,7 @@ import (
 
 	"newswatch/config"
 	"newswatch/metrics"
+	"newswatch/pipeline"
 )
 
 // Readiness answers /readyz: nil when the process can do its work.
@@ -128,6 +129,13 @@ func WithReload(reload Reloader) Option {
 			ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 			defer cancel()
 			if err := reload(ctx); err != nil {
+				if errors.Is(err, pipeline.ErrSubscribersNotStarted) {
+					// In force all the same: saying it was rejected would
+					// send the operator after the wrong fault.
+					w.WriteHeader(http.StatusInternalServerError)
+					_, _ = w.Write([]byte("reloaded, but some subscribers did not start:\n" + err.Error() + "\n"))
+					return
+				}
 				w.WriteHeader(http.StatusUnprocessableEntity)
 				_, _ = w.Write([]byte("reload rejected; the old config keeps running:\n" + err.Error() + "\n"))
 				return

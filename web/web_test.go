@@ -175,8 +175,15 @@ func TestReloadEndpoint(t *testing.T) {
 		t.Errorf("reload = %d %q (calls %d)", rec.Code, rec.Body, calls)
 	}
 	next = fail
-	if rec := post(); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "line 3: sources[0].url: bad") {
+	if rec := post(); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "line 3: sources[0].url: bad") ||
+		!strings.Contains(rec.Body.String(), "the old config keeps running") {
 		t.Errorf("failed reload = %d %q", rec.Code, rec.Body)
+	}
+	// In force, but a subscriber did not start: not "rejected".
+	next = fmt.Errorf("%w: subscriber desk: read position: nats: timeout", pipeline.ErrSubscribersNotStarted)
+	if rec := post(); rec.Code != http.StatusInternalServerError || !strings.HasPrefix(rec.Body.String(), "reloaded, but some subscribers did not start:") ||
+		strings.Contains(rec.Body.String(), "old config") || !strings.Contains(rec.Body.String(), "subscriber desk") {
+		t.Errorf("partly applied reload = %d %q", rec.Code, rec.Body)
 	}
 }
 

@@ -244,7 +244,11 @@ func reload(ctx context.Context, path string, p *pipeline.Pipeline, roles pipeli
 		log.Warn("http.listen changed: the new address takes effect at the next restart", "addr", p.Config().HTTP.Listen)
 	}
 	if err := p.Reload(ctx, cfg, roles.Notifier); err != nil {
-		log.Error("reload", "err", err)
+		if errors.Is(err, pipeline.ErrSubscribersNotStarted) {
+			log.Error("config reloaded, but some subscribers did not start", "err", err)
+		} else {
+			log.Error("reload rejected; the old config keeps running", "config", path, "err", err)
+		}
 		return err
 	}
 	log.Info("config reloaded", "sources", len(cfg.Sources), "topics", len(cfg.Topics), "subscribers", len(cfg.Subscribers))
