@@ -359,3 +359,65 @@ func TestOnlyTimesChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestAloneStopStartsNoQueuedJob: at stop, the daemon's fetch workers
+// finish the fetch in flight but start none of the jobs still queued in
+// memory. They used to work through the whole queue first (hundreds of
+// sources, when the workers were behind), past the shutdown timeout
+// after which the bus is closed: the polls kept in memory were then
+// never written. A job left in the queue is lost with nothing: its
+// source's stored next due time is past, and the next start polls it.
+func TestAloneStopStartsNoQueuedJob(t *testing.T) {
+	release := make(chan struct{})
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		w.Header().Set("Content-Type", "application/rss+xml")
+		fmt.Fprintf(w, `<rss version="2.0"><channel><title>t</title><item><guid>%s</guid><title>x</title></item></channel></rss>`, r.URL.Path)
+	}))
+	defer srv.Close()
+	cfg := testConfig(t, func(c *config.Config) {
+		for _, id := range []string{"a", "b", "c"} {
+			c.Sources = append(c.Sources, config.Source{ID: id, URL: srv.URL + "/" + id, Interval: time.Minute})
+		}
+	})
+	b := openBus(t, cfg)
+	p := newPipeline(t, cfg, b)
+	q := newJobQueue()
+	for _, src := range cfg.Sources {
+		q.push(fetchJob{Source: src.ID, Due: time.Now().Add(-time.Second)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.fetch.runLocal(ctx, 1, q, p.lookupSource, func(string, time.Time, time.Duration) {})
+	}()
+	waitFor(t, 10*time.Second, func() bool { return hits.Load() == 1 })
+	cancel()
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("fetch workers did not return after stop")
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("%d fetches after stop was asked during the first, want that one only", n)
+	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer lcancel()
+	saved := 0
+	for _, src := range cfg.Sources {
+		if st, err := LoadState(lctx, b.StateKV(), src.ID); err == nil && !st.LastFetch.IsZero() {
+			saved++
+		}
+	}
+	if saved != 1 {
+		t.Errorf("%d sources saved, want the one in flight at stop", saved)
+	}
+}

@@ -491,9 +491,12 @@ func (q *jobQueue) wake() {
 	}
 }
 
-// pop takes the next job, waiting for one until ctx ends.
+// pop takes the next job, waiting for one until ctx ends. Once ctx has
+// ended it takes none: jobs still queued at stop are left (their sources'
+// stored next due times are past, so the next start polls them), or the
+// workers would fetch the whole queue before the daemon may stop.
 func (q *jobQueue) pop(ctx context.Context) (fetchJob, bool) {
-	for {
+	for ctx.Err() == nil {
 		q.mu.Lock()
 		if len(q.jobs) > 0 {
 			j := q.jobs[0]
@@ -513,6 +516,7 @@ func (q *jobQueue) pop(ctx context.Context) (fetchJob, bool) {
 		case <-q.ready:
 		}
 	}
+	return fetchJob{}, false
 }
 
 // runLocal runs workers on the jobs of q until ctx ends: the daemon's
