@@ -421,3 +421,63 @@ func TestAloneStopStartsNoQueuedJob(t *testing.T) {
 		t.Errorf("%d sources saved, want the one in flight at stop", saved)
 	}
 }
+
+// TestAloneWorkerSurvivesAPanickingJob: a job that panics (a bug, met
+// on one source) costs that job a minute's delay and an ERROR with the
+// stack, as a fetch job message does in bus.Loop, not the process: a
+// daemon that crashed on it would meet it again at every start, the
+// source being due at once. Its source is unlocked and the worker goes
+// on with the next job.
+func TestAloneWorkerSurvivesAPanickingJob(t *testing.T) {
+	bad, good := newFeed(t), newFeed(t)
+	bad.add("Weather: sunny")
+	good.add("Weather: rain")
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "bad", URL: bad.srv.URL, Interval: time.Minute}, {ID: "good", URL: good.srv.URL, Interval: time.Minute}}
+	})
+	b := openBus(t, cfg)
+	var logs logtest.Buffer
+	p, err := New(cfg, b, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The scheduler is told each poll's outcome while the fetch holds its
+	// source: the bug strikes there, with the source locked.
+	tell := func(source string, _ time.Time) {
+		if source == "bad" {
+			panic("bug met on source bad")
+		}
+	}
+	p.fetch.alone.Store(&tell)
+	type retry struct {
+		source string
+		d      time.Duration
+	}
+	retries := make(chan retry, 4)
+	q := newJobQueue()
+	due := time.Now().Add(-time.Second)
+	q.push(fetchJob{Source: "bad", Due: due})
+	q.push(fetchJob{Source: "good", Due: due})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.fetch.runLocal(ctx, 1, q, p.lookupSource, func(source string, _ time.Time, d time.Duration) { retries <- retry{source, d} })
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case r := <-retries:
+		if r.source != "bad" || r.d < 30*time.Second {
+			t.Errorf("job run again: %+v, want bad's after about a minute", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job that panicked is not run again")
+	}
+	waitFor(t, 10*time.Second, func() bool { return good.hits.Load() == 1 })
+	if !b.StateLocal().TryLock("bad") {
+		t.Error("source still locked after its job panicked")
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "bug met on source bad") || !strings.Contains(out, "goroutine") {
+		t.Errorf("panic not logged at ERROR with its stack; logs:\n%s", out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -533,13 +534,32 @@ func (s *fetchStage) runLocal(ctx context.Context, workers int, q *jobQueue, loo
 				if !ok {
 					return
 				}
-				if again, d := s.runJob(context.WithoutCancel(ctx), job, lookup); again {
+				if again, d := s.runLocalJob(context.WithoutCancel(ctx), job, lookup); again {
 					retry(job.Source, job.Due, d)
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// localPanicRetry is when a job from the in-memory queue whose run
+// panicked is run again (bus.Loop's PanicRetry, for a message).
+const localPanicRetry = time.Minute
+
+// runLocalJob is runJob for a job of the in-memory queue. A run that
+// panics (a bug, met on one source) costs the job a delay and an ERROR
+// with the stack, not the process, as bus.Loop has it for a message: a
+// daemon that crashed on it would meet it again at every start.
+func (s *fetchStage) runLocalJob(ctx context.Context, job fetchJob, lookup func(string) (config.Source, bool)) (again bool, delay time.Duration) {
+	defer func() {
+		if v := recover(); v != nil {
+			again, delay = true, localPanicRetry
+			s.log.Error("fetch job failed; it is run again later. This is a bug: please report it with the stack",
+				"source", job.Source, "panic", fmt.Sprint(v), "retry_in", delay, "stack", string(debug.Stack()))
+		}
+	}()
+	return s.runJob(ctx, job, lookup)
 }
 
 func maxTime(a, b time.Time) time.Time {
