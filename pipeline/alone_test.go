@@ -481,3 +481,51 @@ func TestAloneWorkerSurvivesAPanickingJob(t *testing.T) {
 		t.Errorf("panic not logged at ERROR with its stack; logs:\n%s", out)
 	}
 }
+
+// TestAloneUnwrittenPollKeepsAStoreFault: alone on its store, a poll
+// that changed only its times is not written. It used to clear the
+// store.write fault all the same, as a job whose writes all worked: one
+// source's write failing and the next unchanged poll of any other
+// source clearing it, /readyz went ready again while no state could be
+// written. A fault is cleared by a write that worked, and only by that.
+func TestAloneUnwrittenPollKeepsAStoreFault(t *testing.T) {
+	busy, quiet := newFeed(t), newFeed(t)
+	busy.add("Weather: sunny")
+	quiet.add("Weather: rain")
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "busy", URL: busy.srv.URL, Interval: time.Second}, {ID: "quiet", URL: quiet.srv.URL, Interval: time.Second}}
+	})
+	b := openBus(t, cfg)
+	var logs logtest.Buffer
+	p, err := New(cfg, b, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fetch.writeEvery = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	runDaemon(t, p)
+	written := func(id string) bool {
+		_, rev, err := readState(ctx, b.StateKV(), id)
+		return err == nil && rev > 0
+	}
+	waitFor(t, 20*time.Second, func() bool { return written("busy") && written("quiet") })
+	polls := quiet.hits.Load()
+	waitFor(t, 20*time.Second, func() bool { return quiet.hits.Load() >= polls+2 }) // unchanged polls, unwritten
+
+	// The state bucket goes: no state can be written from now on.
+	if err := b.JS.DeleteStream(ctx, "KV_"+b.Names.StateBucket); err != nil {
+		t.Fatal(err)
+	}
+	busy.add("Fentanyl seizure at the port") // a poll that must be written
+	waitFor(t, 20*time.Second, func() bool { return hasFault(b, fetchWriteFault) })
+	seen := len(logs.String())
+	polls = quiet.hits.Load()
+	waitFor(t, 20*time.Second, func() bool { return quiet.hits.Load() >= polls+3 })
+	if after := logs.String()[seen:]; strings.Contains(after, "store writes work again") {
+		t.Errorf("store write fault cleared by polls that wrote nothing; logs since the fault:\n%s", after)
+	}
+	if !hasFault(b, fetchWriteFault) {
+		t.Error("no store write fault while no state can be written")
+	}
+}

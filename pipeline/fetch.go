@@ -329,7 +329,9 @@ func (s *fetchStage) save(ctx context.Context, log *slog.Logger, c *claim, st So
 	s.mu.Lock()
 	delete(s.hold, st.ID)
 	s.mu.Unlock()
-	if clear && s.b.Health.Clear(fetchWriteFault) {
+	// A save left unwritten (fetchAlone) says nothing of the store: only
+	// a write that worked clears the fault.
+	if clear && !c.skipped && s.b.Health.Clear(fetchWriteFault) {
 		log.Info("store writes work again")
 	}
 	return nil
