@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -328,7 +329,9 @@ func (s *fetchStage) save(ctx context.Context, log *slog.Logger, c *claim, st So
 	s.mu.Lock()
 	delete(s.hold, st.ID)
 	s.mu.Unlock()
-	if clear && s.b.Health.Clear(fetchWriteFault) {
+	// A save left unwritten (fetchAlone) says nothing of the store: only
+	// a write that worked clears the fault.
+	if clear && !c.skipped && s.b.Health.Clear(fetchWriteFault) {
 		log.Info("store writes work again")
 	}
 	return nil
@@ -491,9 +494,12 @@ func (q *jobQueue) wake() {
 	}
 }
 
-// pop takes the next job, waiting for one until ctx ends.
+// pop takes the next job, waiting for one until ctx ends. Once ctx has
+// ended it takes none: jobs still queued at stop are left (their sources'
+// stored next due times are past, so the next start polls them), or the
+// workers would fetch the whole queue before the daemon may stop.
 func (q *jobQueue) pop(ctx context.Context) (fetchJob, bool) {
-	for {
+	for ctx.Err() == nil {
 		q.mu.Lock()
 		if len(q.jobs) > 0 {
 			j := q.jobs[0]
@@ -513,6 +519,7 @@ func (q *jobQueue) pop(ctx context.Context) (fetchJob, bool) {
 		case <-q.ready:
 		}
 	}
+	return fetchJob{}, false
 }
 
 // runLocal runs workers on the jobs of q until ctx ends: the daemon's
@@ -529,13 +536,32 @@ func (s *fetchStage) runLocal(ctx context.Context, workers int, q *jobQueue, loo
 				if !ok {
 					return
 				}
-				if again, d := s.runJob(context.WithoutCancel(ctx), job, lookup); again {
+				if again, d := s.runLocalJob(context.WithoutCancel(ctx), job, lookup); again {
 					retry(job.Source, job.Due, d)
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// localPanicRetry is when a job from the in-memory queue whose run
+// panicked is run again (bus.Loop's PanicRetry, for a message).
+const localPanicRetry = time.Minute
+
+// runLocalJob is runJob for a job of the in-memory queue. A run that
+// panics (a bug, met on one source) costs the job a delay and an ERROR
+// with the stack, not the process, as bus.Loop has it for a message: a
+// daemon that crashed on it would meet it again at every start.
+func (s *fetchStage) runLocalJob(ctx context.Context, job fetchJob, lookup func(string) (config.Source, bool)) (again bool, delay time.Duration) {
+	defer func() {
+		if v := recover(); v != nil {
+			again, delay = true, localPanicRetry
+			s.log.Error("fetch job failed; it is run again later. This is a bug: please report it with the stack",
+				"source", job.Source, "panic", fmt.Sprint(v), "retry_in", delay, "stack", string(debug.Stack()))
+		}
+	}()
+	return s.runJob(ctx, job, lookup)
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -45,9 +45,11 @@ type claim struct {
 	own bool
 
 	// skip, when set, may take a save's state without its being written
-	// (fetchAlone); saved, when set, is told what a save wrote.
-	skip  func(SourceState) bool
-	saved func(bus.Entry, SourceState)
+	// (fetchAlone); saved, when set, is told what a save wrote. skipped:
+	// the last save wrote nothing, so it proves nothing of the store.
+	skip    func(SourceState) bool
+	saved   func(bus.Entry, SourceState)
+	skipped bool
 
 	mu    sync.Mutex
 	rev   uint64
@@ -179,7 +181,7 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 	st.Claim = nil
 	if c.skip != nil && c.skip(st) {
 		c.mu.Lock()
-		c.ended = true
+		c.ended, c.skipped = true, true
 		c.mu.Unlock()
 		return nil
 	}
