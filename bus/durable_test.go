@@ -25,37 +25,16 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
 		t.Fatal(err)
 	}
-	publish := func(from, to int) {
-		for i := from; i < to; i++ {
-			if _, err := b.JS.Publish(ctx, "durable.test", fmt.Appendf(nil, "m%d", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	r := &durableRig{t: t, ctx: ctx, b: b, subject: "durable.test"}
+	publish := r.publish
 	var logs logtest.Buffer
 	spec := ConsumerSpec{Durable: "stage", AckWait: 5 * time.Second, MaxAckPending: 10}
 	d, err := b.Durable(ctx, "DURABLE_TEST", spec, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	pull := func() error {
-		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
-			got = append(got, string(m.Data()))
-			if err := m.Ack(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	drain := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
-			if time.Now().After(deadline) {
-				t.Fatalf("got %q, want %d messages", got, want)
-			}
-			_ = pull()
-		}
-	}
+	r.d = d
+	pull, drain := r.pull, r.drain
 
 	publish(0, 3)
 	drain(3)
@@ -69,8 +48,8 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 	}
 	publish(3, 5)
 	drain(5)
-	if strings.Join(got, " ") != "m0 m1 m2 m3 m4" {
-		t.Errorf("delivered %q, want m0…m4 once each", got)
+	if strings.Join(r.got, " ") != "m0 m1 m2 m3 m4" {
+		t.Errorf("delivered %q, want m0…m4 once each", r.got)
 	}
 	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "consumer was lost") || !strings.Contains(out, "from_seq=4") {
 		t.Errorf("log does not say the consumer was made again from seq 4:\n%s", out)
@@ -97,8 +76,8 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 	}
 	publish(0, 1)
 	drain(6)
-	if got[5] != "m0" {
-		t.Errorf("after the stream came back, got %q, want m0", got[5])
+	if r.got[5] != "m0" {
+		t.Errorf("after the stream came back, got %q, want m0", r.got[5])
 	}
 	if f := b.Health.Blocking(); len(f) != 0 {
 		t.Errorf("faults %+v after the stream came back, want none", f)
@@ -118,35 +97,14 @@ func TestDurableRemakesAWorkQueueConsumer(t *testing.T) {
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage}); err != nil {
 		t.Fatal(err)
 	}
-	publish := func(from, to int) {
-		for i := from; i < to; i++ {
-			if _, err := b.JS.Publish(ctx, "durable.wq", fmt.Appendf(nil, "m%d", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	r := &durableRig{t: t, ctx: ctx, b: b, subject: "durable.wq"}
+	publish := r.publish
 	d, err := b.Durable(ctx, "DURABLE_WQ", ConsumerSpec{Durable: "wq", AckWait: 5 * time.Second, MaxAckPending: 10}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	pull := func() error {
-		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
-			got = append(got, string(m.Data()))
-			if err := m.Ack(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	drain := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
-			if time.Now().After(deadline) {
-				t.Fatalf("got %q, want %d messages; faults %+v", got, want, b.Health.Blocking())
-			}
-			_ = pull()
-		}
-	}
+	r.d = d
+	pull, drain := r.pull, r.drain
 	publish(0, 3)
 	drain(3)
 	time.Sleep(floorEvery) // the next pull reads the ack floor
@@ -161,8 +119,8 @@ func TestDurableRemakesAWorkQueueConsumer(t *testing.T) {
 	}
 	publish(3, 5)
 	drain(5)
-	if strings.Join(got, " ") != "m0 m1 m2 m3 m4" {
-		t.Errorf("delivered %q, want m0…m4 once each", got)
+	if strings.Join(r.got, " ") != "m0 m1 m2 m3 m4" {
+		t.Errorf("delivered %q, want m0…m4 once each", r.got)
 	}
 }
 
@@ -180,36 +138,15 @@ func TestDurableFloorFollowsAStreamMadeAgain(t *testing.T) {
 	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
 		t.Fatal(err)
 	}
-	publish := func(from, to int) {
-		for i := from; i < to; i++ {
-			if _, err := b.JS.Publish(ctx, "durable.again", fmt.Appendf(nil, "m%d", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	r := &durableRig{t: t, ctx: ctx, b: b, subject: "durable.again"}
+	publish := r.publish
 	spec := ConsumerSpec{Durable: "again", AckWait: 5 * time.Second, MaxAckPending: 10}
 	d, err := b.Durable(ctx, "DURABLE_AGAIN", spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	pull := func() error {
-		return d.Pull(ctx, 10, 200*time.Millisecond, func(m Msg) {
-			got = append(got, string(m.Data()))
-			if err := m.Ack(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	drain := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); len(got) < want; {
-			if time.Now().After(deadline) {
-				t.Fatalf("got %q, want %d messages", got, want)
-			}
-			_ = pull()
-		}
-	}
+	r.d = d
+	pull, drain := r.pull, r.drain
 	publish(0, 5)
 	drain(5)
 	time.Sleep(floorEvery) // the next pull reads the ack floor
@@ -242,7 +179,47 @@ func TestDurableFloorFollowsAStreamMadeAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain(12)
-	if want := "m0 m1 m2 m3 m4 m5 m6 m7 m8 m9 m10 m11"; strings.Join(got, " ") != want {
-		t.Errorf("delivered %q, want %q", strings.Join(got, " "), want)
+	if want := "m0 m1 m2 m3 m4 m5 m6 m7 m8 m9 m10 m11"; strings.Join(r.got, " ") != want {
+		t.Errorf("delivered %q, want %q", strings.Join(r.got, " "), want)
+	}
+}
+
+// durableRig publishes numbered messages on a stage's stream and pulls
+// them through its Durable d, acking each, keeping what came in order.
+type durableRig struct {
+	t       *testing.T
+	ctx     context.Context
+	b       *Bus
+	subject string
+	d       *Durable
+	got     []string
+}
+
+func (r *durableRig) publish(from, to int) {
+	r.t.Helper()
+	for i := from; i < to; i++ {
+		if _, err := r.b.JS.Publish(r.ctx, r.subject, fmt.Appendf(nil, "m%d", i)); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+func (r *durableRig) pull() error {
+	return r.d.Pull(r.ctx, 10, 200*time.Millisecond, func(m Msg) {
+		r.got = append(r.got, string(m.Data()))
+		if err := m.Ack(r.ctx); err != nil {
+			r.t.Error(err)
+		}
+	})
+}
+
+// drain pulls until want messages came in all.
+func (r *durableRig) drain(want int) {
+	r.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(r.got) < want; {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("got %q, want %d messages; faults %+v", r.got, want, r.b.Health.Blocking())
+		}
+		_ = r.pull()
 	}
 }
