@@ -216,26 +216,8 @@ func TestAloneDaemonWritesKeptStatesAtStop(t *testing.T) {
 // still not fetch it twice at once, and a job for a source fetched since
 // it fell due is done without a fetch.
 func TestAloneJobsFetchASourceOnceAtATime(t *testing.T) {
-	var inFlight, most, hits atomic.Int64
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-		w.Header().Set("Content-Type", "application/rss+xml")
-		fmt.Fprint(w, `<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>x</title></item></channel></rss>`)
-	}))
-	defer srv.Close()
+	feed := newHeldFeed(t)
+	srv, release, most, hits := feed.Server, feed.release, &feed.most, &feed.hits
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "one", URL: srv.URL, Interval: time.Minute}}
 	})

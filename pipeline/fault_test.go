@@ -301,26 +301,8 @@ func TestHugeFeedIsPublishedInWindows(t *testing.T) {
 // Two fetchers (two replicas) given jobs for the same source at once used
 // to fetch it twice in parallel; a lease in the store lets one fetch.
 func TestOneFetchPerSourceAtATime(t *testing.T) {
-	var inFlight, most, hits atomic.Int64
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-		w.Header().Set("Content-Type", "application/rss+xml")
-		fmt.Fprint(w, `<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>x</title></item></channel></rss>`)
-	}))
-	defer srv.Close()
+	feed := newHeldFeed(t)
+	srv, release, most, hits := feed.Server, feed.release, &feed.most, &feed.hits
 	cfg := testConfig(t, func(c *config.Config) {
 		c.Sources = []config.Source{{ID: "one", URL: srv.URL, Interval: time.Minute}}
 	})
@@ -362,3 +344,35 @@ func TestOneFetchPerSourceAtATime(t *testing.T) {
 }
 
 var _ = jetstream.ErrKeyNotFound
+
+// heldFeed serves a one-item feed that holds every request until release
+// is closed (5 s at most), counting the requests and the most in flight
+// at once.
+type heldFeed struct {
+	*httptest.Server
+	release              chan struct{}
+	inFlight, most, hits atomic.Int64
+}
+
+func newHeldFeed(t *testing.T) *heldFeed {
+	f := &heldFeed{release: make(chan struct{})}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		n := f.inFlight.Add(1)
+		defer f.inFlight.Add(-1)
+		for {
+			m := f.most.Load()
+			if n <= m || f.most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		select {
+		case <-f.release:
+		case <-time.After(5 * time.Second):
+		}
+		w.Header().Set("Content-Type", "application/rss+xml")
+		fmt.Fprint(w, `<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>x</title></item></channel></rss>`)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
