@@ -21,7 +21,7 @@ var apiDescriptions = map[string]string{
 	"GET /api/problems":               "the faults in force: store errors, data lost, consumers missing",
 	"GET /api/topics/{id}/series":     "a topic's articles and sources per hour, with its spikes; ?days=",
 	"POST /api/preview":               "try a topic's query on the archived articles: matches, gained and lost, per day",
-	"POST /-/reload":                  "re-read the config file, like SIGHUP; 422 with the problems when it is rejected",
+	"POST /-/reload":                  "re-read the config file, like SIGHUP; 422 with the problems when it is rejected, 500 when it is in force but a subscriber did not start",
 	"POST /-/subscribers/{id}/enable": "enable a subscriber that a 410 Gone disabled",
 	"POST /-/deadletters/replay":      "deliver dead letters again",
 }
