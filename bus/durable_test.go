@@ -22,19 +22,9 @@ func TestDurableMakesItsLostConsumerAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	streamCfg := jetstream.StreamConfig{Name: "DURABLE_TEST", Subjects: []string{"durable.test"}, Storage: jetstream.MemoryStorage}
-	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
-		t.Fatal(err)
-	}
-	r := &durableRig{t: t, ctx: ctx, b: b, subject: "durable.test"}
-	publish := r.publish
 	var logs logtest.Buffer
-	spec := ConsumerSpec{Durable: "stage", AckWait: 5 * time.Second, MaxAckPending: 10}
-	d, err := b.Durable(ctx, "DURABLE_TEST", spec, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.d = d
-	pull, drain := r.pull, r.drain
+	r := newDurableRig(t, ctx, b, streamCfg, "stage", slog.New(slog.NewTextHandler(&logs, nil)))
+	publish, pull, drain := r.publish, r.pull, r.drain
 
 	publish(0, 3)
 	drain(3)
@@ -93,18 +83,9 @@ func TestDurableRemakesAWorkQueueConsumer(t *testing.T) {
 	b := loopBus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "DURABLE_WQ", Subjects: []string{"durable.wq"},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage}); err != nil {
-		t.Fatal(err)
-	}
-	r := &durableRig{t: t, ctx: ctx, b: b, subject: "durable.wq"}
-	publish := r.publish
-	d, err := b.Durable(ctx, "DURABLE_WQ", ConsumerSpec{Durable: "wq", AckWait: 5 * time.Second, MaxAckPending: 10}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.d = d
-	pull, drain := r.pull, r.drain
+	r := newDurableRig(t, ctx, b, jetstream.StreamConfig{Name: "DURABLE_WQ", Subjects: []string{"durable.wq"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage}, "wq", nil)
+	publish, pull, drain, d := r.publish, r.pull, r.drain, r.d
 	publish(0, 3)
 	drain(3)
 	time.Sleep(floorEvery) // the next pull reads the ack floor
@@ -135,18 +116,8 @@ func TestDurableFloorFollowsAStreamMadeAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	streamCfg := jetstream.StreamConfig{Name: "DURABLE_AGAIN", Subjects: []string{"durable.again"}, Storage: jetstream.MemoryStorage}
-	if _, err := b.JS.CreateStream(ctx, streamCfg); err != nil {
-		t.Fatal(err)
-	}
-	r := &durableRig{t: t, ctx: ctx, b: b, subject: "durable.again"}
-	publish := r.publish
-	spec := ConsumerSpec{Durable: "again", AckWait: 5 * time.Second, MaxAckPending: 10}
-	d, err := b.Durable(ctx, "DURABLE_AGAIN", spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.d = d
-	pull, drain := r.pull, r.drain
+	r := newDurableRig(t, ctx, b, streamCfg, "again", nil)
+	publish, pull, drain, spec := r.publish, r.pull, r.drain, r.spec
 	publish(0, 5)
 	drain(5)
 	time.Sleep(floorEvery) // the next pull reads the ack floor
@@ -191,8 +162,26 @@ type durableRig struct {
 	ctx     context.Context
 	b       *Bus
 	subject string
+	spec    ConsumerSpec
 	d       *Durable
 	got     []string
+}
+
+// newDurableRig makes the stream of cfg (one subject) and a Durable of
+// the consumer durable on it.
+func newDurableRig(t *testing.T, ctx context.Context, b *Bus, cfg jetstream.StreamConfig, durable string, log *slog.Logger) *durableRig {
+	t.Helper()
+	if _, err := b.JS.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r := &durableRig{t: t, ctx: ctx, b: b, subject: cfg.Subjects[0],
+		spec: ConsumerSpec{Durable: durable, AckWait: 5 * time.Second, MaxAckPending: 10}}
+	d, err := b.Durable(ctx, cfg.Name, r.spec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	return r
 }
 
 func (r *durableRig) publish(from, to int) {
