@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"newswatch/bus"
 	"newswatch/config"
 	"newswatch/news"
 )
@@ -219,4 +220,59 @@ func TestUpkeepMakesItsLostConsumerAgain(t *testing.T) {
 	last = syn.obs[len(syn.obs)-1].Hour
 	waitCounted(t, s, b, "wave", last, want[last][0])
 	checkSeries(t, s.mem, "wave", want, start, end)
+}
+
+// TestUpkeepWithoutConsumerIsAFault: the upkeep's consumer lost and not
+// to be made again (another client took the alert stream's last consumer
+// slot) is a consumer.error fault, not only a log line, and clears once
+// the consumer is back.
+func TestUpkeepWithoutConsumerIsAFault(t *testing.T) {
+	cfg := testConfig(t, config.Topic{ID: "wave", Query: "x"})
+	b := openBus(t, cfg)
+	s := New(b, cfg, discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Upkeep(ctx) }()
+	fault := bus.StageConsumerFault(trendsConsumer)
+	hasFault := func() bool {
+		for _, f := range b.Health.Blocking() {
+			if f.Key == fault {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 10*time.Second, func() bool { return consumerDone(b) })
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	str, err := b.JS.Stream(dctx, b.Names.AlertStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := str.CachedInfo().Config
+	sc.MaxConsumers = 1
+	if _, err := b.JS.UpdateStream(dctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	// Delete the upkeep's consumer and take its slot; the upkeep may make
+	// it again first, so until the slot is ours.
+	for try := 0; ; try++ {
+		if err := b.DeleteConsumer(dctx, b.Names.AlertStream, trendsConsumer); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.JS.CreateOrUpdateConsumer(dctx, b.Names.AlertStream, jetstream.ConsumerConfig{Durable: "hold", AckPolicy: jetstream.AckExplicitPolicy})
+		if err == nil {
+			break
+		}
+		if try == 20 {
+			t.Fatalf("could not take the consumer slot: %v", err)
+		}
+	}
+	waitFor(t, 15*time.Second, hasFault)
+
+	if err := b.DeleteConsumer(dctx, b.Names.AlertStream, "hold"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, func() bool { return !hasFault() })
 }

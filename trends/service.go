@@ -249,6 +249,8 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		return err
 	}
 	var warned time.Time // when a failed remake was last logged
+	failures := 0        // fetches failed in a row
+	fault := bus.StageConsumerFault(trendsConsumer)
 	for ctx.Err() == nil {
 		batch, err := cons.Next(500, time.Second)
 		if err != nil {
@@ -259,8 +261,17 @@ func (s *Service) Upkeep(ctx context.Context) error {
 			if c := s.remakeLost(ctx, cfg, &warned); c != nil {
 				cons = c
 			}
+			// Series and spike alerts standing still is a stage
+			// stopped, shown as the others are (bus.Durable).
+			if failures++; failures >= 3 {
+				s.b.Health.Report(fault, bus.KindConsumerError, fmt.Sprintf("%s cannot take work from %s: %v", trendsConsumer, cfg.Stream, err))
+			}
 			time.Sleep(time.Second)
 			continue
+		}
+		if failures > 0 {
+			failures = 0
+			s.b.Health.Clear(fault)
 		}
 		var obs []Obs
 		for _, data := range batch.Data {
