@@ -56,6 +56,33 @@ func (b *Bus) Durable(ctx context.Context, stream string, spec ConsumerSpec, log
 	return &Durable{b: b, stream: stream, spec: spec, log: log, cons: c, floor: c.State().AckFloor, looked: time.Now()}, nil
 }
 
+// OpenDurable is Durable tried until it works or ctx ends, as a stage
+// does when it starts. After three failed attempts the stage is the same
+// consumer.error fault as one that cannot pull (cleared once it works):
+// a stage that cannot start must be seen where a stopped one is, not only
+// in the log.
+func (b *Bus) OpenDurable(ctx context.Context, stream string, spec ConsumerSpec, log *slog.Logger) (*Durable, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	key := StageConsumerFault(spec.Durable)
+	failed := 0
+	var d *Durable
+	err := Retry(ctx, log, "create "+spec.Durable+" consumer", func(ctx context.Context) (err error) {
+		d, err = b.Durable(ctx, stream, spec, log)
+		if err != nil {
+			if failed++; failed >= durableFailures {
+				b.Health.Report(key, KindConsumerError, fmt.Sprintf("%s cannot be made on %s: %v", spec.Durable, stream, err))
+			}
+		}
+		return err
+	})
+	if err == nil && failed >= durableFailures {
+		b.Health.Clear(key)
+	}
+	return d, err
+}
+
 // faultKey is the Health key of the stage's pull fault.
 func (d *Durable) faultKey() string { return StageConsumerFault(d.spec.Durable) }
 

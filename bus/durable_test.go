@@ -212,3 +212,49 @@ func (r *durableRig) drain(want int) {
 		_ = r.pull()
 	}
 }
+
+// TestOpenDurableThatCannotStartIsAFault: a stage whose consumer cannot be
+// made when it starts (another client holds the stream's one consumer
+// slot) keeps trying, and is a consumer.error fault meanwhile, not only a
+// log line; once the slot is free it starts and the fault clears.
+func TestOpenDurableThatCannotStartIsAFault(t *testing.T) {
+	b := loopBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "DURABLE_FULL", Subjects: []string{"durable.full"},
+		Storage: jetstream.MemoryStorage, MaxConsumers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, "DURABLE_FULL", jetstream.ConsumerConfig{Durable: "hold", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		_, err := b.OpenDurable(ctx, "DURABLE_FULL", ConsumerSpec{Durable: "stage", AckWait: 5 * time.Second, MaxAckPending: 10}, nil)
+		opened <- err
+	}()
+	key := StageConsumerFault("stage")
+	hasFault := func() bool {
+		for _, f := range b.Health.Blocking() {
+			if f.Key == key {
+				return true
+			}
+		}
+		return false
+	}
+	waitUntil(t, "the stage's fault", 20*time.Second, hasFault)
+	if err := b.DeleteConsumer(ctx, "DURABLE_FULL", "hold"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("OpenDurable did not return once the slot was free")
+	}
+	if hasFault() {
+		t.Error("the fault is still there after the stage started")
+	}
+}

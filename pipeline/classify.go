@@ -100,17 +100,12 @@ func (s *classifyStage) classify(ctx context.Context, a *news.Article) error {
 const classifierConsumer = "classifier"
 
 func (s *classifyStage) consumer(ctx context.Context) (*bus.Durable, error) {
-	var cons *bus.Durable
-	err := bus.Retry(ctx, s.log, "create classifier consumer", func(ctx context.Context) (err error) {
-		cons, err = s.b.Durable(ctx, s.b.Names.ArticleStream, bus.ConsumerSpec{
-			Durable:       classifierConsumer,
-			Description:   "classifiers of every replica",
-			AckWait:       30 * time.Second, // classifying takes milliseconds
-			MaxAckPending: 1000,
-		}, s.log)
-		return err
-	})
-	return cons, err
+	return s.b.OpenDurable(ctx, s.b.Names.ArticleStream, bus.ConsumerSpec{
+		Durable:       classifierConsumer,
+		Description:   "classifiers of every replica",
+		AckWait:       30 * time.Second, // classifying takes milliseconds
+		MaxAckPending: 1000,
+	}, s.log)
 }
 
 func (s *classifyStage) consume(ctx context.Context, workers int) error {

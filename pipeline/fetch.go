@@ -400,17 +400,14 @@ const fetchAckWait = 30 * time.Second
 
 // consume runs workers on the shared fetch-job consumer until ctx ends.
 func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(string) (config.Source, bool)) error {
-	var cons *bus.Durable
-	if err := bus.Retry(ctx, s.log, "create fetch consumer", func(ctx context.Context) (err error) {
-		cons, err = s.b.Durable(ctx, s.b.Names.FetchStream, bus.ConsumerSpec{
-			Durable:       "fetcher",
-			Description:   "fetch workers of every replica",
-			AckWait:       fetchAckWait,
-			MaxAckPending: 4 * workers,
-			MaxDeliver:    5,
-		}, s.log)
-		return err
-	}); err != nil {
+	cons, err := s.b.OpenDurable(ctx, s.b.Names.FetchStream, bus.ConsumerSpec{
+		Durable:       "fetcher",
+		Description:   "fetch workers of every replica",
+		AckWait:       fetchAckWait,
+		MaxAckPending: 4 * workers,
+		MaxDeliver:    5,
+	}, s.log)
+	if err != nil {
 		return err
 	}
 	// A fetch with full text for many new items can outlast the ack
