@@ -57,22 +57,31 @@ func (b *Bus) Durable(ctx context.Context, stream string, spec ConsumerSpec, log
 }
 
 // OpenDurable is Durable tried until it works or ctx ends, as a stage
-// does when it starts. After three failed attempts the stage is the same
-// consumer.error fault as one that cannot pull (cleared once it works):
-// a stage that cannot start must be seen where a stopped one is, not only
-// in the log.
+// does when it starts (see RetryShown).
 func (b *Bus) OpenDurable(ctx context.Context, stream string, spec ConsumerSpec, log *slog.Logger) (*Durable, error) {
+	var d *Durable
+	err := b.RetryShown(ctx, log, "create "+spec.Durable+" consumer", StageConsumerFault(spec.Durable), func(ctx context.Context) (err error) {
+		d, err = b.Durable(ctx, stream, spec, log)
+		return err
+	})
+	return d, err
+}
+
+// RetryShown is Retry for a stage's set-up (its consumer, its watch):
+// after three failed attempts the stage is the consumer.error fault key,
+// cleared once the set-up works. A stage that cannot start must be seen
+// where a stopped one is (/readyz, the status page, the metrics), not
+// only in a WARN every few seconds.
+func (b *Bus) RetryShown(ctx context.Context, log *slog.Logger, what, key string, call func(context.Context) error) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	key := StageConsumerFault(spec.Durable)
 	failed := 0
-	var d *Durable
-	err := Retry(ctx, log, "create "+spec.Durable+" consumer", func(ctx context.Context) (err error) {
-		d, err = b.Durable(ctx, stream, spec, log)
+	err := Retry(ctx, log, what, func(ctx context.Context) error {
+		err := call(ctx)
 		if err != nil {
 			if failed++; failed >= durableFailures {
-				b.Health.Report(key, KindConsumerError, fmt.Sprintf("%s cannot be made on %s: %v", spec.Durable, stream, err))
+				b.Health.Report(key, KindConsumerError, fmt.Sprintf("%s: %v", what, err))
 			}
 		}
 		return err
@@ -80,7 +89,7 @@ func (b *Bus) OpenDurable(ctx context.Context, stream string, spec ConsumerSpec,
 	if err == nil && failed >= durableFailures {
 		b.Health.Clear(key)
 	}
-	return d, err
+	return err
 }
 
 // faultKey is the Health key of the stage's pull fault.

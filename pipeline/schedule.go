@@ -109,7 +109,7 @@ func (s *scheduler) due(src config.Source, stored time.Time, now time.Time) time
 // once the stored states are in.
 func (s *scheduler) watch(ctx context.Context, loaded chan<- struct{}) error {
 	var w *bus.Watcher
-	if err := bus.Retry(ctx, s.log, "watch source state", func(attempt context.Context) error {
+	if err := s.b.RetryShown(ctx, s.log, "watch source state", bus.StageConsumerFault("scheduler"), func(attempt context.Context) error {
 		// A watch ends with the context it was made with, so it gets
 		// one that lives as long as ctx; the attempt's timeout bounds
 		// only its set-up. (Made with the attempt's context, the watch

@@ -242,15 +242,9 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		MaxAckPending: 2000,
 	}
 	fault := bus.StageConsumerFault(trendsConsumer)
-	failures := 0 // attempts, then fetches, failed in a row
-	err := bus.Retry(ctx, s.log, "create trends consumer", func(ctx context.Context) (err error) {
+	failures := 0 // fetches failed in a row
+	err := s.b.RetryShown(ctx, s.log, "create trends consumer", fault, func(ctx context.Context) (err error) {
 		cons, err = s.b.Batches(ctx, cfg)
-		if err != nil {
-			// Not starting is shown as stopping is (below).
-			if failures++; failures >= 3 {
-				s.b.Health.Report(fault, bus.KindConsumerError, fmt.Sprintf("%s cannot be made on %s: %v", trendsConsumer, cfg.Stream, err))
-			}
-		}
 		return err
 	})
 	if err != nil {
