@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -228,5 +229,45 @@ func TestFeedbackWhileDaemonRuns(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(running, ""), opsToken) {
 		t.Errorf("an output holds the API token")
+	}
+}
+
+// An archived message that is not an article is counted and said, not
+// left out of the figures in silence.
+func TestBacktestSaysUnreadableArchive(t *testing.T) {
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"log":      map[string]any{"level": "warn"},
+		"topics":   harness.RepoTopics(t, "../../config.yaml"),
+	})
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, _, err := open(ctx, cfg, discardLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := json.Marshal(news.Article{ID: "a1", Source: "wire", Title: "Fentanyl seizure at the border"})
+	for i, data := range [][]byte{good, []byte("{not json")} {
+		if _, err := b.Publish(ctx, b.Names.ArticleSubject("wire"), data, fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+
+	code, stdout, stderr := runCLI(t, "backtest", "-config", path, "-topic", "fentanyl")
+	if code != 0 {
+		t.Fatalf("backtest = %d %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "of 1 archived articles") {
+		t.Errorf("backtest stdout:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "1 archived message is not an article") {
+		t.Errorf("backtest does not say what it could not read; stderr:\n%s", stderr)
 	}
 }

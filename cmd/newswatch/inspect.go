@@ -518,7 +518,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stdout, "topic %s: %d spike alerts would have been sent (threshold %g)\n", t.ID, len(found), trends.ParamsOf(t.Spikes).Threshold)
 		return exitOK
 	}
-	total, matched := 0, 0
+	total, matched, unreadable := 0, 0, 0
 	// Labels on the topic: their articles' text comes with them, or from
 	// the archive when the label was kept without it.
 	labels := feedbackFor(ctx, env, b)
@@ -532,6 +532,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	err = b.Walk(ctx, b.Names.ArticleStream, b.Names.ArticleSubject(">"), 0, func(m *bus.StoredMsg) bool {
 		var a news.Article
 		if json.Unmarshal(m.Data, &a) != nil {
+			unreadable++
 			return true
 		}
 		if need[a.ID] {
@@ -558,6 +559,14 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		pct = 100 * float64(matched) / float64(total)
 	}
 	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
+	// Left out of the figures above: say so, or they mislead.
+	switch unreadable {
+	case 0:
+	case 1:
+		fmt.Fprintln(env.stderr, "newswatch backtest: 1 archived message is not an article (not JSON of one); it is not counted")
+	default:
+		fmt.Fprintf(env.stderr, "newswatch backtest: %d archived messages are not articles (not JSON of one); they are not counted\n", unreadable)
+	}
 	// A query tried under a name of its own has no labels to say so about.
 	if e := evalFeedback(c, t.ID, labels, archive); b.FeedbackKV() != nil && (inConfig || e.Labelled > 0) {
 		e.write(env.stdout, t.ID)
