@@ -241,7 +241,6 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), int(cfg.Fetch.MaxBodyBytes))
 	w := bufio.NewWriter(env.stdout)
-	defer w.Flush()
 	enc := json.NewEncoder(w)
 	line, bad := 0, 0
 	for sc.Scan() {
@@ -271,8 +270,15 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 			out.Topics = append(out.Topics, classifyTopic{ID: m.Topic, Score: m.Score, Matches: m.Matches})
 		}
 		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(env.stderr, "newswatch classify: writing the output: %v\n", err)
 			return exitFailure
 		}
+	}
+	// Flushed here, not deferred: a full disk under a redirect must fail
+	// the command, not leave a cut file behind an exit 0.
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(env.stderr, "newswatch classify: writing the output: %v\n", err)
+		return exitFailure
 	}
 	if err := sc.Err(); err != nil {
 		fmt.Fprintf(env.stderr, "newswatch classify: %v\n", err)
