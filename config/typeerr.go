@@ -155,19 +155,24 @@ func durationHint(v string) string {
 	if err != nil {
 		return ""
 	}
+	hint := ""
 	switch m[2][0] {
 	case 's':
-		return m[1] + "s"
+		hint = m[1] + "s"
 	case 'm':
-		return m[1] + "m"
+		hint = m[1] + "m"
 	case 'h':
-		return m[1] + "h"
+		hint = m[1] + "h"
 	case 'd':
-		return strconv.Itoa(24*n) + "h"
+		hint = strconv.Itoa(24*n) + "h"
 	case 'w':
-		return strconv.Itoa(7*24*n) + "h"
+		hint = strconv.Itoa(7*24*n) + "h"
 	}
-	return ""
+	// Never propose what the decoder would refuse in turn (too long).
+	if _, err := time.ParseDuration(hint); err != nil {
+		return ""
+	}
+	return hint
 }
 
 func joinPath(path, key string) string {

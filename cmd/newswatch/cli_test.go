@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -235,6 +236,27 @@ func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
 	defer cancel()
 	code := Main(ctx, args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// failWriter refuses every write, as a full disk does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// Output that cannot be written (a full disk under a redirect) is an
+// error that says so, not a truncated file and exit 0.
+func TestClassifySaysOutputNotWritten(t *testing.T) {
+	var errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in := `{"id": "a", "title": "Fentanyl seizure at the border"}` + "\n"
+	code := Main(ctx, []string{"classify", "-config", "../../config.yaml"}, strings.NewReader(in), failWriter{}, &errb)
+	if code != exitFailure {
+		t.Errorf("classify into a writer that fails: exit %d, want %d", code, exitFailure)
+	}
+	if !strings.Contains(errb.String(), "no space left on device") {
+		t.Errorf("stderr does not say the output was not written:\n%s", errb.String())
+	}
 }
 
 // A misnamed field is an error with its line, not an article that

@@ -172,7 +172,10 @@ func listDeadLetters(ctx context.Context, env *cliEnv, cfg *config.Config, sub s
 	if asJSON {
 		enc := json.NewEncoder(env.stdout)
 		for _, e := range entries {
-			_ = enc.Encode(e)
+			if err := enc.Encode(e); err != nil {
+				fmt.Fprintf(env.stderr, "newswatch deadletters list: writing the output: %v\n", err)
+				return exitFailure
+			}
 		}
 		return exitOK
 	}

@@ -369,6 +369,11 @@ func TestOnceRetriesAndDeadLetters(t *testing.T) {
 	if code != 0 || strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, `"subscriber":"broken"`) {
 		t.Fatalf("deadletters list = %d %q %s", code, stdout, stderr)
 	}
+	// A list that cannot be written (a full disk under a redirect) says so.
+	var errb bytes.Buffer
+	if code := Main(ctx, []string{"deadletters", "list", "-config", path, "-json"}, strings.NewReader(""), failWriter{}, &errb); code != exitFailure || !strings.Contains(errb.String(), "no space left on device") {
+		t.Errorf("deadletters list -json into a writer that fails: exit %d, stderr:\n%s", code, errb.String())
+	}
 	code, stdout, stderr = runCLI(t, "deadletters", "replay", "-config", path, "-subscriber", "broken")
 	if code == 0 || !strings.Contains(stdout, "replayed 0, failed 1") {
 		t.Errorf("replay to a still-broken receiver = %d %q %s", code, stdout, stderr)

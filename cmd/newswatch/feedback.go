@@ -92,6 +92,7 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 		enc := json.NewEncoder(env.stdout)
 		for _, r := range feedback.Labels(recs, *topic) {
 			if err := enc.Encode(feedback.Export(r)); err != nil {
+				fmt.Fprintf(env.stderr, "newswatch feedback export: writing the output: %v\n", err)
 				return exitFailure
 			}
 		}
@@ -101,7 +102,10 @@ func cmdFeedback(ctx context.Context, env *cliEnv, args []string) int {
 		enc := json.NewEncoder(env.stdout)
 		for _, r := range recs {
 			if *topic == "" || r.Topic == *topic {
-				_ = enc.Encode(r)
+				if err := enc.Encode(r); err != nil {
+					fmt.Fprintf(env.stderr, "newswatch feedback list: writing the output: %v\n", err)
+					return exitFailure
+				}
 			}
 		}
 		return exitOK

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -228,5 +230,88 @@ func TestFeedbackWhileDaemonRuns(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(running, ""), opsToken) {
 		t.Errorf("an output holds the API token")
+	}
+}
+
+// An archived message that is not an article is counted and said, not
+// left out of the figures in silence.
+func TestBacktestSaysUnreadableArchive(t *testing.T) {
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"log":      map[string]any{"level": "warn"},
+		"topics":   harness.RepoTopics(t, "../../config.yaml"),
+	})
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, _, err := open(ctx, cfg, discardLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := json.Marshal(news.Article{ID: "a1", Source: "wire", Title: "Fentanyl seizure at the border"})
+	for i, data := range [][]byte{good, []byte("{not json")} {
+		if _, err := b.Publish(ctx, b.Names.ArticleSubject("wire"), data, fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+
+	code, stdout, stderr := runCLI(t, "backtest", "-config", path, "-topic", "fentanyl")
+	if code != 0 {
+		t.Fatalf("backtest = %d %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "of 1 archived articles") {
+		t.Errorf("backtest stdout:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "1 archived message is not an article") {
+		t.Errorf("backtest does not say what it could not read; stderr:\n%s", stderr)
+	}
+}
+
+// An export that cannot be written (a full disk under a redirect) says
+// why; so does the -json list.
+func TestFeedbackExportSaysOutputNotWritten(t *testing.T) {
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": "", "public_url": "https://nw.example.org/"},
+		"log":      map[string]any{"level": "warn"},
+		"topics":   harness.RepoTopics(t, "../../config.yaml"),
+	})
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, _, err := open(ctx, cfg, discardLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.FeedbackKV() == nil {
+		t.Fatal("no feedback bucket with http.public_url set")
+	}
+	id := news.ArticleID("wire", "https://news.example.org/a")
+	if _, err := feedback.NewStore(b.FeedbackKV()).Put(ctx, feedback.Record{AlertID: news.AlertID("fentanyl", id), Topic: "fentanyl",
+		ArticleID: id, Subscriber: "desk", Label: feedback.Relevant, At: time.Now(),
+		Article: &feedback.Article{ID: id, Title: "Fentanyl seizure"}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	for _, args := range [][]string{
+		{"feedback", "export", "-config", path},
+		{"feedback", "list", "-json", "-config", path},
+	} {
+		var errb bytes.Buffer
+		code := Main(ctx, args, strings.NewReader(""), failWriter{}, &errb)
+		if code != exitFailure || !strings.Contains(errb.String(), "no space left on device") {
+			t.Errorf("%v into a writer that fails: exit %d, stderr:\n%s", args, code, errb.String())
+		}
 	}
 }

@@ -241,7 +241,6 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), int(cfg.Fetch.MaxBodyBytes))
 	w := bufio.NewWriter(env.stdout)
-	defer w.Flush()
 	enc := json.NewEncoder(w)
 	line, bad := 0, 0
 	for sc.Scan() {
@@ -271,8 +270,15 @@ func cmdClassify(ctx context.Context, env *cliEnv, args []string) int {
 			out.Topics = append(out.Topics, classifyTopic{ID: m.Topic, Score: m.Score, Matches: m.Matches})
 		}
 		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(env.stderr, "newswatch classify: writing the output: %v\n", err)
 			return exitFailure
 		}
+	}
+	// Flushed here, not deferred: a full disk under a redirect must fail
+	// the command, not leave a cut file behind an exit 0.
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(env.stderr, "newswatch classify: writing the output: %v\n", err)
+		return exitFailure
 	}
 	if err := sc.Err(); err != nil {
 		fmt.Fprintf(env.stderr, "newswatch classify: %v\n", err)
@@ -518,7 +524,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stdout, "topic %s: %d spike alerts would have been sent (threshold %g)\n", t.ID, len(found), trends.ParamsOf(t.Spikes).Threshold)
 		return exitOK
 	}
-	total, matched := 0, 0
+	total, matched, unreadable := 0, 0, 0
 	// Labels on the topic: their articles' text comes with them, or from
 	// the archive when the label was kept without it.
 	labels := feedbackFor(ctx, env, b)
@@ -532,6 +538,7 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 	err = b.Walk(ctx, b.Names.ArticleStream, b.Names.ArticleSubject(">"), 0, func(m *bus.StoredMsg) bool {
 		var a news.Article
 		if json.Unmarshal(m.Data, &a) != nil {
+			unreadable++
 			return true
 		}
 		if need[a.ID] {
@@ -558,6 +565,14 @@ func cmdBacktest(ctx context.Context, env *cliEnv, args []string) int {
 		pct = 100 * float64(matched) / float64(total)
 	}
 	fmt.Fprintf(env.stdout, "topic %s: %d of %d archived articles would have alerted (%.1f%%)\n", t.ID, matched, total, pct)
+	// Left out of the figures above: say so, or they mislead.
+	switch unreadable {
+	case 0:
+	case 1:
+		fmt.Fprintln(env.stderr, "newswatch backtest: 1 archived message is not an article (not JSON of one); it is not counted")
+	default:
+		fmt.Fprintf(env.stderr, "newswatch backtest: %d archived messages are not articles (not JSON of one); they are not counted\n", unreadable)
+	}
 	// A query tried under a name of its own has no labels to say so about.
 	if e := evalFeedback(c, t.ID, labels, archive); b.FeedbackKV() != nil && (inConfig || e.Labelled > 0) {
 		e.write(env.stdout, t.ID)
