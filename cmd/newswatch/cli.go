@@ -167,7 +167,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'newswatch help <command>' (or 'newswatch <command> -help') for a command's flags;\n'newswatch -version' prints the version.\n")
-	fmt.Fprint(w, "Every command reads -config FILE (default config.yaml).\n\nFirst time: newswatch init && newswatch check && newswatch run, then open\nhttp://127.0.0.1:8080/ (docs/first-hour.md walks through it).\n")
+	fmt.Fprint(w, "Every command but version reads -config FILE (default config.yaml).\n\nFirst time: newswatch init && newswatch check && newswatch run, then open\nhttp://127.0.0.1:8080/ (docs/first-hour.md walks through it).\n")
 }
 
 // helpWriter sends a flag set's output to stdout when help was asked

@@ -33,7 +33,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		})
 	}
 	if code, out, _ := runCLI(t, "--help"); code != 0 || !strings.Contains(out, "Commands:") ||
-		!strings.Contains(out, "Every command reads -config FILE (default config.yaml).") || !strings.Contains(out, "First time: newswatch init && newswatch check && newswatch run") {
+		!strings.Contains(out, "Every command but version reads -config FILE (default config.yaml).") || !strings.Contains(out, "First time: newswatch init && newswatch check && newswatch run") {
 		t.Errorf("--help: %d %q", code, out)
 	}
 	if code, _, errs := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
