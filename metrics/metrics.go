@@ -203,7 +203,7 @@ var (
 	lostDesc = prometheus.NewDesc("newswatch_data_lost_messages_total",
 		"Messages found missing from the store (damaged or lost files), per stream.", []string{"stream"}, nil)
 	faultsDesc = prometheus.NewDesc("newswatch_faults",
-		"Faults that last now, per kind (store.error, data.lost, consumer.error: one per subscriber without a working consumer).", []string{"kind"}, nil)
+		"Faults that last now, per kind (store.error, data.lost, consumer.error: one per subscriber or stage without a working consumer).", []string{"kind"}, nil)
 	storeHealthyDesc = prometheus.NewDesc("newswatch_store_healthy",
 		"1 while the store accepts writes, 0 while store writes fail.", nil, nil)
 )

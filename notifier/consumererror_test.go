@@ -411,3 +411,33 @@ func TestOnlyNoConsumer(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterRefusedNoteOnce: an alert that cannot be decoded goes
+// straight to the dead-letter stream, without a delivery that would set
+// the subscriber's last error afresh. While the stream refuses it, the
+// alert comes back every retry delay: the status must say once that the
+// dead letter was not stored, not once more per try (the text grew
+// without end, in memory and on the status page).
+func TestDeadLetterRefusedNoteOnce(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	t.Cleanup(b.Close)
+	h := newHookServer(t, func(int, http.ResponseWriter) bool { return true })
+	var logs logBuffer
+	d := NewDispatcher(b, bufLogger(&logs), nil)
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, config.Retry{Attempts: 1, Initial: 20 * time.Millisecond, Max: 20 * time.Millisecond}))
+	setDeadMsgSize(t, b, 16)
+	if _, err := b.JS.Publish(context.Background(), b.Names.AlertSubject("fentanyl"), []byte("not an alert")); err != nil {
+		t.Fatal(err)
+	}
+	const note = "the dead letter was not stored"
+	waitFor(t, "three refused dead letters", 10*time.Second, func() bool {
+		return strings.Count(logs.String(), "dead-letter alert; it will be redelivered") >= 3
+	})
+	st := statusOf(d, "desk")
+	if n := strings.Count(st.LastError, note); n != 1 || st.LastResult != "retry" {
+		t.Errorf("status %+v: want retry, the note once (got %d)", st, n)
+	}
+	setDeadMsgSize(t, b, -1)
+	waitFor(t, "the dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").DeadLettered == 1 })
+}

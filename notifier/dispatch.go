@@ -818,6 +818,9 @@ func (d *Dispatcher) deadLetter(log *slog.Logger, l *loop, seq uint64, alert new
 	})
 }
 
+// deadLetterNotStored begins the status note of a dead letter refused.
+const deadLetterNotStored = "the dead letter was not stored, so it is tried again: "
+
 // publishDeadLetter is a subscriber loop's dead-letter hook: it stores
 // the alert with every attempt's error. If that fails the loop hands the
 // message back, to be redelivered: an alert is never dropped.
@@ -838,10 +841,14 @@ func (d *Dispatcher) publishDeadLetter(log *slog.Logger, l *loop) func(ctx conte
 			// of the delivery before it.
 			l.set(func(s *SubscriberStatus) {
 				s.LastResult, s.NextRetry = "retry", d.now().Add(l.sub.Retry.Initial)
+				// An undecodable alert comes back here with no delivery
+				// that sets the error afresh: replace an earlier note.
+				before, _, _ := strings.Cut(s.LastError, deadLetterNotStored)
+				s.LastError = strings.TrimSuffix(before, "; ")
 				if s.LastError != "" {
 					s.LastError += "; "
 				}
-				s.LastError += "the dead letter was not stored, so it is tried again: " + err.Error()
+				s.LastError += deadLetterNotStored + err.Error()
 			})
 		}
 		return err
