@@ -47,8 +47,29 @@ func (s ConsumerSpec) config() jetstream.ConsumerConfig {
 }
 
 // EnsureConsumer creates the consumer of spec on stream, or brings an
-// existing one up to date (keeping where it started).
+// existing one up to date (keeping where it started). A consumer made
+// anew at spec.StartSeq that comes back standing behind it holds the
+// state of a consumer of its name deleted just before (see
+// ConsumerState.Behind): it is deleted and made again.
 func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := b.ensureConsumer(ctx, stream, spec)
+		if err != nil || !c.created || spec.StartSeq == 0 || !c.State().Behind(spec.StartSeq) {
+			return c, err
+		}
+		st := c.State()
+		b.log.Warn("the consumer made anew came back with the state of the one deleted before it; deleting it to make it again",
+			"consumer", spec.Durable, "start_seq", spec.StartSeq, "delivered_seq", st.Delivered, "ack_floor", st.AckFloor, "ack_pending", st.AckPending)
+		if err := b.DeleteConsumer(ctx, stream, spec.Durable); err != nil {
+			return nil, err
+		}
+		if attempt == 3 {
+			return nil, fmt.Errorf("consumer %s came back with a stale state %d times", spec.Durable, attempt)
+		}
+	}
+}
+
+func (b *Bus) ensureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
 	cc := spec.config()
 	existing, err := b.JS.Consumer(ctx, stream, spec.Durable)
 	found := err == nil
@@ -65,6 +86,21 @@ func (b *Bus) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSp
 		return nil, fmt.Errorf("create consumer %s: %w", spec.Durable, err)
 	}
 	return &Consumer{c: c, created: !found}, nil
+}
+
+// Behind reports whether a consumer just made to start at stream
+// sequence start stands behind that start. nats-server does not wait,
+// when it deletes a consumer, for a flush of the consumer's state that is
+// under way: a flush that lands after the deletion writes the old state
+// into the directory of a consumer of that name made right after (as a
+// lost consumer is), which restores it. That consumer would stand at the
+// old place, with an old message in flight until its ack wait ran out:
+// queued messages delayed, settled ones handled again. A consumer that
+// has delivered from its start on is not stale: another replica may have
+// made it between our look and our create, and be using it; deleting it
+// would hand its message in flight out again.
+func (s ConsumerState) Behind(start uint64) bool {
+	return s.Delivered+1 < start || s.AckFloor+1 < start
 }
 
 // ConsumerState is what a consumer reports of its progress.

@@ -25,9 +25,9 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 	id := strings.TrimPrefix(spec.Durable, "notify-")
 	var lastErr error
 	// More than once: another replica may create the consumer between our
-	// look and our create, and then ours must follow its place; and a
-	// consumer made anew may come back with a stale state (see
-	// staleState).
+	// look and our create, and then ours must follow its place. (A
+	// consumer made anew with a stale state is made again by
+	// bus.EnsureConsumer.)
 	for range 3 {
 		pos, recorded, err := position(ctx, d.b, id)
 		if err != nil {
@@ -76,33 +76,9 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 			lastErr = err
 			continue
 		}
-		if st := cons.State(); cons.Created() && staleState(st, s.StartSeq) {
-			log.Warn("the consumer made anew came back with the state of the one deleted before it; deleting it to make it again",
-				"consumer", spec.Durable, "start_seq", s.StartSeq, "delivered_seq", st.Delivered, "ack_floor", st.AckFloor, "ack_pending", st.AckPending)
-			if err := d.b.DeleteConsumer(ctx, d.b.Names.AlertStream, spec.Durable); err != nil {
-				return nil, 0, fmt.Errorf("subscriber %s: %w", id, err)
-			}
-			lastErr = fmt.Errorf("consumer %s came back with a stale state", spec.Durable)
-			continue
-		}
 		return cons, pos, nil
 	}
 	return nil, 0, fmt.Errorf("subscriber %s: %w", id, lastErr)
-}
-
-// staleState reports whether a consumer just made to start at stream
-// sequence start stands behind that start. nats-server does not wait,
-// when it deletes a consumer, for a flush of the consumer's state that is
-// under way: a flush that lands after the deletion writes the old state
-// into the directory of a consumer of that name made right after (as a
-// lost consumer is), which restores it. That consumer would stand at the
-// old place, with an old alert in flight until its ack wait ran out:
-// queued alerts delayed, delivered ones sent again. A consumer that has
-// delivered from its start on is not stale: another replica may have
-// made it between our look and our create, and be using it; deleting it
-// would send its alert in flight again.
-func staleState(st bus.ConsumerState, start uint64) bool {
-	return st.Delivered+1 < start || st.AckFloor+1 < start
 }
 
 // check runs between deliveries, every checkEvery: it recreates the

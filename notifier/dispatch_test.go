@@ -23,11 +23,17 @@ import (
 
 func openBus(t testing.TB, dir string) *bus.Bus {
 	t.Helper()
+	return openBusLog(t, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// openBusLog is openBus with the bus's own log going to log.
+func openBusLog(t testing.TB, dir string, log *slog.Logger) *bus.Bus {
+	t.Helper()
 	cfg := &config.Config{DataDir: dir}
 	cfg.ApplyDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := bus.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := bus.Open(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

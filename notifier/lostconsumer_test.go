@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"newswatch/bus"
 	"newswatch/config"
 )
 
@@ -133,7 +132,7 @@ func TestLostConsumerStaleState(t *testing.T) {
 	h := newHookServer(t, nil)
 	sub := dispatchSub("desk", h.srv.URL, fastRetry)
 	run := func(logs *logBuffer) (*Dispatcher, func()) {
-		b := openBus(t, dir)
+		b := openBusLog(t, dir, bufLogger(logs)) // the bus makes consumers again
 		d := NewDispatcher(b, bufLogger(logs), nil)
 		startSub(t, d, sub)
 		return d, func() { d.Close(); b.Close() }
@@ -192,29 +191,5 @@ func TestLostConsumerStaleState(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "came back with the state of the one deleted before it") {
 		t.Errorf("no WARN about the stale state:\n%s", logs.String())
-	}
-}
-
-// TestStaleStateIsBehindTheStart: only a consumer standing behind the
-// start it was made with holds a deleted one's state; one that delivered
-// from its start on may be another replica's, made between our look and
-// our create, and in use.
-func TestStaleStateIsBehindTheStart(t *testing.T) {
-	tests := []struct {
-		name  string
-		st    bus.ConsumerState
-		start uint64
-		want  bool
-	}{
-		{"fresh at its start", bus.ConsumerState{Delivered: 9, AckFloor: 9}, 10, false},
-		{"a replica's, one alert in flight", bus.ConsumerState{Delivered: 10, AckFloor: 9, AckPending: 1, Deliveries: 1}, 10, false},
-		{"a replica's, further on", bus.ConsumerState{Delivered: 14, AckFloor: 12, AckPending: 2, Deliveries: 5}, 10, false},
-		{"the deleted one's, behind", bus.ConsumerState{Delivered: 1, AckFloor: 0, AckPending: 1, Deliveries: 1}, 3, true},
-		{"acked behind the start", bus.ConsumerState{Delivered: 9, AckFloor: 7}, 10, true},
-	}
-	for _, tt := range tests {
-		if got := staleState(tt.st, tt.start); got != tt.want {
-			t.Errorf("%s: staleState(%+v, %d) = %v, want %v", tt.name, tt.st, tt.start, got, tt.want)
-		}
 	}
 }
