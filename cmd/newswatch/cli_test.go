@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,10 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"newswatch/bus"
+	"newswatch/config"
 	"newswatch/internal/fixture"
 	"newswatch/internal/harness"
 	"newswatch/internal/logtest"
 	"newswatch/web"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestHelpOnEveryCommand(t *testing.T) {
@@ -492,5 +498,55 @@ subscribers:
 	}
 	if strings.Contains(out, "SEKRIT") {
 		t.Errorf("check printed an expanded value:\n%s", out)
+	}
+}
+
+// TestOnceSaysTheStoreProblems: a pass that found data lost from its
+// store (a block file overwritten) says so in its output, as /readyz and
+// the status page would for the daemon: a cron user reads only that.
+func TestOnceSaysTheStoreProblems(t *testing.T) {
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"topics":   []any{map[string]any{"id": "t", "query": "x"}},
+	})
+	if code, stdout, stderr := runCLI(t, "once", "-config", path); code != exitOK {
+		t.Fatalf("first pass: exit %d\n%s%s", code, stdout, stderr)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		data := fmt.Sprintf(`{"n":%d,"pad":"%0200d"}`, i, i)
+		if _, err := b.JS.Publish(ctx, b.Names.AlertSubject("t"), []byte(data), jetstream.WithMsgID(fmt.Sprint("t:", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+	blks, _ := filepath.Glob(filepath.Join(cfg.DataDir, "jetstream", "jetstream", "*", "streams", b.Names.AlertStream, "msgs", "*.blk"))
+	if len(blks) != 1 {
+		t.Fatalf("block files: %v", blks)
+	}
+	f, err := os.OpenFile(blks[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	if _, err := f.WriteAt(bytes.Repeat([]byte{'X'}, 4000), st.Size()/3); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	_, _, stderr := runCLI(t, "once", "-config", path)
+	if !strings.Contains(stderr, "newswatch once: problem: data.lost:"+b.Names.AlertStream+": ") {
+		t.Errorf("once after the damage does not name the data lost:\n%s", stderr)
 	}
 }

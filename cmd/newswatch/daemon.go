@@ -290,6 +290,12 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	if sum.TimedOut {
 		fmt.Fprintf(env.stderr, "newswatch once: timed out after %s\n", *timeout)
 	}
+	// What the daemon would show on /readyz and its status page (a store
+	// fault, data lost, a subscriber without a consumer): a cron user
+	// reads only this output.
+	for _, f := range b.Health.Faults() {
+		fmt.Fprintf(env.stderr, "newswatch once: problem: %s: %s\n", f.Key, redact.scrub(f.Detail))
+	}
 	if n := sum.DeadLettered; n > 0 {
 		what := "deliveries"
 		if n == 1 {
@@ -297,7 +303,7 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		fmt.Fprintf(env.stderr, "newswatch once: %d %s gave up: newswatch deadletters list -config %s says why; replay sends again\n", n, what, *cfgPath)
 	}
-	if !sum.OK() {
+	if !sum.OK() || len(b.Health.Blocking()) > 0 {
 		return exitFailure
 	}
 	return exitOK
