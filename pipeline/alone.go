@@ -179,3 +179,28 @@ func (s *fetchStage) flushKept(ctx context.Context, local *bus.LocalKeys) {
 			"sources", failed, "err", lastErr)
 	}
 }
+
+// SourceStates is every stored source state, as LoadStates has it, with
+// the polls a daemon alone on its store left unwritten (fetchAlone) laid
+// over them: readers in this process (status page, /api/sources) then
+// see each source's last poll, not the stored one, which lags up to
+// stateWriteEvery. A kept state stands only while the store still holds
+// the revision it came from: a write since wins.
+func (p *Pipeline) SourceStates(ctx context.Context) (map[string]SourceState, error) {
+	ats, err := readStates(ctx, p.b.StateKV())
+	if err != nil {
+		return nil, err
+	}
+	if local := p.b.StateLocal(); local != nil {
+		local.Range(func(id string, v any) {
+			k, ok := v.(*kept)
+			if !ok || !k.ahead {
+				return
+			}
+			if at, ok := ats[id]; ok && at.bad == nil && at.rev == k.at.rev {
+				ats[id] = stateAt{st: k.at.st, rev: at.rev}
+			}
+		})
+	}
+	return statesOf(ats), nil
+}

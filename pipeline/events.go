@@ -159,20 +159,22 @@ func (p *Pipeline) heartbeat(ctx context.Context) {
 // initSourceMetrics gives every configured source its last-success
 // series from the start: the stored time of its last success, or 0 for
 // one that never succeeded, so that an alert rule on the series fires
-// for it too. Series of sources no longer configured go.
+// for it too. Series of sources no longer configured go. The states are
+// read in one pass, not one round trip per source: this runs at start
+// and at each reload.
 func (p *Pipeline) initSourceMetrics(ctx context.Context) {
 	if p.m == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
+	states, err := LoadStates(ctx, p.b.StateKV())
+	if err != nil {
+		p.log.Warn("source states not read for the last-success metrics; a source without a series yet shows 0 until its next success", "err", err)
+	}
 	last := map[string]time.Time{}
 	for _, src := range p.cfg.Load().Sources {
-		st, err := LoadState(ctx, p.b.StateKV(), src.ID)
-		if err != nil {
-			p.log.Warn("read source state for metrics", "source", src.ID, "err", err)
-		}
-		last[src.ID] = st.LastSuccess
+		last[src.ID] = states[src.ID].LastSuccess
 	}
 	p.m.Sources(last)
 }

@@ -55,6 +55,11 @@ func LoadStates(ctx context.Context, kv bus.KV) (map[string]SourceState, error) 
 	if err != nil {
 		return nil, err
 	}
+	return statesOf(ats), nil
+}
+
+// statesOf is LoadStates's answer for the states read.
+func statesOf(ats map[string]stateAt) map[string]SourceState {
 	states := make(map[string]SourceState, len(ats))
 	for id, at := range ats {
 		if at.bad != nil {
@@ -62,7 +67,7 @@ func LoadStates(ctx context.Context, kv bus.KV) (map[string]SourceState, error) 
 		}
 		states[id] = at.st
 	}
-	return states, nil
+	return states
 }
 
 func saveState(ctx context.Context, kv bus.KV, st SourceState) error {

@@ -120,7 +120,7 @@ func (pb *PipelineBackend) loadStates(ctx context.Context) (map[string]pipeline.
 	}
 	pb.mu.Unlock()
 
-	states, err := pipeline.LoadStates(ctx, pb.b.StateKV())
+	states, err := pb.p.SourceStates(ctx)
 	if err != nil {
 		return nil, err
 	}
