@@ -200,7 +200,7 @@ func (c *claim) save(ctx context.Context, st SourceState) error {
 	if bus.Conflict(err) && c.own {
 		// No other writer should exist: a store fault, not a lost claim,
 		// and the fetch is not tried again.
-		return fmt.Errorf("save state of %s: changed by another writer while this process held the store alone: %w", c.id, err)
+		return fmt.Errorf("save state of %s: changed by another writer while this process held the store alone (the state is read again at the next poll; this is a bug, please report it): %w", c.id, err)
 	}
 	if bus.Conflict(err) {
 		return fmt.Errorf("save state of %s: fetch claim lost: %w", c.id, ErrSourceBusy)

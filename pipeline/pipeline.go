@@ -291,7 +291,13 @@ func (p *Pipeline) Run(ctx context.Context, roles Roles) error {
 		go func() {
 			defer wg.Done()
 			if err := f(); err != nil {
-				errs <- err
+				// The first errors end the run; one more must not
+				// block its stage, and the stop with it.
+				select {
+				case errs <- err:
+				default:
+					p.log.Error("stage", "err", err)
+				}
 			}
 		}()
 	}
