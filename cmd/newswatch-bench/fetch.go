@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,7 @@ func fetchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	workers := fs.Int("workers", 32, "concurrent fetches")
 	items := fs.Int("items", 20, "items per feed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	repeat := fs.Int("repeat", 3, "how many times the seen round and gofeed alone are measured, alternately (the medians are reported)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -60,7 +63,11 @@ func fetchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := benchFetch(ctx, stderr, *cfgPath, *feeds, *workers, *items)
+	if *repeat < 1 {
+		fmt.Fprintln(stderr, "newswatch-bench fetch: -repeat must be at least 1")
+		return 2
+	}
+	r, err := benchFetch(ctx, stderr, *cfgPath, *feeds, *workers, *items, *repeat)
 	if err != nil {
 		fmt.Fprintf(stderr, "newswatch-bench fetch: %v\n", err)
 		return 1
@@ -69,7 +76,7 @@ func fetchCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return 0
 }
 
-const fetchHelp = `Usage: newswatch-bench fetch [-feeds N] [-workers W] [-items K] [-config FILE]
+const fetchHelp = `Usage: newswatch-bench fetch [-feeds N] [-workers W] [-items K] [-repeat R] [-config FILE]
 
 Serves N synthetic feeds (K items of ~1 KB HTML, 5% on topic) from a
 separate process on 127.0.0.1, then refreshes them all through the real
@@ -77,7 +84,10 @@ fetcher and publish path (embedded NATS in a temporary data dir, topics
 from the config), and a second time when every feed answers 304. In the
 same run it times gofeed alone parsing the same bytes, the floor a
 refresh can reach. A third round gives every feed one new item (the steady
-state: a 200 whose other items were all seen before). Prints wall time, feeds/s, CPU time and peak RSS.
+state: a 200 whose other items were all seen before). The seen round and
+gofeed alone are measured R times, alternately, and their medians
+compared, since one CPU figure on a shared machine is noisy. Prints wall
+time, feeds/s, CPU time and peak RSS.
 
 `
 
@@ -105,7 +115,7 @@ func serveFeeds(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func benchFetch(ctx context.Context, stderr io.Writer, cfgPath string, n, workers, items int) (string, error) {
+func benchFetch(ctx context.Context, stderr io.Writer, cfgPath string, n, workers, items, repeat int) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
@@ -200,18 +210,14 @@ func benchFetch(ctx context.Context, stderr io.Writer, cfgPath string, n, worker
 		return "", err
 	}
 	rss := peakRSS() << 10
-	if _, err := io.WriteString(stdin, "touch\n"); err != nil {
-		return "", fmt.Errorf("feed server: %w", err)
-	}
-	if _, err := childOut.ReadString('\n'); err != nil {
-		return "", fmt.Errorf("feed server: %w", err)
-	}
-	seenWall, seenCPU, seenNew, _, err := round()
-	if err != nil {
-		return "", err
-	}
-	if seenNew != n {
-		return "", fmt.Errorf("the round of touched feeds found %d new articles, want one a feed (%d)", seenNew, n)
+	touch := func() error {
+		if _, err := io.WriteString(stdin, "touch\n"); err != nil {
+			return fmt.Errorf("feed server: %w", err)
+		}
+		if _, err := childOut.ReadString('\n'); err != nil {
+			return fmt.Errorf("feed server: %w", err)
+		}
+		return nil
 	}
 
 	// Baseline: gofeed alone on the same bytes, one parser per worker.
@@ -223,30 +229,74 @@ func benchFetch(ctx context.Context, stderr io.Writer, cfgPath string, n, worker
 		total += int64(len(bodies[i]))
 	}
 	local.Close()
-	start, cpu0 := time.Now(), cpuTime()
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fp := gofeed.NewParser()
-			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				_, _ = fp.Parse(bytes.NewReader(bodies[i]))
-			}
-		}()
+	gofeedAlone := func() (time.Duration, time.Duration) {
+		start, cpu0 := time.Now(), cpuTime()
+		var wg sync.WaitGroup
+		next := atomic.Int64{}
+		for range runtime.NumCPU() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fp := gofeed.NewParser()
+				for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+					_, _ = fp.Parse(bytes.NewReader(bodies[i]))
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start), cpuTime() - cpu0
 	}
-	wg.Wait()
-	baseWall, baseCPU := time.Since(start), cpuTime()-cpu0
+
+	// The seen round and the baseline alternate, so that a noisy
+	// neighbour weighs on both alike.
+	var seenWalls, seenCPUs, baseWalls, baseCPUs []time.Duration
+	for range repeat {
+		if err := touch(); err != nil {
+			return "", err
+		}
+		wall, cpu, seenNew, _, err := round()
+		if err != nil {
+			return "", err
+		}
+		if seenNew != n {
+			return "", fmt.Errorf("the round of touched feeds found %d new articles, want one a feed (%d)", seenNew, n)
+		}
+		seenWalls, seenCPUs = append(seenWalls, wall), append(seenCPUs, cpu)
+		wall, cpu = gofeedAlone()
+		baseWalls, baseCPUs = append(baseWalls, wall), append(baseCPUs, cpu)
+	}
+	seenWall, seenCPU := median(seenWalls), median(seenCPUs)
+	baseWall, baseCPU := median(baseWalls), median(baseCPUs)
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "feeds: %d × %d items, %.1f MB in all; workers: %d; GOMAXPROCS: %d\n", n, items, float64(total)/1e6, workers, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(&out, "full refresh:   wall %8s  %8.0f feeds/s  cpu %8s  new articles %d\n", fullWall.Round(time.Millisecond), float64(n)/fullWall.Seconds(), fullCPU.Round(time.Millisecond), newArticles)
 	fmt.Fprintf(&out, "304 refresh:    wall %8s  %8.0f feeds/s  cpu %8s\n", nmWall.Round(time.Millisecond), float64(n)/nmWall.Seconds(), nmCPU.Round(time.Millisecond))
-	fmt.Fprintf(&out, "seen refresh:   wall %8s  %8.0f feeds/s  cpu %8s  (one new item a feed, the others seen before)\n", seenWall.Round(time.Millisecond), float64(n)/seenWall.Seconds(), seenCPU.Round(time.Millisecond))
-	fmt.Fprintf(&out, "gofeed alone:   wall %8s  %8.0f feeds/s  cpu %8s\n", baseWall.Round(time.Millisecond), float64(n)/baseWall.Seconds(), baseCPU.Round(time.Millisecond))
+	fmt.Fprintf(&out, "seen refresh:   wall %8s  %8.0f feeds/s  cpu %8s  (one new item a feed, the others seen before; median of %d)\n", seenWall.Round(time.Millisecond), float64(n)/seenWall.Seconds(), seenCPU.Round(time.Millisecond), repeat)
+	fmt.Fprintf(&out, "gofeed alone:   wall %8s  %8.0f feeds/s  cpu %8s  (median of %d)\n", baseWall.Round(time.Millisecond), float64(n)/baseWall.Seconds(), baseCPU.Round(time.Millisecond), repeat)
 	fmt.Fprintf(&out, "full refresh cpu / gofeed cpu: %.2f×\n", fullCPU.Seconds()/baseCPU.Seconds())
-	fmt.Fprintf(&out, "seen refresh cpu / gofeed cpu: %.2f×\n", seenCPU.Seconds()/baseCPU.Seconds())
+	fmt.Fprintf(&out, "seen refresh cpu / gofeed cpu: %.2f× (medians of %d; each round against the baseline beside it: %s)\n", seenCPU.Seconds()/baseCPU.Seconds(), repeat, ratioRange(seenCPUs, baseCPUs))
 	fmt.Fprintf(&out, "peak RSS: %.0f MB after the full refresh, %.0f MB after the 304 round (embedded NATS included)\n", float64(rssAfterFull)/(1<<20), float64(rss)/(1<<20))
 	return out.String(), nil
+}
+
+// median returns the middle of ds (the mean of the two middle ones for an
+// even count).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratioRange is the lowest and highest of a[i]/b[i].
+func ratioRange(a, b []time.Duration) string {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range a {
+		r := a[i].Seconds() / b[i].Seconds()
+		lo, hi = math.Min(lo, r), math.Max(hi, r)
+	}
+	return fmt.Sprintf("%.2f–%.2f×", lo, hi)
 }
