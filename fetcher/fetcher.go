@@ -92,9 +92,10 @@ func Backoff(n int, interval time.Duration) time.Duration { return httpc.Backoff
 // Fetcher fetches sources. It is safe for concurrent use; make one per
 // process so that the per-host limits hold across all fetches.
 type Fetcher struct {
-	log    *slog.Logger
-	client *httpc.Client
-	now    func() time.Time
+	log       *slog.Logger
+	client    *httpc.Client
+	now       func() time.Time
+	deferText bool
 }
 
 // New returns a Fetcher for cfg; zero fields take the package defaults
@@ -129,6 +130,16 @@ func New(cfg config.Fetch, logger *slog.Logger) *Fetcher {
 	}
 	return &Fetcher{log: logger, client: httpc.New(o), now: time.Now}
 }
+
+// DeferText makes Fetch leave the plain text of feed items (Summary,
+// Content) empty, for the caller to fill with FillText on the articles it
+// keeps: a refresh where most items were seen before then spends nothing
+// on the text of those. Call it before the first Fetch.
+func (f *Fetcher) DeferText() { f.deferText = true }
+
+// FillText sets a's Summary and Content to the plain text of its HTML
+// where they are empty (the articles of a Fetcher with DeferText).
+func FillText(a *news.Article) { feed.FillText(a) }
 
 // Fetch fetches and parses one source (feed or page). prev is the
 // Validator of the previous fetch (zero for none). Errors name the source
@@ -174,7 +185,11 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 		res.Charset = d.Charset
 		f.logCharset(src.ID, d)
 		res.Hub, res.Self = websub.DiscoverHub(resp.Header, d.Body, resp.URL)
-		res.Articles, err = feed.Parse(d.Body, resp.URL, src.ID, now)
+		parse := feed.Parse
+		if f.deferText {
+			parse = feed.ParseWithoutText
+		}
+		res.Articles, err = parse(d.Body, resp.URL, src.ID, now)
 	}
 	if err != nil {
 		// Keep the old validator: a new one would turn the next fetch of

@@ -76,11 +76,20 @@ type fetchStage struct {
 	alone atomic.Pointer[func(source string, nextDue time.Time)]
 	// writeEvery is stateWriteEvery (shorter in tests).
 	writeEvery time.Duration
+
+	// memo spares the seen bucket a lookup for the items a source's last
+	// fetch found seen or marked seen.
+	memo *seenMemo
 }
 
 func newFetchStage(b *bus.Bus, cfg config.Fetch, log *slog.Logger, m *metrics.Metrics, sources func() []config.Source) *fetchStage {
+	f := fetcher.New(cfg, log)
+	// The text of an item is made only for the items not seen before
+	// (publishArticles).
+	f.DeferText()
 	return &fetchStage{
-		b: b, f: fetcher.New(cfg, log), log: log, timeout: cfg.Timeout, m: m,
+		b: b, f: f, log: log, timeout: cfg.Timeout, m: m,
+		memo:     newSeenMemo(),
 		ackWait:  defaultAckWait,
 		ftPool:   make(chan struct{}, max(cfg.FullTextWorkers, 1)),
 		ftBudget: cmp.Or(cfg.FullTextBudget, time.Minute),

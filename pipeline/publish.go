@@ -10,6 +10,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/fetcher"
 	"newswatch/news"
 )
 
@@ -46,22 +47,38 @@ type publishResult struct {
 // awaited within ackWait, so that a feed costs a few round trips per
 // window and a huge feed never overruns the client. One item the store
 // refuses is set aside; its siblings go on. The counts are right up to
-// the window that failed, when one does.
+// the window that failed, when one does. The ids the source's last fetch
+// found seen are not looked up again (seenMemo), and only the articles
+// not seen before get their plain text (fetcher.FillText).
 func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src config.Source, arts []news.Article) (publishResult, error) {
 	var res publishResult
+	if len(arts) == 0 {
+		// A 304 or an empty feed: what the memo holds stays right.
+		return res, nil
+	}
 	fresh := make([]*news.Article, 0, len(arts))
+	known := s.memo.known(src.ID)
+	seenNow := make([]uint64, 0, len(arts))
 	for i := range arts {
 		a := &arts[i]
 		if a.ID == "" {
 			a.ID = news.ArticleID(a.GUID, a.URL)
 		}
+		key := s.memo.key(a.ID)
+		if has(known, key) {
+			seenNow = append(seenNow, key)
+			continue
+		}
 		seen, err := s.seen(ctx, a.ID)
 		if err != nil {
 			return res, err
 		}
-		if !seen {
-			fresh = append(fresh, a)
+		if seen {
+			seenNow = append(seenNow, key)
+			continue
 		}
+		fetcher.FillText(a)
+		fresh = append(fresh, a)
 	}
 	if len(fresh) > 0 && src.FullText {
 		fresh, res.Deferred = s.fullTexts(ctx, log, src, fresh)
@@ -75,6 +92,16 @@ func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src 
 			return res, err
 		}
 	}
+	// Every article kept is now marked seen (stored or set aside); the
+	// deferred ones were not kept.
+	for _, a := range fresh {
+		seenNow = append(seenNow, s.memo.key(a.ID))
+	}
+	var configured []config.Source
+	if s.sources != nil {
+		configured = s.sources()
+	}
+	s.memo.remember(src.ID, seenNow, configured)
 	return res, nil
 }
 

@@ -38,7 +38,18 @@ const (
 // Parse parses a UTF-8 feed body (RSS, Atom or JSON Feed) into
 // articles. base is the URL the feed was fetched from, against which
 // relative item links are resolved.
-func Parse(body []byte, base *url.URL, sourceID string, now time.Time) (_ []news.Article, err error) {
+func Parse(body []byte, base *url.URL, sourceID string, now time.Time) ([]news.Article, error) {
+	arts, err := ParseWithoutText(body, base, sourceID, now)
+	for i := range arts {
+		FillText(&arts[i])
+	}
+	return arts, err
+}
+
+// ParseWithoutText is Parse that leaves each article's Summary and Content
+// (the plain text of its HTML) empty for FillText: a caller that keeps
+// only the items it has not seen before spends nothing on the others.
+func ParseWithoutText(body []byte, base *url.URL, sourceID string, now time.Time) (_ []news.Article, err error) {
 	defer Recover(&err)
 	if isJSON(body) {
 		if err := checkJSONFeed(body); err != nil {
@@ -54,6 +65,17 @@ func Parse(body []byte, base *url.URL, sourceID string, now time.Time) (_ []news
 		return parseWhole(body, base, sourceID, now)
 	}
 	return parseWindows(body, st, base, sourceID, now)
+}
+
+// FillText sets a's Summary and Content to the plain text of SummaryHTML
+// and ContentHTML where they are empty.
+func FillText(a *news.Article) {
+	if a.Summary == "" && a.SummaryHTML != "" {
+		a.Summary = htmltext.Text(a.SummaryHTML)
+	}
+	if a.Content == "" && a.ContentHTML != "" {
+		a.Content = htmltext.Text(a.ContentHTML)
+	}
 }
 
 // parseWhole parses a feed in one piece.
@@ -120,12 +142,12 @@ func itemArticle(it *gofeed.Item, base *url.URL, stableGUID bool, sourceID strin
 		ContentHTML: strings.TrimSpace(it.Content),
 		Fetched:     now,
 	}
-	a.Summary = htmltext.Text(a.SummaryHTML)
-	a.Content = htmltext.Text(a.ContentHTML)
 	a.URL = itemLink(it, base)
 	if a.Title == "" {
 		// Title-less items (microblogs, some JSON feeds) still need a
-		// headline for alerts: the start of the text.
+		// headline for alerts: the start of the text. (The text of the
+		// others is left for FillText.)
+		FillText(&a)
 		a.Title = textutil.Truncate(textutil.FirstLine(textutil.FirstNonEmpty(a.Summary, a.Content)), 200)
 	}
 	if it.PublishedParsed != nil {
