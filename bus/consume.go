@@ -176,6 +176,9 @@ type Loop struct {
 	// PanicRetry is when a message whose handler panicked is delivered
 	// again (default a minute).
 	PanicRetry time.Duration
+	// Panicked, when set, is told of each handler that panicked (for a
+	// metric), after the ERROR log.
+	Panicked func()
 }
 
 func (lp *Loop) log() *slog.Logger {
@@ -323,6 +326,9 @@ func (lp *Loop) call(ctx context.Context, h Handler, m Msg) (r Result) {
 			delay := cmpOr(lp.PanicRetry, time.Minute)
 			lp.log().Error("handler failed on a message; it is delivered again later. This is a bug: please report it with the stack",
 				"subject", m.Subject(), "panic", fmt.Sprint(v), "retry_in", delay, "stack", string(debug.Stack()))
+			if lp.Panicked != nil {
+				lp.Panicked()
+			}
 			r = RetryAfter(delay)
 		}
 	}()

@@ -9,6 +9,7 @@ import (
 	"newswatch/internal/logtest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -470,7 +471,8 @@ func TestLoopSurvivesAPanickingHandler(t *testing.T) {
 	b := loopBus(t)
 	c := loopConsumer(t, b, "panic", 5*time.Second, 3)
 	var logs logtest.Buffer
-	lp := &Loop{Log: slog.New(slog.NewTextHandler(&logs, nil)), PanicRetry: 300 * time.Millisecond}
+	var panics atomic.Int64
+	lp := &Loop{Log: slog.New(slog.NewTextHandler(&logs, nil)), PanicRetry: 300 * time.Millisecond, Panicked: func() { panics.Add(1) }}
 	var got deliveries
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -510,5 +512,8 @@ func TestLoopSurvivesAPanickingHandler(t *testing.T) {
 	}
 	if st := consumerState(t, b, "loop-panic"); st.Backlog() != 0 {
 		t.Errorf("consumer state %+v, want every message settled", st)
+	}
+	if n := panics.Load(); n != 1 {
+		t.Errorf("Panicked told of %d panics, want 1", n)
 	}
 }

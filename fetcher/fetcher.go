@@ -201,6 +201,13 @@ func (f *Fetcher) fetch(ctx context.Context, src config.Source, prev Validator) 
 	return res, nil
 }
 
+// ParserPanicked reports whether err is a parser's panic on a document
+// (a bug, logged with its stack by Fetch).
+func ParserPanicked(err error) bool {
+	_, ok := feed.PanicStack(err)
+	return ok
+}
+
 // logParserPanic logs, with its stack, a parser's panic on a document
 // (the source fails to parse and shows as failing): a bug to report.
 func logParserPanic(log *slog.Logger, source string, err error) {

@@ -26,6 +26,7 @@ type Metrics struct {
 	setAside    *prometheus.CounterVec
 	digestHold  *prometheus.CounterVec
 	consErrors  *prometheus.CounterVec
+	panics      *prometheus.CounterVec
 
 	srcMu   sync.Mutex
 	sources map[string]bool // sources with a last-success series
@@ -78,6 +79,11 @@ func New() *Metrics {
 		Help: "Errors of a subscriber's consumer, per subscriber and op (recreate: a lost consumer could not be made again; pull: a pull from it failed).",
 	}, []string{"subscriber", "op"})
 	r.MustRegister(m.consErrors)
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "newswatch_panics_total",
+		Help: "Bugs met and survived, per stage (parse: a parser on a document; fetch, classify, deliver: a handler on one message or job, which is retried a minute later). Each is logged at ERROR with its stack.",
+	}, []string{"stage"})
+	r.MustRegister(m.panics)
 	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
@@ -177,6 +183,14 @@ func (m *Metrics) DigestHoldErrors(subscriber, op string, n int) {
 func (m *Metrics) ConsumerError(subscriber, op string) {
 	if m != nil {
 		m.consErrors.WithLabelValues(subscriber, op).Inc()
+	}
+}
+
+// Panicked records a panic survived in stage (parse, fetch, classify,
+// deliver).
+func (m *Metrics) Panicked(stage string) {
+	if m != nil {
+		m.panics.WithLabelValues(stage).Inc()
 	}
 }
 

@@ -485,6 +485,7 @@ func (d *Dispatcher) Backlog(ctx context.Context, id string) (uint64, error) {
 func (d *Dispatcher) consumeLoop(log *slog.Logger, l *loop) *bus.Loop {
 	return &bus.Loop{
 		Log:       log,
+		Panicked:  func() { d.m.Panicked("deliver") },
 		Heartbeat: l.spec.AckWait / 3,
 		Abort:     l.abort,
 		// One short pull per alert, never cancelled midway, and whatever

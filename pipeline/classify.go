@@ -118,7 +118,7 @@ func (s *classifyStage) consumeUntil(ctx, abort context.Context, workers int) er
 	if err != nil {
 		return err
 	}
-	lp := &bus.Loop{Log: s.log, Workers: workers, Abort: abort}
+	lp := &bus.Loop{Log: s.log, Workers: workers, Abort: abort, Panicked: func() { s.m.Panicked("classify") }}
 	return lp.Run(ctx, cons, s.handleArticle)
 }
 

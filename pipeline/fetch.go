@@ -225,6 +225,9 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 			return res, context.Cause(ctx)
 		}
 		res.Err = ferr
+		if fetcher.ParserPanicked(ferr) {
+			s.m.Panicked("parse")
+		}
 		delay := st.failed(src, ferr)
 		log.Warn("fetch failed", "url", src.URL, "failures", st.ConsecutiveFailures, "retry_in", delay.Round(time.Second), "err", ferr)
 		s.m.Fetched(src.ID, time.Since(start), "error")
@@ -421,7 +424,7 @@ func (s *fetchStage) consume(ctx context.Context, workers int, lookup func(strin
 	}
 	// A fetch with full text for many new items can outlast the ack
 	// wait; the heartbeat keeps the job ours meanwhile.
-	lp := &bus.Loop{Log: s.log, Workers: workers, Heartbeat: fetchAckWait / 3}
+	lp := &bus.Loop{Log: s.log, Workers: workers, Heartbeat: fetchAckWait / 3, Panicked: func() { s.m.Panicked("fetch") }}
 	return lp.Run(ctx, cons, func(ctx context.Context, m bus.Msg) bus.Result {
 		return s.handleJob(ctx, m, lookup)
 	})
@@ -565,6 +568,7 @@ func (s *fetchStage) runLocalJob(ctx context.Context, job fetchJob, lookup func(
 			again, delay = true, localPanicRetry
 			s.log.Error("fetch job failed; it is run again later. This is a bug: please report it with the stack",
 				"source", job.Source, "panic", fmt.Sprint(v), "retry_in", delay, "stack", string(debug.Stack()))
+			s.m.Panicked("fetch")
 		}
 	}()
 	return s.runJob(ctx, job, lookup)
