@@ -630,7 +630,14 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 		if err == nil && n == 0 {
 			break
 		}
-		left, lookErr = n, err
+		switch {
+		case err == nil:
+			left, lookErr = n, nil
+		case ctx.Err() == nil:
+			// A look cut short by the end of the pass says nothing: the
+			// count of the last one that worked stays.
+			lookErr = err
+		}
 		clock.Sleep(ctx, 20*time.Millisecond)
 	}
 	if ctx.Err() != nil {
