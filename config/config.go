@@ -126,6 +126,9 @@ type Problem struct {
 	Excerpt string
 
 	decode bool // a value the decoder refused (wrong type)
+	// anchorLine, for a value reached through an alias (*name), is the
+	// line of the anchored value, where the decoder reports it.
+	anchorLine int
 }
 
 func (p Problem) String() string {
@@ -218,7 +221,7 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 			decoded = typeProblems(doc, typeOfConfig, "")
 			for _, e := range te.Errors {
 				line := lineFromMsg(e)
-				if !slices.ContainsFunc(decoded, func(p Problem) bool { return p.Line == line }) {
+				if !slices.ContainsFunc(decoded, func(p Problem) bool { return p.Line == line || p.anchorLine == line }) {
 					decoded = append(decoded, Problem{Line: line, Msg: stripLine(e), decode: true})
 				}
 			}

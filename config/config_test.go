@@ -129,6 +129,15 @@ func TestProblems(t *testing.T) {
 			`line 3: subscribers[0].type: unknown type "slack" (webhook or email): for slack, write type: webhook and format: slack`,
 		}},
 		{"page without selectors", "sources:\n  - id: p\n    type: page\n    url: https://e.org/\n", []string{"selectors.items"}},
+		{"alias of the wrong type", "x-d: &d {a: 1}\nfetch:\n  timeout: *d\n", []string{
+			`line 3, column 12: fetch.timeout: expected a duration, found keys and values (through *d, the value of &d on line 1)`,
+		}},
+		{"wrong type in a merged mapping", "x-src: &src\n  interval: 5 minutes\nsources:\n  - <<: *src\n    id: a\n    url: https://e.org/\n", []string{
+			`line 2: sources[0].interval: "5 minutes" is not a duration`,
+		}},
+		{"unknown key in a merged mapping", "x-src: &src\n  intervall: 5m\nsources:\n  - <<: *src\n    id: a\n    url: https://e.org/\n", []string{
+			`line 2: sources[0].intervall: unknown key "intervall" (did you mean "interval"?)`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -629,5 +638,40 @@ func TestExcerptHidesSecretKeys(t *testing.T) {
 		if got := caretExcerpt(text, 1, 1) == ""; got != hidden {
 			t.Errorf("%q: hidden %v, want %v", text, got, hidden)
 		}
+	}
+}
+
+// TestAnchorsAndMerges checks that YAML's own ways of sharing values are
+// taken as written: an anchor under an x- key, a merge key (<<) and an
+// alias; and that a value of the wrong type through an alias is one
+// problem, at the alias.
+func TestAnchorsAndMerges(t *testing.T) {
+	doc := `x-feed: &feed
+  interval: 5m
+  type: feed
+x-timeout: &timeout 20s
+fetch:
+  timeout: *timeout
+sources:
+  - <<: *feed
+    id: a
+    url: https://e.org/a.xml
+  - <<: [*feed]
+    id: b
+    url: https://e.org/b.xml
+    interval: 1h
+`
+	c, err := Parse([]byte(doc), env(nil))
+	if err != nil {
+		t.Fatalf("anchors, merges and aliases refused: %v", err)
+	}
+	if c.Fetch.Timeout != 20*time.Second || len(c.Sources) != 2 || c.Sources[0].Interval != 5*time.Minute || c.Sources[1].Interval != time.Hour {
+		t.Fatalf("values not as written: timeout %s, sources %+v", c.Fetch.Timeout, c.Sources)
+	}
+
+	_, err = Parse([]byte("x-d: &d {a: 1}\nfetch:\n  timeout: *d\n"), env(nil))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 {
+		t.Fatalf("want one problem for a wrong type through an alias, got %v", err)
 	}
 }

@@ -25,7 +25,10 @@ func typeProblems(n *yaml.Node, t reflect.Type, path string) Problems {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.AliasNode || n.Tag == "!!null" {
+	if n.Kind == yaml.AliasNode {
+		return aliasProblems(n, t, path)
+	}
+	if n.Tag == "!!null" {
 		return nil
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]()) {
@@ -50,6 +53,12 @@ func typeProblems(n *yaml.Node, t reflect.Type, path string) Problems {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if isMergeKey(k) {
+				for _, m := range mergedMaps(v) {
+					ps = append(ps, typeProblems(m, t, path)...)
+				}
+				continue
+			}
 			if ft, ok := fields[k.Value]; ok {
 				ps = append(ps, typeProblems(v, ft, joinPath(path, k.Value))...)
 			}
@@ -83,6 +92,25 @@ func typeProblems(n *yaml.Node, t reflect.Type, path string) Problems {
 
 // leafProblem decodes n alone into a value of type t and, if the decoder
 // refuses it, says what t wants.
+// aliasProblems checks the value an alias (*name) stands for against the
+// type of the key it is written at, and reports its problems there, since
+// the same anchored value may be right at one key and wrong at another.
+// (The decoder has expanded the same aliases before, within its limits.)
+func aliasProblems(n *yaml.Node, t reflect.Type, path string) Problems {
+	if n.Alias == nil {
+		return nil
+	}
+	ps := typeProblems(n.Alias, t, path)
+	for i := range ps {
+		if ps[i].anchorLine == 0 {
+			ps[i].anchorLine = ps[i].Line
+		}
+		ps[i].Msg += fmt.Sprintf(" (through *%s, the value of &%s on line %d)", n.Value, n.Value, n.Alias.Line)
+		ps[i].Line, ps[i].Column = n.Line, n.Column
+	}
+	return ps
+}
+
 func leafProblem(n *yaml.Node, t reflect.Type, path string) Problems {
 	err := n.Decode(reflect.New(t).Interface())
 	var te *yaml.TypeError

@@ -176,6 +176,16 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if isMergeKey(k) {
+				// "<<: *defaults": the merged keys are this mapping's.
+				for _, m := range mergedMaps(v) {
+					ps = append(ps, unknownKeys(m, t, path)...)
+				}
+				continue
+			}
+			if path == "" && strings.HasPrefix(k.Value, extensionPrefix) {
+				continue
+			}
 			p := k.Value
 			if path != "" {
 				p = path + "." + k.Value
@@ -202,6 +212,35 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 		}
 	}
 	return ps
+}
+
+// extensionPrefix starts the top-level keys newswatch ignores, a place
+// for YAML anchors shared by other keys ("x-defaults: &defaults"), as in
+// Compose files.
+const extensionPrefix = "x-"
+
+// isMergeKey reports whether k is YAML's merge key ("<<").
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.Tag == "!!merge")
+}
+
+// mergedMaps returns the mappings a merge key's value v brings in: a
+// mapping, an alias of one, or a list of those.
+func mergedMaps(v *yaml.Node) []*yaml.Node {
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return []*yaml.Node{v}
+	case yaml.SequenceNode:
+		var ms []*yaml.Node
+		for _, c := range v.Content {
+			ms = append(ms, mergedMaps(c)...)
+		}
+		return ms
+	}
+	return nil
 }
 
 // yamlFields maps the keys of struct type t to their types, the keys of
