@@ -80,3 +80,13 @@ func (b *Bus) MaxPayload() int64 {
 	}
 	return b.NC.MaxPayload()
 }
+
+// Reconnects is how many times the connection went back to a server
+// after losing it: a server that restarted may have come back without its
+// last writes (those within its fsync interval).
+func (b *Bus) Reconnects() uint64 {
+	if b.NC == nil {
+		return 0
+	}
+	return b.NC.Stats().Reconnects
+}

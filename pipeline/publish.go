@@ -57,7 +57,8 @@ func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src 
 		return res, nil
 	}
 	fresh := make([]*news.Article, 0, len(arts))
-	known := s.memo.known(src.ID)
+	epoch := s.storeEpoch()
+	known := s.memo.known(src.ID, epoch)
 	seenNow := make([]uint64, 0, len(arts))
 	for i := range arts {
 		a := &arts[i]
@@ -101,8 +102,15 @@ func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src 
 	if s.sources != nil {
 		configured = s.sources()
 	}
-	s.memo.remember(src.ID, seenNow, configured)
+	s.memo.remember(src.ID, seenNow, configured, epoch)
 	return res, nil
+}
+
+// storeEpoch changes whenever the seen bucket may have lost ids it was
+// told (see seenMemo): at each reconnect to a server, and when data is
+// found lost in the bucket.
+func (s *fetchStage) storeEpoch() uint64 {
+	return s.b.Reconnects() + s.b.Health.Counts().Lost["KV_"+s.b.Names.SeenBucket]
 }
 
 func (s *fetchStage) seen(ctx context.Context, id string) (bool, error) {
