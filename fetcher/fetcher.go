@@ -22,6 +22,7 @@
 package fetcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,8 +139,22 @@ func New(cfg config.Fetch, logger *slog.Logger) *Fetcher {
 func (f *Fetcher) DeferText() { f.deferText = true }
 
 // FillText sets a's Summary and Content to the plain text of its HTML
-// where they are empty (the articles of a Fetcher with DeferText).
-func FillText(a *news.Article) { feed.FillText(a) }
+// where they are empty (the articles of a Fetcher with DeferText). The
+// conversion runs outside the parser's guard: should it panic (a bug, on
+// hostile HTML), the HTML itself stands in for the text, so that the
+// article still goes out and is classified on its words, and the panic
+// is returned (a *feed.PanicError, with its stack) for the caller to log.
+func FillText(a *news.Article) (err error) {
+	defer func() {
+		if err != nil {
+			a.Summary = cmp.Or(a.Summary, a.SummaryHTML)
+			a.Content = cmp.Or(a.Content, a.ContentHTML)
+		}
+	}()
+	defer feed.Recover(&err)
+	feed.FillText(a)
+	return nil
+}
 
 // Fetch fetches and parses one source (feed or page). prev is the
 // Validator of the previous fetch (zero for none). Errors name the source
@@ -207,6 +222,9 @@ func ParserPanicked(err error) bool {
 	_, ok := feed.PanicStack(err)
 	return ok
 }
+
+// PanicStack is the stack of the parser panic err holds, if it holds one.
+func PanicStack(err error) (string, bool) { return feed.PanicStack(err) }
 
 // logParserPanic logs, with its stack, a parser's panic on a document
 // (the source fails to parse and shows as failing): a bug to report.

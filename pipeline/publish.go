@@ -78,7 +78,12 @@ func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src 
 			seenNow = append(seenNow, key)
 			continue
 		}
-		fetcher.FillText(a)
+		if err := fetcher.FillText(a); err != nil {
+			stack, _ := fetcher.PanicStack(err)
+			log.Error("making the text of an item failed; its HTML is used as its text. Please report this bug with the stack",
+				"id", a.ID, "url", a.URL, "err", err, "stack", stack)
+			s.m.Panicked("parse")
+		}
 		fresh = append(fresh, a)
 	}
 	if len(fresh) > 0 && src.FullText {
