@@ -303,6 +303,10 @@ func TestNewSubscriberWithoutConsumer(t *testing.T) {
 	if _, ok := faultOf(b, "consumer.error:late"); !ok {
 		t.Errorf("no fault consumer.error:late; faults %+v", b.Health.Faults())
 	}
+	// A single pass does not wait for a queue that cannot drain.
+	if bl := subs.Drained(ctx, time.Now().Add(time.Minute)); !bl.Done || fmt.Sprint(bl.NoConsumer) != "[late]" {
+		t.Errorf("Drained = %+v, want done, with late without a consumer", bl)
+	}
 	want := publishAlerts(t, b, "fentanyl", 3, 0)
 	h.wait(t, 3, 10*time.Second) // desk's
 
