@@ -66,7 +66,13 @@ func newHealth(log *slog.Logger) *Health {
 
 // Report records a fault under key; a later Report under the same key
 // updates it.
-func (h *Health) Report(key, kind, detail string) {
+func (h *Health) Report(key, kind, detail string) { h.report(key, kind, detail, true) }
+
+// ReportLogged is Report for a reporter that logs the fault itself, with
+// more context than the bus has: the bus adds no log line of its own.
+func (h *Health) ReportLogged(key, kind, detail string) { h.report(key, kind, detail, false) }
+
+func (h *Health) report(key, kind, detail string, logIt bool) {
 	if h == nil {
 		return
 	}
@@ -85,7 +91,7 @@ func (h *Health) Report(key, kind, detail string) {
 	notify := h.notify
 	h.mu.Unlock()
 	if !ok {
-		if h.log != nil {
+		if logIt && h.log != nil {
 			h.log.Error(faultMessage(key, kind), "fault", key, "kind", kind, "err", detail)
 		}
 		for _, fn := range notify {

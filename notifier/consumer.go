@@ -18,12 +18,17 @@ import (
 // anyway). A missing one starts where the subscriber's recorded position
 // says: the alert after the last one it was done with, so that a consumer
 // lost to an operator's mistake or a damaged store skips nothing that was
-// queued; that is logged at ERROR, once (quiet: not at all, for the
-// retries of a loss already reported). With no position recorded, the
-// subscriber is new and starts with the alerts raised from now on.
+// queued; once it is made, that is logged at ERROR (quiet: not, for a
+// loss already reported). One that cannot be made is the caller's to
+// report (consumerFailed): one ERROR line for the fault, not two. With no
+// position recorded, the subscriber is new and starts with the alerts
+// raised from now on.
 func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec bus.ConsumerSpec, quiet bool) (*bus.Consumer, uint64, error) {
 	id := strings.TrimPrefix(spec.Durable, "notify-")
-	var lastErr error
+	var (
+		lastErr error
+		lost    bool // it was missing, and made from the position
+	)
 	// More than once: another replica may create the consumer between our
 	// look and our create, and then ours must follow its place. (A
 	// consumer made anew with a stale state is made again by
@@ -50,12 +55,7 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 		case found:
 			// It keeps its place (see EnsureConsumer).
 		case recorded:
-			if quiet {
-				break
-			}
-			quiet = true
-			log.Error("the subscriber's consumer was lost; recreating it from its last delivered position, so no queued alert is skipped",
-				"consumer", spec.Durable, "from_seq", pos+1)
+			lost = true
 		default:
 			last, err := d.b.StreamLastSeq(ctx, d.b.Names.AlertStream)
 			if err != nil {
@@ -75,6 +75,10 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 		if err != nil {
 			lastErr = err
 			continue
+		}
+		if lost && !quiet {
+			log.Error("the subscriber's consumer was lost; made again from its last delivered position, so no queued alert is skipped",
+				"consumer", spec.Durable, "from_seq", pos+1)
 		}
 		return cons, pos, nil
 	}
@@ -165,7 +169,8 @@ const consumerErrorLog = time.Minute
 // from (what, for op), so nothing is delivered to it: in its status, as a
 // blocking fault (/readyz, the status page's problems, an event), in the
 // metrics, and at ERROR when it begins and every consumerErrorLog while
-// it lasts. Its alerts stay in the stream meanwhile.
+// it lasts: one line, this one, with the fault's key (the bus does not
+// log it again). Its alerts stay in the stream meanwhile.
 func (d *Dispatcher) consumerFailed(log *slog.Logger, l *loop, op, what string, err error) {
 	now := d.now()
 	if op == "recreate" {
@@ -179,12 +184,13 @@ func (d *Dispatcher) consumerFailed(log *slog.Logger, l *loop, op, what string, 
 	// createConsumer's errors name the subscriber already.
 	problem := what + ": " + strings.TrimPrefix(err.Error(), "subscriber "+l.sub.ID+": ")
 	l.set(func(s *SubscriberStatus) { s.ConsumerError, s.ConsumerErrorSince = problem, l.consSince })
-	d.b.Health.Report(consumerFaultKey(l.sub.ID), bus.KindConsumerError,
+	d.b.Health.ReportLogged(consumerFaultKey(l.sub.ID), bus.KindConsumerError,
 		fmt.Sprintf("subscriber %s: %s; nothing is delivered to it, its alerts stay queued (failed tries: %d)", l.sub.ID, problem, l.consTries))
 	if first || now.Sub(l.consLogged) >= consumerErrorLog {
 		l.consLogged = now
 		log.Error("subscriber without a consumer to pull from: nothing is delivered to it; its alerts stay queued and go out once it is back",
-			"consumer", l.spec.Durable, "problem", what, "tries", l.consTries, "since", l.consSince, "err", err)
+			"op", op, "fault", consumerFaultKey(l.sub.ID), "consumer", l.spec.Durable, "problem", what,
+			"tries", l.consTries, "since", l.consSince, "err", err)
 	}
 }
 

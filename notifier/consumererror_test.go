@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,6 +304,10 @@ func TestNewSubscriberWithoutConsumer(t *testing.T) {
 	if _, ok := faultOf(b, "consumer.error:late"); !ok {
 		t.Errorf("no fault consumer.error:late; faults %+v", b.Health.Faults())
 	}
+	// A single pass does not wait for a queue that cannot drain.
+	if bl := subs.Drained(ctx, time.Now().Add(time.Minute)); !bl.Done || fmt.Sprint(bl.NoConsumer) != "[late]" {
+		t.Errorf("Drained = %+v, want done, with late without a consumer", bl)
+	}
 	want := publishAlerts(t, b, "fentanyl", 3, 0)
 	h.wait(t, 3, 10*time.Second) // desk's
 
@@ -440,4 +445,96 @@ func TestDeadLetterRefusedNoteOnce(t *testing.T) {
 	}
 	setDeadMsgSize(t, b, -1)
 	waitFor(t, "the dead letter", 10*time.Second, func() bool { return statusOf(d, "desk").DeadLettered == 1 })
+}
+
+// errorLines are the ERROR lines of a text log.
+func errorLines(log string) []string {
+	var out []string
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "level=ERROR") {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
+}
+
+// TestLostConsumerLoggedOnce: a subscriber's consumer is lost and cannot
+// be made again. That used to be logged at ERROR three times at once,
+// from the dispatcher ("recreating it", then "without a consumer") and
+// from the bus's fault report. It must be one ERROR line with the whole
+// context, repeated once a minute while it lasts, and none when the
+// consumer is back. A consumer lost and made again at once is one ERROR
+// line too.
+func TestLostConsumerLoggedOnce(t *testing.T) {
+	var logs logBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	})
+	// The bus and the dispatcher log to one place, as in the daemon.
+	b := openBusLog(t, t.TempDir(), bufLogger(&logs))
+	t.Cleanup(b.Close)
+	h := newHookServer(t, nil)
+	m := metrics.New()
+	d := NewDispatcher(b, bufLogger(&logs), m)
+	d.checkEvery = 100 * time.Millisecond
+	var ahead atomic.Int64 // how far the dispatcher's clock is ahead
+	d.now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	defer d.Close()
+	startSub(t, d, dispatchSub("desk", h.srv.URL, fastRetry))
+	publishAlerts(t, b, "fentanyl", 1, 0)
+	h.wait(t, 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Lost, and made again at once.
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	publishAlerts(t, b, "fentanyl", 1, 10)
+	h.wait(t, 2, 10*time.Second)
+	if got := errorLines(logs.String()); len(got) != 1 || !strings.Contains(got[0], "made again") || !strings.Contains(got[0], "subscriber=desk") {
+		t.Errorf("a consumer lost and made again: ERROR lines %q, want one saying it was made again", got)
+	}
+
+	// Lost, and another client holds the last slot.
+	before := len(errorLines(logs.String()))
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscriber's status to say its consumer is missing", 10*time.Second, func() bool {
+		return statusOf(d, "desk").ConsumerError != ""
+	})
+	waitFor(t, "more failed tries", 10*time.Second, func() bool { return consumerErrors(t, m, "desk", "recreate") >= 3 })
+	got := errorLines(logs.String())[before:]
+	if len(got) != 1 {
+		t.Fatalf("a consumer that cannot be made again: %d ERROR lines, want 1:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, s := range []string{"subscriber=desk", "op=recreate", "fault=consumer.error:desk", "consumer=notify-desk", "maximum consumers"} {
+		if !strings.Contains(got[0], s) {
+			t.Errorf("the ERROR line lacks %s: %s", s, got[0])
+		}
+	}
+
+	// A minute later, one reminder.
+	ahead.Store(int64(consumerErrorLog + time.Second))
+	waitFor(t, "the reminder", 10*time.Second, func() bool { return len(errorLines(logs.String())) > before+1 })
+	time.Sleep(300 * time.Millisecond)
+	if got := errorLines(logs.String())[before:]; len(got) != 2 || !strings.Contains(got[1], "subscriber=desk") || strings.Contains(got[1], "tries=1 ") {
+		t.Errorf("after a minute: ERROR lines %q, want the first and one reminder with the count of tries", got)
+	}
+
+	// Back: no more ERROR.
+	setMaxConsumers(t, b, -1)
+	h.wait(t, 2, 10*time.Second)
+	waitFor(t, "the consumer error to clear", 10*time.Second, func() bool { return statusOf(d, "desk").ConsumerError == "" })
+	if got := errorLines(logs.String())[before:]; len(got) != 2 {
+		t.Errorf("after the consumer is back: ERROR lines %q, want no new one", got)
+	}
 }

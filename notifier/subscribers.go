@@ -172,21 +172,31 @@ type Backlog struct {
 	// Retrying are the subscribers whose queue waits for a retry due
 	// after the deadline.
 	Retrying int
+	// NoConsumer are the subscribers without a consumer to pull from
+	// (SubscriberStatus.ConsumerError), by id: their queues cannot be
+	// read, nor drain before the consumer is back; their alerts stay in
+	// the stream.
+	NoConsumer []string
 	// Done: nothing more will be delivered before the deadline; every
-	// queue is empty, held for a digest, disabled or waiting on a
-	// retry beyond the deadline.
+	// queue is empty, held for a digest, disabled, waiting on a retry
+	// beyond the deadline, or without a consumer.
 	Done bool
 }
 
 // Drained reports how far the running subscribers' queues are from
 // empty, given a pass that ends at deadline. A queue whose length could
-// not be read is not done.
+// not be read is not done, unless its subscriber is known to have no
+// consumer: waiting for it would only wait out the pass.
 func (s *Subscribers) Drained(ctx context.Context, deadline time.Time) Backlog {
 	bl := Backlog{Done: true}
 	if s.d == nil {
 		return bl
 	}
 	for _, st := range s.d.Status() {
+		if st.ConsumerError != "" {
+			bl.NoConsumer = append(bl.NoConsumer, st.ID)
+			continue
+		}
 		n, err := s.d.Backlog(ctx, st.ID)
 		if err != nil {
 			bl.Done = false // unknown is not done

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"newswatch/config"
 	"newswatch/metrics"
 	"newswatch/news"
+	"newswatch/notifier"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -124,5 +126,56 @@ func TestStartsWithASubscriberWithoutItsConsumer(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestOnceDoesNotWaitForASubscriberWithoutItsConsumer: in a pass where
+// one subscriber's consumer cannot be made (another client holds its
+// name), the pass waited for that queue until its timeout, although it
+// could not drain. It now ends once the other subscriber's queue is
+// empty, names the subscriber without a consumer in its summary, keeps
+// the fault for the report, and is not OK.
+func TestOnceDoesNotWaitForASubscriberWithoutItsConsumer(t *testing.T) {
+	f := newFeed(t)
+	desk, late := newTitleHook(t), newTitleHook(t)
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL}}
+		c.Subscribers = []config.Subscriber{
+			{ID: "desk", Type: "webhook", WebhookSink: config.WebhookSink{URL: desk.URL, Secret: "s3cret"}},
+			{ID: "late", Type: "webhook", WebhookSink: config.WebhookSink{URL: late.URL, Secret: "s3cret"}},
+		}
+	})
+	b := openBus(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: notifier.ConsumerName("late"), DeliverSubject: "elsewhere.late", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	f.add("Fentanyl ring broken up")
+	p := newPipeline(t, cfg, b)
+	sum, err := p.Once(ctx, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TimedOut || sum.Delivered != 1 || sum.Pending != 0 || fmt.Sprint(sum.NoConsumer) != "[late]" || sum.OK() {
+		t.Errorf("summary: timed out %v, delivered %d, pending %d, without a consumer %v, OK %v; want 1 delivered, nothing pending, late without a consumer, not timed out and not OK",
+			sum.TimedOut, sum.Delivered, sum.Pending, sum.NoConsumer, sum.OK())
+	}
+	if !strings.Contains(sum.String(), "subscribers without a consumer: late") {
+		t.Errorf("summary line %q does not name late", sum.String())
+	}
+	var named bool
+	for _, f := range sum.Faults {
+		named = named || f.Key == "consumer.error:late"
+	}
+	if !named {
+		t.Errorf("summary faults %+v lack consumer.error:late", sum.Faults)
+	}
+	if got := desk.titles(); len(got) != 1 {
+		t.Errorf("desk got %q", got)
+	}
+	if got := late.titles(); len(got) != 0 {
+		t.Errorf("late got %q without a consumer", got)
 	}
 }

@@ -452,23 +452,36 @@ type Summary struct {
 	Retrying                 int // subscribers whose queue waits for a retry
 	DeadLettered             int64
 	Pending                  uint64 // alerts not yet delivered when the pass ended
-	TimedOut                 bool
-	Failures                 []FetchResult
+	// NoConsumer are the subscribers that had no consumer to pull from
+	// when the pass ended: the pass did not wait for them, and their
+	// alerts (not counted in Pending) stay queued for a later pass.
+	NoConsumer []string
+	TimedOut   bool
+	Failures   []FetchResult
+	// Faults are the bus faults in force when the deliveries ended,
+	// before the subscribers stopped (a stopped subscriber's
+	// consumer.error is cleared with it).
+	Faults []bus.Fault
 }
 
 // OK reports whether every source fetched and every delivery succeeded.
 func (s Summary) OK() bool {
-	return s.SourcesFailed == 0 && s.DeadLettered == 0 && s.Retrying == 0 && s.Pending == 0 && !s.TimedOut
+	return s.SourcesFailed == 0 && s.DeadLettered == 0 && s.Retrying == 0 && s.Pending == 0 && len(s.NoConsumer) == 0 && !s.TimedOut
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("sources: %d ok, %d failed; new articles: %d; alerts: %d; deliveries: %d ok, %d pending, %d retrying, %d dead-lettered",
+	out := fmt.Sprintf("sources: %d ok, %d failed; new articles: %d; alerts: %d; deliveries: %d ok, %d pending, %d retrying, %d dead-lettered",
 		s.SourcesOK, s.SourcesFailed, s.NewArticles, s.Alerts, s.Delivered, s.Pending, s.Retrying, s.DeadLettered)
+	if len(s.NoConsumer) > 0 {
+		out += "; subscribers without a consumer: " + strings.Join(s.NoConsumer, ", ")
+	}
+	return out
 }
 
 // Once fetches every source once, classifies what is new and delivers the
 // alerts, waiting at most timeout for deliveries to finish or be handed to
-// a retry whose time is past the deadline.
+// a retry whose time is past the deadline. It does not wait for a
+// subscriber without a consumer to pull from (Summary.NoConsumer).
 func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, error) {
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -518,7 +531,9 @@ func (p *Pipeline) Once(ctx context.Context, timeout time.Duration) (Summary, er
 	clsDone := make(chan error, 1)
 	go func() { clsDone <- p.cls.consumeUntil(bg, drained, 2) }()
 	defer func() { stopBG(); <-clsDone }()
-	if err := p.waitDrained(ctx, deadline, &sum, openPulls); err != nil {
+	err := p.waitDrained(ctx, deadline, &sum, openPulls)
+	sum.Faults = p.b.Health.Faults()
+	if err != nil {
 		return sum, errors.Join(fetchErr, err)
 	}
 	sum.TimedOut = ctx.Err() != nil
@@ -609,7 +624,8 @@ func (p *Pipeline) fetchAll(ctx context.Context, cfg *config.Config) (Summary, e
 
 // waitDrained waits for the classifier to take every article, calls
 // classified, then waits for every subscriber's queue to drain or wait
-// on a retry beyond the deadline; it returns when ctx ends.
+// on a retry beyond the deadline, leaving out the subscribers without a
+// consumer; it returns when ctx ends.
 func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Summary, classified func()) error {
 	if _, err := p.cls.consumer(ctx); err != nil {
 		return err
@@ -650,7 +666,7 @@ func (p *Pipeline) waitDrained(ctx context.Context, deadline time.Time, sum *Sum
 	classified()
 	for ctx.Err() == nil {
 		bl := p.subs.Drained(ctx, deadline)
-		sum.Pending, sum.Retrying = bl.Pending, bl.Retrying
+		sum.Pending, sum.Retrying, sum.NoConsumer = bl.Pending, bl.Retrying, bl.NoConsumer
 		if bl.Done {
 			break
 		}

@@ -4,18 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"newswatch/bus"
+	"newswatch/config"
+	"newswatch/internal/harness"
 	"newswatch/news"
+	"newswatch/notifier"
 )
 
 // TestLostConsumerShowsEverywhere runs the daemon, deletes a
@@ -196,5 +202,102 @@ func TestLostConsumerShowsEverywhere(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // a repeat would come right behind
 	if got := received(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("received %v, want each once, in order: %v", got, want)
+	}
+}
+
+// TestOnceEndsWithoutWaitingForASubscriberWithoutItsConsumer: one of two
+// subscribers has lost its consumer, and the alert stream takes no new
+// one. Its queue cannot drain in this pass, so the pass must not wait
+// for it until -timeout: it ends once the other subscriber has its
+// alert, says which subscriber has no consumer, and exits non-zero. The
+// alert stays queued for a later pass.
+func TestOnceEndsWithoutWaitingForASubscriberWithoutItsConsumer(t *testing.T) {
+	var story atomic.Bool
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		item := ""
+		if story.Load() {
+			item = `<item><guid isPermaLink="false">s1</guid><title>Fentanyl ring broken up</title><link>https://news.example.org/s1</link><description>Police seized fentanyl.</description></item>`
+		}
+		_, _ = w.Write([]byte(`<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>` + item + `</channel></rss>`))
+	}))
+	t.Cleanup(feed.Close)
+	desk, late := newReceiver(t, nil), newReceiver(t, nil)
+	dir := t.TempDir()
+	path := harness.WriteConfig(t, dir, map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": ""},
+		"sources":  []any{map[string]any{"id": "wire", "url": feed.URL}},
+		"topics":   []any{map[string]any{"id": "t", "query": "fentanyl"}},
+		"subscribers": []any{
+			map[string]any{"id": "desk", "type": "webhook", "url": desk.srv.URL, "secret": secret},
+			map[string]any{"id": "late", "type": "webhook", "url": late.srv.URL, "secret": secret},
+		},
+	})
+	if code, stdout, stderr := runCLI(t, "once", "-config", path); code != exitOK {
+		t.Fatalf("first pass: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// Another client took the name of late's consumer (a push consumer),
+	// so late's own cannot be made. (A consumer limit on the stream would
+	// not last: the pass brings the stream's config up to date.)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable := notifier.ConsumerName("late")
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, durable); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: durable, DeliverSubject: "elsewhere.late", AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverNewPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	story.Store(true)
+	const timeout = 20 * time.Second
+	start := time.Now()
+	code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", timeout.String())
+	took := time.Since(start)
+	t.Logf("exit %d after %s\nstdout: %s\nstderr: %s", code, took.Round(time.Millisecond), stdout, stderr)
+	if strings.Contains(stderr, "timed out") || took >= timeout {
+		t.Errorf("the pass waited %s for a subscriber that cannot drain (timed out: %v)", took.Round(time.Millisecond), strings.Contains(stderr, "timed out"))
+	}
+	if code == exitOK {
+		t.Error("exit 0 with a subscriber without its consumer")
+	}
+	if !strings.Contains(stderr, "newswatch once: problem: consumer.error:late: subscriber late: its consumer cannot be made") {
+		t.Errorf("stderr does not name the subscriber without a consumer:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "deliveries: 1 ok") || len(desk.hooks()) != 1 {
+		t.Errorf("desk got %d alerts, summary %q; want its one alert delivered", len(desk.hooks()), stdout)
+	}
+	if got := late.hooks(); len(got) != 0 {
+		t.Errorf("late got %d alerts without a consumer", len(got))
+	}
+
+	// The stranger is gone: the next pass makes late's consumer, and the
+	// alert that waited in the stream goes out, once.
+	b, err = bus.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, durable); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if code, stdout, stderr := runCLI(t, "once", "-config", path, "-timeout", timeout.String()); code != exitOK {
+		t.Errorf("the pass after: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got, sent := len(late.hooks()), len(desk.hooks()); got != 1 || sent != 1 {
+		t.Errorf("after the next pass late has %d alerts, desk %d; want 1 each", got, sent)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -293,7 +294,8 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 	// What the daemon would show on /readyz and its status page (a store
 	// fault, data lost, a subscriber without a consumer): a cron user
 	// reads only this output.
-	for _, f := range b.Health.Faults() {
+	faults := onceFaults(sum.Faults, b.Health.Faults())
+	for _, f := range faults {
 		fmt.Fprintf(env.stderr, "newswatch once: problem: %s: %s\n", f.Key, redact.scrub(f.Detail))
 	}
 	if n := sum.DeadLettered; n > 0 {
@@ -303,10 +305,25 @@ func cmdOnce(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		fmt.Fprintf(env.stderr, "newswatch once: %d %s gave up: newswatch deadletters list -config %s says why; replay sends again\n", n, what, *cfgPath)
 	}
-	if !sum.OK() || len(b.Health.Blocking()) > 0 {
+	if !sum.OK() || slices.ContainsFunc(faults, func(f bus.Fault) bool { return bus.BlockingKind(f.Kind) }) {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// onceFaults are the faults of a pass: those in force when its
+// deliveries ended (a subscriber's consumer.error is cleared when the
+// pass stops it) and those in force now, the later of each key.
+func onceFaults(atEnd, now []bus.Fault) []bus.Fault {
+	out := slices.Clone(atEnd)
+	for _, f := range now {
+		if i := slices.IndexFunc(out, func(g bus.Fault) bool { return g.Key == f.Key }); i >= 0 {
+			out[i] = f
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 func cmdCheck(ctx context.Context, env *cliEnv, args []string) int {
