@@ -23,27 +23,13 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"newswatch/config"
+	"newswatch/internal/harness"
 )
 
 // startServer runs a JetStream server on loopback configured by opts.
 func startServer(t *testing.T, opts *server.Options) *server.Server {
 	t.Helper()
-	opts.Host, opts.Port = "127.0.0.1", -1
-	opts.JetStream, opts.StoreDir = true, t.TempDir()
-	opts.NoLog, opts.NoSigs = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return harness.StartNATS(t, opts)
 }
 
 func externalConfig(t *testing.T, url string, nats func(*config.NATS)) *config.Config {

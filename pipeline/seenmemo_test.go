@@ -13,6 +13,7 @@ import (
 
 	"newswatch/bus"
 	"newswatch/config"
+	"newswatch/internal/harness"
 	"newswatch/news"
 )
 
@@ -21,24 +22,8 @@ import (
 // the seen bucket about them again, a new item is still published once
 // with its text, and a new process (an empty memo) asks again.
 func TestRefreshLooksUpOnlyWhatItHasNotSeen(t *testing.T) {
-	f := newFeed(t)
-	f.add("Fentanyl seizure at the border", "Port traffic resumes")
-	cfg := testConfig(t, func(c *config.Config) {
-		c.Sources = []config.Source{{ID: "wire", URL: f.srv.URL, Interval: time.Minute}}
-	})
-	b := openBus(t, cfg)
-	p := newPipeline(t, cfg, b)
+	f, cfg, b, p, first := fetchedThenUnmarked(t)
 	ctx := context.Background()
-	if r, err := p.FetchNow(ctx, cfg.Sources[0]); err != nil || r.Err != nil || r.New != 2 {
-		t.Fatalf("first fetch: %v, %+v; want 2 new", err, r)
-	}
-
-	// Unmark the first item: a lookup would now find it unseen, publish
-	// it again (the stream drops the duplicate) and mark it seen again.
-	first := news.ArticleID("g0", "https://news.example.org/0")
-	if err := b.SeenKV().Delete(ctx, first); err != nil {
-		t.Fatal(err)
-	}
 	f.add("Fentanyl precursor shipment stopped")
 	r, err := p.FetchNow(ctx, cfg.Sources[0])
 	if err != nil || r.Err != nil || r.New != 1 || r.Items != 3 {
@@ -151,21 +136,7 @@ func TestSeenMemoForgetsAcrossAServerRestart(t *testing.T) {
 // any free one), stopped at the end of the test.
 func startNATS(t *testing.T, store string, port int) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: store, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
+	return harness.StartNATS(t, &server.Options{StoreDir: store, Port: port})
 }
 
 // restartNATS stops ns, runs between (if set) while it is down, and
@@ -222,6 +193,24 @@ func copyDir(t *testing.T, from, to string) {
 // are asked of the bucket again, and one it lost is published and marked
 // seen again.
 func TestSeenMemoForgetsWhenTheBucketLostData(t *testing.T) {
+	f, cfg, b, p, first := fetchedThenUnmarked(t)
+	ctx := context.Background()
+	b.Health.DataLost("KV_"+b.Names.SeenBucket, 1, "lost for the test")
+	f.add("Fentanyl precursor shipment stopped")
+	if r, err := p.FetchNow(ctx, cfg.Sources[0]); err != nil || r.Err != nil || r.New != 1 {
+		t.Fatalf("second fetch: %v, %+v; want 1 new", err, r)
+	}
+	if _, err := b.SeenKV().Get(ctx, first); err != nil {
+		t.Fatalf("the id lost from the bucket was not looked up again: %v", err)
+	}
+}
+
+// fetchedThenUnmarked fetches a feed of two items once, then deletes the
+// first one's id from the seen bucket (returned): a lookup would now find
+// it unseen, publish it again (the stream drops the duplicate) and mark
+// it seen again.
+func fetchedThenUnmarked(t *testing.T) (*feed, *config.Config, *bus.Bus, *Pipeline, string) {
+	t.Helper()
 	f := newFeed(t)
 	f.add("Fentanyl seizure at the border", "Port traffic resumes")
 	cfg := testConfig(t, func(c *config.Config) {
@@ -237,12 +226,5 @@ func TestSeenMemoForgetsWhenTheBucketLostData(t *testing.T) {
 	if err := b.SeenKV().Delete(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	b.Health.DataLost("KV_"+b.Names.SeenBucket, 1, "lost for the test")
-	f.add("Fentanyl precursor shipment stopped")
-	if r, err := p.FetchNow(ctx, cfg.Sources[0]); err != nil || r.Err != nil || r.New != 1 {
-		t.Fatalf("second fetch: %v, %+v; want 1 new", err, r)
-	}
-	if _, err := b.SeenKV().Get(ctx, first); err != nil {
-		t.Fatalf("the id lost from the bucket was not looked up again: %v", err)
-	}
+	return f, cfg, b, p, first
 }

@@ -138,20 +138,7 @@ func crashRun(t *testing.T, bin string, topics []map[string]any, seed uint64, ex
 	dir := t.TempDir()
 	natsCfg := map[string]any{}
 	if external {
-		ns, err := server.NewServer(&server.Options{
-			Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoLog: true, NoSigs: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats server not ready")
-		}
-		t.Cleanup(func() {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		})
+		ns := harness.StartNATS(t, &server.Options{StoreDir: filepath.Join(dir, "nats")})
 		natsCfg["url"] = ns.ClientURL()
 	}
 	subs := map[string][]string{"desk": nil, "analyst": {"fentanyl"}}
