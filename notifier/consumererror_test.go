@@ -53,6 +53,21 @@ func faultOf(b *bus.Bus, key string) (bus.Fault, bool) {
 }
 
 // setMaxConsumers sets the alert stream's consumer limit (-1: none).
+// loseConsumerForGood deletes subscriber's consumer after another
+// client's consumer took the stream's last slot: it cannot be made again
+// until the limit is raised.
+func loseConsumerForGood(ctx context.Context, t *testing.T, b *bus.Bus, subscriber string) {
+	t.Helper()
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
+		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName(subscriber)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func setMaxConsumers(t *testing.T, b *bus.Bus, n int) {
 	t.Helper()
 	updateStream(t, b, b.Names.AlertStream, func(c *jetstream.StreamConfig) { c.MaxConsumers = n })
@@ -103,14 +118,7 @@ func TestLostConsumerNotRecreated(t *testing.T) {
 	// consumer is lost; alerts keep coming.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
-		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
-		t.Fatal(err)
-	}
-	setMaxConsumers(t, b, 1)
-	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
-		t.Fatal(err)
-	}
+	loseConsumerForGood(ctx, t, b, "desk")
 	queued := publishAlerts(t, b, "fentanyl", 3, 10)
 
 	waitFor(t, "the subscriber's status to say its consumer is missing", 10*time.Second, func() bool {
@@ -500,14 +508,7 @@ func TestLostConsumerLoggedOnce(t *testing.T) {
 
 	// Lost, and another client holds the last slot.
 	before := len(errorLines(logs.String()))
-	if _, err := b.JS.CreateOrUpdateConsumer(ctx, b.Names.AlertStream, jetstream.ConsumerConfig{
-		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
-		t.Fatal(err)
-	}
-	setMaxConsumers(t, b, 1)
-	if err := b.JS.DeleteConsumer(ctx, b.Names.AlertStream, ConsumerName("desk")); err != nil {
-		t.Fatal(err)
-	}
+	loseConsumerForGood(ctx, t, b, "desk")
 	waitFor(t, "the subscriber's status to say its consumer is missing", 10*time.Second, func() bool {
 		return statusOf(d, "desk").ConsumerError != ""
 	})
