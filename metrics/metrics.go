@@ -165,7 +165,8 @@ func (m *Metrics) Delivered(subscriber, outcome string) {
 	switch outcome {
 	case "retry":
 		m.retries.WithLabelValues(subscriber).Inc()
-	case "dead", "gone":
+	case "dead":
+		// Not "gone": a 410 leaves its alert queued, not dead-lettered.
 		m.dead.WithLabelValues(subscriber).Inc()
 	}
 }
