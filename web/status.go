@@ -482,6 +482,10 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 	e := strings.ToLower(err)
 	var what string
 	switch {
+	case strings.Contains(e, "waiting for a turn at"):
+		// The fetcher's own queue for the host, not the site, ran out of
+		// time: the site was never asked.
+		what = "other fetches to the same host held its turns (fetch.per_host) until the time ran out; the site was not asked"
 	case kind == pipeline.ErrorKindTimeout:
 		what = "the site did not answer in time"
 	case kind == pipeline.ErrorKindTooLarge:

@@ -325,6 +325,8 @@ func TestProblemInWords(t *testing.T) {
 		{"status 503", 503, 3, "the site has a server error (HTTP 503); 3 failures in a row"},
 		{`Get "x": dial tcp: lookup nowhere.invalid: no such host`, 0, 1, "the host name does not resolve (DNS)"},
 		{"fetch: timeout after 30s: context deadline exceeded", 0, 1, "the site did not answer in time"},
+		{"fetch s https://example.org/feed.xml: waiting for a turn at example.org: context deadline exceeded", 0, 2,
+			"other fetches to the same host held its turns (fetch.per_host) until the time ran out; the site was not asked; 2 failures in a row"},
 		{"", 0, 0, ""},
 	} {
 		if got := Problem(tc.err, tc.code, tc.fail); got != tc.want {
