@@ -513,6 +513,8 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 		what = "nothing listens at that address (connection refused)"
 	case strings.Contains(e, "timeout") || strings.Contains(e, "deadline exceeded") || strings.Contains(e, "timed out"):
 		what = "the site did not answer in time"
+	case strings.Contains(e, "too many redirects"):
+		what = "the site redirects in a loop or too many times: check the URL"
 	case strings.Contains(e, "certificate") || strings.Contains(e, "x509") || strings.Contains(e, "tls"):
 		what = "TLS failed (certificate or handshake)"
 	case strings.Contains(e, "too large") || strings.Contains(e, "body exceeds") || strings.Contains(e, "limit"):

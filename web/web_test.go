@@ -327,6 +327,7 @@ func TestProblemInWords(t *testing.T) {
 		{"fetch: timeout after 30s: context deadline exceeded", 0, 1, "the site did not answer in time"},
 		{"fetch s https://example.org/feed.xml: waiting for a turn at example.org: context deadline exceeded", 0, 2,
 			"other fetches to the same host held its turns (fetch.per_host) until the time ran out; the site was not asked; 2 failures in a row"},
+		{"fetch s https://example.org/loop: fetcher: too many redirects (5)", 0, 1, "the site redirects in a loop or too many times: check the URL"},
 		{"", 0, 0, ""},
 	} {
 		if got := Problem(tc.err, tc.code, tc.fail); got != tc.want {
