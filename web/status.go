@@ -468,6 +468,13 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// htmlNotFeed is the problem of a feed URL that answers an HTML page;
+// htmlNowNotFeed that of one that gave a feed before (SourceOf).
+const (
+	htmlNotFeed    = "the URL is an HTML page, not a feed: use the site's feed URL (the whole error names it when the page advertises one) or type: page"
+	htmlNowNotFeed = "the feed, which was read fine before, now answers an HTML page (a login, consent or bot-check page?): open the URL in a browser"
+)
+
 // Problem says a fetch error in words an operator can act on.
 func Problem(err string, httpStatus, failures int) string {
 	return ProblemOf("", err, httpStatus, failures)
@@ -494,7 +501,7 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 		what = "the address is private and fetch.allow_private_networks is off"
 	case kind == pipeline.ErrorKindParse && strings.Contains(e, "got an html page"):
 		// The commonest first mistake: a site's home page as a feed URL.
-		what = "the URL is an HTML page, not a feed: use the site's feed URL (the whole error names it when the page advertises one) or type: page"
+		what = htmlNotFeed
 	case kind == pipeline.ErrorKindParse:
 		what = "the response is not a feed newswatch can read"
 	case httpStatus == http.StatusNotFound || httpStatus == http.StatusGone:
