@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -38,6 +39,7 @@ const (
 type serverLog struct {
 	log    *slog.Logger
 	broken atomic.Pointer[string] // the last write error, until recovered
+	atCap  atomic.Bool            // broken by the server's cap on its store
 	health *Health
 }
 
@@ -58,6 +60,15 @@ func (l *serverLog) Errorf(format string, v ...any) {
 
 func (l *serverLog) watch(msg string) {
 	low := strings.ToLower(msg)
+	if strings.Contains(low, "file resource limits exceeded") {
+		// The server caps its store at 75% of the disk space free when
+		// it started: reached, it refuses every write while the disk
+		// may still have room, and says so only in this line.
+		l.broken.Store(&msg)
+		l.atCap.Store(true)
+		l.health.Report(storeFaultKey, KindStoreError, "the store reached its cap (75% of the disk space free when newswatch started): free disk space, and writes resume by themselves: "+msg)
+		return
+	}
 	for _, s := range []string{"write error", "no space left", "out of resources", "permission denied while writing", "disabling jetstream"} {
 		if strings.Contains(low, s) {
 			l.broken.Store(&msg)
@@ -112,24 +123,52 @@ func (b *Bus) checkStore(ctx context.Context) {
 	if err := probeWrite(b.storeDir); err != nil {
 		return // still full (or read-only): the fault stays
 	}
-	if err := b.restartJetStream(); err != nil {
+	cfg := b.jsConfig
+	atCap := b.slog.atCap.Load()
+	if atCap {
+		limit, ok := b.roomierCap(ctx)
+		if !ok {
+			return // a restart would meet the same cap: the fault stays
+		}
+		cfg.MaxStore = limit
+	}
+	if err := b.restartJetStream(cfg); err != nil {
 		b.log.Error("store writable again, but JetStream did not restart", "err", err)
 		return
+	}
+	b.jsConfig.MaxStore = cfg.MaxStore
+	if atCap {
+		b.slog.atCap.Store(false)
 	}
 	b.slog.broken.CompareAndSwap(broken, nil)
 	b.Health.Clear(storeFaultKey)
 	b.log.Info("store recovered: JetStream restarted on the writable store")
 }
 
-// restartJetStream reloads every stream from disk, which drops the write
-// errors the streams kept.
-func (b *Bus) restartJetStream() error {
+// roomierCap is the cap on the store the server would set if it started
+// now (75% of the free space and of what the store holds), and whether
+// it leaves room beyond the cap in force.
+func (b *Bus) roomierCap(ctx context.Context) (int64, bool) {
+	free, ok := freeBytes(b.storeDir)
+	if !ok {
+		return 0, false
+	}
+	info, err := b.JS.AccountInfo(ctx)
+	if err != nil {
+		return 0, false
+	}
+	limit := int64((free + info.Store) / 4 * 3)
+	return limit, limit >= b.jsConfig.MaxStore+minFree
+}
+
+// restartJetStream reloads every stream from disk with cfg, which drops
+// the write errors the streams kept.
+func (b *Bus) restartJetStream(cfg server.JetStreamConfig) error {
 	if b.server.JetStreamEnabled() {
 		if err := b.server.ShutdownJetStream(); err != nil {
 			return fmt.Errorf("stop jetstream: %w", err)
 		}
 	}
-	cfg := b.jsConfig
 	if err := b.server.EnableJetStream(&cfg); err != nil {
 		return fmt.Errorf("start jetstream: %w", err)
 	}

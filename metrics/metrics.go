@@ -30,6 +30,8 @@ type Metrics struct {
 
 	srcMu   sync.Mutex
 	sources map[string]bool // sources with a last-success series
+
+	reloadOK, reloadAt prometheus.Gauge // the last reload: in force?, and when the config in force was loaded
 }
 
 // New registers every collector, plus Go runtime, process and build info
@@ -84,10 +86,33 @@ func New() *Metrics {
 		Help: "Bugs met and survived, per stage (parse: a parser on a document; fetch, classify, deliver: a handler on one message or job, which is retried a minute later). Each is logged at ERROR with its stack.",
 	}, []string{"stage"})
 	r.MustRegister(m.panics)
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "newswatch_config_last_reload_successful",
+		Help: "1 when the last reload (SIGHUP, POST /-/reload) put the config file in force, or none was tried; 0 when it was rejected and an older config runs.",
+	})
+	m.reloadAt = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "newswatch_config_last_reload_success_timestamp_seconds",
+		Help: "Unix time the config in force was loaded (start or reload).",
+	})
+	r.MustRegister(m.reloadOK, m.reloadAt)
 	r.MustRegister(m.fetches, m.fetchTime, m.lastSuccess, m.articles, m.alerts, m.deliveries, m.retries, m.dead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
+}
+
+// ConfigLoaded records a config load: at start or by a reload; ok false
+// when a reload was rejected and the config in force stays.
+func (m *Metrics) ConfigLoaded(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloadOK.Set(1)
+		m.reloadAt.SetToCurrentTime()
+		return
+	}
+	m.reloadOK.Set(0)
 }
 
 // Fetched records one fetch of a source.
@@ -165,7 +190,8 @@ func (m *Metrics) Delivered(subscriber, outcome string) {
 	switch outcome {
 	case "retry":
 		m.retries.WithLabelValues(subscriber).Inc()
-	case "dead", "gone":
+	case "dead":
+		// Not "gone": a 410 leaves its alert queued, not dead-lettered.
 		m.dead.WithLabelValues(subscriber).Inc()
 	}
 }

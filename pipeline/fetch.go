@@ -207,6 +207,10 @@ func (s *fetchStage) fetchDue(ctx context.Context, src config.Source, due time.T
 	return res, false, err
 }
 
+// fetchBudget bounds a fetch, its wait for the host's turn included, in
+// fetch timeouts.
+const fetchBudget = 3
+
 // fetchWithState fetches src whose state is st, under claim c.
 func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st SourceState, c *claim) (FetchResult, error) {
 	res := FetchResult{Source: src.ID}
@@ -214,7 +218,11 @@ func (s *fetchStage) fetchWithState(ctx context.Context, src config.Source, st S
 	log := s.log.With("source", src.ID)
 
 	start := time.Now()
-	fctx, cancel := context.WithTimeout(ctx, s.timeout)
+	// The fetcher's timeout starts once the host's turn comes
+	// (fetch.per_host): a source behind a neighbour that hangs waits
+	// without failing for it. The wait gets up to two timeouts more,
+	// inside the four after which the scheduler takes a job for lost.
+	fctx, cancel := context.WithTimeout(ctx, fetchBudget*s.timeout)
 	r, ferr := s.f.Fetch(fctx, src, fetcher.Validator{ETag: st.ETag, LastModified: st.LastModified})
 	cancel()
 	st.LastFetch = time.Now().UTC()

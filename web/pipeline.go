@@ -173,6 +173,10 @@ func SourceOf(src config.Source, st pipeline.SourceState) Source {
 	}
 	if s.Status == "error" {
 		s.Problem = ProblemOf(st.ErrorKind, s.Error, s.HTTPStatus, s.ConsecutiveFailures)
+		if !st.LastSuccess.IsZero() {
+			// Its URL was right: the site put a page in front of the feed.
+			s.Problem = strings.Replace(s.Problem, htmlNotFeed, htmlNowNotFeed, 1)
+		}
 	}
 	return s
 }

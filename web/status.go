@@ -468,6 +468,13 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// htmlNotFeed is the problem of a feed URL that answers an HTML page;
+// htmlNowNotFeed that of one that gave a feed before (SourceOf).
+const (
+	htmlNotFeed    = "the URL is an HTML page, not a feed: use the site's feed URL (the whole error names it when the page advertises one) or type: page"
+	htmlNowNotFeed = "the feed, which was read fine before, now answers an HTML page (a login, consent or bot-check page?): open the URL in a browser"
+)
+
 // Problem says a fetch error in words an operator can act on.
 func Problem(err string, httpStatus, failures int) string {
 	return ProblemOf("", err, httpStatus, failures)
@@ -482,6 +489,10 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 	e := strings.ToLower(err)
 	var what string
 	switch {
+	case strings.Contains(e, "waiting for a turn at"):
+		// The fetcher's own queue for the host, not the site, ran out of
+		// time: the site was never asked.
+		what = "other fetches to the same host held its turns (fetch.per_host) until the time ran out; the site was not asked"
 	case kind == pipeline.ErrorKindTimeout:
 		what = "the site did not answer in time"
 	case kind == pipeline.ErrorKindTooLarge:
@@ -490,7 +501,7 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 		what = "the address is private and fetch.allow_private_networks is off"
 	case kind == pipeline.ErrorKindParse && strings.Contains(e, "got an html page"):
 		// The commonest first mistake: a site's home page as a feed URL.
-		what = "the URL is an HTML page, not a feed: use the site's feed URL (the whole error names it when the page advertises one) or type: page"
+		what = htmlNotFeed
 	case kind == pipeline.ErrorKindParse:
 		what = "the response is not a feed newswatch can read"
 	case httpStatus == http.StatusNotFound || httpStatus == http.StatusGone:
@@ -509,6 +520,8 @@ func ProblemOf(kind, err string, httpStatus, failures int) string {
 		what = "nothing listens at that address (connection refused)"
 	case strings.Contains(e, "timeout") || strings.Contains(e, "deadline exceeded") || strings.Contains(e, "timed out"):
 		what = "the site did not answer in time"
+	case strings.Contains(e, "too many redirects"):
+		what = "the site redirects in a loop or too many times: check the URL"
 	case strings.Contains(e, "certificate") || strings.Contains(e, "x509") || strings.Contains(e, "tls"):
 		what = "TLS failed (certificate or handshake)"
 	case strings.Contains(e, "too large") || strings.Contains(e, "body exceeds") || strings.Contains(e, "limit"):

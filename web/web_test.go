@@ -315,6 +315,31 @@ func TestProblemOfKind(t *testing.T) {
 	}
 }
 
+// A feed that was read fine and now answers an HTML page (a login or
+// consent wall) had the advice for a page configured as a feed: "use the
+// site's feed URL", although the URL is the feed's.
+func TestSourceNowAnsweringHTML(t *testing.T) {
+	src := config.Source{ID: "wire", Type: "feed", URL: "https://example.org/rss.xml"}
+	const err = "fetch wire https://example.org/rss.xml: fetcher: not a feed: got an HTML page, not RSS, Atom or JSON Feed"
+	for _, tc := range []struct {
+		name        string
+		lastSuccess time.Time
+		want        string
+	}{
+		{"never read", time.Time{}, htmlNotFeed + "; 2 failures in a row"},
+		{"read before", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			"the feed, which was read fine before, now answers an HTML page (a login, consent or bot-check page?): open the URL in a browser; 2 failures in a row"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := pipeline.SourceState{ID: src.ID, URL: src.URL, Status: "error", Error: err, ErrorKind: pipeline.ErrorKindParse,
+				ConsecutiveFailures: 2, LastSuccess: tc.lastSuccess}
+			if got := SourceOf(src, st).Problem; got != tc.want {
+				t.Errorf("problem = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestProblemInWords(t *testing.T) {
 	for _, tc := range []struct {
 		err        string
@@ -325,6 +350,9 @@ func TestProblemInWords(t *testing.T) {
 		{"status 503", 503, 3, "the site has a server error (HTTP 503); 3 failures in a row"},
 		{`Get "x": dial tcp: lookup nowhere.invalid: no such host`, 0, 1, "the host name does not resolve (DNS)"},
 		{"fetch: timeout after 30s: context deadline exceeded", 0, 1, "the site did not answer in time"},
+		{"fetch s https://example.org/feed.xml: waiting for a turn at example.org: context deadline exceeded", 0, 2,
+			"other fetches to the same host held its turns (fetch.per_host) until the time ran out; the site was not asked; 2 failures in a row"},
+		{"fetch s https://example.org/loop: fetcher: too many redirects (5)", 0, 1, "the site redirects in a loop or too many times: check the URL"},
 		{"", 0, 0, ""},
 	} {
 		if got := Problem(tc.err, tc.code, tc.fail); got != tc.want {

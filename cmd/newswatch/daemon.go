@@ -46,6 +46,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	redact := newRedactor(cfg.Secrets())
 	log := slog.New(redact.handler(newLogger(env.stderr, cfg.Log).Handler()))
 	m := metrics.New()
+	m.ConfigLoaded(true)
 	b, p, err := open(ctx, cfg, log, m)
 	if err != nil {
 		if pipeline.EndedBy(ctx, err) {
@@ -75,7 +76,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		// A reload is not cut short by the request that asked for it.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), 2*time.Minute)
 		defer cancel()
-		return reload(rctx, *cfgPath, p, roles, log)
+		err := reload(rctx, *cfgPath, p, roles, log)
+		// Subscribers that did not start are said on their own; the
+		// config is in force.
+		m.ConfigLoaded(err == nil || errors.Is(err, pipeline.ErrSubscribersNotStarted))
+		return err
 	}
 	srv, err := startHTTP(cfg, b, p, m, log, doReload)
 	if err != nil {
