@@ -9,7 +9,7 @@ import (
 // found: a failing store, data lost from it. Blocking faults fail /readyz.
 type Fault struct {
 	Key      string    `json:"key"`
-	Kind     string    `json:"kind"` // store.error | data.lost | consumer.error | sources.failing
+	Kind     string    `json:"kind"` // store.error | data.lost | consumer.error | sources.failing | config.rejected
 	Detail   string    `json:"detail"`
 	Blocking bool      `json:"blocking"`
 	Since    time.Time `json:"since"`

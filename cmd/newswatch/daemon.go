@@ -65,6 +65,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 	// SIGHUP and POST /-/reload share one reloader; reloads never overlap.
 	var reloadMu sync.Mutex
 	closing := false // set on shutdown: no reload may start subscribers then
+	rejected := &rejectedReload{path: *cfgPath}
 	doReload := func(rctx context.Context) error {
 		reloadMu.Lock()
 		defer reloadMu.Unlock()
@@ -79,10 +80,16 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) int {
 		err := reload(rctx, *cfgPath, p, roles, log)
 		// Subscribers that did not start are said on their own; the
 		// config is in force.
-		m.ConfigLoaded(err == nil || errors.Is(err, pipeline.ErrSubscribersNotStarted))
+		inForce := err == nil || errors.Is(err, pipeline.ErrSubscribersNotStarted)
+		m.ConfigLoaded(inForce)
+		if inForce {
+			rejected.record(nil)
+		} else {
+			rejected.record(err)
+		}
 		return err
 	}
-	srv, err := startHTTP(cfg, b, p, m, log, doReload)
+	srv, err := startHTTP(cfg, b, p, m, log, doReload, rejected.faults)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			log.Error("http listener", "addr", cfg.HTTP.Listen, "err", err,
@@ -167,7 +174,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	return b, p, nil
 }
 
-func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.Metrics, log *slog.Logger, reload web.Reloader) (*web.Server, error) {
+func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.Metrics, log *slog.Logger, reload web.Reloader, more func() []web.Fault) (*web.Server, error) {
 	if cfg.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -182,7 +189,8 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 		// from, fail /readyz while they last; data found lost is named
 		// there but does not: it cannot come back, and a replica that
 		// works must not be taken out of service for it.
-		web.WithFaults(func() []web.Fault { return webFaults(b.Health.Faults()) }),
+		// A rejected reload is named too, never failed for.
+		web.WithFaults(func() []web.Fault { return append(webFaults(b.Health.Faults()), more()...) }),
 		web.WithPreview(web.NewPreviewer(web.BusArchive(b), func() []config.Topic { return p.Config().Topics })),
 		web.WithReload(reload),
 		web.WithAuth(func() config.HTTPAuth { return p.Config().HTTP.Auth }),

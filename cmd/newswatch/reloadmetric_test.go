@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"newswatch/internal/harness"
@@ -50,6 +52,26 @@ func TestRejectedReloadShowsInMetrics(t *testing.T) {
 	if ok, at := scrape(); ok != "0" || at != started {
 		t.Errorf("after a rejected reload: successful %q, timestamp %q; want 0 and still %s", ok, at, started)
 	}
+	// Named where an operator looks, and never failed for: the config in
+	// force works.
+	if code, body := d.do(t, "GET", "/readyz", ""); code != http.StatusOK || !strings.Contains(body, "warning: config.rejected: the last reload of") || !strings.Contains(body, "keeps running") {
+		t.Errorf("/readyz after a rejected reload = %d %q; want ready with a config.rejected warning", code, body)
+	}
+	_, body := d.do(t, "GET", "/api/problems", "")
+	var problems struct {
+		Problems []struct {
+			Kind     string
+			Blocking bool
+			Detail   string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &problems); err != nil || len(problems.Problems) != 1 ||
+		problems.Problems[0].Kind != "config.rejected" || problems.Problems[0].Blocking || !strings.Contains(problems.Problems[0].Detail, "query position 7") {
+		t.Errorf("/api/problems after a rejected reload (%v): %s", err, body)
+	}
+	if _, body := d.do(t, "GET", "/", ""); !strings.Contains(body, "the last reload of") {
+		t.Errorf("the status page does not name the rejected reload:\n%s", body)
+	}
 
 	cfg["topics"] = []any{map[string]any{"id": "t", "query": "x OR y"}}
 	harness.WriteConfig(t, dir, cfg)
@@ -58,5 +80,8 @@ func TestRejectedReloadShowsInMetrics(t *testing.T) {
 	}
 	if ok, at := scrape(); ok != "1" || at == "" {
 		t.Errorf("after a good reload: successful %q, timestamp %q; want 1", ok, at)
+	}
+	if code, body := d.do(t, "GET", "/readyz", ""); code != http.StatusOK || strings.Contains(body, "config.rejected") {
+		t.Errorf("/readyz after a good reload = %d %q; want the warning gone", code, body)
 	}
 }
