@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"newswatch/config"
+	"newswatch/internal/harness"
 )
 
 // The embedded server caps its store at 75% of the disk space free when
@@ -27,18 +27,8 @@ func TestStoreLimitReachedRecoversOnceSpaceIsFreed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a tmpfs; skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root to mount a small tmpfs; the store limit is NOT tested in this run")
-	}
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=48m"); err != nil {
-		t.Skipf("SKIPPED: could not mount a tmpfs (%v); the store limit is NOT tested in this run", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	harness.MountTmpfs(t, dir, "48m", "the store's cap")
 	// Leave 16 MiB free: the server's cap is then about 12 MiB.
 	filler := filepath.Join(dir, "filler")
 	free, _ := freeBytes(dir)

@@ -25,22 +25,12 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a tmpfs and waits for recovery; skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: TestDiskFull needs root to mount a small tmpfs; the full-disk fault is NOT tested in this run")
-	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=24m"); err != nil {
-		t.Skipf("SKIPPED: TestDiskFull could not mount a tmpfs (%v); the full-disk fault is NOT tested in this run", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(data, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", data, err)
-		}
-	})
+	harness.MountTmpfs(t, data, "24m", "the full-disk fault")
 	t.Parallel()
 	bin := buildBinary(t, dir)
 	feeds, err := harness.StartFeedServer()
