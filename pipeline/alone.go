@@ -25,7 +25,8 @@ import (
 // in the store (status page, /api/sources, `newswatch sources`), and a
 // process killed without a chance to write loses at most this much of
 // them: its sources are polled again at start. A source polled less often
-// is written at every poll.
+// is written at every poll. A source no longer polled (removed by a
+// reload) has its last times written at stop.
 const stateWriteEvery = 30 * time.Second
 
 // kept is what a daemon alone on its store keeps of a source's state.

@@ -115,7 +115,7 @@ func (s *fetchStage) publishArticles(ctx context.Context, log *slog.Logger, src 
 // told (see seenMemo): at each reconnect to a server, and when data is
 // found lost in the bucket.
 func (s *fetchStage) storeEpoch() uint64 {
-	return s.b.Reconnects() + s.b.Health.Counts().Lost["KV_"+s.b.Names.SeenBucket]
+	return s.b.Reconnects() + s.b.Health.LostIn("KV_"+s.b.Names.SeenBucket)
 }
 
 func (s *fetchStage) seen(ctx context.Context, id string) (bool, error) {
