@@ -50,7 +50,7 @@ func (r *rejectedReload) faults() []web.Fault {
 	return []web.Fault{{
 		Key:    configRejectedKind,
 		Kind:   configRejectedKind,
-		Detail: fmt.Sprintf("the last reload of %s was rejected, and the config loaded before it keeps running: %v", r.path, r.err),
+		Detail: fmt.Sprintf("the last reload of %s was rejected, and the config loaded before it keeps running: %v; fix it (newswatch check -config %s prints every problem with its line) and reload again", r.path, r.err, r.path),
 		Since:  r.since, Last: r.last, Count: r.count,
 	}}
 }

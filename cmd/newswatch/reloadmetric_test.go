@@ -54,7 +54,7 @@ func TestRejectedReloadShowsInMetrics(t *testing.T) {
 	}
 	// Named where an operator looks, and never failed for: the config in
 	// force works.
-	if code, body := d.do(t, "GET", "/readyz", ""); code != http.StatusOK || !strings.Contains(body, "warning: config.rejected: the last reload of") || !strings.Contains(body, "keeps running") {
+	if code, body := d.do(t, "GET", "/readyz", ""); code != http.StatusOK || !strings.Contains(body, "warning: config.rejected: the last reload of") || !strings.Contains(body, "keeps running") || !strings.Contains(body, "newswatch check -config") {
 		t.Errorf("/readyz after a rejected reload = %d %q; want ready with a config.rejected warning", code, body)
 	}
 	_, body := d.do(t, "GET", "/api/problems", "")
