@@ -211,11 +211,18 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	envProbs, x := expandEnv(doc, lookupEnv, dir)
 	c.expanded = x.values
 	c.expandedNodes = x.raw
+	// Decode first: it refuses excessive aliasing ("billion laughs"),
+	// which the walks below would otherwise expand without limit.
+	decodeErr := doc.Decode(c)
+	var te *yaml.TypeError
+	if decodeErr != nil && !errors.As(decodeErr, &te) {
+		c.ApplyDefaults()
+		return c, Problems{{Msg: decodeErr.Error()}}
+	}
 	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
 	var decoded Problems
-	if err := doc.Decode(c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
+	if err := decodeErr; err != nil {
+		if te != nil {
 			// Each value of the wrong type at its key, with what to write;
 			// the decoder's own words only for what that walk missed.
 			decoded = typeProblems(doc, typeOfConfig, "")
