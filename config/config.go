@@ -217,25 +217,21 @@ func parse(data []byte, lookupEnv func(string) (string, bool), dir string) (*Con
 	var te *yaml.TypeError
 	if decodeErr != nil && !errors.As(decodeErr, &te) {
 		c.ApplyDefaults()
-		return c, Problems{{Msg: decodeErr.Error()}}
+		return c, c.Redact(Problems{{Msg: decodeErr.Error()}})
 	}
 	probs = append(probs, unknownKeys(doc, typeOfConfig, "")...)
 	var decoded Problems
-	if err := decodeErr; err != nil {
-		if te != nil {
-			// Each value of the wrong type at its key, with what to write;
-			// the decoder's own words only for what that walk missed.
-			decoded = typeProblems(doc, typeOfConfig, "")
-			for _, e := range te.Errors {
-				line := lineFromMsg(e)
-				if !slices.ContainsFunc(decoded, func(p Problem) bool { return p.Line == line || p.anchorLine == line }) {
-					decoded = append(decoded, Problem{Line: line, Msg: stripLine(e), decode: true})
-				}
+	if te != nil {
+		// Each value of the wrong type at its key, with what to write;
+		// the decoder's own words only for what that walk missed.
+		decoded = typeProblems(doc, typeOfConfig, "")
+		for _, e := range te.Errors {
+			line := lineFromMsg(e)
+			if !slices.ContainsFunc(decoded, func(p Problem) bool { return p.Line == line || p.anchorLine == line }) {
+				decoded = append(decoded, Problem{Line: line, Msg: stripLine(e), decode: true})
 			}
-			probs = append(probs, decoded...)
-		} else {
-			probs = append(probs, Problem{Msg: err.Error()})
 		}
+		probs = append(probs, decoded...)
 	}
 	c.yamlSources = len(c.Sources)
 	if c.SourcesOPML != "" {
