@@ -28,12 +28,13 @@ type Durable struct {
 	spec   ConsumerSpec
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	cons     *Consumer
-	floor    uint64    // the consumer's ack floor, as last read
-	looked   time.Time // when floor was last read
-	failures int       // pulls failed in a row
-	warned   time.Time // when a failed remake was last logged
+	mu          sync.Mutex
+	cons        *Consumer
+	floor       uint64    // the consumer's ack floor, as last read
+	looked      time.Time // when floor was last read
+	failures    int       // pulls failed in a row
+	warned      time.Time // when a failed remake was last logged
+	floorWarned time.Time // when a failed read of the ack floor was last logged
 }
 
 // floorEvery is how often a Durable reads its consumer's ack floor.
@@ -146,7 +147,20 @@ func (d *Durable) pulled(abort context.Context, c *Consumer) {
 	defer cancel()
 	info, err := c.c.Info(ctx)
 	if err != nil {
-		return // the next look will do
+		// The next look (floorEvery) will do; one that keeps failing
+		// leaves the floor a remade consumer starts from stale, which
+		// is said once a minute.
+		d.mu.Lock()
+		say := abort.Err() == nil && time.Since(d.floorWarned) >= time.Minute
+		if say {
+			d.floorWarned = time.Now()
+		}
+		d.mu.Unlock()
+		if say {
+			d.log.Warn("cannot read the consumer's settled position; should the consumer be lost, it would be made again from an older one and redo that work",
+				"consumer", d.spec.Durable, "stream", d.stream, "err", err)
+		}
+		return
 	}
 	// The floor as read, not the highest seen: one consumer's floor only
 	// rises, and a lower one is a consumer made again (by another
