@@ -115,6 +115,23 @@ func (h *Health) Clear(key string) bool {
 	return ok
 }
 
+// Withdraw removes the fault under key because whatever had it stopped
+// (a subscriber removed by a reload, or stopped at the end of a single
+// pass): the fault did not clear, so it is not logged as cleared.
+func (h *Health) Withdraw(key, why string) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	f, ok := h.faults[key]
+	delete(h.faults, key)
+	h.mu.Unlock()
+	if ok && h.log != nil {
+		h.log.Info("fault withdrawn, not cleared: "+why, "fault", key, "kind", f.Kind, "lasted", time.Since(f.Since).Round(time.Second))
+	}
+	return ok
+}
+
 func faultMessage(key, kind string) string {
 	switch {
 	case kind == KindStoreError:

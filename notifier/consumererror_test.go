@@ -539,3 +539,41 @@ func TestLostConsumerLoggedOnce(t *testing.T) {
 		t.Errorf("after the consumer is back: ERROR lines %q, want no new one", got)
 	}
 }
+
+// TestRemovedSubscriberFaultWithdrawn: a subscriber without a consumer
+// that a reload removes takes its fault with it, and the log says the
+// fault was withdrawn, not that it cleared: nothing was repaired.
+func TestRemovedSubscriberFaultWithdrawn(t *testing.T) {
+	var busLogs logBuffer
+	b := openBusLog(t, t.TempDir(), bufLogger(&busLogs))
+	t.Cleanup(b.Close)
+	d := NewDispatcher(b, bufLogger(&busLogs), nil)
+	subs := NewSubscribers(d, bufLogger(&busLogs), nil)
+	defer subs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h := newHookServer(t, nil)
+	desk := dispatchSub("desk", h.srv.URL, fastRetry)
+	if err := subs.Apply(ctx, []config.Subscriber{desk}, config.SMTP{}); err != nil {
+		t.Fatal(err)
+	}
+	setMaxConsumers(t, b, 1)
+	late := dispatchSub("late", newHookServer(t, nil).srv.URL, fastRetry)
+	if err := subs.Apply(ctx, []config.Subscriber{desk, late}, config.SMTP{}); !errors.Is(err, ErrNoConsumer) {
+		t.Fatalf("Apply with late: err = %v, want ErrNoConsumer", err)
+	}
+	if _, ok := faultOf(b, "consumer.error:late"); !ok {
+		t.Fatalf("no fault consumer.error:late; faults %+v", b.Health.Faults())
+	}
+	if err := subs.Apply(ctx, []config.Subscriber{desk}, config.SMTP{}); err != nil {
+		t.Fatalf("Apply without late: %v", err)
+	}
+	waitFor(t, "late's fault to go", 10*time.Second, func() bool {
+		_, ok := faultOf(b, "consumer.error:late")
+		return !ok
+	})
+	logs := busLogs.String()
+	if strings.Contains(logs, "fault cleared") || !strings.Contains(logs, "fault withdrawn, not cleared: the subscriber was stopped") {
+		t.Errorf("log after removing a subscriber without a consumer: want it withdrawn, not cleared:\n%s", logs)
+	}
+}

@@ -258,7 +258,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 	d.wg.Go(func() {
 		defer close(l.done)
 		// A stopped subscriber's fault is no longer anyone's to clear.
-		defer d.b.Health.Clear(consumerFaultKey(sub.ID))
+		defer d.b.Health.Withdraw(consumerFaultKey(sub.ID), "the subscriber was stopped")
 		if policy != nil {
 			d.runHolding(l.ctx, l, policy)
 			return
