@@ -210,6 +210,7 @@ func (d *Durable) remake(ctx context.Context) error {
 	}
 	d.log.Error("the consumer was lost; made again after the last message known settled, so nothing waiting is skipped",
 		"consumer", spec.Durable, "stream", d.stream, "from_seq", max(spec.StartSeq, 1))
+	d.b.Health.ConsumerRemade(spec.Durable)
 	d.mu.Lock()
 	d.cons, d.floor, d.looked = c, c.State().AckFloor, time.Now()
 	d.mu.Unlock()

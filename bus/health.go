@@ -37,6 +37,7 @@ type Health struct {
 
 	reports map[string]int64  // store.error reports per key (op), ever
 	lost    map[string]uint64 // messages found lost per stream, ever
+	remade  map[string]int64  // lost consumers made again, per durable name, ever
 }
 
 // Fault is one problem that lasts until it is cleared.
@@ -53,7 +54,7 @@ type Fault struct {
 func NewHealth() *Health {
 	// The store.write.* series exist from the start, so that a rule on it
 	// can fire the first time.
-	return &Health{faults: map[string]Fault{}, reports: map[string]int64{"store.write.fetch": 0, "store.write.classify": 0}, lost: map[string]uint64{}}
+	return &Health{faults: map[string]Fault{}, reports: map[string]int64{"store.write.fetch": 0, "store.write.classify": 0}, lost: map[string]uint64{}, remade: map[string]int64{}}
 }
 
 // newHealth is NewHealth that logs each fault at ERROR when it appears
@@ -188,12 +189,26 @@ func (h *Health) Blocking() []Fault {
 type Counts struct {
 	StoreErrors map[string]int64  // per key (op)
 	Lost        map[string]uint64 // per stream
+	Remade      map[string]int64  // lost consumers made again, per durable name
 	Faults      map[string]int    // current faults per kind
+}
+
+// ConsumerRemade counts a durable consumer that was found lost (deleted
+// by hand, gone with a damaged store) and made again. The work recovers,
+// but a consumer that keeps vanishing says something is wrong with the
+// store or with whoever deletes it; the log line alone is easy to miss.
+func (h *Health) ConsumerRemade(durable string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.remade[durable]++
+	h.mu.Unlock()
 }
 
 // Counts returns a copy of the counters and the current faults per kind.
 func (h *Health) Counts() Counts {
-	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0, KindConsumerError: 0}}
+	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Remade: map[string]int64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0, KindConsumerError: 0}}
 	if h == nil {
 		return c
 	}
@@ -204,6 +219,9 @@ func (h *Health) Counts() Counts {
 	}
 	for k, v := range h.lost {
 		c.Lost[k] = v
+	}
+	for k, v := range h.remade {
+		c.Remade[k] = v
 	}
 	for _, f := range h.faults {
 		c.Faults[f.Kind]++

@@ -224,12 +224,14 @@ func (m *Metrics) Panicked(stage string) {
 type FaultCounts struct {
 	StoreErrors map[string]int64  // store write failures reported, per op, ever
 	Lost        map[string]uint64 // messages found lost, per stream, ever
+	Remade      map[string]int64  // lost consumers made again, per durable name, ever
 	Faults      map[string]int    // faults that last now, per kind
 }
 
 // RegisterFaults exports the faults read returns:
 // newswatch_store_errors_total{op}, newswatch_data_lost_messages_total{stream},
-// newswatch_faults{kind} and newswatch_store_healthy.
+// newswatch_consumers_remade_total{consumer}, newswatch_faults{kind} and
+// newswatch_store_healthy.
 func (m *Metrics) RegisterFaults(read func() FaultCounts) {
 	if m == nil {
 		return
@@ -242,6 +244,8 @@ var (
 		"Store writes that failed (a full disk, a read-only or damaged store), per operation.", []string{"op"}, nil)
 	lostDesc = prometheus.NewDesc("newswatch_data_lost_messages_total",
 		"Messages found missing from the store (damaged or lost files), per stream.", []string{"stream"}, nil)
+	remadeDesc = prometheus.NewDesc("newswatch_consumers_remade_total",
+		"Durable consumers found lost (deleted by hand, gone with a damaged store) and made again, per consumer.", []string{"consumer"}, nil)
 	faultsDesc = prometheus.NewDesc("newswatch_faults",
 		"Faults that last now, per kind (store.error, data.lost, consumer.error: one per subscriber or stage without a working consumer).", []string{"kind"}, nil)
 	storeHealthyDesc = prometheus.NewDesc("newswatch_store_healthy",
@@ -253,6 +257,7 @@ type faultCollector struct{ read func() FaultCounts }
 func (c faultCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeErrorsDesc
 	ch <- lostDesc
+	ch <- remadeDesc
 	ch <- faultsDesc
 	ch <- storeHealthyDesc
 }
@@ -264,6 +269,9 @@ func (c faultCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for stream, n := range fc.Lost {
 		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(n), stream)
+	}
+	for consumer, n := range fc.Remade {
+		ch <- prometheus.MustNewConstMetric(remadeDesc, prometheus.CounterValue, float64(n), consumer)
 	}
 	for kind, n := range fc.Faults {
 		ch <- prometheus.MustNewConstMetric(faultsDesc, prometheus.GaugeValue, float64(n), kind)

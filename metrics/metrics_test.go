@@ -10,6 +10,13 @@ import (
 // subscriber sub (0 when it has no series).
 func counter(t *testing.T, reg *prometheus.Registry, name, sub string) float64 {
 	t.Helper()
+	return labelled(t, reg, name, "subscriber", sub)
+}
+
+// labelled gathers reg and returns the value of the counter name whose
+// label is value (0 when it has no such series).
+func labelled(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +27,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name, sub string) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "subscriber" && l.GetValue() == sub {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}
@@ -58,5 +65,24 @@ func TestDeliveredCountsRetriesAndDeadLetters(t *testing.T) {
 				t.Errorf("dead letters = %v, want %v", got, tc.dead)
 			}
 		})
+	}
+}
+
+// TestFaultCountsExported: the counts read at a scrape reach the
+// registry, under the consumer's or stream's label.
+func TestFaultCountsExported(t *testing.T) {
+	m := New()
+	m.RegisterFaults(func() FaultCounts {
+		return FaultCounts{
+			Lost:   map[string]uint64{"NEWSWATCH_ALERTS": 200},
+			Remade: map[string]int64{"classifier": 2},
+			Faults: map[string]int{"consumer.error": 0},
+		}
+	})
+	if got := labelled(t, m.Registry, "newswatch_consumers_remade_total", "consumer", "classifier"); got != 2 {
+		t.Errorf("newswatch_consumers_remade_total{consumer=classifier} = %v, want 2", got)
+	}
+	if got := labelled(t, m.Registry, "newswatch_data_lost_messages_total", "stream", "NEWSWATCH_ALERTS"); got != 200 {
+		t.Errorf("newswatch_data_lost_messages_total{stream=NEWSWATCH_ALERTS} = %v, want 200", got)
 	}
 }

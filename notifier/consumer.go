@@ -79,6 +79,7 @@ func (d *Dispatcher) createConsumer(ctx context.Context, log *slog.Logger, spec 
 		if lost && !quiet {
 			log.Error("the subscriber's consumer was lost; made again from its last delivered position, so no queued alert is skipped",
 				"consumer", spec.Durable, "from_seq", pos+1)
+			d.b.Health.ConsumerRemade(spec.Durable)
 		}
 		return cons, pos, nil
 	}

@@ -95,6 +95,10 @@ func TestLostConsumerResumes(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "consumer was lost") {
 		t.Errorf("no ERROR about the lost consumer:\n%s", logs.String())
 	}
+	// Both losses are counted (newswatch_consumers_remade_total).
+	if n := b.Health.Counts().Remade[ConsumerName("desk")]; n != 2 {
+		t.Errorf("consumers remade for desk: %d, want 2", n)
+	}
 	time.Sleep(200 * time.Millisecond)
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -61,6 +61,10 @@ func TestStagesRecreateTheirLostConsumers(t *testing.T) {
 			if got := hook.titles(); fmt.Sprint(got) != "[Fentanyl ring broken up Second fentanyl story]" {
 				t.Errorf("delivered %q", got)
 			}
+			// Counted, not only logged (newswatch_consumers_remade_total).
+			if n := b.Health.Counts().Remade[lost.durable]; n != 1 {
+				t.Errorf("consumers remade for %s: %d, want 1", lost.durable, n)
+			}
 		})
 	}
 }

@@ -220,6 +220,9 @@ func TestUpkeepMakesItsLostConsumerAgain(t *testing.T) {
 	last = syn.obs[len(syn.obs)-1].Hour
 	waitCounted(t, s, b, "wave", last, want[last][0])
 	checkSeries(t, s.mem, "wave", want, start, end)
+	if n := b.Health.Counts().Remade[trendsConsumer]; n != 1 {
+		t.Errorf("trends consumers remade: %d, want 1", n)
+	}
 }
 
 // TestUpkeepWithoutConsumerIsAFault: the upkeep's consumer lost and not

@@ -336,6 +336,7 @@ func (s *Service) remakeLost(ctx context.Context, cfg bus.BatchConfig, warned *t
 		return nil
 	}
 	s.log.Error("the trends consumer was lost; made again from the start of the alert stream (alerts counted before count once)")
+	s.b.Health.ConsumerRemade(cfg.Durable)
 	return c
 }
 

@@ -181,7 +181,7 @@ func startHTTP(cfg *config.Config, b *bus.Bus, p *pipeline.Pipeline, m *metrics.
 	web.RegisterBacklog(m, p)
 	m.RegisterFaults(func() metrics.FaultCounts {
 		c := b.Health.Counts()
-		return metrics.FaultCounts{StoreErrors: c.StoreErrors, Lost: c.Lost, Faults: c.Faults}
+		return metrics.FaultCounts{StoreErrors: c.StoreErrors, Lost: c.Lost, Remade: c.Remade, Faults: c.Faults}
 	})
 	opts := []web.Option{
 		web.WithStatus(web.NewPipelineBackend(b, p)),
