@@ -261,6 +261,65 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d + %d + %d + %d + %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), len(unseen2), len(unseen3), len(unseen4), len(unseen5), table.String(), below.String())
 }
 
+// kappa is Cohen's kappa of two readers' yes/no labels, with s counting
+// the first reader as truth: agreement beyond what chance gives.
+func (s score) kappa() float64 {
+	n := float64(s.tp + s.fp + s.fn + s.tn)
+	agree := float64(s.tp+s.tn) / n
+	chance := (float64(s.tp+s.fp)*float64(s.tp+s.fn) + float64(s.fn+s.tn)*float64(s.fp+s.tn)) / (n * n)
+	return (agree - chance) / (1 - chance)
+}
+
+// TestSecondReaderOnDev2 compares dev2's labels with those of a second
+// reader who labelled the same texts blind, under the same rules
+// (testdata/labeled/README.md): how far two careful readers part on
+// these topics bounds what any query can be held to. The figures are
+// the ones the README quotes.
+func TestSecondReaderOnDev2(t *testing.T) {
+	dev2 := loadLabeledFile(t, fixture.Path(t, "labeled", "dev2.jsonl"))
+	second := map[string]labeled{}
+	for _, l := range loadLabeledFile(t, filepath.Join("testdata", "labeled", "dev2-reader2.jsonl")) {
+		second[l.ID] = l
+	}
+	if len(second) != len(dev2) {
+		t.Fatalf("second reader labelled %d texts, dev2 has %d", len(second), len(dev2))
+	}
+	want := map[string]struct {
+		s     score
+		kappa float64
+	}{
+		"fentanyl": {score{tp: 12, fp: 2, fn: 0, tn: 103}, 0.91},
+		"us-china": {score{tp: 38, fp: 1, fn: 2, tn: 76}, 0.94},
+	}
+	for topic, w := range want {
+		var s score
+		for _, gold := range dev2 {
+			other, ok := second[gold.ID]
+			if !ok {
+				t.Fatalf("second reader has no label for %s", gold.ID)
+			}
+			g, _ := gold.label(topic)
+			o, _ := other.label(topic)
+			switch {
+			case g && o:
+				s.tp++
+			case o:
+				s.fp++
+				t.Logf("%s: only the second reader says yes: %s (%s)", topic, gold.ID, other.Note)
+			case g:
+				s.fn++
+				t.Logf("%s: only dev2 says yes: %s (%s)", topic, gold.ID, gold.Note)
+			default:
+				s.tn++
+			}
+		}
+		t.Logf("%s: the second reader against dev2: precision %.3f recall %.3f, kappa %.2f", topic, s.precision(), s.recall(), s.kappa())
+		if s != w.s || fmt.Sprintf("%.2f", s.kappa()) != fmt.Sprintf("%.2f", w.kappa) {
+			t.Errorf("%s: %+v kappa %.2f, want %+v kappa %.2f (the README's figures)", topic, s, s.kappa(), w.s, w.kappa)
+		}
+	}
+}
+
 // TestSeedArticle checks the seed article gets all three default topics.
 func TestSeedArticle(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "seed-article.txt"))
