@@ -23,3 +23,7 @@ func (*dirLock) release()  {}
 func (*dirLock) held() bool { return false }
 
 func freeBytes(string) (uint64, bool) { return 0, false }
+
+// capResume is what the store-cap fault tells the operator to do: here
+// the free space cannot be read, so the cap is not raised by itself.
+const capResume = "then restart newswatch (it cannot read the free disk space on this system to raise the cap by itself)"

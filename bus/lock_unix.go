@@ -84,6 +84,9 @@ func (l *dirLock) release() {
 	l.f.Close()
 }
 
+// capResume is what the store-cap fault tells the operator to do.
+const capResume = "and writes resume by themselves"
+
 // freeBytes is the space left for unprivileged writes under dir.
 func freeBytes(dir string) (uint64, bool) {
 	var fs syscall.Statfs_t

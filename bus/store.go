@@ -66,7 +66,7 @@ func (l *serverLog) watch(msg string) {
 		// may still have room, and says so only in this line.
 		l.broken.Store(&msg)
 		l.atCap.Store(true)
-		l.health.Report(storeFaultKey, KindStoreError, "the store reached its cap (75% of the disk space free when newswatch started): free disk space, or keep less (a shorter nats.article_max_age, if newswatch's own data fills it), and writes resume by themselves: "+msg)
+		l.health.Report(storeFaultKey, KindStoreError, "the store reached its cap (75% of the disk space free when newswatch started): free disk space, or keep less (a shorter nats.article_max_age, if newswatch's own data fills it), "+capResume+": "+msg)
 		return
 	}
 	for _, s := range []string{"write error", "no space left", "out of resources", "permission denied while writing", "disabling jetstream"} {
