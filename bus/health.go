@@ -102,24 +102,17 @@ func (h *Health) report(key, kind, detail string, logIt bool) {
 }
 
 // Clear removes the fault under key, if any, and reports whether there was one.
-func (h *Health) Clear(key string) bool {
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	f, ok := h.faults[key]
-	delete(h.faults, key)
-	h.mu.Unlock()
-	if ok && h.log != nil {
-		h.log.Info("fault cleared", "fault", key, "kind", f.Kind, "lasted", time.Since(f.Since).Round(time.Second))
-	}
-	return ok
-}
+func (h *Health) Clear(key string) bool { return h.remove(key, "fault cleared") }
 
 // Withdraw removes the fault under key because whatever had it stopped
 // (a subscriber removed by a reload, or stopped at the end of a single
 // pass): the fault did not clear, so it is not logged as cleared.
 func (h *Health) Withdraw(key, why string) bool {
+	return h.remove(key, "fault withdrawn, not cleared: "+why)
+}
+
+// remove drops the fault under key, if any, logging msg at INFO.
+func (h *Health) remove(key, msg string) bool {
 	if h == nil {
 		return false
 	}
@@ -128,7 +121,7 @@ func (h *Health) Withdraw(key, why string) bool {
 	delete(h.faults, key)
 	h.mu.Unlock()
 	if ok && h.log != nil {
-		h.log.Info("fault withdrawn, not cleared: "+why, "fault", key, "kind", f.Kind, "lasted", time.Since(f.Since).Round(time.Second))
+		h.log.Info(msg, "fault", key, "kind", f.Kind, "lasted", time.Since(f.Since).Round(time.Second))
 	}
 	return ok
 }
