@@ -54,6 +54,7 @@ func (b *Bus) Durable(ctx context.Context, stream string, spec ConsumerSpec, log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	b.Health.WatchConsumer(spec.Durable)
 	return &Durable{b: b, stream: stream, spec: spec, log: log, cons: c, floor: c.State().AckFloor, looked: time.Now()}, nil
 }
 

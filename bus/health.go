@@ -199,6 +199,19 @@ func (h *Health) ConsumerRemade(durable string) {
 	h.mu.Unlock()
 }
 
+// WatchConsumer makes the remade count of durable exist at 0, so that a
+// rule on its increase fires the first time it is made again.
+func (h *Health) WatchConsumer(durable string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	if _, ok := h.remade[durable]; !ok {
+		h.remade[durable] = 0
+	}
+	h.mu.Unlock()
+}
+
 // Counts returns a copy of the counters and the current faults per kind.
 func (h *Health) Counts() Counts {
 	c := Counts{StoreErrors: map[string]int64{}, Lost: map[string]uint64{}, Remade: map[string]int64{}, Faults: map[string]int{KindStoreError: 0, KindDataLost: 0, KindConsumerError: 0}}

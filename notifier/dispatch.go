@@ -209,6 +209,7 @@ func (d *Dispatcher) Start(ctx context.Context, sub config.Subscriber, sink Sink
 		return fmt.Errorf("subscriber %s: the dispatcher is closed", sub.ID)
 	}
 	spec := d.consumerSpec(sub)
+	d.b.Health.WatchConsumer(spec.Durable)
 	policy, err := holdPolicyOf(sub, sink)
 	if err != nil {
 		return err

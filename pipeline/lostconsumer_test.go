@@ -49,6 +49,11 @@ func TestStagesRecreateTheirLostConsumers(t *testing.T) {
 
 			f.add("Fentanyl ring broken up")
 			waitFor(t, 15*time.Second, func() bool { return len(hook.titles()) >= 1 })
+			// The series exists before the first remake, so that a rule
+			// on its increase can fire then.
+			if n, ok := b.Health.Counts().Remade[lost.durable]; !ok || n != 0 {
+				t.Errorf("consumers remade for %s before any loss: %d (present %v), want 0", lost.durable, n, ok)
+			}
 			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err = b.DeleteConsumer(dctx, lost.stream(p), lost.durable)
 			dcancel()

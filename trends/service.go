@@ -242,6 +242,7 @@ func (s *Service) Upkeep(ctx context.Context) error {
 		MaxAckPending: 2000,
 	}
 	fault := bus.StageConsumerFault(trendsConsumer)
+	s.b.Health.WatchConsumer(trendsConsumer)
 	failures := 0 // fetches failed in a row
 	err := s.b.RetryShown(ctx, s.log, "create trends consumer", fault, func(ctx context.Context) (err error) {
 		cons, err = s.b.Batches(ctx, cfg)
