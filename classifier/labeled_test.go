@@ -182,6 +182,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 	unseen3 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen3.jsonl"))
 	unseen4 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen4.jsonl"))
 	unseen5 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen5.jsonl"))
+	unseen6 := loadLabeledFile(t, filepath.Join("testdata", "labeled", "unseen6.jsonl"))
 	var even, odd []labeled
 	for _, l := range dev2 {
 		if tuneHalf(l.ID) {
@@ -218,6 +219,9 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 		// Measured once, blind; its errors read, no rule changed.
 		{"unseen4", unseen4, []string{"fentanyl"}, map[string][2]float64{"fentanyl": {0.95, 0.95}, "us-china": {0.33, 0.5}}},
 		{"unseen5", unseen5, nil, nil},
+		// Measured once, blind; after its errors were read, one rule:
+		// "North America" does not name the US (README).
+		{"unseen6", unseen6, nil, map[string][2]float64{"fentanyl": {1, 0.81}, "us-china": {0.8, 0.8}}},
 		{"us-china-fentanyl", append(append([]labeled(nil), dev2...), own...), nil, nil},
 	}
 	var table, below strings.Builder
@@ -229,7 +233,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 			}
 			// Errors are listed once: on the two source files, and for
 			// the bilateral topic on its own set.
-			logErrors := set.name == "articles" || set.name == "dev2" || set.name == "unseen" || set.name == "unseen2" || set.name == "unseen3" || set.name == "unseen4" || set.name == "unseen5" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl")
+			logErrors := set.name == "articles" || set.name == "dev2" || set.name == "unseen" || set.name == "unseen2" || set.name == "unseen3" || set.name == "unseen4" || set.name == "unseen5" || set.name == "unseen6" || (set.name == "us-china-fentanyl" && tp.ID == "us-china-fentanyl")
 			if tp.ID == "us-china-fentanyl" && set.name == "dev2" {
 				logErrors = false
 			}
@@ -258,7 +262,7 @@ func TestDefaultTopicsOnLabeledSet(t *testing.T) {
 			t.Errorf("us-china-fentanyl on dev2 and own examples: precision %.3f recall %.3f, want 1 and 1", s.precision(), s.recall())
 		}
 	}
-	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d + %d + %d + %d + %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), len(unseen2), len(unseen3), len(unseen4), len(unseen5), table.String(), below.String())
+	t.Logf("%d + %d labelled texts (dev2 halves: %d even, %d odd), %d own examples, %d + %d + %d + %d + %d + %d unseen\n%s%s", len(arts), len(dev2), len(even), len(odd), len(own), len(unseen), len(unseen2), len(unseen3), len(unseen4), len(unseen5), len(unseen6), table.String(), below.String())
 }
 
 // kappa is Cohen's kappa of two readers' yes/no labels, with s counting
@@ -380,6 +384,9 @@ func TestDefaultTopicsPassingMentions(t *testing.T) {
 		// concern it means.
 		{news.Article{Title: "Statement from NSC Spokesperson on Hong Kong", Content: "Today marks the anniversary of the handover of Hong Kong to the People's Republic of China (PRC). We have witnessed the dismantling of its democratic institutions. The PRC's policies have shaken confidence in Hong Kong. We call on the PRC to act in accordance with its obligations."}, "us-china"},
 		{news.Article{Title: "FACT SHEET: Addressing U.S. Investments in Countries of Concern", Content: "Countries of concern are exploiting certain U.S. outbound investments. The President identified the People's Republic of China as a country of concern. The Treasury rule prohibits investments in semiconductors, quantum computing and artificial intelligence in countries of concern."}, "us-china"},
+		// "North America" is not the US: a Canadian story on China and
+		// the continent's carfentanil does not name the US side.
+		{news.Article{Title: "RCMP: China might not help with North America's carfentanil problem", Content: "Canada's police say Chinese labs ship carfentanil by mail and that Beijing has not answered requests for help. Carfentanil seizures rose in Vancouver and Toronto this year."}, "fentanyl"},
 		{news.Article{Title: "美國財政部制裁中國芬太尼前體供應商", Content: "美國財政部宣布制裁多家中國公司，指其向墨西哥販毒集團供應芬太尼前體化學品。芬太尼危機。"}, "fentanyl,us-china,us-china-fentanyl"},
 	}
 	for _, tt := range tests {
